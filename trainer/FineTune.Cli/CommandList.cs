@@ -1,0 +1,14 @@
+using System.CommandLine;
+using FineTune.Cli.Commands;
+
+namespace FineTune.Cli;
+
+/// <summary>Every subcommand of `finetune`, in the order `--help` lists them. Add one line per new command.</summary>
+internal static class CommandList
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return SmokeCommand.Create();
+        yield return BenchCommand.Create();
+    }
+}

@@ -1,0 +1,43 @@
+using System.CommandLine;
+
+namespace FineTune.Cli;
+
+/// <summary>
+/// Maps outcomes to exit codes: 0 success, 2 user error (one sentence, no stack trace), 1 bug (stack trace).
+/// </summary>
+public static class ExitCodes
+{
+    public const int Success = 0;
+    public const int Bug = 1;
+    public const int UserError = 2;
+
+    public static int Run(RootCommand root, string[] args)
+    {
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors)
+                Console.Error.WriteLine($"error: {error.Message}");
+            return UserError;
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
+        }
+        catch (UserErrorException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled.");
+            return UserError;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"internal error (a bug in FineTune, please report it):{Environment.NewLine}{e}");
+            return Bug;
+        }
+    }
+}
