@@ -62,10 +62,15 @@ internal static class RecipeFileChecks
     {
         if (recipe.Offload.NvmeDir is not string dir)
             return null;
-        if (!Directory.Exists(dir))
+        // A folder inside output_dir is created with it; any other must exist, so a typo or an unmounted drive
+        // (/mnt/nvme0 missing) is caught instead of silently swapping to the root disk.
+        string full = Path.GetFullPath(dir);
+        string outputFull = Path.TrimEndingDirectorySeparator(Path.GetFullPath(recipe.OutputDir)) + Path.DirectorySeparatorChar;
+        bool insideOutput = full.StartsWith(outputFull, StringComparison.Ordinal);
+        if (!Directory.Exists(full) && !insideOutput)
             throw new UserErrorException($"offload.nvme_dir {dir}{v.Where("offload.nvme_dir")} does not exist; create it on an NVMe drive (mkdir -p) or point nvme_dir at an existing folder.");
-        RequireWritable(dir, "offload.nvme_dir", v);
-        double freeGb = new DriveInfo(Path.GetFullPath(dir)).AvailableFreeSpace / OffloadSection.BytesPerGb;
+        string existing = RequireWritable(dir, "offload.nvme_dir", v);
+        double freeGb = new DriveInfo(existing).AvailableFreeSpace / OffloadSection.BytesPerGb;
         if (recipe.Offload.NvmeGb is double wantedGb && wantedGb > freeGb)
             throw new UserErrorException($"offload.nvme_gb {RecipeValues.Format(wantedGb)}{v.Where("offload.nvme_gb")} is more than the {RecipeValues.Format(Math.Round(freeGb, 2))} GiB free in offload.nvme_dir {dir}; free space there or lower nvme_gb.");
         return freeGb;
@@ -77,7 +82,8 @@ internal static class RecipeFileChecks
             throw new UserErrorException($"{key} {path}{v.Where(key)} does not exist; point it at {what}.");
     }
 
-    private static void RequireWritable(string path, string key, RecipeValues v)
+    /// <summary>Returns the folder probed: <paramref name="path"/> or its nearest existing ancestor.</summary>
+    private static string RequireWritable(string path, string key, RecipeValues v)
     {
         string full = Path.GetFullPath(path);
         if (File.Exists(full))
@@ -102,5 +108,6 @@ internal static class RecipeFileChecks
         {
             throw new UserErrorException($"{key} {path}{v.Where(key)} is not writable ({existing}: {e.Message.TrimEnd('.')}); choose a folder you can write to.", e);
         }
+        return existing;
     }
 }
