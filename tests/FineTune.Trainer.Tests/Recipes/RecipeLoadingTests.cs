@@ -144,10 +144,10 @@ public sealed class RecipeLoadingTests : IDisposable
         // 1,668,864 bytes = 0.00155 GiB; host staging of the 300x64 embedding needs 8 x 19,200 = 153,600 bytes.
         string tooSmall = Error(() => Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.002"]));
         Assert.Contains("hold 0.002 GiB", tooSmall);
-        Assert.Contains("needs about 0.0021 GiB", tooSmall);
+        Assert.Contains("needs about 0.00207 GiB", tooSmall);
         Assert.Contains("139.07K-parameter", tooSmall);
         Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.0022"]);
-        Assert.Contains("cannot hold the 0.0016 GiB of fp32 master weights",
+        Assert.Contains("cannot hold the 0.00155 GiB of fp32 master weights",
             Error(() => Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.0015", $"offload.nvme_dir={_files.Root}", "offload.optimizer_states=host"])));
     }
 

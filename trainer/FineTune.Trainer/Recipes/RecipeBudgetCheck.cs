@@ -47,7 +47,10 @@ internal static class RecipeBudgetCheck
                 $"offload.host_gb {Gb(host)}{v.Where("offload.host_gb")} is below the {Gb(stagingGb)} GiB needed to stage the largest tensor of {model} ({FormatCount(shape.LargestTensorElements)} elements, fp32, double-buffered); raise offload.host_gb.");
     }
 
-    private static string Gb(double gb) => gb < 0.1 ? RecipeValues.Format(Math.Round(gb, 4)) : RecipeValues.Format(Math.Round(gb, 2));
+    /// <summary>Three significant digits (0.00207, 18.4), whole GiB from 100 up, so small test budgets still read sensibly.</summary>
+    private static string Gb(double gb) => gb >= 100
+        ? RecipeValues.Format(Math.Round(gb))
+        : RecipeValues.Format(double.Parse(gb.ToString("G3", System.Globalization.CultureInfo.InvariantCulture), System.Globalization.CultureInfo.InvariantCulture));
 
     private static string FormatCount(double count) => count switch
     {
