@@ -145,6 +145,51 @@ public sealed class EventFileWriterTests : IDisposable
     }
 
     [Fact]
+    public void StartFromARecipeLogsItsTextAndHParamsUnderOutputDirTensorboard()
+    {
+        var recipe = FineTune.Trainer.Recipes.Recipe.Parse(
+            $"model: {{config: {{vocab_size: 256, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2}}}}\n" +
+            $"dataset: {{format: synthetic, seq_len: 16}}\noutput_dir: {_directory}\nlogging: {{flush_seconds: 0.5}}\n", "r.yaml");
+        string path;
+        using (TrainingMetricsLogger logger = TrainingMetricsLogger.Start(recipe)!)
+        {
+            path = logger.FilePath;
+            logger.Log(1, MetricTags.TrainLoss, 5.5);
+        }
+        Assert.Equal(Path.Combine(_directory, "tensorboard"), Path.GetDirectoryName(path));
+        var values = IndependentEventReader.ReadFile(path).Events.SelectMany(e => e.Values).ToList();
+        Assert.Equal(recipe.ToYaml().Split('\n').Length - 1,
+            Assert.Single(values, v => v.Tag == "recipe/text_summary").StringVal.Single().Split('\n').Count(line => line.StartsWith("    ", StringComparison.Ordinal)));
+        Assert.Single(values, v => v.Tag == "_hparams_/session_start_info");
+        Assert.Equal(5.5f, Assert.Single(values, v => v.Tag == MetricTags.TrainLoss).FloatVal.Single());
+
+        string resumed;
+        using (TrainingMetricsLogger logger = TrainingMetricsLogger.Start(recipe, resumeStep: 1)!)
+            resumed = logger.FilePath;
+        var resumedEvents = IndependentEventReader.ReadFile(resumed).Events;
+        Assert.Equal((1, 1L), (resumedEvents[1].SessionLogStatus!.Value, resumedEvents[1].Step));
+        Assert.DoesNotContain(resumedEvents.SelectMany(e => e.Values), v => v.PluginName == "hparams");
+        Assert.Null(TrainingMetricsLogger.Start(FineTune.Trainer.Recipes.Recipe.Parse(recipe.ToYaml(), "r2.yaml", ["logging.tensorboard=false"])));
+    }
+
+    [Fact]
+    public void BackgroundThreadFlushesOnItsIntervalWithoutAnExplicitFlush()
+    {
+        // 64 KiB of FileStream buffer would hide this small event until a flush; only the interval flush can show it.
+        using var logger = new TrainingMetricsLogger(_directory, TimeSpan.FromMilliseconds(100));
+        logger.Log(7, MetricTags.TrainLoss, 0.25);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        List<IndependentEventReader.Event> events;
+        do
+        {
+            Thread.Sleep(50);
+            events = IndependentEventReader.ReadFile(logger.FilePath).Events;
+        }
+        while (events.Count < 2 && DateTime.UtcNow < deadline);
+        Assert.Equal(7L, events[^1].Step);
+    }
+
+    [Fact]
     public void RepeatedStepForATagIsRejected()
     {
         using var logger = new TrainingMetricsLogger(_directory, TimeSpan.FromSeconds(5));

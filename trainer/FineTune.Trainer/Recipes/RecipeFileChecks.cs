@@ -106,7 +106,8 @@ internal static class RecipeFileChecks
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new UserErrorException($"{key} {path}{v.Where(key)} is not writable ({existing}: {e.Message.TrimEnd('.')}); choose a folder you can write to.", e);
+            string reason = e is UnauthorizedAccessException ? "permission denied" : e.Message.TrimEnd('.');
+            throw new UserErrorException($"{key} {path}{v.Where(key)} is not writable (creating a file in {existing}: {reason}); choose a folder you can write to.", e);
         }
         return existing;
     }

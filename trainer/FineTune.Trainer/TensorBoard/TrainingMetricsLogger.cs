@@ -1,4 +1,5 @@
 using System.Text;
+using FineTune.Trainer.Recipes;
 
 namespace FineTune.Trainer.TensorBoard;
 
@@ -23,6 +24,22 @@ public sealed class TrainingMetricsLogger : IDisposable
     {
         _clock = wallClockSeconds ?? EventFileWriter.UnixSeconds;
         _writer = new EventFileWriter(logDirectory, flushInterval, resumeStep, _clock);
+    }
+
+    /// <summary>
+    /// The logger of a run described by <paramref name="recipe"/>: &lt;output_dir&gt;/tensorboard, flushed every
+    /// logging.flush_seconds. Logs the resolved recipe as text at the start step; a fresh run (no
+    /// <paramref name="resumeStep"/>) also logs the recipe's hyperparameters. Null when logging.tensorboard is false.
+    /// </summary>
+    public static TrainingMetricsLogger? Start(Recipe recipe, long? resumeStep = null, Func<double>? wallClockSeconds = null)
+    {
+        if (!recipe.Logging.TensorBoard)
+            return null;
+        var logger = new TrainingMetricsLogger(DirectoryFor(recipe.OutputDir), TimeSpan.FromSeconds(recipe.Logging.FlushSeconds), resumeStep, wallClockSeconds);
+        logger.LogRecipe(resumeStep ?? 0, recipe.ToYaml());
+        if (resumeStep is null)
+            logger.LogHParams(recipe.HParams(), MetricTags.HParamsMetrics);
+        return logger;
     }
 
     /// <summary>The run folder TensorBoard shows for an output directory.</summary>
