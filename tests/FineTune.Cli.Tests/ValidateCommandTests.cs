@@ -61,7 +61,7 @@ public sealed class ValidateCommandTests : IDisposable
         { "unwritable output dir", BaseRecipe, ["output_dir=/sys/finetune-test-output"], ["output_dir /sys/finetune-test-output", "is not writable"] },
         { "output dir under a file", BaseRecipe.Replace("{root}/out", "{root}/recipe.yaml/out"), [], ["output_dir {root}/recipe.yaml/out (line 14", "cannot be created because {root}/recipe.yaml is a file"] },
         { "nvme dir on a missing disk", BaseRecipe, ["offload.nvme_dir=/mnt/finetune-missing-disk/swap"], ["offload.nvme_dir /mnt/finetune-missing-disk/swap", "does not exist"] },
-        { "nvme budget above free space", BaseRecipe, ["offload.nvme_dir={root}", "offload.nvme_gb=100000000"], ["offload.nvme_gb 1E+08", "is more than the", "GiB free in offload.nvme_dir {root}"] },
+        { "nvme budget above free space", BaseRecipe, ["offload.nvme_dir={root}", "offload.nvme_gb=100000000"], ["offload.nvme_gb 100000000 (the override offload.nvme_gb=100000000)", "is more than the", "GiB free in offload.nvme_dir {root}"] },
         { "nvme tier without nvme dir", BaseRecipe, ["offload.optimizer_states=nvme"], ["offload.optimizer_states is nvme", "offload.nvme_dir is not set"] },
         { "override without equals", BaseRecipe, ["training.batch_size"], ["Override 'training.batch_size' has no '='"] },
         { "override of an unknown key", BaseRecipe, ["trainig.seed=1"], ["names no recipe key trainig.seed; the closest valid key is training.seed."] },

@@ -213,6 +213,22 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void ResolvedRecipeRoundTripsThroughTheCheckpoint()
+    {
+        var recipe = FineTune.Trainer.Recipes.Recipe.Parse(
+            $"model: {{config: {{vocab_size: 256, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2}}}}\n" +
+            $"dataset: {{format: synthetic, seq_len: 16}}\noutput_dir: {_root}\n", "r.yaml", ["optimizer.lr=3e-4"]);
+        using (CheckpointWriter writer = _store.BeginWrite(9))
+        {
+            writer.WriteRecipe(recipe);
+            writer.Commit(keepLast: 1);
+        }
+        var restored = _store.LoadLatest()!.ReadRecipe();
+        Assert.Equal(recipe.ToYaml(), restored.ToYaml());
+        Assert.Equal(3e-4, restored.Optimizer.Lr);
+    }
+
+    [Fact]
     public void InvalidFileNamesAndOpenStreamsAreBugs()
     {
         using CheckpointWriter writer = _store.BeginWrite(1);

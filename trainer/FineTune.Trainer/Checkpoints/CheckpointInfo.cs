@@ -7,4 +7,8 @@ public sealed record CheckpointInfo(long Step, string DirectoryPath)
 
     /// <summary>Reads trainer_state.json; call after <see cref="CheckpointStore.Verify"/>.</summary>
     public TrainerState ReadTrainerState() => TrainerState.Read(FilePath(TrainerState.FileName));
+
+    /// <summary>The recipe the checkpoint was trained with, bound but not re-validated (its paths may have moved).</summary>
+    public Recipes.Recipe ReadRecipe() =>
+        Recipes.Recipe.Load(FilePath(CheckpointWriter.RecipeFileName), options: new Recipes.RecipeLoadOptions { Validate = false });
 }

@@ -14,6 +14,7 @@ namespace FineTune.Trainer.Checkpoints;
 /// </summary>
 public sealed class CheckpointWriter : IDisposable
 {
+    public const string RecipeFileName = "recipe.yaml";
     internal const string LockFileName = ".lock";
 
     private readonly Dictionary<string, CheckpointFileEntry?> _files = new(StringComparer.Ordinal);
@@ -75,6 +76,9 @@ public sealed class CheckpointWriter : IDisposable
     public void WriteText(string relativePath, string text) => WriteAllBytes(relativePath, Encoding.UTF8.GetBytes(text));
 
     public void WriteTrainerState(TrainerState state) => WriteText(TrainerState.FileName, state.ToJson());
+
+    /// <summary>The resolved recipe, complete with defaults, as recipe.yaml.</summary>
+    public void WriteRecipe(Recipes.Recipe recipe) => WriteText(RecipeFileName, recipe.ToYaml());
 
     /// <summary>Finishes the checkpoint, makes it durable, keeps the newest <paramref name="keepLast"/>; returns its folder.</summary>
     public string Commit(int keepLast)

@@ -63,6 +63,8 @@ internal sealed class RecipeValues
     public T Choice<T>(string path) where T : struct, Enum =>
         Enum.Parse<T>(String(path)!.Replace("_", "", StringComparison.Ordinal), ignoreCase: true);
 
-    /// <summary>Formats a number for messages without trailing noise (4096, 0.5, 2E-05).</summary>
-    public static string Format(double value) => value.ToString("G6", CultureInfo.InvariantCulture);
+    /// <summary>Formats a number for messages without trailing noise: whole numbers in full (100000000), others to 6 digits (0.5, 2E-05).</summary>
+    public static string Format(double value) => Math.Abs(value) < 1e15 && value == Math.Floor(value)
+        ? ((long)value).ToString(CultureInfo.InvariantCulture)
+        : value.ToString("G6", CultureInfo.InvariantCulture);
 }

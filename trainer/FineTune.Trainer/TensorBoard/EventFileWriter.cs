@@ -23,9 +23,9 @@ public sealed class EventFileWriter : IDisposable
     private readonly BlockingCollection<Item> _queue;
     private readonly Thread _thread;
     private readonly TimeSpan _flushInterval;
-    private Exception? _failure;
+    private volatile Exception? _failure;
     private bool _failureReported;
-    private bool _disposed;
+    private int _disposed;
 
     private sealed record Item(byte[]? Record, ManualResetEventSlim? Flushed);
 
@@ -56,6 +56,7 @@ public sealed class EventFileWriter : IDisposable
         _queue = new BlockingCollection<Item>(queueCapacity);
         _thread = new Thread(WriteLoop) { IsBackground = true, Name = "tensorboard-writer" };
         _thread.Start();
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
     }
 
     public string FilePath { get; }
@@ -82,9 +83,9 @@ public sealed class EventFileWriter : IDisposable
 
     public void Dispose()
     {
-        if (_disposed)
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
             return;
-        _disposed = true;
+        AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
         _queue.CompleteAdding();
         _thread.Join();
         try
@@ -102,6 +103,19 @@ public sealed class EventFileWriter : IDisposable
             _queue.Dispose();
         }
         ThrowIfFailed();
+    }
+
+    /// <summary>An exit without Dispose (SIGTERM, Environment.Exit) still writes and flushes what was queued.</summary>
+    private void OnProcessExit(object? sender, EventArgs e)
+    {
+        try
+        {
+            Dispose();
+        }
+        catch (Exception)
+        {
+            // The process is ending; a failed last flush has nobody left to report to.
+        }
     }
 
     private void WriteLoop()
@@ -156,7 +170,7 @@ public sealed class EventFileWriter : IDisposable
 
     private void ThrowIfUnusable()
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
         ThrowIfFailed();
     }
 
