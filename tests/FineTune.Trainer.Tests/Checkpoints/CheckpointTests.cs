@@ -177,6 +177,19 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void ResumingFromAnOlderCheckpointDiscardsTheNewerOnes()
+    {
+        foreach (long step in new long[] { 10, 20, 30 })
+            WriteCheckpoint(step);
+        File.WriteAllText(Path.Combine(_store.DirectoryPath, "step_30", "recipe.yaml"), "damaged\n");
+        CheckpointInfo valid = _store.FindLatestValid()!;
+        Assert.Equal(20, valid.Step);
+        Assert.Equal(1, _store.DiscardAfter(valid.Step));
+        Assert.Equal([10L, 20L], _store.List().Select(c => c.Step));
+        Assert.Equal(20, _store.LoadLatest()!.Step);
+    }
+
+    [Fact]
     public void SavingTheSameStepAgainReplacesIt()
     {
         WriteCheckpoint(7);

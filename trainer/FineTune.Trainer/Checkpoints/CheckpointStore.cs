@@ -99,6 +99,21 @@ public sealed partial class CheckpointStore
     }
 
     /// <summary>
+    /// Deletes complete checkpoints newer than <paramref name="step"/>: after resuming from an older checkpoint
+    /// (because the newest was damaged, or by choice) the newer ones belong to an abandoned run and would
+    /// otherwise survive pruning and be picked by resume=latest. Returns how many were deleted.
+    /// </summary>
+    public int DiscardAfter(long step)
+    {
+        var newer = List().Where(c => c.Step > step).ToList();
+        foreach (CheckpointInfo checkpoint in newer)
+            DeleteThroughTemp(checkpoint.DirectoryPath);
+        if (newer.Count > 0)
+            FileSync.Sync(DirectoryPath);
+        return newer.Count;
+    }
+
+    /// <summary>
     /// Renames a checkpoint to a temp name before deleting it, so a crash half-way through the delete leaves a
     /// folder that is never mistaken for a complete checkpoint.
     /// </summary>
