@@ -10,5 +10,6 @@ internal static class CommandList
     {
         yield return SmokeCommand.Create();
         yield return BenchCommand.Create();
+        yield return ValidateCommand.Create();
     }
 }

@@ -1,0 +1,188 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
+namespace FineTune.Trainer.Checkpoints;
+
+/// <summary>
+/// The checkpoints folder of a run (<c>&lt;output_dir&gt;/checkpoints</c>): lists complete checkpoints, removes
+/// stale temp folders left by a crash, verifies a checkpoint against its manifest, finds the latest valid one,
+/// starts writers and prunes old checkpoints. A damaged checkpoint is refused with one sentence naming the file
+/// and offering the previous checkpoint.
+/// </summary>
+public sealed partial class CheckpointStore
+{
+    internal const string TempMarker = ".tmp-";
+    private const int ReadChunkByteCount = 1 << 20;
+
+    [GeneratedRegex(@"^step_(\d+)$")]
+    private static partial Regex CompleteName();
+
+    [GeneratedRegex(@"^step_\d+\.tmp-")]
+    private static partial Regex TempName();
+
+    public CheckpointStore(string checkpointsDirectory) => DirectoryPath = checkpointsDirectory;
+
+    public string DirectoryPath { get; }
+
+    internal static string DirectoryName(long step) => string.Create(CultureInfo.InvariantCulture, $"step_{step}");
+
+    /// <summary>Starts writing the checkpoint of <paramref name="step"/>.</summary>
+    public CheckpointWriter BeginWrite(long step) => new(DirectoryPath, step);
+
+    /// <summary>
+    /// Complete checkpoints (a step_N folder holding manifest.json), oldest first. Temp folders are never listed;
+    /// those whose writer is gone (its lock file is not held) are deleted.
+    /// </summary>
+    public IReadOnlyList<CheckpointInfo> List()
+    {
+        if (!Directory.Exists(DirectoryPath))
+            return [];
+        var complete = new List<CheckpointInfo>();
+        foreach (string folder in Directory.GetDirectories(DirectoryPath))
+        {
+            string name = Path.GetFileName(folder);
+            Match match = CompleteName().Match(name);
+            if (match.Success && long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step)
+                && File.Exists(Path.Combine(folder, CheckpointManifest.FileName)))
+                complete.Add(new CheckpointInfo(step, folder));
+            else if (TempName().IsMatch(name) && !IsLocked(folder))
+                Directory.Delete(folder, recursive: true);
+        }
+        return complete.OrderBy(c => c.Step).ToList();
+    }
+
+    /// <summary>Checks every file against the manifest; throws a user error naming the damaged file and the previous checkpoint.</summary>
+    public CheckpointManifest Verify(CheckpointInfo checkpoint)
+    {
+        string? problem = FindProblem(checkpoint, out CheckpointManifest? manifest);
+        if (problem is null)
+            return manifest!;
+        CheckpointInfo? previous = List().LastOrDefault(c => c.Step < checkpoint.Step);
+        string offer = previous is null
+            ? "there is no earlier checkpoint, so start again without resume."
+            : $"resume from the previous checkpoint with resume={previous.DirectoryPath}.";
+        throw new UserErrorException($"Checkpoint {checkpoint.DirectoryPath} is damaged: {problem}; {offer}");
+    }
+
+    /// <summary>The newest checkpoint that passes verification, or null; damaged newer ones are skipped.</summary>
+    public CheckpointInfo? FindLatestValid() =>
+        List().Reverse().FirstOrDefault(c => FindProblem(c, out _) is null);
+
+    /// <summary>For resume=latest: the newest checkpoint, verified (a damaged newest one is refused, not skipped), or null if none.</summary>
+    public CheckpointInfo? LoadLatest()
+    {
+        CheckpointInfo? latest = List().LastOrDefault();
+        if (latest is not null)
+            Verify(latest);
+        return latest;
+    }
+
+    /// <summary>For resume=PATH: that folder as a checkpoint of this store, verified.</summary>
+    public static CheckpointInfo Open(string checkpointDirectory)
+    {
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(checkpointDirectory));
+        Match match = CompleteName().Match(Path.GetFileName(full));
+        if (!match.Success || !Directory.Exists(full))
+            throw new UserErrorException($"{checkpointDirectory} is not a checkpoint folder (expected an existing step_<N> folder); use resume=latest or pick one under <output_dir>/checkpoints.");
+        var checkpoint = new CheckpointInfo(long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), full);
+        new CheckpointStore(Path.GetDirectoryName(full)!).Verify(checkpoint);
+        return checkpoint;
+    }
+
+    /// <summary>Deletes all but the newest <paramref name="keepLast"/> complete checkpoints.</summary>
+    public void Prune(int keepLast)
+    {
+        IReadOnlyList<CheckpointInfo> all = List();
+        foreach (CheckpointInfo old in all.Take(Math.Max(0, all.Count - keepLast)))
+            DeleteThroughTemp(old.DirectoryPath);
+        FileSync.Sync(DirectoryPath);
+    }
+
+    /// <summary>
+    /// Deletes complete checkpoints newer than <paramref name="step"/>: after resuming from an older checkpoint
+    /// (because the newest was damaged, or by choice) the newer ones belong to an abandoned run and would
+    /// otherwise survive pruning and be picked by resume=latest. Returns how many were deleted.
+    /// </summary>
+    public int DiscardAfter(long step)
+    {
+        var newer = List().Where(c => c.Step > step).ToList();
+        foreach (CheckpointInfo checkpoint in newer)
+            DeleteThroughTemp(checkpoint.DirectoryPath);
+        if (newer.Count > 0)
+            FileSync.Sync(DirectoryPath);
+        return newer.Count;
+    }
+
+    /// <summary>
+    /// Renames a checkpoint to a temp name before deleting it, so a crash half-way through the delete leaves a
+    /// folder that is never mistaken for a complete checkpoint.
+    /// </summary>
+    internal static void DeleteThroughTemp(string checkpointDirectory)
+    {
+        string doomed = $"{checkpointDirectory}{TempMarker}{Environment.ProcessId}-deleting";
+        if (Directory.Exists(doomed))
+            Directory.Delete(doomed, recursive: true);
+        Directory.Move(checkpointDirectory, doomed);
+        Directory.Delete(doomed, recursive: true);
+    }
+
+    /// <summary>Byte count and CRC-32C of a file, read in 1 MiB chunks.</summary>
+    internal static CheckpointFileEntry Measure(string fullPath, string relativePath)
+    {
+        using var stream = new FileStream(fullPath, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1, FileOptions.SequentialScan);
+        var buffer = new byte[ReadChunkByteCount];
+        uint crc = 0;
+        long byteCount = 0;
+        int read;
+        while ((read = stream.Read(buffer)) > 0)
+        {
+            crc = IO.Crc32C.Append(crc, buffer.AsSpan(0, read));
+            byteCount += read;
+        }
+        return new CheckpointFileEntry(relativePath, byteCount, crc);
+    }
+
+    private static string? FindProblem(CheckpointInfo checkpoint, out CheckpointManifest? manifest)
+    {
+        manifest = null;
+        string manifestPath = Path.Combine(checkpoint.DirectoryPath, CheckpointManifest.FileName);
+        if (!File.Exists(manifestPath))
+            return $"{CheckpointManifest.FileName} is missing";
+        manifest = CheckpointManifest.TryParse(File.ReadAllBytes(manifestPath), out string? manifestProblem);
+        if (manifest is null)
+            return $"{CheckpointManifest.FileName} is unreadable: {manifestProblem}";
+        if (manifest.Step != checkpoint.Step)
+            return $"{CheckpointManifest.FileName} says step {manifest.Step} but the folder is step {checkpoint.Step}";
+        foreach (CheckpointFileEntry entry in manifest.Files)
+        {
+            if (entry.RelativePath.Length == 0 || Path.IsPathRooted(entry.RelativePath) || entry.RelativePath.Split('/').Contains(".."))
+                return $"{CheckpointManifest.FileName} names an invalid path '{entry.RelativePath}'";
+            string path = checkpoint.FilePath(entry.RelativePath);
+            if (!File.Exists(path))
+                return $"file {entry.RelativePath} is missing";
+            long byteCount = new FileInfo(path).Length;
+            if (byteCount != entry.ByteCount)
+                return $"file {entry.RelativePath} has {byteCount} bytes but the manifest says {entry.ByteCount}";
+            if (Measure(path, entry.RelativePath).Crc32C != entry.Crc32C)
+                return $"file {entry.RelativePath} fails its CRC-32C check (its contents changed after it was written)";
+        }
+        return null;
+    }
+
+    /// <summary>Whether a live writer holds the temp folder's lock file (.NET takes an flock for FileShare.None).</summary>
+    private static bool IsLocked(string tempFolder)
+    {
+        string lockPath = Path.Combine(tempFolder, CheckpointWriter.LockFileName);
+        if (!File.Exists(lockPath))
+            return false;
+        try
+        {
+            using var probe = new FileStream(lockPath, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            return false;
+        }
+        catch (IOException)
+        {
+            return true;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+namespace FineTune.Trainer.Recipes;
+
+/// <summary>eval: periodic evaluation on a held-out fraction of the dataset or on a separate file.</summary>
+public sealed record EvalSection
+{
+    /// <summary>Null: no evaluation.</summary>
+    public int? EverySteps { get; init; }
+    public required double Fraction { get; init; }
+    public string? Path { get; init; }
+
+    internal static EvalSection From(RecipeValues v) => new()
+    {
+        EverySteps = v.NullableInt("eval.every_steps"),
+        Fraction = v.Double("eval.fraction"),
+        Path = v.String("eval.path"),
+    };
+}
