@@ -58,6 +58,8 @@ public static unsafe class Crc32C
     }
 
     /// <summary>Raw-state update with the crc32 instruction: three interleaved lanes on large inputs, one chain after.</summary>
+    /// <remarks>AggressiveOptimization: a few calls on huge buffers would otherwise run tier-0/OSR code, far slower.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static uint UpdateHardware(uint state, ReadOnlySpan<byte> data)
     {
         fixed (byte* start = data)
