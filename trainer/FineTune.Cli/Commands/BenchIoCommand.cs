@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.RegularExpressions;
 using FineTune.IO;
 using FineTune.IO.Bench;
 
@@ -31,8 +30,8 @@ internal static class BenchIoCommand
             var options = new IoBenchOptions
             {
                 Directory = parseResult.GetValue(directory)!,
-                FileByteCount = ParseByteCount("--size", parseResult.GetValue(size)!),
-                BlockByteCount = checked((int)ParseByteCount("--block", parseResult.GetValue(block)!)),
+                FileByteCount = ByteCountText.Parse("--size", parseResult.GetValue(size)!),
+                BlockByteCount = checked((int)ByteCountText.Parse("--block", parseResult.GetValue(block)!)),
                 QueueDepth = parseResult.GetValue(queueDepth),
                 SweepQueueDepths = ParseDepths(parseResult.GetValue(sweep)!),
                 RunFio = !parseResult.GetValue(noFio),
@@ -87,17 +86,6 @@ internal static class BenchIoCommand
         CrcBenchResult crc = report.Crc;
         Console.WriteLine($"crc32c ({(crc.Hardware ? "crc32 instruction, 3 lanes" : "table")}, one core, CPU time, {crc.BufferByteCount} bytes): {Gb(crc.CrcBytesPerSecond)} GB/s; " +
                           $"memory read (streaming sum, same buffer): {Gb(crc.MemoryReadBytesPerSecond)} GB/s; ratio {crc.Ratio.ToString("F2", CultureInfo.InvariantCulture)}");
-    }
-
-    /// <summary>"1GiB", "512MiB", "64KiB", "4096" (binary units; plain numbers are bytes).</summary>
-    internal static long ParseByteCount(string option, string text)
-    {
-        Match match = Regex.Match(text.Trim(), @"^(\d+)\s*(B|KiB|MiB|GiB|TiB)?$", RegexOptions.IgnoreCase);
-        if (!match.Success)
-            throw new UserErrorException($"{option} '{text}' is not a byte count; write e.g. 1GiB, 512MiB or 4096.");
-        long value = long.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture);
-        int shift = match.Groups[2].Value.ToUpperInvariant() switch { "KIB" => 10, "MIB" => 20, "GIB" => 30, "TIB" => 40, _ => 0 };
-        return checked(value << shift);
     }
 
     private static IReadOnlyList<int> ParseDepths(string text)
