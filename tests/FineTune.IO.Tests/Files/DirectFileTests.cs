@@ -84,6 +84,20 @@ public sealed class DirectFileTests : IDisposable
         }
     }
 
+    [Fact]
+    public void AvailableBytesMatchesDf()
+    {
+        long? available = DiskFullException.TryGetAvailableBytes(_directory.File("future.bin"));
+        Assert.NotNull(available);
+        // Reference: coreutils df (statvfs f_bavail x f_frsize) on the same directory.
+        var start = new System.Diagnostics.ProcessStartInfo("df", $"--output=avail -B1 {_directory.FullPath}") { RedirectStandardOutput = true };
+        using var df = System.Diagnostics.Process.Start(start)!;
+        string[] lines = df.StandardOutput.ReadToEnd().Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        df.WaitForExit();
+        long reference = long.Parse(lines[^1].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(available!.Value, reference - (256L << 20), reference + (256L << 20)); // other writers share the disk
+    }
+
     /// <summary>The fstype of the mount holding <paramref name="path"/>, from /proc/self/mountinfo (longest prefix).</summary>
     private static string FileSystemType(string path)
     {
