@@ -7,7 +7,7 @@ Run:  /usr/bin/python3 tests/reference/make_llama_fixtures.py
 Writes tests/FineTune.Trainer.Tests/Fixtures/models/<name>/ for two tiny Llamas:
   llama_gqa_tied     4 heads / 2 KV heads (GQA), tied embeddings, default RoPE, rope_theta at top level;
                      also a bf16 and an f16 copy of the same weights (llama_gqa_tied_bf16/, llama_gqa_tied_f16/).
-  llama_bias_llama3  untied lm_head, q/k/v biases (attention_bias), explicit head_dim != hidden/heads,
+  llama_bias_llama3  untied lm_head, q/k/v/o biases (attention_bias), explicit head_dim != hidden/heads,
                      llama3 rope_scaling (as Llama-3.1/3.2 configs write it), a sharded copy
                      (llama_bias_llama3_sharded/: 3 shards + model.safetensors.index.json).
 Each model folder holds config.json and model.safetensors (fp32, HF tensor names); the expected/ subfolder holds
@@ -230,6 +230,9 @@ def parameter_shapes(cfg):
             shapes[pre + "self_attn.k_proj.bias"] = (nkv,)
             shapes[pre + "self_attn.v_proj.bias"] = (nkv,)
         shapes[pre + "self_attn.o_proj.weight"] = (c, nq)
+        if cfg.get("attention_bias", False):
+            # LlamaAttention: o_proj = nn.Linear(..., bias=config.attention_bias) (Qwen2 would have no o_proj bias).
+            shapes[pre + "self_attn.o_proj.bias"] = (c,)
         shapes[pre + "post_attention_layernorm.weight"] = (c,)
         shapes[pre + "mlp.gate_proj.weight"] = (f, c)
         shapes[pre + "mlp.up_proj.weight"] = (f, c)
