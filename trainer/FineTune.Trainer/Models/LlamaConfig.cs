@@ -74,6 +74,22 @@ public sealed record LlamaConfig
     /// <summary>Width of k_proj's and v_proj's outputs: num_key_value_heads * head_dim.</summary>
     public int KeyValueWidth => KvHeadCount * HeadDim;
 
+    /// <summary>
+    /// Value equality over what defines the model; <see cref="Source"/> (provenance) is ignored and the EOS ids
+    /// compare element by element.
+    /// </summary>
+    public bool Equals(LlamaConfig? other) =>
+        other is not null
+        && (ModelType, VocabSize, HiddenSize, IntermediateSize, LayerCount, HeadCount, KvHeadCount, HeadDim)
+            == (other.ModelType, other.VocabSize, other.HiddenSize, other.IntermediateSize, other.LayerCount, other.HeadCount, other.KvHeadCount, other.HeadDim)
+        && (RmsNormEps, RopeTheta, RopeScaling, MaxPositionEmbeddings, InitializerRange, TieWordEmbeddings)
+            == (other.RmsNormEps, other.RopeTheta, other.RopeScaling, other.MaxPositionEmbeddings, other.InitializerRange, other.TieWordEmbeddings)
+        && (AttentionBias, OutputProjectionBias, MlpBias, SlidingWindow, BosTokenId, PadTokenId, TorchDType)
+            == (other.AttentionBias, other.OutputProjectionBias, other.MlpBias, other.SlidingWindow, other.BosTokenId, other.PadTokenId, other.TorchDType)
+        && EosTokenIds.SequenceEqual(other.EosTokenIds);
+
+    public override int GetHashCode() => HashCode.Combine(ModelType, VocabSize, HiddenSize, LayerCount, HeadCount, KvHeadCount, HeadDim);
+
     /// <summary>Checks the invariants the model relies on; the file name goes into every message.</summary>
     public void Validate(string sourceName)
     {
