@@ -21,6 +21,7 @@ public sealed class ByteTokenizer : ITokenizer
     public int? EosId => Eos;
     public int? PadId => Pad;
     public string Source => "byte";
+    public IReadOnlyList<int> PrefixIds { get; } = [Bos];
 
     public int[] Encode(string text, bool addSpecialTokens = false)
     {

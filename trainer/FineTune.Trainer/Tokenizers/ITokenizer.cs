@@ -19,6 +19,9 @@ public interface ITokenizer
     /// <summary>Padding id for input positions that carry no data (their labels are always -100), or null.</summary>
     int? PadId { get; }
 
+    /// <summary>Ids that encoding with addSpecialTokens puts before the text (BOS for Llama; none for Qwen2).</summary>
+    IReadOnlyList<int> PrefixIds { get; }
+
     /// <summary>Where the tokenizer came from (a path, or "byte"), for messages.</summary>
     string Source { get; }
 
