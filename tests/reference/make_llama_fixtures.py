@@ -11,7 +11,8 @@ Writes tests/FineTune.Trainer.Tests/Fixtures/models/<name>/ for two tiny Llamas:
                      llama3 rope_scaling (as Llama-3.1/3.2 configs write it), a sharded copy
                      (llama_bias_llama3_sharded/: 3 shards + model.safetensors.index.json).
 Each model folder holds config.json and model.safetensors (fp32, HF tensor names); the expected/ subfolder holds
-  inputs.json      input_ids (B, T), labels (B, T) with some -100, the HF-style loss, and the losses of AdamW
+  inputs.json      input_ids (B, T), labels (B, T) with some -100, the HF-style loss, `finetune eval`'s mean
+                   cross-entropy of row 0 in windows of 6 inputs (eval.mean_cross_entropy), and the losses of AdamW
                    steps (lr 1e-2, betas (0.9, 0.999), eps 1e-8, weight_decay 0.01): adamw_losses[k] is the loss
                    before update k (k = 0..4) and adamw_losses[5] the loss after the fifth update.
   logits.safetensors   "logits" (B, T, V) f32
@@ -326,8 +327,24 @@ def make(name, cfg, seed, batch, seq_len, shard_groups=None, low_precision_copie
         losses.append(causal_lm_loss(forward(pa, rc, ids)[0], labels).item())
     print("%s: AdamW losses %s" % (name, " ".join("%.6f" % l for l in losses)))
 
+    # `finetune eval` semantics on the first row: windows of eval_seq inputs advancing by eval_seq, each window
+    # predicting its next tokens from its own context only; the mean cross-entropy over all predictions.
+    eval_seq = 6
+    row = ids[0]
+    ce_sum, ce_count = 0.0, 0
+    with torch.no_grad():
+        p64 = {k: v.double() for k, v in params32.items()}
+        for start in range(0, row.numel() - 1, eval_seq):
+            window = row[start:start + eval_seq + 1][None, :]
+            window_logits = forward(p64, rc, window[:, :-1])[0]
+            ce_sum += torch.nn.functional.cross_entropy(window_logits[0], window[0, 1:], reduction="sum").item()
+            ce_count += window.shape[1] - 1
+    eval_mean = ce_sum / ce_count
+    print("%s: eval (row 0, seq %d): %d predictions, mean CE %.8f" % (name, eval_seq, ce_count, eval_mean))
+
     with open(os.path.join(folder, "expected", "inputs.json"), "w") as f:
         json.dump({"input_ids": ids.tolist(), "labels": labels.tolist(), "loss": loss.item(),
+                   "eval": {"row": 0, "seq": eval_seq, "predictions": ce_count, "mean_cross_entropy": eval_mean},
                    "adamw": {"lr": 1e-2, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.01},
                    "adamw_losses": losses}, f, indent=1)
         f.write("\n")

@@ -20,6 +20,11 @@ internal sealed class ReferenceData
         Labels = Matrix(root.GetProperty("labels"));
         Loss = root.GetProperty("loss").GetDouble();
         AdamWLosses = root.GetProperty("adamw_losses").EnumerateArray().Select(e => e.GetDouble()).ToArray();
+        JsonElement eval = root.GetProperty("eval");
+        EvalRow = eval.GetProperty("row").GetInt32();
+        EvalSequenceLength = eval.GetProperty("seq").GetInt32();
+        EvalPredictionCount = eval.GetProperty("predictions").GetInt32();
+        EvalMeanCrossEntropy = eval.GetProperty("mean_cross_entropy").GetDouble();
     }
 
     public string Folder { get; }
@@ -32,6 +37,15 @@ internal sealed class ReferenceData
 
     /// <summary>adamw_losses[k]: loss before update k (k = 0..4); [5]: after the fifth update.</summary>
     public double[] AdamWLosses { get; }
+
+    /// <summary>`finetune eval` reference: row of <see cref="InputIds"/>, window length, predictions, mean CE.</summary>
+    public int EvalRow { get; }
+
+    public int EvalSequenceLength { get; }
+
+    public int EvalPredictionCount { get; }
+
+    public double EvalMeanCrossEntropy { get; }
 
     public static ReferenceData For(string fixtureName) => new(ModelFixtures.Folder(fixtureName));
 
