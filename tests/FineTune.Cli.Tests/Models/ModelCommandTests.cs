@@ -65,6 +65,44 @@ public sealed class ModelCommandTests
         }
     }
 
+    [Fact]
+    public void EvalTextUsesTheFolderTokenizerLikeTheSameTokens()
+    {
+        // A fresh 2003-token model (the tiny Qwen2-style tokenizer's vocabulary) exported with that tokenizer.json:
+        // --text FILE must score exactly the ids the tokenizer gives for the file.
+        string folder = Path.Combine(Path.GetTempPath(), "finetune-evaltext-" + Guid.NewGuid().ToString("N"));
+        string source = Path.Combine(folder, "source");
+        Directory.CreateDirectory(source);
+        try
+        {
+            File.Copy(Path.Combine(FixturesRoot(), "tokenizers", "tiny_bpe_tokenizer.json"), Path.Combine(source, "tokenizer.json"));
+            var tokenizer = FineTune.Trainer.Tokenizers.TokenizerLoader.Load(source);
+            var config = new FineTune.Trainer.Models.LlamaConfig
+            {
+                ModelType = "llama", VocabSize = tokenizer.VocabularyCount, HiddenSize = 32, IntermediateSize = 48,
+                LayerCount = 1, HeadCount = 2, KvHeadCount = 1, HeadDim = 16, MaxPositionEmbeddings = 64,
+            };
+            string modelFolder = Path.Combine(folder, "model");
+            using (FineTune.Torch.TensorScope.Enter())
+            using (var model = FineTune.Trainer.Models.LlamaModel.Create(config, 1, FineTune.Torch.DType.Float32, FineTune.Torch.Device.Cpu))
+                FineTune.Trainer.Models.LlamaExporter.Export(model, modelFolder, tokenizerSourceFolder: source);
+            string textFile = Path.Combine(folder, "sample.txt");
+            File.WriteAllText(textFile, "The quick brown fox jumps over the lazy dog. 12345 times!");
+            int[] ids = tokenizer.Encode(File.ReadAllText(textFile), addSpecialTokens: true);
+
+            var (code, fromText, stderr) = Run("eval", "--model", modelFolder, "--text", textFile, "--seq", "8", "--device", "cpu");
+            Assert.True(code == ExitCodes.Success, stderr);
+            var (code2, fromTokens, stderr2) = Run("eval", "--model", modelFolder, "--tokens", string.Join(' ', ids), "--seq", "8", "--device", "cpu");
+            Assert.True(code2 == ExitCodes.Success, stderr2);
+            Assert.Contains($"tokens: {ids.Length} ", fromText);
+            Assert.Equal(fromTokens.Split('\n').Skip(1), fromText.Split('\n').Skip(1));
+        }
+        finally
+        {
+            Directory.Delete(folder, recursive: true);
+        }
+    }
+
     private static (int Code, string Stdout, string Stderr) Run(params string[] args)
     {
         var root = new RootCommand("test");
@@ -87,14 +125,17 @@ public sealed class ModelCommandTests
         }
     }
 
-    private static string Fixture(string name)
+    private static string Fixture(string name) => Path.Combine(FixturesRoot(), "models", name);
+
+    /// <summary>tests/FineTune.Trainer.Tests/Fixtures, found by walking up from the test binary.</summary>
+    private static string FixturesRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            string candidate = Path.Combine(dir.FullName, "tests", "FineTune.Trainer.Tests", "Fixtures", "models", name);
+            string candidate = Path.Combine(dir.FullName, "tests", "FineTune.Trainer.Tests", "Fixtures");
             if (Directory.Exists(candidate))
                 return candidate;
         }
-        throw new DirectoryNotFoundException(name);
+        throw new DirectoryNotFoundException("tests/FineTune.Trainer.Tests/Fixtures");
     }
 }
