@@ -3,6 +3,8 @@
 
 Run:  /usr/bin/python3 tests/reference/make_llama_fixtures.py
       (Debian python3-torch 1.13; needs neither transformers nor the safetensors package.)
+      /usr/bin/python3 tests/reference/make_llama_fixtures.py --check-export DIR FIXTURE
+      reads a folder `finetune export` wrote with an independent reader and compares its logits to FIXTURE's.
 
 Writes tests/FineTune.Trainer.Tests/Fixtures/models/<name>/ for two tiny Llamas:
   llama_gqa_tied     4 heads / 2 KV heads (GQA), tied embeddings, default RoPE, rope_theta at top level;
@@ -421,5 +423,58 @@ def main():
     }, seed=5678, batch=2, seq_len=16, shard_groups=shards)
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# --check-export: an independent reader for a folder `finetune export` wrote (config.json, model.safetensors or
+# shards + index, HF names), whose forward must reproduce a fixture's expected logits.
+ST_FROM_NAME = {"F32": (torch.float32, 4), "F16": (torch.float16, 2), "BF16": (torch.bfloat16, 2), "F64": (torch.float64, 8)}
+
+
+def load_safetensors(path):
+    with open(path, "rb") as f:
+        n = struct.unpack("<Q", f.read(8))[0]
+        header = json.loads(f.read(n).decode("utf-8"))
+        data = f.read()
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        dtype, _ = ST_FROM_NAME[entry["dtype"]]
+        begin, end = entry["data_offsets"]
+        raw = bytearray(data[begin:end])
+        if dtype == torch.bfloat16:
+            t = torch.frombuffer(raw, dtype=torch.int16).view(torch.bfloat16)
+        else:
+            t = torch.frombuffer(raw, dtype=dtype)
+        tensors[name] = t.reshape(entry["shape"]).clone()
+    return tensors
+
+
+def check_export(folder, fixture):
+    with open(os.path.join(folder, "config.json")) as f:
+        cfg = json.load(f)
+    index_path = os.path.join(folder, "model.safetensors.index.json")
+    params = {}
+    if os.path.exists(index_path):
+        with open(index_path) as f:
+            shards = sorted(set(json.load(f)["weight_map"].values()))
+        for shard in shards:
+            params.update(load_safetensors(os.path.join(folder, shard)))
+    else:
+        params = load_safetensors(os.path.join(folder, "model.safetensors"))
+    rc = full_config(cfg)
+    assert sorted(params) == sorted(parameter_shapes(rc)), "tensor names differ from the HF table"
+    expected_dir = os.path.join(OUT, fixture, "expected")
+    with open(os.path.join(expected_dir, "inputs.json")) as f:
+        ids = torch.tensor(json.load(f)["input_ids"])
+    logits, _ = forward({k: v.double() for k, v in params.items()}, rc, ids)
+    expected = load_safetensors(os.path.join(expected_dir, "logits.safetensors"))["logits"]
+    print("%s: %d tensors (%s), logits max rel error vs %s: %.2e"
+          % (folder, len(params), sorted({str(v.dtype) for v in params.values()}), fixture, max_rel(logits, expected)))
+
+
 if __name__ == "__main__":
-    main()
+    import sys
+    if len(sys.argv) == 4 and sys.argv[1] == "--check-export":
+        check_export(sys.argv[2], sys.argv[3])
+    else:
+        main()
