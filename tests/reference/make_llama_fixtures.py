@@ -12,6 +12,7 @@ Writes tests/FineTune.Trainer.Tests/Fixtures/models/<name>/ for two tiny Llamas:
   llama_bias_llama3  untied lm_head, q/k/v/o biases (attention_bias), explicit head_dim != hidden/heads,
                      llama3 rope_scaling (as Llama-3.1/3.2 configs write it), a sharded copy
                      (llama_bias_llama3_sharded/: 3 shards + model.safetensors.index.json).
+  qwen2_tiny         model_type qwen2: q/k/v biases but no o_proj bias, 4 query heads sharing 1 KV head, tied.
 Each model folder holds config.json and model.safetensors (fp32, HF tensor names); the expected/ subfolder holds
   inputs.json      input_ids (B, T), labels (B, T) with some -100, the HF-style loss, `finetune eval`'s mean
                    cross-entropy of row 0 in windows of 6 inputs (eval.mean_cross_entropy), and the losses of AdamW
@@ -228,13 +229,13 @@ def parameter_shapes(cfg):
         shapes[pre + "self_attn.q_proj.weight"] = (nq, c)
         shapes[pre + "self_attn.k_proj.weight"] = (nkv, c)
         shapes[pre + "self_attn.v_proj.weight"] = (nkv, c)
-        if cfg.get("attention_bias", False):
+        if cfg["qkv_bias"]:
             shapes[pre + "self_attn.q_proj.bias"] = (nq,)
             shapes[pre + "self_attn.k_proj.bias"] = (nkv,)
             shapes[pre + "self_attn.v_proj.bias"] = (nkv,)
         shapes[pre + "self_attn.o_proj.weight"] = (c, nq)
-        if cfg.get("attention_bias", False):
-            # LlamaAttention: o_proj = nn.Linear(..., bias=config.attention_bias) (Qwen2 would have no o_proj bias).
+        if cfg["o_bias"]:
+            # LlamaAttention: o_proj = nn.Linear(..., bias=config.attention_bias); Qwen2Attention: never.
             shapes[pre + "self_attn.o_proj.bias"] = (c,)
         shapes[pre + "post_attention_layernorm.weight"] = (c,)
         shapes[pre + "mlp.gate_proj.weight"] = (f, c)
@@ -270,6 +271,9 @@ def full_config(cfg):
     r.setdefault("head_dim", r["hidden_size"] // r["num_attention_heads"])
     r.setdefault("rms_norm_eps", 1e-6)
     r.setdefault("tie_word_embeddings", False)
+    # Qwen2Attention hard-codes bias=True on q/k/v and none on o_proj; LlamaAttention uses attention_bias for all four.
+    r["qkv_bias"] = r["model_type"] == "qwen2" or r.get("attention_bias", False)
+    r["o_bias"] = r["model_type"] == "llama" and r.get("attention_bias", False)
     return r
 
 
@@ -421,6 +425,27 @@ def main():
         "eos_token_id": [2, 3],
         "torch_dtype": "float32",
     }, seed=5678, batch=2, seq_len=16, shard_groups=shards)
+
+    # (C) Qwen2: q/k/v biases without an o_proj bias, 4 query heads on 1 KV head, tied, rope_theta 1e6.
+    make("qwen2_tiny", {
+        "architectures": ["Qwen2ForCausalLM"],
+        "model_type": "qwen2",
+        "vocab_size": 64,
+        "hidden_size": 32,
+        "intermediate_size": 48,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 1,
+        "max_position_embeddings": 128,
+        "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0,
+        "tie_word_embeddings": True,
+        "use_sliding_window": False,
+        "sliding_window": 32,
+        "bos_token_id": 60,
+        "eos_token_id": 61,
+        "torch_dtype": "float32",
+    }, seed=9012, batch=2, seq_len=16)
 
 
 # ----------------------------------------------------------------------------------------------------------------

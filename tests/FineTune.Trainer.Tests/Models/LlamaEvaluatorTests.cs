@@ -15,6 +15,7 @@ public sealed class LlamaEvaluatorTests
     [Theory]
     [InlineData(ModelFixtures.GqaTied)]
     [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
     public void WindowedMeanCrossEntropyMatchesReference(string fixture)
     {
         var reference = ReferenceData.For(fixture);

@@ -11,6 +11,7 @@ public sealed class LlamaExportTests
     [Theory]
     [InlineData(ModelFixtures.GqaTied)]
     [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
     public void ExportOfALoadedFolderReproducesEveryTensorsBytes(string fixture)
     {
         string source = ModelFixtures.Folder(fixture);

@@ -20,6 +20,7 @@ public sealed class LlamaReferenceTests
     [Theory]
     [InlineData(ModelFixtures.GqaTied)]
     [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
     public void LogitsAndHiddenStatesMatchReference(string fixture)
     {
         var reference = ReferenceData.For(fixture);
@@ -45,6 +46,7 @@ public sealed class LlamaReferenceTests
     [Theory]
     [InlineData(ModelFixtures.GqaTied)]
     [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
     public void LossAndWholeGraphGradientsMatchReference(string fixture)
     {
         var reference = ReferenceData.For(fixture);
@@ -65,6 +67,7 @@ public sealed class LlamaReferenceTests
     [Theory]
     [InlineData(ModelFixtures.GqaTied)]
     [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
     public void LayerByLayerBackwardEqualsWholeGraphBackward(string fixture)
     {
         var reference = ReferenceData.For(fixture);
@@ -110,6 +113,7 @@ public sealed class LlamaReferenceTests
     [Theory]
     [InlineData(ModelFixtures.GqaTied)]
     [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
     public void FiveAdamWStepsFollowTheReferenceLosses(string fixture)
     {
         var reference = ReferenceData.For(fixture);

@@ -12,6 +12,7 @@ internal static class ModelFixtures
     public const string BiasLlama3Sharded = "llama_bias_llama3_sharded";
     public const string GqaTiedBf16 = "llama_gqa_tied_bf16";
     public const string GqaTiedF16 = "llama_gqa_tied_f16";
+    public const string Qwen2 = "qwen2_tiny";
 
     private static readonly Lazy<string> s_root = new(FindRoot);
 
