@@ -134,7 +134,8 @@ FT_EXPORT int32_t ft_cuda_memory_stats(int32_t device_index, int64_t* stats6) {
   FT_CUDA_ONLY(
     const auto index = static_cast<c10::DeviceIndex>(device_index);
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
-    const auto all = static_cast<size_t>(c10::cuda::CUDACachingAllocator::StatType::AGGREGATE);
+    // Index 0 is StatType::AGGREGATE in every libtorch; the enum itself moved namespaces in 2.x.
+    const size_t all = 0;
     stats6[0] = stats.allocated_bytes[all].current;
     stats6[1] = stats.allocated_bytes[all].peak;
     stats6[2] = stats.reserved_bytes[all].current;
