@@ -36,7 +36,7 @@ public sealed class DiskFullException : DirectIoException
     private static string BuildMessage(string operation, string path, long fileOffset, long bytesNeeded, long? bytesAvailable)
     {
         string free = bytesAvailable is long available ? $"{available} bytes are free there" : "free space could not be measured";
-        return $"No space left on device: {operation} needed {bytesNeeded} bytes at offset {fileOffset} in {path}, " +
+        return $"No space left on device (ENOSPC): {operation} needed {bytesNeeded} bytes at offset {fileOffset} in {path}, " +
                $"but {free}; free space or choose another directory.";
     }
 }

@@ -95,9 +95,11 @@ public sealed class SafetensorsWriter
         return header;
     }
 
-    /// <summary>Writes header and data to <paramref name="stream"/>.</summary>
+    /// <summary>Writes header and data to <paramref name="stream"/> (seekable when any tensor streams through a callback).</summary>
     public void WriteTo(Stream stream)
     {
+        if (!stream.CanSeek && _tensors.Any(tensor => tensor.WriteData is not null))
+            throw new ArgumentException("Tensors added with a data callback need a seekable stream, so their byte counts can be checked.", nameof(stream));
         stream.Write(BuildHeader());
         foreach (PendingTensor tensor in Ordered())
         {
