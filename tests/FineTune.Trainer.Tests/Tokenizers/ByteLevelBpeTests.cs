@@ -109,6 +109,25 @@ public sealed class ByteLevelBpeTests
         }
     }
 
+    [Theory]
+    [InlineData("tokenizer.json")]
+    [InlineData("tiny_bpe_tokenizer.json")]
+    public void SixtyRandomStringsMatchTheReference(string name)
+    {
+        // Fixtures/tokenizers/reference_ids.json, written by make_reference_ids.py with reference_bpe.py.
+        using var document = System.Text.Json.JsonDocument.Parse(File.ReadAllText(FixturePaths.Tokenizer("reference_ids.json")));
+        ITokenizer tokenizer = name == "tokenizer.json" ? s_llama3Style.Value : s_qwen2Style.Value;
+        int count = 0;
+        foreach (var entry in document.RootElement.GetProperty(name).EnumerateArray())
+        {
+            string text = entry.GetProperty("text").GetString()!;
+            int[] expected = entry.GetProperty("ids").EnumerateArray().Select(e => e.GetInt32()).ToArray();
+            Assert.True(expected.SequenceEqual(tokenizer.Encode(text)), $"ids differ for {System.Text.Json.JsonSerializer.Serialize(text)}");
+            count++;
+        }
+        Assert.Equal(60, count);
+    }
+
     [Fact]
     public void DecodeOfGarbageBytesGivesReplacementCharacters()
     {

@@ -23,6 +23,7 @@ internal sealed class BpeModel
     private readonly string[] _idToToken;
     private readonly Dictionary<long, (int Rank, int MergedId)> _merges;
     private readonly int[] _byteFallbackIds; // id of <0xHH> for each byte, or -1
+    private readonly int[] _bmpCharIds; // id of each one-character BMP token, or -1 (avoids a string per character)
     private readonly int? _unkId;
     private readonly bool _fuseUnk;
     private readonly bool _ignoreMerges;
@@ -59,6 +60,11 @@ internal sealed class BpeModel
         _byteFallbackIds = new int[256];
         for (int b = 0; b < 256; b++)
             _byteFallbackIds[b] = byteFallback && vocabulary.TryGetValue($"<0x{b:X2}>", out int id) ? id : -1;
+        _bmpCharIds = new int[char.MaxValue + 1];
+        Array.Fill(_bmpCharIds, -1);
+        foreach (var (token, id) in vocabulary)
+            if (token.Length == 1 && !char.IsSurrogate(token[0]))
+                _bmpCharIds[token[0]] = id;
         _fuseUnk = fuseUnk;
         _ignoreMerges = ignoreMerges;
     }
@@ -102,6 +108,13 @@ internal sealed class BpeModel
         bool previousWasUnk = false;
         for (int i = 0; i < piece.Length; i++)
         {
+            int bmpId = _bmpCharIds[piece[i]];
+            if (bmpId >= 0)
+            {
+                symbols.Add(bmpId);
+                previousWasUnk = false;
+                continue;
+            }
             int charLength = char.IsHighSurrogate(piece[i]) && i + 1 < piece.Length && char.IsLowSurrogate(piece[i + 1]) ? 2 : 1;
             string character = piece.Substring(i, charLength);
             i += charLength - 1;

@@ -138,12 +138,12 @@ internal sealed class PreTokenizer
     public static string ToByteAlphabet(string text)
     {
         int byteCount = Encoding.UTF8.GetByteCount(text);
-        Span<byte> bytes = byteCount <= 512 ? stackalloc byte[byteCount] : new byte[byteCount];
+        byte[]? rented = byteCount > 1024 ? new byte[byteCount] : null;
+        Span<byte> bytes = rented ?? stackalloc byte[byteCount];
         Encoding.UTF8.GetBytes(text, bytes);
-        return string.Create(byteCount, bytes.ToArray(), static (chars, b) =>
-        {
-            for (int i = 0; i < b.Length; i++)
-                chars[i] = ByteLevelAlphabet.ByteToChar[b[i]];
-        });
+        Span<char> chars = byteCount > 1024 ? new char[byteCount] : stackalloc char[byteCount];
+        for (int i = 0; i < byteCount; i++)
+            chars[i] = ByteLevelAlphabet.ByteToChar[bytes[i]];
+        return new string(chars);
     }
 }

@@ -40,13 +40,15 @@ def load(path):
 def bpe(word, vocab, ranks, ignore_merges):
     if ignore_merges and word in vocab:
         return [vocab[word]]
-    parts = list(word)
+    # Characters missing from the vocab (no unk, no byte fallback) are skipped before merging, as HF's
+    # BPE::merge_word does, so their neighbours become adjacent.
+    parts = [c for c in word if c in vocab]
     while len(parts) > 1:
         best = min(range(len(parts) - 1), key=lambda i: (ranks.get((parts[i], parts[i + 1]), 1 << 30), i))
         if (parts[best], parts[best + 1]) not in ranks:
             break
         parts[best:best + 2] = [parts[best] + parts[best + 1]]
-    return [vocab[p] for p in parts if p in vocab]  # characters missing from the vocab are dropped, as HF does
+    return [vocab[p] for p in parts]
 
 
 def encode(text, tok):
