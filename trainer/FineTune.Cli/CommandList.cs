@@ -10,5 +10,9 @@ internal static class CommandList
     {
         yield return SmokeCommand.Create();
         yield return BenchCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DataCommand.Create();
+        yield return EvalCommand.Create();
+        yield return ExportCommand.Create();
     }
 }
