@@ -1,3 +1,5 @@
+using FineTune.IO;
+
 namespace FineTune.Offload.Memory;
 
 /// <summary>
@@ -10,17 +12,16 @@ public sealed unsafe class HostLease : IDisposable
     private readonly HostMemoryPool _pool;
     private bool _returned;
 
-    internal HostLease(HostMemoryPool pool, int slot, string className, byte* pointer, long byteCount, long backingByteCount)
+    private readonly AlignedBuffer _buffer;
+
+    internal HostLease(HostMemoryPool pool, int slot, string className, AlignedBuffer buffer, long byteCount)
     {
         _pool = pool;
         Slot = slot;
         ClassName = className;
-        _pointer = pointer;
+        _buffer = buffer;
         ByteCount = byteCount;
-        BackingByteCount = backingByteCount;
     }
-
-    private readonly byte* _pointer;
 
     internal int Slot { get; }
 
@@ -31,7 +32,17 @@ public sealed unsafe class HostLease : IDisposable
     public long ByteCount { get; }
 
     /// <summary>Bytes the allocator set aside for it (page-rounded, or a power of two for the baseline).</summary>
-    public long BackingByteCount { get; }
+    public long BackingByteCount => _buffer.CapacityByteCount;
+
+    /// <summary>The pool's buffer, for I/O engines; valid only while the lease is held.</summary>
+    public AlignedBuffer Buffer
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_returned, this);
+            return _buffer;
+        }
+    }
 
     /// <summary>Start of the buffer, aligned to <see cref="HostAlignment.PageByteCount"/>.</summary>
     public byte* Pointer
@@ -39,7 +50,7 @@ public sealed unsafe class HostLease : IDisposable
         get
         {
             ObjectDisposedException.ThrowIf(_returned, this);
-            return _pointer;
+            return _buffer.Pointer;
         }
     }
 

@@ -1,4 +1,4 @@
-using System.Runtime.InteropServices;
+using FineTune.IO;
 
 namespace FineTune.Offload.Memory;
 
@@ -8,9 +8,10 @@ namespace FineTune.Offload.Memory;
 /// pool's reserved bytes are fixed for the whole run. A plan that does not fit the host budget is refused before
 /// anything is allocated. Renting a class with no free buffer is a planning bug and throws.
 ///
-/// Exact allocator: one page-aligned allocation per class holding Count buffers of the class's byte count, each
-/// rounded up to the page. Baseline allocator (ZeRO-Infinity-like, for comparison): one allocation per buffer,
-/// every buffer sized for the largest class and rounded up to a power of two.
+/// Each buffer is an io <see cref="AlignedBuffer"/> (page-aligned, guarded against being freed while an I/O on it
+/// is in flight), so leases go straight to the I/O engine. Exact allocator: each buffer holds the class's byte
+/// count rounded up to the 4 KiB sector. Baseline allocator (ZeRO-Infinity-like, for comparison): every buffer
+/// sized for the largest class and rounded up to a power of two.
 /// Thread-safe: rent and return take a lock (a few per sub-group, never per element).
 /// </summary>
 public sealed unsafe class HostMemoryPool : IDisposable
@@ -18,9 +19,8 @@ public sealed unsafe class HostMemoryPool : IDisposable
     private readonly object _lock = new();
     private readonly PoolPlan _plan;
     private readonly IHostMemoryRegistrar? _registrar;
-    private readonly List<nint> _allocations = new();
     private readonly Dictionary<string, Stack<int>> _freeSlots = new();
-    private readonly List<(string ClassName, nint Pointer, long ByteCount, long BackingByteCount)> _slots = new();
+    private readonly List<(string ClassName, AlignedBuffer Buffer, long ByteCount)> _slots = new();
     private readonly HashSet<int> _rentedSlots = new();
     private long _inUseByteCount;
     private long _peakInUseByteCount;
@@ -86,37 +86,16 @@ public sealed unsafe class HostMemoryPool : IDisposable
             _freeSlots[bufferClass.Name] = free;
             if (bufferClass.Count == 0)
                 continue;
-            if (Kind == PoolAllocatorKind.Exact)
+            long backingByteCount = Kind == PoolAllocatorKind.Exact ? HostAlignment.RoundUpToPage(bufferClass.ByteCount) : baselineByteCount;
+            for (int i = 0; i < bufferClass.Count; i++)
             {
-                long stride = HostAlignment.RoundUpToPage(bufferClass.ByteCount);
-                byte* block = AllocateBlock(stride * bufferClass.Count);
-                for (int i = 0; i < bufferClass.Count; i++)
-                    AddSlot(free, bufferClass, block + stride * i, stride);
-            }
-            else
-            {
-                for (int i = 0; i < bufferClass.Count; i++)
-                    AddSlot(free, bufferClass, AllocateBlock(baselineByteCount), baselineByteCount);
+                var buffer = new AlignedBuffer(backingByteCount);
+                _slots.Add((bufferClass.Name, buffer, bufferClass.ByteCount));
+                ReservedByteCount += buffer.CapacityByteCount;
+                _registrar?.Register(buffer.Pointer, buffer.CapacityByteCount);
+                free.Push(_slots.Count - 1);
             }
         }
-    }
-
-    private void AddSlot(Stack<int> free, BufferClass bufferClass, byte* pointer, long backingByteCount)
-    {
-        _slots.Add((bufferClass.Name, (nint)pointer, bufferClass.ByteCount, backingByteCount));
-        // Pushed in reverse so the first rent gets the lowest address.
-        free.Push(_slots.Count - 1);
-    }
-
-    private byte* AllocateBlock(long byteCount)
-    {
-        var block = (byte*)NativeMemory.AlignedAlloc((nuint)byteCount, HostAlignment.PageByteCount);
-        if (block == null)
-            throw new OutOfMemoryException($"Could not allocate {byteCount:N0} bytes of host memory for the buffer pool.");
-        _allocations.Add((nint)block);
-        ReservedByteCount += byteCount;
-        _registrar?.Register(block, byteCount);
-        return block;
     }
 
     /// <summary>Rents a buffer of the named class. Throws when none is free: the plan under-counted.</summary>
@@ -131,10 +110,10 @@ public sealed unsafe class HostMemoryPool : IDisposable
                 throw new InvalidOperationException($"All {_plan.Find(className).Count} buffers of class '{className}' are rented; the pool plan under-counts them.");
             int slot = free.Pop();
             _rentedSlots.Add(slot);
-            var (name, pointer, byteCount, backing) = _slots[slot];
-            _inUseByteCount += backing;
+            var (name, buffer, byteCount) = _slots[slot];
+            _inUseByteCount += buffer.CapacityByteCount;
             _peakInUseByteCount = Math.Max(_peakInUseByteCount, _inUseByteCount);
-            return new HostLease(this, slot, name, (byte*)pointer, byteCount, backing);
+            return new HostLease(this, slot, name, buffer, byteCount);
         }
     }
 
@@ -157,12 +136,14 @@ public sealed unsafe class HostMemoryPool : IDisposable
                 return;
             _disposed = true;
         }
-        foreach (nint block in _allocations)
+        // AlignedBuffer.Dispose throws while an I/O on the buffer is in flight: freeing it then would be a bug.
+        foreach (var (_, buffer, _) in _slots)
         {
-            _registrar?.Unregister((void*)block);
-            NativeMemory.AlignedFree((void*)block);
+            if (buffer.IsDisposed)
+                continue;
+            _registrar?.Unregister(buffer.Pointer);
+            buffer.Dispose();
         }
-        _allocations.Clear();
     }
 
     internal static string FormatGiB(long byteCount) => $"{byteCount / (double)(1L << 30):0.###} GiB";

@@ -76,7 +76,7 @@ public sealed unsafe class HostMemoryPoolTests
         var registrar = new RecordingRegistrar();
         using (HostMemoryPool pool = HostMemoryPool.Create(TwoClassPlan(), 1 << 20, registrar: registrar))
         {
-            Assert.Equal(new long[] { 3 * 12_288, 4_096 }, registrar.Registered.Values.OrderDescending().ToArray());
+            Assert.Equal(new long[] { 12_288, 12_288, 12_288, 4_096 }, registrar.Registered.Values.OrderDescending().ToArray());
         }
         Assert.Empty(registrar.Registered);
     }
