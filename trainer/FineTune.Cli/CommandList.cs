@@ -11,5 +11,9 @@ internal static class CommandList
         yield return SmokeCommand.Create();
         yield return BenchCommand.Create();
         yield return ValidateCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DataCommand.Create();
+        yield return EvalCommand.Create();
+        yield return ExportCommand.Create();
     }
 }

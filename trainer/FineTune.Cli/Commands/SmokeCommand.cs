@@ -1,18 +1,54 @@
 using System.CommandLine;
+using System.Globalization;
+using FineTune.Torch;
 
 namespace FineTune.Cli.Commands;
 
-/// <summary>`finetune smoke`: checks that the installation works (native library loads, a small computation runs).</summary>
+// Inside namespace FineTune.*, a bare `Torch` names the FineTune.Torch namespace; this alias names the class.
+using Torch = FineTune.Torch.Torch;
+
+/// <summary>
+/// `finetune smoke`: checks that the installation works. Loads the native shim and libtorch, prints their
+/// versions and CUDA status, then runs a matmul with autograd whose result is known by hand and compares.
+/// </summary>
 internal static class SmokeCommand
 {
     public static Command Create()
     {
         var command = new Command("smoke", "Check the installation: load libtorch and run a small computation.");
-        command.SetAction(_ =>
-        {
-            Console.WriteLine($"finetune {typeof(SmokeCommand).Assembly.GetName().Version}");
-            return ExitCodes.Success;
-        });
+        command.SetAction(_ => Run());
         return command;
     }
+
+    private static int Run()
+    {
+        Console.WriteLine($"finetune {typeof(SmokeCommand).Assembly.GetName().Version}");
+        Console.WriteLine($"libtorch {Torch.LibTorchVersion} (shim ABI {Torch.NativeAbiVersion}, {Torch.NumThreads} CPU threads)");
+        Console.WriteLine(Torch.BuiltWithCuda
+            ? $"CUDA: built with CUDA, {Cuda.DeviceCount} device(s) available"
+            : "CUDA: not built with CUDA (CPU libtorch); training runs on the CPU");
+
+        using var scope = TensorScope.Enter();
+        // loss = sum(x W) with x (2, 3), W (3, 2). By hand: x W = [[4, 5], [10, 11]], loss = 30, and
+        // dloss/dW[i, j] = sum over rows of x[:, i] = [[5, 5], [7, 7], [9, 9]].
+        var x = Torch.FromArray(new float[] { 1, 2, 3, 4, 5, 6 }, [2, 3]);
+        var w = Torch.FromArray(new float[] { 1, 0, 0, 1, 1, 1 }, [3, 2]);
+        w.RequiresGrad = true;
+        var product = Torch.MatMul(x, w);
+        var loss = product.Sum();
+        loss.Backward();
+        var values = product.ToArray<float>();
+        var gradient = w.Grad!.ToArray<float>();
+        Console.WriteLine($"matmul  x W = {Format(values)}  (expected [4, 5, 10, 11])");
+        Console.WriteLine($"loss    sum = {loss.Item<float>().ToString(CultureInfo.InvariantCulture)}  (expected 30)");
+        Console.WriteLine($"backward dW = {Format(gradient)}  (expected [5, 5, 7, 7, 9, 9])");
+        var ok = values.SequenceEqual(new float[] { 4, 5, 10, 11 })
+            && gradient.SequenceEqual(new float[] { 5, 5, 7, 7, 9, 9 })
+            && loss.Item<float>() == 30f;
+        Console.WriteLine(ok ? "smoke: OK" : "smoke: FAILED (libtorch computed wrong values)");
+        return ok ? ExitCodes.Success : ExitCodes.Bug;
+    }
+
+    private static string Format(float[] values) =>
+        "[" + string.Join(", ", values.Select(v => v.ToString(CultureInfo.InvariantCulture))) + "]";
 }

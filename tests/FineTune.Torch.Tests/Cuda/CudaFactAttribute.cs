@@ -1,0 +1,20 @@
+using FineTune.Torch;
+using Xunit;
+
+namespace FineTune.Torch.Tests.Cuda;
+
+/// <summary>A fact that runs only where the shim was built with CUDA and a CUDA device is present; otherwise it is skipped with the reason.</summary>
+public sealed class CudaFactAttribute : FactAttribute
+{
+    public CudaFactAttribute()
+    {
+        if (!Torch.BuiltWithCuda)
+        {
+            Skip = $"the native shim was built against a CPU libtorch ({Torch.LibTorchVersion}); build with FINETUNE_LIBTORCH=<CUDA libtorch> to run CUDA tests";
+        }
+        else if (!FineTune.Torch.Cuda.IsAvailable)
+        {
+            Skip = "no CUDA device is available on this machine";
+        }
+    }
+}
