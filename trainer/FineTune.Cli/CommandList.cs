@@ -15,5 +15,8 @@ internal static class CommandList
         yield return DataCommand.Create();
         yield return EvalCommand.Create();
         yield return ExportCommand.Create();
+        yield return RunCommand.Create();
+        yield return ResumeCommand.Create();
+        yield return PlanCommand.Create();
     }
 }

@@ -39,7 +39,7 @@ internal static class RecipeSchema
         Bool("dataset.packing", true, "Concatenate examples into full seq_len sequences instead of padding each one."),
         Choice("dataset.truncation", "truncate", ["truncate", "split", "drop"], "What to do with an example longer than seq_len: cut it, split it into several, or skip it."),
         Bool("dataset.shuffle", true, "Shuffle examples every epoch (seeded by training.seed)."),
-        Choice("dataset.synthetic.task", "copy", ["copy", "reverse"], "Synthetic task: a random byte string followed by itself (copy) or by its reverse (reverse)."),
+        Choice("dataset.synthetic.task", "reverse", ["reverse", "add"], "Synthetic task with checkable answers: reverse 3-8 lowercase letters (reverse) or add two numbers below 100 (add)."),
         Int("dataset.synthetic.count", 1024, "Number of synthetic examples.", min: 1),
 
         Int("training.seed", 42, "Seed of every random generator (init, shuffling, dropout).", min: 0, wide: true),
@@ -84,7 +84,7 @@ internal static class RecipeSchema
         Path("eval.path", null, "A separate evaluation dataset in dataset.format (instead of eval.fraction)."),
 
         Path("output_dir", "runs/finetune", "Folder for TensorBoard logs, checkpoints and the final model."),
-        Text("resume", null, "null starts fresh; latest resumes from the newest valid checkpoint; or a path to a step_<N> checkpoint folder."),
+        Text("resume", null, "null starts fresh; latest (or true) resumes from the newest checkpoint, or starts fresh when there is none; or a path to a step_<N> checkpoint folder."),
     ];
 
     private static readonly Dictionary<string, RecipeField> s_byPath = Fields.ToDictionary(f => f.Path, StringComparer.Ordinal);

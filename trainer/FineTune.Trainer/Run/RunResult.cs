@@ -1,0 +1,47 @@
+namespace FineTune.Trainer.Run;
+
+/// <summary>What a finished (or interrupted) <see cref="TrainingRun"/> reports in its summary.</summary>
+public sealed record RunResult
+{
+    /// <summary>Optimizer steps completed in all (resumed steps included).</summary>
+    public required long Step { get; init; }
+
+    public required long TotalSteps { get; init; }
+
+    /// <summary>The step this session started from (0 for a fresh run).</summary>
+    public required long StartStep { get; init; }
+
+    /// <summary>True when Ctrl-C / SIGTERM stopped the run early (a checkpoint was saved first).</summary>
+    public required bool Interrupted { get; init; }
+
+    /// <summary>Loss of the first step in metrics.jsonl (step 1 of the run, even after resumes) and of the last.</summary>
+    public double? FirstLoss { get; init; }
+
+    public double? LastLoss { get; init; }
+
+    /// <summary>Training tokens per second of this session (steps' wall time only).</summary>
+    public required double TokensPerSecond { get; init; }
+
+    /// <summary>Process peak resident set (VmHWM) at the end.</summary>
+    public required long PeakResidentByteCount { get; init; }
+
+    /// <summary>offload.host_gb in bytes; null when unlimited.</summary>
+    public long? HostBudgetByteCount { get; init; }
+
+    /// <summary>Host bytes reserved by the engine's pools (its plan).</summary>
+    public required long PoolReservedByteCount { get; init; }
+
+    public double? AccuracyBefore { get; init; }
+
+    public double? AccuracyAfter { get; init; }
+
+    public double? EvalLoss { get; init; }
+
+    public string? TensorBoardFile { get; init; }
+
+    public required string MetricsFile { get; init; }
+
+    public string? LastCheckpoint { get; init; }
+
+    public required string CheckpointDirectory { get; init; }
+}
