@@ -82,6 +82,7 @@ internal static class RecipeSchema
         Int("eval.every_steps", null, "Evaluate every this many steps; null disables evaluation.", min: 1, nullable: true),
         Num("eval.fraction", 0.0, "Fraction of the dataset held out for evaluation (instead of eval.path).", min: 0, max: 1, maxExclusive: true),
         Path("eval.path", null, "A separate evaluation dataset in dataset.format (instead of eval.fraction)."),
+        Bool("eval.task_accuracy", true, "Synthetic datasets: greedy-decode 64 held-out records before and after training and print the share of exactly right answers."),
 
         Path("output_dir", "runs/finetune", "Folder for TensorBoard logs, checkpoints and the final model."),
         Text("resume", null, "null starts fresh; latest (or true) resumes from the newest checkpoint, or starts fresh when there is none; or a path to a step_<N> checkpoint folder."),

@@ -6,7 +6,7 @@ namespace FineTune.Trainer.Run;
 
 /// <summary>
 /// &lt;output_dir&gt;/metrics.jsonl: one JSON object per optimizer step ({"step", "loss", "lr", "grad_norm", "tokens",
-/// "seconds"}), appended and flushed as each step ends, doubles written shortest-round-trip so they read back
+/// "seconds" and its parts), appended and flushed as each step ends, doubles written shortest-round-trip so they read back
 /// bitwise. A resumed run appends the steps after its checkpoint again; readers take the last line per step
 /// (<see cref="ReadLosses"/>). This is the file the kill -9 tests compare; TensorBoard holds float32 copies.
 /// </summary>
@@ -37,6 +37,10 @@ public sealed class RunMetricsLog : IDisposable
                 json.WriteNumber("grad_norm", metrics.GradientNorm);
             json.WriteNumber("tokens", metrics.TokenCount);
             json.WriteNumber("seconds", Math.Round(metrics.Seconds, 6));
+            json.WriteNumber("compute_seconds", Math.Round(metrics.ComputeSeconds, 6));
+            json.WriteNumber("read_wait_seconds", Math.Round(metrics.ReadWaitSeconds, 6));
+            json.WriteNumber("write_wait_seconds", Math.Round(metrics.WriteWaitSeconds, 6));
+            json.WriteNumber("optimizer_seconds", Math.Round(metrics.OptimizerSeconds, 6));
             json.WriteEndObject();
         }
         buffer.WriteByte((byte)'\n');

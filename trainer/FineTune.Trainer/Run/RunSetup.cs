@@ -29,7 +29,7 @@ public sealed class RunSetup
 
     public TokenizedDataset TrainData { get; private init; } = null!;
 
-    /// <summary>Samples for eval/loss (eval.fraction of the records, the last ones); null without eval.</summary>
+    /// <summary>Samples for eval/loss (eval.path, or eval.fraction of the records, the last ones, at least one); null without eval.</summary>
     public TokenizedDataset? EvalData { get; private init; }
 
     /// <summary>The synthetic task and held-out records whose greedy answers are checked; null for file datasets.</summary>
@@ -50,14 +50,17 @@ public sealed class RunSetup
             ? new ByteTokenizer()
             : TokenizerLoader.Load(recipe.Tokenizer.Path ?? throw new UserErrorException("tokenizer.kind is hf but neither tokenizer.path nor model.path is set; set one of them."));
         var (records, template, synthetic) = ReadRecords(recipe);
-        int evalCount = recipe.Eval.EverySteps is null ? 0 : Math.Max(1, (int)Math.Round(records.Count * recipe.Eval.Fraction));
+        int evalCount = recipe.Eval.EverySteps is null || recipe.Eval.Path is not null ? 0 : Math.Max(1, (int)Math.Round(records.Count * recipe.Eval.Fraction));
         if (evalCount >= records.Count)
             throw new UserErrorException($"eval.fraction {recipe.Eval.Fraction} leaves no training records out of {records.Count}; lower eval.fraction.");
         var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), null, template);
         TokenizedDataset train = TokenizedDataset.Build(records.Take(records.Count - evalCount).ToList(), tokenizer, datasetOptions);
         if (train.Samples.Count == 0)
             throw new UserErrorException($"the dataset gives no training samples of at most {recipe.Dataset.SeqLen} tokens; check dataset.path and dataset.seq_len.");
-        TokenizedDataset? eval = evalCount == 0 ? null : TokenizedDataset.Build(records.Skip(records.Count - evalCount).ToList(), tokenizer, datasetOptions);
+        List<DataRecord>? evalRecords = recipe.Eval.EverySteps is null ? null
+            : recipe.Eval.Path is string evalPath ? DataFileReader.Read([evalPath], FormatOf(recipe.Dataset.Format))
+            : records.Skip(records.Count - evalCount).ToList();
+        TokenizedDataset? eval = evalRecords is null ? null : TokenizedDataset.Build(evalRecords, tokenizer, datasetOptions);
         var loaderOptions = new DataLoaderOptions(recipe.Training.BatchSize, recipe.Dataset.SeqLen, (ulong)recipe.Training.Seed,
             recipe.Dataset.Shuffle, recipe.Dataset.Packing, tokenizer.PadId ?? tokenizer.EosId ?? 0);
         return new RunSetup(recipe)
