@@ -3,20 +3,24 @@ using System.Globalization;
 using FineTune.IO.Safetensors;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
+using FineTune.Trainer.Run;
 
 namespace FineTune.Cli.Commands;
 
 /// <summary>
-/// `finetune export --model DIR --out DIR [--dtype bf16|f16|f32] [--max-shard-gb X]`: reads an HF Llama-family
-/// folder (checking every tensor) and writes it again as an HF folder, converting the dtype and re-sharding;
-/// tokenizer and generation files are copied.
+/// `finetune export SOURCE OUT_DIR [--dtype bf16|f16|f32] [--max-shard-gb X]` (or --model SOURCE --out OUT_DIR):
+/// SOURCE is an HF Llama-family folder, a training checkpoint (a step_N folder, verified against its manifest
+/// first) or a run's output_dir (its newest checkpoint). Reads the weights (checking every tensor) and writes an HF
+/// folder, converting the dtype and re-sharding; tokenizer and generation files are copied.
 /// </summary>
 internal static class ExportCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "HF model folder to read.", Required = true };
-        var output = new Option<string>("--out") { Description = "New folder to write (must not already hold a model).", Required = true };
+        var sourceArgument = new Argument<string?>("SOURCE") { Description = "HF model folder, checkpoint folder (step_N) or run output_dir.", Arity = ArgumentArity.ZeroOrOne };
+        var outArgument = new Argument<string?>("OUT_DIR") { Description = "New folder to write (must not already hold a model).", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Option<string?>("--model") { Description = "Same as SOURCE." };
+        var output = new Option<string?>("--out") { Description = "Same as OUT_DIR." };
         var dtype = new Option<string?>("--dtype") { Description = "Dtype on disk: bf16, f16 or f32 (default: as config.json's torch_dtype, else f32)." };
         var maxShard = new Option<double>("--max-shard-gb")
         {
@@ -24,12 +28,18 @@ internal static class ExportCommand
             DefaultValueFactory = _ => SafetensorsIndex.DefaultMaxShardByteCount / 1e9,
         };
 
-        var command = new Command("export", "Write an HF model folder again: convert its dtype, re-shard, copy its tokenizer files.");
+        var command = new Command("export", "Write an HF model folder from a checkpoint, a run or another HF folder: convert its dtype, re-shard, copy its tokenizer files.");
+        command.Arguments.Add(sourceArgument);
+        command.Arguments.Add(outArgument);
         foreach (Option option in new Option[] { model, output, dtype, maxShard })
             command.Options.Add(option);
         command.SetAction(parsed =>
         {
-            string source = parsed.GetValue(model)!, destination = parsed.GetValue(output)!;
+            string source = parsed.GetValue(sourceArgument) ?? parsed.GetValue(model)
+                ?? throw new UserErrorException("export needs a SOURCE: an HF model folder, a checkpoint folder or a run's output_dir.");
+            string destination = parsed.GetValue(outArgument) ?? parsed.GetValue(output)
+                ?? throw new UserErrorException("export needs an OUT_DIR: the new folder to write.");
+            source = CheckpointExportSource.Resolve(source);
             double shardGb = parsed.GetValue(maxShard);
             if (!(shardGb > 0))
                 throw new UserErrorException($"--max-shard-gb {shardGb.ToString(CultureInfo.InvariantCulture)} must be positive.");
