@@ -16,7 +16,7 @@ namespace FineTune.Offload.Optimizer;
 /// unscale-and-clip factor folded in. Every buffer is planned at construction: a step allocates no host memory.
 /// Not thread-safe: one step at a time.
 /// </summary>
-public sealed class PartitionedOptimizer : IDisposable
+public sealed partial class PartitionedOptimizer : IDisposable
 {
     internal const string StateClass = "sub-group states";
     internal const string TailStateClass = "tail sub-group states";

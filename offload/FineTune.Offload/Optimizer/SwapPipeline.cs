@@ -12,7 +12,7 @@ namespace FineTune.Offload.Optimizer;
 /// Buffer choice and every state change except ReadInFlight -> Ready happen on the caller's flow; a read's
 /// completion touches only its own buffer, and the caller awaits it before looking at that buffer again.
 /// </summary>
-internal sealed class SwapPipeline
+internal sealed partial class SwapPipeline
 {
     private readonly ISwapStore _store;
     private readonly IReadOnlyList<SubGroup> _groups;
