@@ -26,7 +26,7 @@ public sealed class ActivationStore : IDisposable
     private readonly ActivationStoreOptions _options;
     private readonly HostLease?[] _hostLeases;
     private readonly StagingSlot[] _staging;
-    private readonly (long[] Shape, DType DType)?[] _saved;
+    private readonly (long[] Shape, DType DType)?[] _saved; // null: not saved since its last Load
     private readonly long _extentByteCount;
     private readonly DirectFile? _file;
     private readonly IIoEngine? _readEngine;
@@ -106,13 +106,20 @@ public sealed class ActivationStore : IDisposable
         Counters.BytesWritten += _extentByteCount;
     }
 
-    /// <summary>Starts bringing checkpoint <paramref name="index"/> into a staging buffer (no-op for host checkpoints or one already there).</summary>
+    /// <summary>
+    /// Starts bringing checkpoint <paramref name="index"/> into a staging buffer (no-op for host checkpoints or one
+    /// already there). Prefetches go top-down: a checkpoint is not fetched while a higher one that is still to be
+    /// loaded has no buffer, so a prefetch can never take the buffer the next Load needs.
+    /// </summary>
     public void Prefetch(int index)
     {
-        if (index < 0 || !IsOnNvme(index) || _staging.Any(s => s.Index == index && s.State != SlotState.Free))
+        if (index < 0 || !IsOnNvme(index) || _saved[index] is null || FindSlot(index) is not null)
             return;
-        if (_staging.Count(s => s.State is SlotState.Reading or SlotState.Holding) >= _staging.Length - 1)
-            return; // keep one buffer for the checkpoint being loaded now: prefetch depth is StagingBufferCount - 1
+        for (int higher = index + 1; higher < _options.NvmeCheckpointCount; higher++)
+            if (_saved[higher] is not null && FindSlot(higher) is null)
+                return;
+        if (!_staging.Any(s => s.State is SlotState.Free or SlotState.Writing))
+            return;
         StagingSlot slot = AcquireFree();
         slot.State = SlotState.Reading;
         slot.Index = index;
@@ -123,26 +130,29 @@ public sealed class ActivationStore : IDisposable
     /// <summary>A new tensor holding checkpoint <paramref name="index"/> as saved (shape, dtype); waits for its read if needed.</summary>
     public unsafe Tensor Load(int index)
     {
-        var (shape, dtype) = _saved[index] ?? throw new InvalidOperationException($"checkpoint {index} was never saved.");
+        var (shape, dtype) = _saved[index] ?? throw new InvalidOperationException($"checkpoint {index} was not saved since it was last loaded.");
         Tensor result = FineTune.Torch.Torch.Empty(shape, dtype);
         long byteCount = result.NumElements * result.ElementByteCount;
         if (!IsOnNvme(index))
         {
             Buffer.MemoryCopy(_hostLeases[index]!.Pointer, (void*)result.DataPointer, byteCount, byteCount);
+            _saved[index] = null;
             return result;
         }
-        StagingSlot? slot = _staging.FirstOrDefault(s => s.Index == index && s.State != SlotState.Free);
+        StagingSlot? slot = FindSlot(index);
         if (slot is null)
         {
             Prefetch(index);
-            slot = _staging.FirstOrDefault(s => s.Index == index && s.State != SlotState.Free);
-            if (slot is null)
-            {
-                // Every staging buffer holds prefetches of lower checkpoints: drop the farthest one.
-                _staging.Where(s => s.State == SlotState.Holding).MinBy(s => s.Index)?.Release();
-                Prefetch(index);
-                slot = _staging.First(s => s.Index == index && s.State != SlotState.Free);
-            }
+            slot = FindSlot(index);
+        }
+        if (slot is null)
+        {
+            // Loaded out of top-down order: free the lowest prefetched buffer (waiting for its read), then fetch.
+            StagingSlot victim = _staging.Where(s => s.State is SlotState.Reading or SlotState.Holding).MinBy(s => s.Index)!;
+            victim.Pending?.GetAwaiter().GetResult();
+            victim.Release();
+            Prefetch(index);
+            slot = FindSlot(index) ?? throw new InvalidOperationException($"checkpoint {index} could not be fetched: a higher checkpoint is still unloaded.");
         }
         long start = Stopwatch.GetTimestamp();
         if (slot.State == SlotState.Writing)
@@ -158,6 +168,7 @@ public sealed class ActivationStore : IDisposable
         }
         Buffer.MemoryCopy(slot.Lease.Pointer, (void*)result.DataPointer, byteCount, byteCount);
         slot.Release();
+        _saved[index] = null;
         return result;
     }
 
@@ -176,6 +187,8 @@ public sealed class ActivationStore : IDisposable
             slot.Pending = null;
         }
     }
+
+    private StagingSlot? FindSlot(int index) => _staging.FirstOrDefault(s => s.Index == index && s.State != SlotState.Free);
 
     /// <summary>A free staging buffer: one already free, else the oldest finished or in-flight write (waited for).</summary>
     private StagingSlot AcquireFree()

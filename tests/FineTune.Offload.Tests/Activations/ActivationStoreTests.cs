@@ -98,5 +98,8 @@ public sealed class ActivationStoreTests
         using var store = new ActivationStore(pool, Options(0, null));
         Assert.Throws<ArgumentException>(() => store.Save(0, FineTune.Torch.Torch.Zeros([2, 5, 49])));
         Assert.Throws<InvalidOperationException>(() => store.Load(1));
+        store.Save(1, FineTune.Torch.Torch.Zeros([2, 5, 48]));
+        store.Load(1);
+        Assert.Throws<InvalidOperationException>(() => store.Load(1)); // each save is loaded once
     }
 }
