@@ -13,9 +13,9 @@ internal static class BenchStepCommand
         var hiddenOption = new Option<int>("--hidden") { Description = "Hidden size (C).", DefaultValueFactory = _ => 256 };
         var intermediateOption = new Option<int>("--intermediate") { Description = "MLP intermediate size.", DefaultValueFactory = _ => 688 };
         var headsOption = new Option<int>("--heads") { Description = "Attention heads.", DefaultValueFactory = _ => 8 };
-        var vocabOption = new Option<int>("--vocab") { Description = "Vocabulary size.", DefaultValueFactory = _ => 8192 };
+        var vocabOption = new Option<int>("--vocab") { Description = "Vocabulary size.", DefaultValueFactory = _ => 4096 };
         var batchOption = new Option<int>("--batch") { Description = "Micro-batch rows.", DefaultValueFactory = _ => 4 };
-        var seqOption = new Option<int>("--seq") { Description = "Sequence length.", DefaultValueFactory = _ => 256 };
+        var seqOption = new Option<int>("--seq") { Description = "Sequence length.", DefaultValueFactory = _ => 128 };
         var accumulationOption = new Option<int>("--accumulation") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
         var stepsOption = new Option<int>("--steps") { Description = "Timed steps per configuration (median reported).", DefaultValueFactory = _ => 6 };
         var subGroupOption = new Option<long>("--sub-group") { Description = "Elements per optimizer sub-group.", DefaultValueFactory = _ => 2_000_000 };

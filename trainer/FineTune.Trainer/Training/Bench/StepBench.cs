@@ -8,12 +8,13 @@ using FineTune.Trainer.Models;
 namespace FineTune.Trainer.Training.Bench;
 
 /// <summary>
-/// `finetune bench step`: the same seeded model trained on the same random batches three ways in one process —
+/// `finetune bench step`: the same seeded model trained on the same random batches three ways in one process -
 /// in memory (libtorch AdamW, checkpoints as tensors), offloaded (optimizer states and every activation checkpoint
 /// on NVMe) with the optimizer overlapping backward, and offloaded without overlap — timing the median step and
 /// splitting it into compute / read waits / write waits / optimizer. The drive's sequential O_DIRECT bandwidth is
 /// measured in the same run, so "the disk keeps up" can be judged: bytes per step / bandwidth vs the step time.
-/// The process's peak RSS is reset between configurations through /proc/self/clear_refs (Linux) when allowed.
+/// Peak RSS is measured first, each configuration alone through its warm-up steps, with VmHWM reset before it through
+/// /proc/self/clear_refs (Linux) when allowed; then the timed steps of the three run interleaved, engines all alive.
 /// </summary>
 public static class StepBench
 {
@@ -42,33 +43,68 @@ public static class StepBench
             SubGroupElementCount = options.SubGroupElementCount,
             NvmeDirectory = options.NvmeDirectory,
         };
+        TrainingOptions offloaded = baseOptions with { OptimizerTier = StateTier.Nvme, NvmeActivationLayers = -1 };
+        (string Name, TrainingOptions Options)[] configurations =
+        [
+            ("in-memory", baseOptions with { Mode = TrainingMode.InMemory }),
+            ("offloaded", offloaded with { OverlapOptimizerWithBackward = true }),
+            ("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false }),
+        ];
+
+        // Phase 1, memory: each configuration alone (peak RSS reset before it), through the warm-up steps.
         bool resetWorked = true;
-        StepBenchRun Measure(string name, TrainingOptions trainingOptions)
+        var memory = new List<(long Peak, long Before)>();
+        foreach (var (name, trainingOptions) in configurations)
         {
-            progress?.Invoke($"training {name}");
+            progress?.Invoke($"peak memory of {name}");
             resetWorked &= ResetPeakResident();
-            long residentBefore = ProcessMemory.ResidentByteCount();
-            using var model = LlamaModel.Create(config, 1, DType.Float32, Device.Cpu);
-            using var trainer = new TrainingEngine(model, trainingOptions);
-            var timed = new List<StepMetrics>();
+            long before = ProcessMemory.ResidentByteCount();
+            using (var model = LlamaModel.Create(config, 1, DType.Float32, Device.Cpu))
+            using (var trainer = new TrainingEngine(model, trainingOptions))
+                for (int s = 0; s < Math.Max(1, options.WarmupSteps); s++)
+                    trainer.Step(windows[s]);
+            memory.Add((ProcessMemory.PeakResidentByteCount(), before));
+        }
+
+        // Phase 2, time: all three engines alive, their timed steps interleaved (rotating order), so load from
+        // other processes on a shared machine hits every configuration alike.
+        var models = configurations.Select(_ => LlamaModel.Create(config, 1, DType.Float32, Device.Cpu)).ToArray();
+        var trainers = new List<TrainingEngine>();
+        try
+        {
+            for (int c = 0; c < configurations.Length; c++)
+                trainers.Add(new TrainingEngine(models[c], configurations[c].Options));
+            var timed = configurations.Select(_ => new List<StepMetrics>()).ToArray();
             for (int s = 0; s < stepCount; s++)
             {
-                StepMetrics m = trainer.Step(windows[s]);
-                if (s >= options.WarmupSteps)
-                    timed.Add(m);
+                progress?.Invoke($"step {s + 1} of {stepCount} in each configuration");
+                for (int k = 0; k < configurations.Length; k++)
+                {
+                    int c = (s + k) % configurations.Length;
+                    StepMetrics m = trainers[c].Step(windows[s]);
+                    if (s >= options.WarmupSteps)
+                        timed[c].Add(m);
+                }
             }
-            StepMetrics median = timed.OrderBy(m => m.Seconds).ElementAt(timed.Count / 2);
-            return new StepBenchRun(name, median.Seconds, median.TokensPerSecond, median.ComputeSeconds, median.ReadWaitSeconds,
-                median.WriteWaitSeconds, median.OptimizerSeconds, median.BytesRead, median.BytesWritten, trainer.PoolReservedByteCount,
-                ProcessMemory.PeakResidentByteCount(), residentBefore, timed.Select(m => m.Loss).ToList(),
-                trainer.Optimizer?.StateLocation ?? "memory (libtorch AdamW)", trainer.ActivationLocation);
+            StepBenchRun Summarize(int c)
+            {
+                StepMetrics median = timed[c].OrderBy(m => m.Seconds).ElementAt(timed[c].Count / 2);
+                TrainingEngine trainer = trainers[c];
+                return new StepBenchRun(configurations[c].Name, median.Seconds, median.TokensPerSecond, median.ComputeSeconds, median.ReadWaitSeconds,
+                    median.WriteWaitSeconds, median.OptimizerSeconds, median.BytesRead, median.BytesWritten, trainer.PoolReservedByteCount,
+                    memory[c].Peak, memory[c].Before, timed[c].Select(m => m.Loss).ToList(),
+                    trainer.Optimizer?.StateLocation ?? "memory (libtorch AdamW)", trainer.ActivationLocation);
+            }
+            return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
+                Summarize(0), Summarize(1), Summarize(2), resetWorked);
         }
-        TrainingOptions offloaded = baseOptions with { OptimizerTier = StateTier.Nvme, NvmeActivationLayers = -1 };
-        StepBenchRun offloadedRun = Measure("offloaded", offloaded with { OverlapOptimizerWithBackward = true });
-        StepBenchRun inMemoryRun = Measure("in-memory", baseOptions with { Mode = TrainingMode.InMemory });
-        StepBenchRun noOverlapRun = Measure("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false });
-        return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
-            inMemoryRun, offloadedRun, noOverlapRun, resetWorked);
+        finally
+        {
+            foreach (TrainingEngine trainer in trainers)
+                trainer.Dispose();
+            foreach (LlamaModel model in models)
+                model.Dispose();
+        }
     }
 
     /// <summary>Deterministic random token windows: labels are the next token of the same random stream (no masking).</summary>

@@ -7,9 +7,9 @@ public sealed record StepBenchOptions
     public int HiddenSize { get; init; } = 256;
     public int IntermediateSize { get; init; } = 688;
     public int HeadCount { get; init; } = 8;
-    public int VocabSize { get; init; } = 8192;
+    public int VocabSize { get; init; } = 4096;
     public int MicroBatchSize { get; init; } = 4;
-    public int SequenceLength { get; init; } = 256;
+    public int SequenceLength { get; init; } = 128;
     public int AccumulationSteps { get; init; } = 1;
 
     /// <summary>Untimed steps before the timed ones (allocator warm-up, page cache, first AdamW step).</summary>

@@ -2,7 +2,7 @@ namespace FineTune.Trainer.Training.Bench;
 
 /// <summary>One configuration's figures in `finetune bench step` (median over the timed steps).</summary>
 /// <param name="Name">"in-memory", "offloaded", "offloaded, no overlap".</param>
-/// <param name="PeakResidentByteCount">Process peak RSS during this configuration (VmHWM reset before it when the kernel allows).</param>
+/// <param name="PeakResidentByteCount">Process peak RSS while this configuration ran alone through its warm-up steps (VmHWM reset before it when the kernel allows).</param>
 /// <param name="ResidentBeforeByteCount">Process RSS when the configuration started (what earlier runs left behind).</param>
 public sealed record StepBenchRun(
     string Name,
