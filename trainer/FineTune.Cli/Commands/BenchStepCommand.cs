@@ -53,7 +53,8 @@ internal static class BenchStepCommand
             Console.WriteLine($"offloaded / in-memory  tokens/s ratio {r.OffloadedOverInMemory:0.00} (target >= 0.80 when the disk keeps up)");
             Console.WriteLine($"overlap with backward  step time without / with = {r.OverlapGain:0.00}x " +
                 $"(optimizer on the critical path {r.OffloadedNoOverlap.OptimizerSeconds + r.OffloadedNoOverlap.ReadWaitSeconds + r.OffloadedNoOverlap.WriteWaitSeconds:0.000} s -> {r.Offloaded.OptimizerSeconds:0.000} s)");
-            Console.WriteLine($"same training          max relative loss difference offloaded vs in-memory over {r.Offloaded.Losses.Count} steps: {r.MaxLossRelativeDifference:0.0e+0}");
+            Console.WriteLine($"same training          max relative loss difference offloaded vs in-memory over {r.Offloaded.Losses.Count} steps: {r.MaxLossRelativeDifference:0.0e+0} " +
+                $"(loss {r.InMemory.Losses[0]:0.0000} -> {r.InMemory.Losses[^1]:0.0000} in memory, {r.Offloaded.Losses[0]:0.0000} -> {r.Offloaded.Losses[^1]:0.0000} offloaded)");
             if (!r.PeakResetWorked)
                 Console.WriteLine("note                   /proc/self/clear_refs was not writable: peak RSS figures are cumulative over the runs");
             return ExitCodes.Success;
