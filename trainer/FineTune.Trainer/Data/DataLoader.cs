@@ -22,6 +22,9 @@ public sealed class DataLoader
         options.Validate();
         _samples = dataset.Samples;
         _options = options;
+        // TokenizedDataset.Build guarantees both; a hand-made dataset that breaks them is a bug.
+        if (_samples.Count == 0 || _samples.Any(s => s.Ids.Length < 2 || s.Labels.Length != s.Ids.Length))
+            throw new ArgumentException("a DataLoader needs at least one sample, each with 2 or more ids and one label per id", nameof(dataset));
         if (resumeFrom is not null)
         {
             if (resumeFrom.SampleCount != _samples.Count || resumeFrom.Seed != options.Seed)
