@@ -41,6 +41,15 @@ public sealed class DataLoader
             throw new UserErrorException($"the saved data position {resumeFrom} points past the end of its sample; the checkpoint does not match the data.");
     }
 
+    /// <summary>
+    /// Batches that one pass over the data takes, rounded up (for step counts and learning-rate schedules): packed,
+    /// all training positions over B x T; otherwise samples over B. Epochs run into each other, so the real count
+    /// of batches starting in an epoch may differ by one.
+    /// </summary>
+    public int BatchesPerEpoch => _options.Pack
+        ? (int)((_samples.Sum(s => (long)s.Ids.Length - 1) + (long)_options.BatchSize * _options.SequenceLength - 1) / ((long)_options.BatchSize * _options.SequenceLength))
+        : (_samples.Count + _options.BatchSize - 1) / _options.BatchSize;
+
     public DataPosition Position => new(_epoch, _sampleIndex, _tokenOffset, _samples.Count, _options.Seed);
 
     private TokenizedSample Current => _samples[_order[_sampleIndex]];
