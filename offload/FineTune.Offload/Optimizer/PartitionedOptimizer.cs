@@ -21,11 +21,13 @@ public sealed class PartitionedOptimizer : IDisposable
     internal const string StateClass = "sub-group states";
     internal const string TailStateClass = "tail sub-group states";
     internal const string StagingClass = "fp32 gradient staging (baseline)";
+    internal const string OverflowClass = "overflow check temporary (baseline)";
 
     private readonly IReadOnlyList<HostParameter> _parameters;
     private readonly List<SwapSlot> _slots = new();
     private readonly SwapSlot?[] _residentSlots;
     private readonly HostLease? _staging;
+    private readonly HostLease? _overflowTemporary;
     private readonly ISwapStore? _store;
     private readonly SwapPipeline? _pipeline;
 
@@ -41,7 +43,10 @@ public sealed class PartitionedOptimizer : IDisposable
         _residentSlots = new SwapSlot?[groups.Count];
         LearningRate = options.AdamW.LearningRate;
         if (options.Allocator == PoolAllocatorKind.Baseline)
+        {
             _staging = pool.Rent(StagingClass);
+            _overflowTemporary = pool.Rent(OverflowClass);
+        }
         if (store is null)
         {
             foreach (SubGroup group in groups)
@@ -111,7 +116,8 @@ public sealed class PartitionedOptimizer : IDisposable
     /// <summary>
     /// The pool this configuration needs, by class: resident tier, one state buffer per sub-group; swap tiers,
     /// <see cref="PartitionedOptimizerOptions.PipelineBufferCount"/> full-size buffers; a smaller last sub-group gets
-    /// one buffer of its exact size. The baseline adds the fp32 gradient staging buffer ZeRO-Infinity keeps.
+    /// one buffer of its exact size. The baseline adds what ZeRO-Infinity keeps besides: an fp32 gradient staging
+    /// buffer, and the fp32 temporary its overflow check makes (`x.float()` in _has_inf_or_nan), one sub-group's worth.
     /// </summary>
     public static PoolPlan PlanPool(IReadOnlyList<SubGroup> groups, long subGroupElementCount, PartitionedOptimizerOptions options)
     {
@@ -125,7 +131,10 @@ public sealed class PartitionedOptimizer : IDisposable
         if (hasTail)
             plan.Add(TailStateClass, groups[^1].StateByteCount, 1);
         if (options.Allocator == PoolAllocatorKind.Baseline && groups.Count > 0)
+        {
             plan.Add(StagingClass, 4 * groups.Max(g => g.ElementCount), 1);
+            plan.Add(OverflowClass, 4 * groups.Max(g => g.ElementCount), 1);
+        }
         return plan;
     }
 
@@ -160,8 +169,9 @@ public sealed class PartitionedOptimizer : IDisposable
     public async Task<StepResult> StepAsync(double lossScale = 1.0)
     {
         long start = Stopwatch.GetTimestamp();
-        double sumOfSquares = GradientNorm.SumOfSquares(
-            _parameters.Select(p => (p.Gradient, p.GradientType, p.ElementCount)).ToList(), Options.MaxDegreeOfParallelism);
+        double sumOfSquares = _overflowTemporary is null
+            ? GradientNorm.SumOfSquares(_parameters.Select(p => (p.Gradient, p.GradientType, p.ElementCount)).ToList(), Options.MaxDegreeOfParallelism)
+            : BaselineSumOfSquares();
         Counters.NormSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         double norm = Math.Sqrt(sumOfSquares) / lossScale;
         if (!double.IsFinite(norm))
@@ -190,6 +200,23 @@ public sealed class PartitionedOptimizer : IDisposable
         }
         Counters.Steps++;
         return new StepResult(false, norm, clip, StepNumber);
+    }
+
+    /// <summary>The baseline's overflow check: each sub-group's gradients cast into an fp32 temporary, then summed.</summary>
+    private unsafe double BaselineSumOfSquares()
+    {
+        double total = 0;
+        var temporary = (float*)_overflowTemporary!.Pointer;
+        foreach (SubGroup group in SubGroups)
+        {
+            foreach (SubGroupSegment s in group.Segments)
+            {
+                HostParameter p = _parameters[s.Parameter];
+                StageToFloat32(p.Gradient + (nint)(s.ParameterOffset * p.GradientType.ByteCount()), p.GradientType, temporary + s.GroupOffset, s.ElementCount);
+            }
+            total += GradientNorm.SumOfSquares(new[] { ((nint)temporary, ElementType.Float32, group.ElementCount) }, Options.MaxDegreeOfParallelism);
+        }
+        return total;
     }
 
     private unsafe void Update(SubGroup group, HostLease states, in AdamWStepScalars scalars)
@@ -333,6 +360,7 @@ public sealed class PartitionedOptimizer : IDisposable
             slot.Lease.Dispose();
         _slots.Clear();
         _staging?.Dispose();
+        _overflowTemporary?.Dispose();
         _store?.Dispose();
         Pool.Dispose();
     }
