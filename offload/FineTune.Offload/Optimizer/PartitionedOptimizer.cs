@@ -30,6 +30,7 @@ public sealed class PartitionedOptimizer : IDisposable
     private readonly HostLease? _overflowTemporary;
     private readonly ISwapStore? _store;
     private readonly SwapPipeline? _pipeline;
+    private readonly DeviceAdamW? _deviceAdamW;
 
     private PartitionedOptimizer(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options,
         IReadOnlyList<SubGroup> groups, long subGroupElementCount, HostMemoryPool pool, ISwapStore? store)
@@ -42,6 +43,13 @@ public sealed class PartitionedOptimizer : IDisposable
         _store = store;
         _residentSlots = new SwapSlot?[groups.Count];
         LearningRate = options.AdamW.LearningRate;
+        if (options.DeviceSubGroups is { } onDevice)
+        {
+            if (onDevice.Count != groups.Count)
+                throw new ArgumentException($"DeviceSubGroups has {onDevice.Count} entries for {groups.Count} sub-groups.", nameof(options));
+            if (onDevice.Any(d => d))
+                _deviceAdamW = new DeviceAdamW(options.UpdateDevice);
+        }
         if (options.Allocator == PoolAllocatorKind.Baseline)
         {
             _staging = pool.Rent(StagingClass);
@@ -247,7 +255,9 @@ public sealed class PartitionedOptimizer : IDisposable
                 p.Weight + (nint)(s.ParameterOffset * p.WeightType.ByteCount()), p.WeightType,
                 s.ElementCount);
         }
-        if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
+        if (_deviceAdamW is not null && Options.DeviceSubGroups![group.Index])
+            _deviceAdamW.Update(scalars, segments);
+        else if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
             throw new InvalidOperationException($"Sub-group {group.Index} saw a non-finite gradient that the norm pass did not: gradients changed during the step.");
         Counters.UpdateSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
@@ -362,6 +372,7 @@ public sealed class PartitionedOptimizer : IDisposable
         _staging?.Dispose();
         _overflowTemporary?.Dispose();
         _store?.Dispose();
+        _deviceAdamW?.Dispose();
         Pool.Dispose();
     }
 }
