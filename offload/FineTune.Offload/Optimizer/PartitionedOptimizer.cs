@@ -207,6 +207,7 @@ public sealed class PartitionedOptimizer : IDisposable
             await _pipeline.UpdateAllAsync((group, lease) => Update(group, lease, scalars)).ConfigureAwait(false);
         }
         Counters.Steps++;
+        Counters.PeakResidentByteCount = ProcessMemory.PeakResidentByteCount();
         return new StepResult(false, norm, clip, StepNumber);
     }
 
