@@ -91,7 +91,12 @@ public sealed class PartitionedOptimizer : IDisposable
     public IReadOnlyList<HostParameter> Parameters => _parameters;
 
     /// <summary>Builds the layout and the pool (refusing a plan over the host budget), then fills the states.</summary>
-    public static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options)
+    public static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options) =>
+        Create(parameters, options, storeFactory: null);
+
+    /// <summary>As <see cref="Create(IReadOnlyList{HostParameter}, PartitionedOptimizerOptions)"/> with a given swap store (fault-injection tests).</summary>
+    internal static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options,
+        Func<IReadOnlyList<long>, ISwapStore>? storeFactory)
     {
         Validate(parameters);
         long subGroupElementCount = (options.SubGroupElementCount + 1023) / 1024 * 1024;
@@ -102,7 +107,7 @@ public sealed class PartitionedOptimizer : IDisposable
         try
         {
             var extents = groups.Select(g => g.StateByteCount).ToList();
-            store = options.Tier switch
+            store = storeFactory is not null ? storeFactory(extents) : options.Tier switch
             {
                 StateTier.Host => null,
                 StateTier.MemorySwap => new MemorySwapStore(extents),
@@ -110,7 +115,7 @@ public sealed class PartitionedOptimizer : IDisposable
                     extents, options.IoEngine, options.IoQueueDepth),
             };
             var optimizer = new PartitionedOptimizer(parameters, options, groups, subGroupElementCount, pool, store);
-            optimizer.FillStates((group, lease) => optimizer.InitializeStates(group, lease));
+            optimizer.FillStates((group, lease) => SubGroupStates.Initialize(parameters, group, lease));
             return optimizer;
         }
         catch
@@ -221,7 +226,7 @@ public sealed class PartitionedOptimizer : IDisposable
             foreach (SubGroupSegment s in group.Segments)
             {
                 HostParameter p = _parameters[s.Parameter];
-                StageToFloat32(p.Gradient + (nint)(s.ParameterOffset * p.GradientType.ByteCount()), p.GradientType, temporary + s.GroupOffset, s.ElementCount);
+                SubGroupStates.StageToFloat32(p.Gradient + (nint)(s.ParameterOffset * p.GradientType.ByteCount()), p.GradientType, temporary + s.GroupOffset, s.ElementCount);
             }
             total += GradientNorm.SumOfSquares(new[] { ((nint)temporary, ElementType.Float32, group.ElementCount) }, Options.MaxDegreeOfParallelism);
         }
@@ -244,7 +249,7 @@ public sealed class PartitionedOptimizer : IDisposable
             {
                 // Baseline (ZeRO-Infinity): gradients are first copied into an fp32 staging buffer, then read from it.
                 float* staged = (float*)_staging.Pointer + s.GroupOffset;
-                StageToFloat32(gradient, gradientType, staged, s.ElementCount);
+                SubGroupStates.StageToFloat32(gradient, gradientType, staged, s.ElementCount);
                 gradient = (nint)staged;
                 gradientType = ElementType.Float32;
             }
@@ -261,44 +266,6 @@ public sealed class PartitionedOptimizer : IDisposable
         else if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
             throw new InvalidOperationException($"Sub-group {group.Index} saw a non-finite gradient that the norm pass did not: gradients changed during the step.");
         Counters.UpdateSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
-
-    private static unsafe void StageToFloat32(nint gradient, ElementType type, float* target, long elementCount)
-    {
-        if (type == ElementType.Float32)
-        {
-            Buffer.MemoryCopy((void*)gradient, target, elementCount * 4, elementCount * 4);
-            return;
-        }
-        var source = (ushort*)gradient;
-        Parallel.For(0, (elementCount + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount, c =>
-        {
-            long end = Math.Min(elementCount, (c + 1) * CpuAdamW.ChunkElementCount);
-            for (long i = c * CpuAdamW.ChunkElementCount; i < end; i++)
-                target[i] = LowPrecision.FromBFloat16(source[i]);
-        });
-    }
-
-    /// <summary>Master from the initial fp32 values or the weights; m and v zero.</summary>
-    private unsafe void InitializeStates(SubGroup group, HostLease states)
-    {
-        var master = (float*)states.Pointer;
-        long n = group.ElementCount;
-        foreach (SubGroupSegment s in group.Segments)
-        {
-            HostParameter p = _parameters[s.Parameter];
-            for (long i = 0; i < s.ElementCount; i++)
-            {
-                long at = s.ParameterOffset + i;
-                master[s.GroupOffset + i] = p.InitialMaster != 0 ? ((float*)p.InitialMaster)[at] : p.WeightType switch
-                {
-                    ElementType.Float32 => ((float*)p.Weight)[at],
-                    ElementType.BFloat16 => LowPrecision.FromBFloat16(((ushort*)p.Weight)[at]),
-                    _ => (float)BitConverter.UInt16BitsToHalf(((ushort*)p.Weight)[at]),
-                };
-            }
-        }
-        new Span<byte>(states.Pointer + 4 * n, checked((int)(8 * n))).Clear();
     }
 
     /// <summary>Writes <paramref name="fill"/>'s states for every sub-group (construction, checkpoint load).</summary>
@@ -330,26 +297,7 @@ public sealed class PartitionedOptimizer : IDisposable
             visit(group, _residentSlots[group.Index]!.Lease);
     }
 
-    /// <summary>Rewrites every parameter's low-precision weights from the fp32 masters (after a checkpoint load).</summary>
-    internal unsafe void WriteWeightsFromMaster(SubGroup group, HostLease states)
-    {
-        var master = (float*)states.Pointer;
-        foreach (SubGroupSegment s in group.Segments)
-        {
-            HostParameter p = _parameters[s.Parameter];
-            for (long i = 0; i < s.ElementCount; i++)
-            {
-                float value = master[s.GroupOffset + i];
-                long at = s.ParameterOffset + i;
-                switch (p.WeightType)
-                {
-                    case ElementType.Float32: ((float*)p.Weight)[at] = value; break;
-                    case ElementType.BFloat16: ((ushort*)p.Weight)[at] = LowPrecision.ToBFloat16(value); break;
-                    default: ((ushort*)p.Weight)[at] = LowPrecision.ToFloat16(value); break;
-                }
-            }
-        }
-    }
+    internal void WriteWeightsFromMaster(SubGroup group, HostLease states) => SubGroupStates.WriteWeightsFromMaster(_parameters, group, states);
 
     /// <summary>Writes the optimizer state to <paramref name="directory"/> (see <see cref="OptimizerStateFile"/>).</summary>
     public void SaveState(string directory) => OptimizerStateFile.Save(this, directory);
@@ -366,7 +314,7 @@ public sealed class PartitionedOptimizer : IDisposable
 
     public void Dispose()
     {
-        _pipeline?.DrainAsync().GetAwaiter().GetResult();
+        _pipeline?.Quiesce();
         foreach (SwapSlot slot in _slots)
             slot.Lease.Dispose();
         _slots.Clear();
