@@ -19,8 +19,11 @@ public sealed class DiskFullException : DirectIoException
     /// <summary>Free bytes on the file system when the error was seen, when it could be measured.</summary>
     public long? BytesAvailable { get; }
 
-    /// <summary>Free bytes for unprivileged users on the file system holding <paramref name="path"/>, or null.</summary>
-    internal static long? TryGetAvailableBytes(string path)
+    /// <summary>
+    /// Free bytes for unprivileged users on the file system holding <paramref name="path"/> (a file, existing or not,
+    /// in an existing directory), or null when it cannot be measured. Lets a planner refuse a run before it starts.
+    /// </summary>
+    public static long? TryGetAvailableBytes(string path)
     {
         try
         {
@@ -36,7 +39,7 @@ public sealed class DiskFullException : DirectIoException
     private static string BuildMessage(string operation, string path, long fileOffset, long bytesNeeded, long? bytesAvailable)
     {
         string free = bytesAvailable is long available ? $"{available} bytes are free there" : "free space could not be measured";
-        return $"No space left on device: {operation} needed {bytesNeeded} bytes at offset {fileOffset} in {path}, " +
+        return $"No space left on device (ENOSPC): {operation} needed {bytesNeeded} bytes at offset {fileOffset} in {path}, " +
                $"but {free}; free space or choose another directory.";
     }
 }

@@ -29,15 +29,32 @@ public static class IoEngineFactory
                     throw new NotSupportedException($"io_uring is unavailable here: {exception.Message}; use the threads engine.", exception);
                 }
             default:
-                try
-                {
-                    return new IoUringEngine(queueDepth, maxRequestByteCount);
-                }
-                catch (IoUringUnavailableException exception)
-                {
-                    IoLog.WarnOnce("io_uring-unavailable", $"io_uring is unavailable ({exception.Message}); using pread/pwrite threads instead.");
-                    return new ThreadIoEngine(queueDepth, maxRequestByteCount);
-                }
+                return CreateAuto(
+                    () => new IoUringEngine(queueDepth, maxRequestByteCount),
+                    () => new ThreadIoEngine(queueDepth, maxRequestByteCount),
+                    message => IoLog.WarnOnce("io_uring-unavailable", message));
+        }
+    }
+
+    /// <summary>
+    /// Auto: FINETUNE_IO_ENGINE=threads|io_uring forces a kind (for containers where io_uring misbehaves); otherwise
+    /// io_uring, falling back to threads with one warning when io_uring_setup fails (ENOSYS, EPERM under seccomp).
+    /// </summary>
+    internal static IIoEngine CreateAuto(Func<IIoEngine> createIoUring, Func<IIoEngine> createThreads, Action<string> warn)
+    {
+        string? forced = Environment.GetEnvironmentVariable("FINETUNE_IO_ENGINE");
+        if (string.Equals(forced, "threads", StringComparison.OrdinalIgnoreCase))
+            return createThreads();
+        try
+        {
+            return createIoUring();
+        }
+        catch (IoUringUnavailableException exception)
+        {
+            if (string.Equals(forced, "io_uring", StringComparison.OrdinalIgnoreCase))
+                throw new NotSupportedException($"FINETUNE_IO_ENGINE=io_uring, but io_uring is unavailable here: {exception.Message}.", exception);
+            warn($"io_uring is unavailable ({exception.Message}); using pread/pwrite threads instead, which costs CPU and bandwidth at high queue depths.");
+            return createThreads();
         }
     }
 

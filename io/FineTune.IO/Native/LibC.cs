@@ -65,6 +65,14 @@ internal static unsafe class LibC
     [DllImport(Library, EntryPoint = "fsync", SetLastError = true)]
     public static extern int FSync(int fd);
 
+    public const int EFD_CLOEXEC = 0x80000;
+
+    [DllImport(Library, EntryPoint = "eventfd", SetLastError = true)]
+    public static extern int EventFd(uint initialValue, int flags);
+
+    [DllImport(Library, EntryPoint = "write", SetLastError = true)]
+    public static extern long Write(int fd, byte* buffer, nuint byteCount);
+
     [DllImport(Library, EntryPoint = "close", SetLastError = true)]
     public static extern int Close(int fd);
 
@@ -73,6 +81,20 @@ internal static unsafe class LibC
 
     [DllImport(Library, EntryPoint = "munmap", SetLastError = true)]
     public static extern int MUnmap(IntPtr address, nuint byteCount);
+
+    public const int CLOCK_THREAD_CPUTIME_ID = 3;
+
+    /// <summary>clock_gettime(2); <paramref name="timespec"/> points at two longs (seconds, nanoseconds).</summary>
+    [DllImport(Library, EntryPoint = "clock_gettime", SetLastError = true)]
+    public static extern int ClockGetTime(int clock, long* timespec);
+
+    /// <summary>CPU seconds consumed by the calling thread (unaffected by other processes sharing the cores).</summary>
+    public static double ThreadCpuSeconds()
+    {
+        long* timespec = stackalloc long[2];
+        ClockGetTime(CLOCK_THREAD_CPUTIME_ID, timespec);
+        return timespec[0] + timespec[1] * 1e-9;
+    }
 
     /// <summary>
     /// syscall(2) with every argument passed as a 64-bit integer. glibc declares it variadic; on x86_64 the

@@ -16,6 +16,7 @@ internal static class BenchCommand
     /// <summary>One line per bench subcommand (io, adam, optimizer, step, ...).</summary>
     private static IEnumerable<Command> Subcommands()
     {
+        yield return BenchIoCommand.Create();
         yield return BenchAdamCommand.Create();
         yield return BenchOptimizerCommand.Create();
     }

@@ -1,0 +1,7 @@
+namespace FineTune.IO.Bench;
+
+/// <summary>CRC32C throughput on one core next to that core's streaming read bandwidth over the same buffer (the limit).</summary>
+public sealed record CrcBenchResult(long BufferByteCount, double CrcBytesPerSecond, double MemoryReadBytesPerSecond, bool Hardware)
+{
+    public double Ratio => CrcBytesPerSecond / MemoryReadBytesPerSecond;
+}
