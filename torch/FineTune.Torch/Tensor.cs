@@ -13,7 +13,7 @@ public sealed partial class Tensor : IDisposable
     private readonly TensorHandle _handle;
 
     // The scope that will dispose this tensor, or null when the caller owns it.
-    internal TensorScope? Scope;
+    internal TensorScope? Scope { get; set; }
 
     internal Tensor(IntPtr handle)
     {

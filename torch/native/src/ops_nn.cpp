@@ -1,5 +1,6 @@
 // Layer ops of a Llama-family model: linear, matmul/bmm, embedding, cross-entropy, attention.
 #include <cmath>
+#include <limits>
 #include <torch/version.h>
 #include "common.h"
 
