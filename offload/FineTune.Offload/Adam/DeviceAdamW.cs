@@ -64,12 +64,14 @@ public sealed class DeviceAdamW : IDisposable
         }
 
         // reference: torch/optim/adamw.py, _single_tensor_adamw; scalars rounded to float as PyTorch does.
+        // The same in-place op sequence as PyTorch's; g is a new tensor (never the caller's gradient, which
+        // To(Float32) may alias on the CPU).
         Tensor g = gradient.To(DType.Float32) * s.GradientMultiplier;
         master.MulInPlace(s.Decay);
         m.MulInPlace(s.Beta1).AddInPlace(g, s.OneMinusBeta1);
-        v.MulInPlace(s.Beta2).AddInPlace(g * g, s.OneMinusBeta2);
+        v.MulInPlace(s.Beta2).AddcmulInPlace(g, g, s.OneMinusBeta2);
         Tensor denom = v.Sqrt() / s.BiasCorrection2Sqrt + s.Epsilon;
-        master.AddInPlace(m / denom, s.NegativeStepSize);
+        master.AddcdivInPlace(m, denom, s.NegativeStepSize);
 
         if (_copyStream is null)
         {
