@@ -13,7 +13,8 @@ namespace FineTune.Offload.Optimizer;
 ///
 /// A step: (1) one streaming fp64 pass over all gradients gives the global norm and the overflow check (before any
 /// sub-group changes, so a NaN anywhere skips the whole step); (2) the fused AdamW pass per sub-group with the
-/// unscale-and-clip factor folded in. Every buffer is planned at construction: a step allocates no host memory.
+/// unscale-and-clip factor folded in. Every buffer is planned at construction: a step allocates no large host
+/// memory (only small managed bookkeeping: segment and chunk lists).
 /// Not thread-safe: one step at a time.
 /// </summary>
 public sealed class PartitionedOptimizer : IDisposable
