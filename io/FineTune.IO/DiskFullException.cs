@@ -19,8 +19,11 @@ public sealed class DiskFullException : DirectIoException
     /// <summary>Free bytes on the file system when the error was seen, when it could be measured.</summary>
     public long? BytesAvailable { get; }
 
-    /// <summary>Free bytes for unprivileged users on the file system holding <paramref name="path"/>, or null.</summary>
-    internal static long? TryGetAvailableBytes(string path)
+    /// <summary>
+    /// Free bytes for unprivileged users on the file system holding <paramref name="path"/> (a file, existing or not,
+    /// in an existing directory), or null when it cannot be measured. Lets a planner refuse a run before it starts.
+    /// </summary>
+    public static long? TryGetAvailableBytes(string path)
     {
         try
         {

@@ -79,6 +79,23 @@ public static partial class Torch
         }
     }
 
+    /// <summary>Joins equally shaped tensors along a new dimension <paramref name="dim"/>.</summary>
+    public static unsafe Tensor Stack(IReadOnlyList<Tensor> tensors, long dim)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var handles = new IntPtr[tensors.Count];
+        for (var i = 0; i < handles.Length; i++)
+        {
+            handles[i] = tensors[i].Handle;
+        }
+        IntPtr r;
+        fixed (IntPtr* p = handles)
+        {
+            var status = NativeMethods.ft_stack(p, handles.Length, dim, &r);
+            return Tensor.Result(status, r, tensors);
+        }
+    }
+
     /// <summary>Elementwise: condition ? a : b (broadcast; condition is bool).</summary>
     public static unsafe Tensor Where(Tensor condition, Tensor a, Tensor b)
     {

@@ -45,15 +45,19 @@ public static partial class Torch
         }
     }
 
-    /// <summary>[start, end) in steps of <paramref name="step"/> (torch.arange).</summary>
-    public static unsafe Tensor Arange(double start, double end, double step = 1.0, DType dtype = DType.Int64, Device? device = null)
+    /// <summary>
+    /// [start, end) in steps of <paramref name="step"/> (torch.arange). Without a dtype, as in PyTorch: int64 when
+    /// start, end and step are all whole numbers, float32 otherwise.
+    /// </summary>
+    public static unsafe Tensor Arange(double start, double end, double step = 1.0, DType? dtype = null, Device? device = null)
     {
         var d = device ?? Device.Cpu;
+        var type = dtype ?? (double.IsInteger(start) && double.IsInteger(end) && double.IsInteger(step) ? DType.Int64 : DType.Float32);
         IntPtr r;
-        return Tensor.Result(NativeMethods.ft_arange(start, end, step, (int)dtype, (int)d.Type, d.Index, &r), r);
+        return Tensor.Result(NativeMethods.ft_arange(start, end, step, (int)type, (int)d.Type, d.Index, &r), r);
     }
 
-    public static Tensor Arange(long end, DType dtype = DType.Int64, Device? device = null) => Arange(0, end, 1, dtype, device);
+    public static Tensor Arange(long end, DType dtype = DType.Int64, Device? device = null) => Arange(0, end, 1, (DType?)dtype, device);
 
     /// <summary>Standard normal samples. With a <see cref="Generator"/> the values depend only on its seed (drawn on the CPU, then moved).</summary>
     public static unsafe Tensor Randn(long[] shape, Generator? generator = null, DType dtype = DType.Float32, Device? device = null)

@@ -12,6 +12,9 @@ internal static class IoUringConstants
     public const byte OpRead = 22;      // IORING_OP_READ (5.6)
     public const byte OpWrite = 23;     // IORING_OP_WRITE (5.6)
     public const uint EnterGetEvents = 1;       // IORING_ENTER_GETEVENTS
+    public const uint SetupCoopTaskRun = 1u << 8;       // IORING_SETUP_COOP_TASKRUN (5.19)
+    public const uint SetupSingleIssuer = 1u << 12;     // IORING_SETUP_SINGLE_ISSUER (6.0)
+    public const uint SetupDeferTaskRun = 1u << 13;     // IORING_SETUP_DEFER_TASKRUN (6.1)
     public const uint FeatureSingleMmap = 1;    // IORING_FEAT_SINGLE_MMAP
     public const long OffsetSqRing = 0;             // IORING_OFF_SQ_RING
     public const long OffsetCqRing = 0x8000000;     // IORING_OFF_CQ_RING

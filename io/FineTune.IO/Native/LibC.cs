@@ -65,6 +65,14 @@ internal static unsafe class LibC
     [DllImport(Library, EntryPoint = "fsync", SetLastError = true)]
     public static extern int FSync(int fd);
 
+    public const int EFD_CLOEXEC = 0x80000;
+
+    [DllImport(Library, EntryPoint = "eventfd", SetLastError = true)]
+    public static extern int EventFd(uint initialValue, int flags);
+
+    [DllImport(Library, EntryPoint = "write", SetLastError = true)]
+    public static extern long Write(int fd, byte* buffer, nuint byteCount);
+
     [DllImport(Library, EntryPoint = "close", SetLastError = true)]
     public static extern int Close(int fd);
 

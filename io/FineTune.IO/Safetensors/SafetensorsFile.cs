@@ -48,7 +48,15 @@ public sealed class SafetensorsFile : IDisposable
     {
         if (!File.Exists(path))
             throw new UserErrorException($"Safetensors file {path} does not exist; check the model path.");
-        SafeFileHandle handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        }
+        catch (Exception exception) when (exception is IOException or UnauthorizedAccessException)
+        {
+            throw new UserErrorException($"Cannot open safetensors file {path}: {exception.Message}", exception);
+        }
         try
         {
             long fileByteCount = RandomAccess.GetLength(handle);

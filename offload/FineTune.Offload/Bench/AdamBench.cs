@@ -14,8 +14,11 @@ namespace FineTune.Offload.Bench;
 /// </summary>
 public static unsafe class AdamBench
 {
-    /// <summary>Reads master, m, v (12) and a bf16 gradient (2); writes master, m, v (12) and a bf16 weight (2).</summary>
-    public const int FusedBytesPerParam = 28;
+    /// <summary>
+    /// Bus traffic per parameter: reads master, m, v (12) and a bf16 gradient (2); writes master, m, v (12) and a
+    /// bf16 weight (2), whose line is first read (write-allocate, 2), counted the same way as the triad's.
+    /// </summary>
+    public const int FusedBytesPerParam = 30;
 
     public static AdamBenchResult Run(long paramCount, int steps = 5, Action<string>? progress = null)
     {

@@ -44,11 +44,18 @@ public static unsafe class OptimizerBench
                 HostBudgetByteCount = hostBudgetByteCount,
                 SubGroupElementCount = subGroupElementCount,
             };
+            long rounded = (subGroupElementCount + 1023) / 1024 * 1024;
+            long need = PartitionedOptimizer.PlanPool(SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), rounded), rounded, options)
+                .ReservedByteCount(PoolAllocatorKind.Exact);
+            if (need > hostBudgetByteCount)
+                throw new UserErrorException($"The optimizer's buffer pool needs {need / (double)(1L << 30):0.###} GiB but --host-gb allows {hostBudgetByteCount / (double)(1L << 30):0.###} GiB; raise --host-gb or lower --sub-group.");
             long stateBytes = 12 * paramCount;
             progress?.Invoke($"measuring sequential O_DIRECT bandwidth in {nvmeDirectory}");
             var (read, write, engine) = SequentialBandwidth.Measure(nvmeDirectory, Math.Clamp(stateBytes, 1L << 30, 8L << 30));
             progress?.Invoke("running the optimizer with the exact pool");
             (OptimizerRun exact, int groups, string location) = RunOnce(parameters, options, steps);
+            if (exact.Refused)
+                throw new UserErrorException(exact.RefusalMessage!);
             progress?.Invoke("running the optimizer with the baseline allocator");
             (OptimizerRun baseline, _, _) = RunOnce(parameters, options with { Allocator = PoolAllocatorKind.Baseline }, steps);
             return new OptimizerBenchResult(paramCount, (subGroupElementCount + 1023) / 1024 * 1024, groups, location, read, write, engine, exact, baseline);

@@ -33,6 +33,12 @@ public sealed record OptimizerBenchResult(
 
     public double StepOverFloor => Exact.StepSeconds / IoFloorSeconds;
 
+    /// <summary>
+    /// The floor when the drive reads and writes at full speed at once (reads and writes run on separate queues):
+    /// the larger of the two transfer times. Lower than <see cref="IoFloorSeconds"/>; a step can beat the serial floor.
+    /// </summary>
+    public double OverlappedIoFloorSeconds => Math.Max(Exact.BytesReadPerStep / ReadBytesPerSecond, Exact.BytesWrittenPerStep / WriteBytesPerSecond);
+
     /// <summary>Pool bytes of the exact allocator over the baseline's, for the same optimizer configuration.</summary>
     public double PoolRatio => (double)Exact.PoolReservedByteCount / Baseline.PoolReservedByteCount;
 }

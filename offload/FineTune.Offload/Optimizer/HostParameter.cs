@@ -1,4 +1,5 @@
 using FineTune.Offload.Adam;
+using FineTune.Torch;
 
 namespace FineTune.Offload.Optimizer;
 
@@ -18,4 +19,27 @@ public sealed record HostParameter(
 {
     /// <summary>Optional fp32 starting values (ElementCount floats), e.g. the unrounded weights.</summary>
     public nint InitialMaster { get; init; }
+
+    /// <summary>
+    /// Binds a parameter held in torch tensors: contiguous CPU tensors (a model's pinned host copies), weights fp32,
+    /// bf16 or f16, gradients fp32 or bf16. The tensors must outlive the optimizer and never be reallocated.
+    /// </summary>
+    public static HostParameter FromTensors(string name, Tensor weight, Tensor gradient)
+    {
+        ArgumentNullException.ThrowIfNull(weight);
+        ArgumentNullException.ThrowIfNull(gradient);
+        if (!weight.Device.IsCpu || !gradient.Device.IsCpu || !weight.IsContiguous || !gradient.IsContiguous)
+            throw new ArgumentException($"Parameter '{name}': weight and gradient must be contiguous CPU tensors.", nameof(weight));
+        if (weight.NumElements != gradient.NumElements)
+            throw new ArgumentException($"Parameter '{name}': weight has {weight.NumElements} elements but its gradient {gradient.NumElements}.", nameof(gradient));
+        return new HostParameter(name, weight.NumElements, weight.DataPointer, ToElementType(name, weight.DType), gradient.DataPointer, ToElementType(name, gradient.DType));
+    }
+
+    private static ElementType ToElementType(string name, DType dtype) => dtype switch
+    {
+        DType.Float32 => ElementType.Float32,
+        DType.BFloat16 => ElementType.BFloat16,
+        DType.Float16 => ElementType.Float16,
+        _ => throw new ArgumentException($"Parameter '{name}': dtype {dtype} is not fp32, bf16 or f16."),
+    };
 }

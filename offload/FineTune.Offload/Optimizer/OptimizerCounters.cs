@@ -21,6 +21,9 @@ public sealed class OptimizerCounters
 
     public long SkippedSteps { get; internal set; }
 
+    /// <summary>Process peak resident set (VmHWM) read after the last step.</summary>
+    public long PeakResidentByteCount { get; internal set; }
+
     public long Steps { get; internal set; }
 
     public OptimizerCounters Snapshot() => (OptimizerCounters)MemberwiseClone();

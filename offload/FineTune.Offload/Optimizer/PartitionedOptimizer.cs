@@ -13,21 +13,25 @@ namespace FineTune.Offload.Optimizer;
 ///
 /// A step: (1) one streaming fp64 pass over all gradients gives the global norm and the overflow check (before any
 /// sub-group changes, so a NaN anywhere skips the whole step); (2) the fused AdamW pass per sub-group with the
-/// unscale-and-clip factor folded in. Every buffer is planned at construction: a step allocates no host memory.
+/// unscale-and-clip factor folded in. Every buffer is planned at construction: a step allocates no large host
+/// memory (only small managed bookkeeping: segment and chunk lists).
 /// Not thread-safe: one step at a time.
 /// </summary>
-public sealed class PartitionedOptimizer : IDisposable
+public sealed partial class PartitionedOptimizer : IDisposable
 {
     internal const string StateClass = "sub-group states";
     internal const string TailStateClass = "tail sub-group states";
     internal const string StagingClass = "fp32 gradient staging (baseline)";
+    internal const string OverflowClass = "overflow check temporary (baseline)";
 
     private readonly IReadOnlyList<HostParameter> _parameters;
     private readonly List<SwapSlot> _slots = new();
     private readonly SwapSlot?[] _residentSlots;
     private readonly HostLease? _staging;
+    private readonly HostLease? _overflowTemporary;
     private readonly ISwapStore? _store;
     private readonly SwapPipeline? _pipeline;
+    private readonly DeviceAdamW? _deviceAdamW;
 
     private PartitionedOptimizer(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options,
         IReadOnlyList<SubGroup> groups, long subGroupElementCount, HostMemoryPool pool, ISwapStore? store)
@@ -40,8 +44,18 @@ public sealed class PartitionedOptimizer : IDisposable
         _store = store;
         _residentSlots = new SwapSlot?[groups.Count];
         LearningRate = options.AdamW.LearningRate;
+        if (options.DeviceSubGroups is { } onDevice)
+        {
+            if (onDevice.Count != groups.Count)
+                throw new ArgumentException($"DeviceSubGroups has {onDevice.Count} entries for {groups.Count} sub-groups.", nameof(options));
+            if (onDevice.Any(d => d))
+                _deviceAdamW = new DeviceAdamW(options.UpdateDevice);
+        }
         if (options.Allocator == PoolAllocatorKind.Baseline)
+        {
             _staging = pool.Rent(StagingClass);
+            _overflowTemporary = pool.Rent(OverflowClass);
+        }
         if (store is null)
         {
             foreach (SubGroup group in groups)
@@ -78,7 +92,12 @@ public sealed class PartitionedOptimizer : IDisposable
     public IReadOnlyList<HostParameter> Parameters => _parameters;
 
     /// <summary>Builds the layout and the pool (refusing a plan over the host budget), then fills the states.</summary>
-    public static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options)
+    public static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options) =>
+        Create(parameters, options, storeFactory: null);
+
+    /// <summary>As <see cref="Create(IReadOnlyList{HostParameter}, PartitionedOptimizerOptions)"/> with a given swap store (fault-injection tests).</summary>
+    internal static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options,
+        Func<IReadOnlyList<long>, ISwapStore>? storeFactory)
     {
         Validate(parameters);
         long subGroupElementCount = (options.SubGroupElementCount + 1023) / 1024 * 1024;
@@ -89,7 +108,7 @@ public sealed class PartitionedOptimizer : IDisposable
         try
         {
             var extents = groups.Select(g => g.StateByteCount).ToList();
-            store = options.Tier switch
+            store = storeFactory is not null ? storeFactory(extents) : options.Tier switch
             {
                 StateTier.Host => null,
                 StateTier.MemorySwap => new MemorySwapStore(extents),
@@ -97,7 +116,7 @@ public sealed class PartitionedOptimizer : IDisposable
                     extents, options.IoEngine, options.IoQueueDepth),
             };
             var optimizer = new PartitionedOptimizer(parameters, options, groups, subGroupElementCount, pool, store);
-            optimizer.FillStates((group, lease) => optimizer.InitializeStates(group, lease));
+            optimizer.FillStates((group, lease) => SubGroupStates.Initialize(parameters, group, lease));
             return optimizer;
         }
         catch
@@ -111,7 +130,8 @@ public sealed class PartitionedOptimizer : IDisposable
     /// <summary>
     /// The pool this configuration needs, by class: resident tier, one state buffer per sub-group; swap tiers,
     /// <see cref="PartitionedOptimizerOptions.PipelineBufferCount"/> full-size buffers; a smaller last sub-group gets
-    /// one buffer of its exact size. The baseline adds the fp32 gradient staging buffer ZeRO-Infinity keeps.
+    /// one buffer of its exact size. The baseline adds what ZeRO-Infinity keeps besides: an fp32 gradient staging
+    /// buffer, and the fp32 temporary its overflow check makes (`x.float()` in _has_inf_or_nan), one sub-group's worth.
     /// </summary>
     public static PoolPlan PlanPool(IReadOnlyList<SubGroup> groups, long subGroupElementCount, PartitionedOptimizerOptions options)
     {
@@ -125,7 +145,10 @@ public sealed class PartitionedOptimizer : IDisposable
         if (hasTail)
             plan.Add(TailStateClass, groups[^1].StateByteCount, 1);
         if (options.Allocator == PoolAllocatorKind.Baseline && groups.Count > 0)
+        {
             plan.Add(StagingClass, 4 * groups.Max(g => g.ElementCount), 1);
+            plan.Add(OverflowClass, 4 * groups.Max(g => g.ElementCount), 1);
+        }
         return plan;
     }
 
@@ -160,8 +183,9 @@ public sealed class PartitionedOptimizer : IDisposable
     public async Task<StepResult> StepAsync(double lossScale = 1.0)
     {
         long start = Stopwatch.GetTimestamp();
-        double sumOfSquares = GradientNorm.SumOfSquares(
-            _parameters.Select(p => (p.Gradient, p.GradientType, p.ElementCount)).ToList(), Options.MaxDegreeOfParallelism);
+        double sumOfSquares = _overflowTemporary is null
+            ? GradientNorm.SumOfSquares(_parameters.Select(p => (p.Gradient, p.GradientType, p.ElementCount)).ToList(), Options.MaxDegreeOfParallelism)
+            : BaselineSumOfSquares();
         Counters.NormSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
         double norm = Math.Sqrt(sumOfSquares) / lossScale;
         if (!double.IsFinite(norm))
@@ -189,7 +213,25 @@ public sealed class PartitionedOptimizer : IDisposable
             await _pipeline.UpdateAllAsync((group, lease) => Update(group, lease, scalars)).ConfigureAwait(false);
         }
         Counters.Steps++;
+        Counters.PeakResidentByteCount = ProcessMemory.PeakResidentByteCount();
         return new StepResult(false, norm, clip, StepNumber);
+    }
+
+    /// <summary>The baseline's overflow check: each sub-group's gradients cast into an fp32 temporary, then summed.</summary>
+    private unsafe double BaselineSumOfSquares()
+    {
+        double total = 0;
+        var temporary = (float*)_overflowTemporary!.Pointer;
+        foreach (SubGroup group in SubGroups)
+        {
+            foreach (SubGroupSegment s in group.Segments)
+            {
+                HostParameter p = _parameters[s.Parameter];
+                SubGroupStates.StageToFloat32(p.Gradient + (nint)(s.ParameterOffset * p.GradientType.ByteCount()), p.GradientType, temporary + s.GroupOffset, s.ElementCount);
+            }
+            total += GradientNorm.SumOfSquares(new[] { ((nint)temporary, ElementType.Float32, group.ElementCount) }, Options.MaxDegreeOfParallelism);
+        }
+        return total;
     }
 
     private unsafe void Update(SubGroup group, HostLease states, in AdamWStepScalars scalars)
@@ -208,7 +250,7 @@ public sealed class PartitionedOptimizer : IDisposable
             {
                 // Baseline (ZeRO-Infinity): gradients are first copied into an fp32 staging buffer, then read from it.
                 float* staged = (float*)_staging.Pointer + s.GroupOffset;
-                StageToFloat32(gradient, gradientType, staged, s.ElementCount);
+                SubGroupStates.StageToFloat32(gradient, gradientType, staged, s.ElementCount);
                 gradient = (nint)staged;
                 gradientType = ElementType.Float32;
             }
@@ -220,47 +262,11 @@ public sealed class PartitionedOptimizer : IDisposable
                 p.Weight + (nint)(s.ParameterOffset * p.WeightType.ByteCount()), p.WeightType,
                 s.ElementCount);
         }
-        if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
+        if (_deviceAdamW is not null && Options.DeviceSubGroups![group.Index])
+            _deviceAdamW.Update(scalars, segments);
+        else if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
             throw new InvalidOperationException($"Sub-group {group.Index} saw a non-finite gradient that the norm pass did not: gradients changed during the step.");
         Counters.UpdateSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
-
-    private static unsafe void StageToFloat32(nint gradient, ElementType type, float* target, long elementCount)
-    {
-        if (type == ElementType.Float32)
-        {
-            Buffer.MemoryCopy((void*)gradient, target, elementCount * 4, elementCount * 4);
-            return;
-        }
-        var source = (ushort*)gradient;
-        Parallel.For(0, (elementCount + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount, c =>
-        {
-            long end = Math.Min(elementCount, (c + 1) * CpuAdamW.ChunkElementCount);
-            for (long i = c * CpuAdamW.ChunkElementCount; i < end; i++)
-                target[i] = LowPrecision.FromBFloat16(source[i]);
-        });
-    }
-
-    /// <summary>Master from the initial fp32 values or the weights; m and v zero.</summary>
-    private unsafe void InitializeStates(SubGroup group, HostLease states)
-    {
-        var master = (float*)states.Pointer;
-        long n = group.ElementCount;
-        foreach (SubGroupSegment s in group.Segments)
-        {
-            HostParameter p = _parameters[s.Parameter];
-            for (long i = 0; i < s.ElementCount; i++)
-            {
-                long at = s.ParameterOffset + i;
-                master[s.GroupOffset + i] = p.InitialMaster != 0 ? ((float*)p.InitialMaster)[at] : p.WeightType switch
-                {
-                    ElementType.Float32 => ((float*)p.Weight)[at],
-                    ElementType.BFloat16 => LowPrecision.FromBFloat16(((ushort*)p.Weight)[at]),
-                    _ => (float)BitConverter.UInt16BitsToHalf(((ushort*)p.Weight)[at]),
-                };
-            }
-        }
-        new Span<byte>(states.Pointer + 4 * n, checked((int)(8 * n))).Clear();
     }
 
     /// <summary>Writes <paramref name="fill"/>'s states for every sub-group (construction, checkpoint load).</summary>
@@ -292,26 +298,7 @@ public sealed class PartitionedOptimizer : IDisposable
             visit(group, _residentSlots[group.Index]!.Lease);
     }
 
-    /// <summary>Rewrites every parameter's low-precision weights from the fp32 masters (after a checkpoint load).</summary>
-    internal unsafe void WriteWeightsFromMaster(SubGroup group, HostLease states)
-    {
-        var master = (float*)states.Pointer;
-        foreach (SubGroupSegment s in group.Segments)
-        {
-            HostParameter p = _parameters[s.Parameter];
-            for (long i = 0; i < s.ElementCount; i++)
-            {
-                float value = master[s.GroupOffset + i];
-                long at = s.ParameterOffset + i;
-                switch (p.WeightType)
-                {
-                    case ElementType.Float32: ((float*)p.Weight)[at] = value; break;
-                    case ElementType.BFloat16: ((ushort*)p.Weight)[at] = LowPrecision.ToBFloat16(value); break;
-                    default: ((ushort*)p.Weight)[at] = LowPrecision.ToFloat16(value); break;
-                }
-            }
-        }
-    }
+    internal void WriteWeightsFromMaster(SubGroup group, HostLease states) => SubGroupStates.WriteWeightsFromMaster(_parameters, group, states);
 
     /// <summary>Writes the optimizer state to <paramref name="directory"/> (see <see cref="OptimizerStateFile"/>).</summary>
     public void SaveState(string directory) => OptimizerStateFile.Save(this, directory);
@@ -328,12 +315,14 @@ public sealed class PartitionedOptimizer : IDisposable
 
     public void Dispose()
     {
-        _pipeline?.DrainAsync().GetAwaiter().GetResult();
+        _pipeline?.Quiesce();
         foreach (SwapSlot slot in _slots)
             slot.Lease.Dispose();
         _slots.Clear();
         _staging?.Dispose();
+        _overflowTemporary?.Dispose();
         _store?.Dispose();
+        _deviceAdamW?.Dispose();
         Pool.Dispose();
     }
 }

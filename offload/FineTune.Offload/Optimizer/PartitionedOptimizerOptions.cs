@@ -33,6 +33,15 @@ public sealed record PartitionedOptimizerOptions
     /// <summary>Registers the pool with CUDA when a device is present; null on CPU-only machines.</summary>
     public IHostMemoryRegistrar? HostRegistrar { get; init; }
 
+    /// <summary>
+    /// Sub-groups updated by <see cref="DeviceAdamW"/> on <see cref="UpdateDevice"/> instead of the CPU kernel
+    /// (the interleave planner's InterleavePlan.OnDevice); null or all false: everything on the CPU.
+    /// </summary>
+    public IReadOnlyList<bool>? DeviceSubGroups { get; init; }
+
+    /// <summary>Device of <see cref="DeviceSubGroups"/>' updates (cuda:0 on a GPU machine; cpu runs the same path for tests).</summary>
+    public FineTune.Torch.Device UpdateDevice { get; init; } = FineTune.Torch.Device.Cpu;
+
     /// <summary>Threads of the CPU update; -1 uses every core.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 }

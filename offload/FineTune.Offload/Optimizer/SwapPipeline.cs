@@ -12,7 +12,7 @@ namespace FineTune.Offload.Optimizer;
 /// Buffer choice and every state change except ReadInFlight -> Ready happen on the caller's flow; a read's
 /// completion touches only its own buffer, and the caller awaits it before looking at that buffer again.
 /// </summary>
-internal sealed class SwapPipeline
+internal sealed partial class SwapPipeline
 {
     private readonly ISwapStore _store;
     private readonly IReadOnlyList<SubGroup> _groups;
@@ -85,7 +85,9 @@ internal sealed class SwapPipeline
     {
         SwapSlot slot = await AcquireAsync(group).ConfigureAwait(false);
         slot.MoveTo(SwapBufferState.ReadInFlight, group.Index);
-        return FinishReadAsync(slot, group.Index);
+        Task<SwapSlot> read = FinishReadAsync(slot, group.Index);
+        slot.PendingRead = read;
+        return read;
     }
 
     private async Task<SwapSlot> FinishReadAsync(SwapSlot slot, int subGroup)
@@ -127,6 +129,28 @@ internal sealed class SwapPipeline
         _counters.BytesWritten += _store.ExtentByteCount(slot.SubGroup);
         slot.PendingWrite = null;
         slot.MoveTo(SwapBufferState.OnDisk, slot.SubGroup);
+    }
+
+    /// <summary>
+    /// After a failure: waits until no I/O is in flight on any buffer (so the pool may free them), swallowing the
+    /// I/O's own errors, which the failed step has already reported or superseded.
+    /// </summary>
+    public void Quiesce()
+    {
+        foreach (SwapSlot slot in _fullSlots.Append(_tailSlot).OfType<SwapSlot>())
+        {
+            foreach (Task? pending in new[] { slot.PendingRead, slot.PendingWrite })
+            {
+                try
+                {
+                    pending?.Wait();
+                }
+                catch (AggregateException)
+                {
+                    // Reported by the step that started it, or irrelevant once that step failed.
+                }
+            }
+        }
     }
 
     /// <summary>Waits for every write, leaving all buffers OnDisk or Free.</summary>

@@ -21,6 +21,9 @@ public sealed class SwapSlot
     /// <summary>The sub-group whose states the buffer holds or is moving; -1 when none.</summary>
     public int SubGroup { get; private set; } = -1;
 
+    /// <summary>The read in flight on this buffer (ReadInFlight until awaited).</summary>
+    internal Task? PendingRead { get; set; }
+
     /// <summary>The write in flight on this buffer (WriteInFlight only).</summary>
     internal Task? PendingWrite { get; set; }
 

@@ -291,6 +291,33 @@ public abstract class IoEngineContractTests : IDisposable
         Assert.Equal(0, buffer.InFlightCount);
         Assert.Equal((long)succeeded * requestBytes, engine.BytesWritten);
     }
+
+    [Fact]
+    public async Task ManySmallRequestsArrivingWhileTheEngineIdlesAreNeverLost()
+    {
+        // Requests trickle in from several threads with pauses, so the engine keeps going idle and being woken:
+        // a lost wake-up would hang here (bounded by WaitAsync instead of hanging the run).
+        using IIoEngine engine = CreateEngine(queueDepth: 2, maxRequestByteCount: Sector);
+        using DirectFile file = DirectFile.Open(Directory.File("t.bin"), DirectFileAccess.ReadWrite, create: true);
+        const int threadCount = 8, requestsPerThread = 150;
+        file.Preallocate((long)threadCount * Sector);
+        Task all = Task.WhenAll(Enumerable.Range(0, threadCount).Select(thread => Task.Run(async () =>
+        {
+            var random = new Random(thread);
+            using var buffer = new AlignedBuffer(Sector);
+            for (int index = 0; index < requestsPerThread; index++)
+            {
+                buffer.Span.Fill((byte)index);
+                await engine.WriteAsync(file, (long)thread * Sector, buffer, 0, Sector);
+                await engine.ReadAsync(file, (long)thread * Sector, buffer, 0, Sector);
+                Assert.Equal((byte)index, buffer.Span[Sector - 1]);
+                if (random.Next(10) == 0)
+                    Thread.Sleep(1);
+            }
+        })));
+        await all.WaitAsync(TimeSpan.FromMinutes(2));
+        Assert.Equal(2L * threadCount * requestsPerThread, engine.CompletedRequestCount);
+    }
 }
 
 public sealed class ThreadIoEngineContractTests : IoEngineContractTests

@@ -70,4 +70,12 @@ public sealed class IoEngineFactoryTests
         using var empty = new AlignedBuffer(0);
         Assert.Equal(4096, empty.CapacityByteCount);
     }
+
+    [Fact]
+    public void IoUringUsesDeferredTaskRunWhereTheKernelHasIt()
+    {
+        using var engine = new IoUringEngine(4, 1 << 20);
+        if (Environment.OSVersion.Version >= new Version(6, 1))
+            Assert.Equal(IoUringConstants.SetupSingleIssuer | IoUringConstants.SetupDeferTaskRun, engine.SetupFlags);
+    }
 }

@@ -89,6 +89,17 @@ public sealed class GradientCheckTests(ITestOutputHelper output)
         ["CopyFrom"] = new(x => x[0].Clone().CopyFrom(x[1] * 2.0), [[2, 3], [3]], [V(6, 36), V(3, 37)]),
         ["AddInPlace"] = new(x => x[0].Clone().AddInPlace(x[1], 0.5), [[2, 3], [2, 3]], [V(6, 38), V(6, 39)]),
         ["MulInPlace"] = Unary(x => x.Clone().MulInPlace(3.0)),
+        ["Clamp"] = Unary(x => x.Clamp(-0.5, 0.7)),
+        ["ClampMinOnly"] = Unary(x => x.Clamp(0.1, null)),
+        ["Norm2"] = Unary(x => x.Norm()),
+        ["Norm3"] = Unary(x => x.Norm(3)),
+        ["Stack"] = new(x => Torch.Stack([x[0], x[1]], 1), [[2, 3], [2, 3]], [V(6, 41), V(6, 42)]),
+        ["InPlaceArithmetic"] = new(x => x[0].Clone().MulInPlace(x[1]).DivInPlace(x[2]).SubInPlace(x[1]),
+            [[2, 3], [2, 3], [3]], [V(6, 43), V(6, 44), Positive(3, 45)]),
+        ["Addcmul"] = new(x => x[0].Clone().AddcmulInPlace(x[1], x[2], 0.5), [[2, 3], [2, 3], [2, 3]], [V(6, 46), V(6, 47), V(6, 48)]),
+        ["Addcdiv"] = new(x => x[0].Clone().AddcdivInPlace(x[1], x[2], -0.5), [[2, 3], [2, 3], [2, 3]], [V(6, 49), V(6, 50), Positive(6, 51)]),
+        ["Lerp"] = new(x => x[0].Clone().LerpInPlace(x[1], 0.3), [[2, 3], [2, 3]], [V(6, 52), V(6, 53)]),
+        ["SqrtInPlace"] = Unary(x => x.Clone().SqrtInPlace(), Positive(6, 54)),
     };
 
     public static TheoryData<string> Ops() => new(s_cases.Keys);

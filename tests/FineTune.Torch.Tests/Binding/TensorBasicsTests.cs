@@ -99,6 +99,8 @@ public sealed class TensorBasicsTests
         Assert.Equal(new float[] { 3, 3 }, Torch.Full([2], 3.0).ToArray<float>());
         Assert.Equal(new long[] { 0, 1, 2, 3 }, Torch.Arange(4).ToArray<long>());
         Assert.Equal(new double[] { 1, 1.5, 2 }, Torch.Arange(1, 2.25, 0.5, DType.Float64).ToArray<double>());
+        Assert.Equal(new float[] { 0f, 0.25f, 0.5f, 0.75f }, Torch.Arange(0, 1, 0.25).ToArray<float>());
+        Assert.Equal(new long[] { 2, 4 }, Torch.Arange(2, 6, 2).ToArray<long>());
         using var g1 = new Generator(1234);
         using var g2 = new Generator(1234);
         var a = Torch.Randn([1000], g1).ToArray<float>();

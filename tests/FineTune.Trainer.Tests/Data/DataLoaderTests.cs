@@ -107,6 +107,9 @@ public sealed class DataLoaderTests
         Assert.Equal(['a', 'b', 'c', eos, 'd', 'e', eos, 'a'], batch.Labels);
         Assert.Equal(8, batch.TokenCount);
         Assert.Equal(new DataPosition(1, 0, 1, 2, 0), batch.PositionAfter);
+        Assert.Equal(1, loader.BatchesPerEpoch); // 7 positions fit one 2 x 4 batch
+        Assert.Equal(1, new DataLoader(dataset, new DataLoaderOptions(2, 4, Pack: false)).BatchesPerEpoch);
+        Assert.Equal(2, new DataLoader(dataset, new DataLoaderOptions(1, 4, Pack: false)).BatchesPerEpoch);
     }
 
     [Fact]

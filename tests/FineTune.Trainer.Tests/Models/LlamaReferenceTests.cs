@@ -150,6 +150,27 @@ public sealed class LlamaReferenceTests
         Assert.True(worst < Tolerance, $"AdamW losses differ by up to {worst:E2}");
     }
 
+    [Theory]
+    [InlineData(ModelFixtures.GqaTied)]
+    [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
+    public void Bf16ForwardStaysWithinBf16PrecisionOfTheReference(string fixture)
+    {
+        // bf16 keeps 8 significant bits (relative rounding 2^-9 = 2e-3 per op); through two layers the logits land
+        // within a few percent of the float64 answer, and the float32 loss computed from them within 1%.
+        var reference = ReferenceData.For(fixture);
+        using var scope = TensorScope.Enter();
+        using var model = LlamaModel.Load(reference.Folder, DType.BFloat16, Device.Cpu);
+        using var noGrad = FineTune.Torch.Torch.NoGrad();
+        Tensor logits = model.Forward(reference.IdsTensor());
+        Assert.Equal(DType.BFloat16, logits.DType);
+        double error = ReferenceData.MaxRelativeError(logits.To(DType.Float32).ToArray<float>(), reference.Logits());
+        double loss = CausalLmLoss.FromLabels(logits, reference.LabelsTensor()).Item<float>();
+        _output.WriteLine($"{fixture} bf16: logits max rel error {error:E2}, loss {loss:F5} vs {reference.Loss:F5}");
+        Assert.True(error < 5e-2, $"bf16 logits: {error:E2}");
+        Assert.True(Math.Abs(loss / reference.Loss - 1) < 1e-2, $"bf16 loss {loss} vs {reference.Loss}");
+    }
+
     [Fact]
     public void ShardedCheckpointLoadsTheSameTensorsAsTheSingleFile()
     {

@@ -65,6 +65,16 @@ public sealed class PostProcessorAndConfigTests : IDisposable
         Assert.Equal([73, 503, 654, 2004], sample.Labels[firstTrained..]);
     }
 
+    [Theory]
+    [InlineData("LlamaTokenizerFast", new[] { 2000, 73, 2001 })]      // flags win: BOS and EOS
+    [InlineData("PreTrainedTokenizerFast", new[] { 2000, 73 })]       // flags ignored: tokenizer.json's template
+    public void LlamaTokenizerClassAppliesAddBosAndAddEos(string tokenizerClass, int[] expected)
+    {
+        File.WriteAllText(Path.Combine(_folder, "tokenizer_config.json"),
+            $$"""{"tokenizer_class": "{{tokenizerClass}}", "add_bos_token": true, "add_eos_token": true, "eos_token": "<|end_of_text|>"}""");
+        Assert.Equal(expected, TokenizerLoader.Load(_folder).Encode("I", addSpecialTokens: true));
+    }
+
     [Fact]
     public void ConfigNamingAnUnknownTokenIsAUserError()
     {

@@ -75,6 +75,16 @@ internal static unsafe class NativeMethods
     [DllImport(Lib)] public static extern int ft_triu(IntPtr t, long k, IntPtr* @out);
     [DllImport(Lib)] public static extern int ft_tril(IntPtr t, long k, IntPtr* @out);
     [DllImport(Lib)] public static extern int ft_equal(IntPtr a, IntPtr b, int* equal);
+    [DllImport(Lib)] public static extern int ft_unary_(int op, IntPtr t);
+    [DllImport(Lib)] public static extern int ft_binary_(int op, IntPtr t, IntPtr other);
+    [DllImport(Lib)] public static extern int ft_addcmul_(IntPtr t, IntPtr a, IntPtr b, double value);
+    [DllImport(Lib)] public static extern int ft_addcdiv_(IntPtr t, IntPtr a, IntPtr b, double value);
+    [DllImport(Lib)] public static extern int ft_lerp_(IntPtr t, IntPtr end, double weight);
+    [DllImport(Lib)] public static extern int ft_clamp(IntPtr t, int has_min, double min, int has_max, double max, IntPtr* @out);
+    [DllImport(Lib)] public static extern int ft_clamp_(IntPtr t, int has_min, double min, int has_max, double max);
+    [DllImport(Lib)] public static extern int ft_norm(IntPtr t, double p, IntPtr* @out);
+    [DllImport(Lib)] public static extern int ft_all_finite(IntPtr t, int* all_finite);
+    [DllImport(Lib)] public static extern int ft_stack(IntPtr* tensors, int count, long dim, IntPtr* @out);
     [DllImport(Lib)] public static extern int ft_view(IntPtr t, long* shape, int rank, IntPtr* @out);
     [DllImport(Lib)] public static extern int ft_reshape(IntPtr t, long* shape, int rank, IntPtr* @out);
     [DllImport(Lib)] public static extern int ft_expand(IntPtr t, long* shape, int rank, IntPtr* @out);

@@ -107,6 +107,18 @@ FT_EXPORT int32_t ft_triu(ft_tensor t, int64_t k, ft_tensor* out);
 FT_EXPORT int32_t ft_tril(ft_tensor t, int64_t k, ft_tensor* out);
 FT_EXPORT int32_t ft_equal(ft_tensor a, ft_tensor b, int32_t* equal);
 
+/* ops_inplace.cpp: in-place updates (optimizer arithmetic) and checks; unary codes as above, binary 0-3 */
+FT_EXPORT int32_t ft_unary_(int32_t op, ft_tensor t);
+FT_EXPORT int32_t ft_binary_(int32_t op, ft_tensor t, ft_tensor other);
+FT_EXPORT int32_t ft_addcmul_(ft_tensor t, ft_tensor a, ft_tensor b, double value);  /* t += value * a * b */
+FT_EXPORT int32_t ft_addcdiv_(ft_tensor t, ft_tensor a, ft_tensor b, double value);  /* t += value * a / b */
+FT_EXPORT int32_t ft_lerp_(ft_tensor t, ft_tensor end, double weight);               /* t += weight * (end - t) */
+FT_EXPORT int32_t ft_clamp(ft_tensor t, int32_t has_min, double min, int32_t has_max, double max, ft_tensor* out);
+FT_EXPORT int32_t ft_clamp_(ft_tensor t, int32_t has_min, double min, int32_t has_max, double max);
+FT_EXPORT int32_t ft_norm(ft_tensor t, double p, ft_tensor* out);
+FT_EXPORT int32_t ft_all_finite(ft_tensor t, int32_t* all_finite);
+FT_EXPORT int32_t ft_stack(const ft_tensor* tensors, int32_t count, int64_t dim, ft_tensor* out);
+
 /* ops_shape.cpp: views and layout */
 FT_EXPORT int32_t ft_view(ft_tensor t, const int64_t* shape, int32_t rank, ft_tensor* out);
 FT_EXPORT int32_t ft_reshape(ft_tensor t, const int64_t* shape, int32_t rank, ft_tensor* out);

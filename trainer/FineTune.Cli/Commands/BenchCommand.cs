@@ -19,5 +19,6 @@ internal static class BenchCommand
         yield return BenchIoCommand.Create();
         yield return BenchAdamCommand.Create();
         yield return BenchOptimizerCommand.Create();
+        yield return BenchStepCommand.Create();
     }
 }

@@ -83,6 +83,8 @@ internal static class EvalCommand
     {
         if (!File.Exists(textFile))
             throw new UserErrorException($"--text {textFile}: no such file.");
+        if (!File.Exists(Path.Combine(folder, TokenizerLoader.TokenizerFileName)))
+            throw new UserErrorException($"--text needs {Path.Combine(folder, TokenizerLoader.TokenizerFileName)}, which does not exist; pass --tokens instead.");
         ITokenizer tokenizer = TokenizerLoader.Load(folder);
         return tokenizer.Encode(File.ReadAllText(textFile), addSpecialTokens: true);
     }

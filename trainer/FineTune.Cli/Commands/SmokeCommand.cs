@@ -16,7 +16,18 @@ internal static class SmokeCommand
     public static Command Create()
     {
         var command = new Command("smoke", "Check the installation: load libtorch and run a small computation.");
-        command.SetAction(_ => Run());
+        command.SetAction(_ =>
+        {
+            try
+            {
+                return Run();
+            }
+            catch (DllNotFoundException e)
+            {
+                // An installation problem, not a bug: the message says where the shim was looked for and how to build it.
+                throw new UserErrorException(e.Message);
+            }
+        });
         return command;
     }
 

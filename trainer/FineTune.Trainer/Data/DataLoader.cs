@@ -22,6 +22,9 @@ public sealed class DataLoader
         options.Validate();
         _samples = dataset.Samples;
         _options = options;
+        // TokenizedDataset.Build guarantees both; a hand-made dataset that breaks them is a bug.
+        if (_samples.Count == 0 || _samples.Any(s => s.Ids.Length < 2 || s.Labels.Length != s.Ids.Length))
+            throw new ArgumentException("a DataLoader needs at least one sample, each with 2 or more ids and one label per id", nameof(dataset));
         if (resumeFrom is not null)
         {
             if (resumeFrom.SampleCount != _samples.Count || resumeFrom.Seed != options.Seed)
@@ -37,6 +40,15 @@ public sealed class DataLoader
         if (_tokenOffset >= PositionsOf(Current))
             throw new UserErrorException($"the saved data position {resumeFrom} points past the end of its sample; the checkpoint does not match the data.");
     }
+
+    /// <summary>
+    /// Batches that one pass over the data takes, rounded up (for step counts and learning-rate schedules): packed,
+    /// all training positions over B x T; otherwise samples over B. Epochs run into each other, so the real count
+    /// of batches starting in an epoch may differ by one.
+    /// </summary>
+    public int BatchesPerEpoch => _options.Pack
+        ? (int)((_samples.Sum(s => (long)s.Ids.Length - 1) + (long)_options.BatchSize * _options.SequenceLength - 1) / ((long)_options.BatchSize * _options.SequenceLength))
+        : (_samples.Count + _options.BatchSize - 1) / _options.BatchSize;
 
     public DataPosition Position => new(_epoch, _sampleIndex, _tokenOffset, _samples.Count, _options.Seed);
 

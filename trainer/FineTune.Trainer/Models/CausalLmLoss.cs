@@ -59,7 +59,7 @@ public static class CausalLmLoss
             Tensor leaf = logits.Detach();
             leaf.RequiresGrad = true;
             Tensor loss = FromTargets(leaf, targets, reduction);
-            Tensor seed = FineTune.Torch.Torch.Full([], lossScale, DType.Float32, loss.Device);
+            Tensor seed = Full([], lossScale, DType.Float32, loss.Device);
             Tensor grad = Grad([loss], [leaf], [seed])[0]!;
             return (loss.Detach().MoveToOuterScope(), grad.MoveToOuterScope());
         }

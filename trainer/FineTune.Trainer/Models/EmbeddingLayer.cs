@@ -1,4 +1,5 @@
 using FineTune.Torch;
+using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
 
@@ -17,7 +18,7 @@ public sealed class EmbeddingLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
-    public Tensor Forward(Tensor input) => FineTune.Torch.Torch.Embedding(Weight.Tensor, input);
+    public Tensor Forward(Tensor input) => Embedding(Weight.Tensor, input);
 
     /// <summary>Accumulates the embedding's gradient; token ids have none, so this returns null.</summary>
     public Tensor? Backward(Tensor input, Tensor outputGrad) =>

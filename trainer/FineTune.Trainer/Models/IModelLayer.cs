@@ -9,6 +9,13 @@ namespace FineTune.Trainer.Models;
 /// <c>outputGrad</c>, accumulates into each parameter's .grad (PyTorch semantics: it adds) and returns the
 /// gradient of the input (null for the embedding, whose input is token ids). Neither method disposes its
 /// arguments; returned tensors belong to the current <see cref="TensorScope"/> (or the caller when none).
+/// A training step with recomputation runs (see LlamaReferenceTests.LayerByLayerBackwardEqualsWholeGraphBackward):
+/// <code>
+/// using (Torch.NoGrad()) foreach (stage in model.Stages) { inputs.Add(x); x = stage.Forward(x); }   // x: logits
+/// var (loss, grad) = CausalLmLoss.ForwardBackward(x, CausalLmLoss.ShiftLabels(labels));
+/// for (s = Stages.Count - 1; s &gt;= 0; s--) grad = model.Stages[s].Backward(inputs[s], grad);      // null at the end
+/// </code>
+/// Tied embeddings: the LM head's Backward accumulates into the embedding's weight, so both stages add to one .grad.
 /// </summary>
 public interface IModelLayer
 {

@@ -21,8 +21,6 @@ internal sealed class JsonFields
         _prefix = prefix;
     }
 
-    public bool Has(string field) => _object[field] is not null;
-
     public string RequiredString(string field) =>
         String(field) ?? throw new UserErrorException($"{_sourceName}: required field {_prefix}{field} is missing.");
 

@@ -1,5 +1,7 @@
+using System.Runtime.InteropServices;
 using FineTune.IO.Safetensors;
 using FineTune.Torch;
+using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
 
@@ -92,7 +94,7 @@ public static class LlamaCheckpointReader
         DType diskType = CheckpointDTypes.ToTorch(info.DType)
             ?? throw new UserErrorException($"{file.Path}: tensor {spec.Name} is {info.DType}; FineTune loads F32, BF16 and F16 weights.");
         using var scope = TensorScope.Enter();
-        Tensor host = FineTune.Torch.Torch.Empty(spec.Shape, diskType);
+        Tensor host = Empty(spec.Shape, diskType);
         Tensor flat = host.View(spec.ElementCount);
         int elementBytes = diskType.ElementByteCount();
         long chunkElements = ChunkByteCount / elementBytes;
@@ -113,10 +115,10 @@ public static class LlamaCheckpointReader
         // Safetensors data is little-endian, as is every platform .NET and libtorch run on here.
         switch (diskType)
         {
-            case DType.Float32: destination.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(bytes)); break;
-            case DType.BFloat16: destination.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, ushort>(bytes)); break;
-            case DType.Float16: destination.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, Half>(bytes)); break;
-            case DType.Float64: destination.CopyFrom(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, double>(bytes)); break;
+            case DType.Float32: destination.CopyFrom(MemoryMarshal.Cast<byte, float>(bytes)); break;
+            case DType.BFloat16: destination.CopyFrom(MemoryMarshal.Cast<byte, ushort>(bytes)); break;
+            case DType.Float16: destination.CopyFrom(MemoryMarshal.Cast<byte, Half>(bytes)); break;
+            case DType.Float64: destination.CopyFrom(MemoryMarshal.Cast<byte, double>(bytes)); break;
             default: throw new InvalidOperationException($"no copy for {diskType}");
         }
     }

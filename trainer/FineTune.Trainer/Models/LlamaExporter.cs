@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using FineTune.IO.Safetensors;
 using FineTune.Torch;
+using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
 
@@ -91,7 +92,7 @@ public static class LlamaExporter
     private static void WriteTensor(Tensor tensor, DType diskType, Stream stream)
     {
         using var scope = TensorScope.Enter();
-        using var noGrad = FineTune.Torch.Torch.NoGrad();
+        using var noGrad = NoGrad();
         Tensor flat = tensor.Detach().To(diskType).Reshape(-1);
         long count = flat.NumElements;
         byte[] buffer = new byte[(int)Math.Min(count, ChunkElementCount) * diskType.ElementByteCount()];

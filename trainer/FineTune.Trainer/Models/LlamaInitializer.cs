@@ -1,4 +1,5 @@
 using FineTune.Torch;
+using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
 
@@ -21,11 +22,11 @@ public static class LlamaInitializer
             {
                 Tensor host;
                 if (spec.Name.EndsWith("norm.weight", StringComparison.Ordinal))
-                    host = FineTune.Torch.Torch.Ones(spec.Shape);
+                    host = Ones(spec.Shape);
                 else if (spec.Name.EndsWith(".bias", StringComparison.Ordinal))
-                    host = FineTune.Torch.Torch.Zeros(spec.Shape);
+                    host = Zeros(spec.Shape);
                 else
-                    host = FineTune.Torch.Torch.Randn(spec.Shape, generator) * config.InitializerRange;
+                    host = Randn(spec.Shape, generator) * config.InitializerRange;
                 if (spec.Name == LlamaTensorNames.Embedding && config.PadTokenId is int pad && pad >= 0 && pad < config.VocabSize)
                     host.Narrow(0, pad, 1).FillInPlace(0.0);
                 result[spec.Name] = host.To(device, dtype).MoveToOuterScope();

@@ -1,4 +1,5 @@
 using FineTune.Torch;
+using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
 
@@ -24,7 +25,7 @@ public sealed class LmHeadLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
-    public Tensor Forward(Tensor input) => FineTune.Torch.Torch.Linear(input, Weight.Tensor);
+    public Tensor Forward(Tensor input) => Linear(input, Weight.Tensor);
 
     public Tensor? Backward(Tensor input, Tensor outputGrad) =>
         LayerRecompute.Backward(Forward, input, outputGrad, inputHasGrad: true);

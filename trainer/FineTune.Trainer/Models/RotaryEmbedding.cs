@@ -1,4 +1,5 @@
 using FineTune.Torch;
+using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
 
@@ -44,10 +45,10 @@ public sealed class RotaryEmbedding : IDisposable
             }
             (Tensor Cos, Tensor Sin) tables;
             using (TensorScope.Enter())
-            using (FineTune.Torch.Torch.NoGrad())
+            using (NoGrad())
             {
                 // cos/sin computed by libtorch in float32 on the CPU (the same kernels as the reference), then moved.
-                Tensor emb = FineTune.Torch.Torch.FromArray(freqs, [sequenceLength, HeadDim]);
+                Tensor emb = FromArray(freqs, [sequenceLength, HeadDim]);
                 tables = (emb.Cos().To(device, dtype), emb.Sin().To(device, dtype));
                 TensorScope.Current!.Detach(tables.Cos);
                 TensorScope.Current!.Detach(tables.Sin);
@@ -63,7 +64,7 @@ public sealed class RotaryEmbedding : IDisposable
         long half = HeadDim / 2;
         Tensor x1 = x.Narrow(-1, 0, half);
         Tensor x2 = x.Narrow(-1, half, half);
-        Tensor rotated = FineTune.Torch.Torch.Cat([-x2, x1], -1);
+        Tensor rotated = Cat([-x2, x1], -1);
         return x * cos + rotated * sin;
     }
 

@@ -11,7 +11,9 @@ namespace FineTune.Trainer.Tokenizers;
 /// </summary>
 internal static class TokenizerJsonReader
 {
-    public static HfTokenizer Read(string path, Func<IReadOnlyDictionary<string, int>, IReadOnlyList<AddedToken>, PostProcessor, SpecialTokenIds> resolveSpecialIds)
+    /// <summary>Reads the file; <paramref name="resolve"/> picks the special ids and may replace the post-processor
+    /// (tokenizer_config.json settings, see <see cref="TokenizerLoader"/>).</summary>
+    public static HfTokenizer Read(string path, Func<IReadOnlyDictionary<string, int>, PostProcessor, (SpecialTokenIds, PostProcessor)> resolve)
     {
         JsonDocument document;
         try
@@ -41,7 +43,8 @@ internal static class TokenizerJsonReader
                 tokenIds[token.Content] = token.Id;
             var postProcessor = ReadPostProcessor(path, Optional(root, "post_processor"), "post_processor", tokenIds);
             var decoder = ReadDecoder(path, Optional(root, "decoder"), "decoder");
-            var specialIds = resolveSpecialIds(tokenIds, addedTokens, postProcessor);
+            var (specialIds, finalPostProcessor) = resolve(tokenIds, postProcessor);
+            postProcessor = finalPostProcessor;
             return new HfTokenizer(path, addedTokens, normalizer, preTokenizer, model, postProcessor, decoder, specialIds);
         }
     }

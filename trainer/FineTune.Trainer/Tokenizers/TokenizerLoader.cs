@@ -25,7 +25,11 @@ public static class TokenizerLoader
         string file = ResolveTokenizerFile(pathOrName);
         string? configPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(file))!, ConfigFileName);
         JsonElement? config = File.Exists(configPath) ? ReadConfig(configPath) : null;
-        return TokenizerJsonReader.Read(file, (ids, added, post) => ResolveSpecialIds(ids, post, config, configPath));
+        return TokenizerJsonReader.Read(file, (ids, post) =>
+        {
+            SpecialTokenIds special = ResolveSpecialIds(ids, post, config, configPath);
+            return (special, LlamaStylePostProcessor(post, special, config, configPath));
+        });
     }
 
     /// <summary>The tokenizer.json a path names (the file itself, or tokenizer.json inside a folder).</summary>
@@ -64,6 +68,24 @@ public static class TokenizerLoader
         {
             throw new UserErrorException($"{configPath}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
         }
+    }
+
+    /// <summary>
+    /// transformers' LlamaTokenizerFast and GemmaTokenizerFast rebuild the post-processor from tokenizer_config.json's
+    /// add_bos_token / add_eos_token (update_post_processor), so for those classes the flags win over tokenizer.json:
+    /// BOS first when add_bos_token, EOS last when add_eos_token. Other classes ignore the flags, as transformers does.
+    /// </summary>
+    private static PostProcessor LlamaStylePostProcessor(PostProcessor post, SpecialTokenIds special, JsonElement? config, string configPath)
+    {
+        if (config is not JsonElement c || !c.TryGetProperty("tokenizer_class", out JsonElement cls)
+            || cls.GetString() is not ("LlamaTokenizer" or "LlamaTokenizerFast" or "GemmaTokenizer" or "GemmaTokenizerFast" or "CodeLlamaTokenizer" or "CodeLlamaTokenizerFast"))
+            return post;
+        bool? Flag(string key) => c.TryGetProperty(key, out JsonElement v) && v.ValueKind is JsonValueKind.True or JsonValueKind.False ? v.GetBoolean() : null;
+        bool addBos = Flag("add_bos_token") ?? post.PrefixIds.Length > 0;
+        bool addEos = Flag("add_eos_token") ?? post.SuffixIds.Length > 0;
+        int[] prefix = addBos ? [special.Bos ?? throw new UserErrorException($"{configPath}: add_bos_token is true but the tokenizer has no BOS token.")] : [];
+        int[] suffix = addEos ? [special.Eos ?? throw new UserErrorException($"{configPath}: add_eos_token is true but the tokenizer has no EOS token.")] : [];
+        return new PostProcessor(prefix, suffix);
     }
 
     private static SpecialTokenIds ResolveSpecialIds(IReadOnlyDictionary<string, int> tokenIds, PostProcessor post,

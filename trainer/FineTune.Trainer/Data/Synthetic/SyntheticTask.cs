@@ -71,8 +71,10 @@ public sealed class SyntheticTask
     public static void WriteJsonl(string path, IEnumerable<InstructionRecord> records)
     {
         var text = new StringBuilder();
+        // Relaxed escaping writes "+" as itself rather than \u002B; the records are ASCII letters, digits and '+'.
+        var options = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         foreach (InstructionRecord r in records)
-            text.Append(JsonSerializer.Serialize(new Dictionary<string, string> { ["instruction"] = r.Instruction, ["input"] = r.Input, ["output"] = r.Output })).Append('\n');
+            text.Append(JsonSerializer.Serialize(new Dictionary<string, string> { ["instruction"] = r.Instruction, ["input"] = r.Input, ["output"] = r.Output }, options)).Append('\n');
         try
         {
             File.WriteAllText(path, text.ToString(), new UTF8Encoding(false));
