@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using FineTune.Trainer.Checkpoints;
-using FineTune.Trainer.Run;
+using FineTune.Trainer.Runs;
 using Xunit;
 using Xunit.Abstractions;
 

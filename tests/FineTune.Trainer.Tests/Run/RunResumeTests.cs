@@ -1,8 +1,8 @@
 using FineTune.Trainer.Checkpoints;
-using FineTune.Trainer.Run;
+using FineTune.Trainer.Runs;
 using Xunit;
 
-namespace FineTune.Trainer.Tests.Run;
+namespace FineTune.Trainer.Tests.Runs;
 
 /// <summary>
 /// The loop's stop-and-resume contract in-process: a cancelled run (what Ctrl-C / SIGTERM do) stops at the end of

@@ -1,9 +1,9 @@
-using FineTune.Trainer.Run;
+using FineTune.Trainer.Runs;
 using FineTune.Trainer.TensorBoard;
 using FineTune.Trainer.Tests.TensorBoard;
 using Xunit;
 
-namespace FineTune.Trainer.Tests.Run;
+namespace FineTune.Trainer.Tests.Runs;
 
 /// <summary>
 /// The event files a run writes, read back with the independent reader: every required tag at the logged steps

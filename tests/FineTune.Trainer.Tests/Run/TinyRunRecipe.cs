@@ -1,6 +1,7 @@
 using FineTune.Trainer.Recipes;
 
-namespace FineTune.Trainer.Tests.Run;
+// Namespace "Runs", not "Run": a namespace named Run hides methods named Run called unqualified in FineTune.Trainer.*.
+namespace FineTune.Trainer.Tests.Runs;
 
 /// <summary>
 /// A run small enough for unit tests: a 2-layer Llama (C = 32, GQA 4:2) on the byte tokenizer and the synthetic

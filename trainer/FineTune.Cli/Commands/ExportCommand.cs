@@ -3,7 +3,7 @@ using System.Globalization;
 using FineTune.IO.Safetensors;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
-using FineTune.Trainer.Run;
+using FineTune.Trainer.Runs;
 
 namespace FineTune.Cli.Commands;
 

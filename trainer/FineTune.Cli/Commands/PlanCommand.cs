@@ -3,7 +3,7 @@ using System.Globalization;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
 using FineTune.Trainer.Recipes;
-using FineTune.Trainer.Run;
+using FineTune.Trainer.Runs;
 
 namespace FineTune.Cli.Commands;
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using FineTune.Trainer.Recipes;
-using FineTune.Trainer.Run;
+using FineTune.Trainer.Runs;
 using Spectre.Console;
 
 namespace FineTune.Cli.Commands;

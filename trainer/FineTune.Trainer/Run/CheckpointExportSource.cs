@@ -1,6 +1,6 @@
 using FineTune.Trainer.Checkpoints;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// Where `finetune export` reads a model from: a checkpoint folder (verified against its manifest, then its model/

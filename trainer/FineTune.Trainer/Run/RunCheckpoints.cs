@@ -8,7 +8,7 @@ using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Training;
 using CheckpointStore = FineTune.Trainer.Checkpoints.CheckpointStore;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// What a run puts into a checkpoint and takes back out. A checkpoint folder (step_N, framed by

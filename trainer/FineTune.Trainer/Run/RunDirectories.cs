@@ -2,7 +2,7 @@ using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.TensorBoard;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// The folders of a run: output_dir (created), offload.nvme_dir (created when its parent exists, so the default

@@ -2,7 +2,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// eval/loss: the token-mean cross-entropy of the model on the held-out samples (eval.fraction of the records),

@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using FineTune.Trainer.Training;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// &lt;output_dir&gt;/metrics.jsonl: one JSON object per optimizer step ({"step", "loss", "lr", "grad_norm", "tokens",

@@ -5,7 +5,7 @@ using FineTune.Trainer.Models;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Training;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// The memory and time plan of a recipe, computed from the model's shape without loading weights: where each

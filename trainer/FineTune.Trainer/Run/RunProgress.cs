@@ -1,4 +1,4 @@
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// The run's progress output. On a terminal: one live line rewritten in place after every step (step/total, loss,

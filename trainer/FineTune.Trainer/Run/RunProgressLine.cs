@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>What one progress line shows.</summary>
 public sealed record RunProgressLine(long Step, long TotalSteps, double Loss, double LearningRate, double TokensPerSecond,

@@ -1,4 +1,4 @@
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>What a finished (or interrupted) <see cref="TrainingRun"/> reports in its summary.</summary>
 public sealed record RunResult

@@ -8,7 +8,7 @@ using FineTune.Trainer.Tokenizers;
 using FineTune.Trainer.Training;
 using SyntheticTask = FineTune.Trainer.Data.Synthetic.SyntheticTask;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// Turns a resolved <see cref="Recipe"/> into the pieces of a run: tokenizer, training (and held-out) samples,

@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>The lines printed at the end of a run: loss drop, speed, peak host memory against the budget, task accuracy, where the files are.</summary>
 public static class RunSummary

@@ -4,7 +4,7 @@ using FineTune.Trainer.Data.Synthetic;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Tokenizers;
 
-namespace FineTune.Trainer.Run;
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// Task accuracy of a model on held-out synthetic records: greedy decoding (argmax of the last position's logits,

@@ -9,7 +9,8 @@ using FineTune.Trainer.TensorBoard;
 using FineTune.Trainer.Training;
 using CheckpointStore = FineTune.Trainer.Checkpoints.CheckpointStore;
 
-namespace FineTune.Trainer.Run;
+// Namespace "Runs", not "Run": a namespace named Run hides methods named Run called unqualified in FineTune.Trainer.*.
+namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// One `finetune run`: takes a resolved <see cref="Recipe"/> and does everything. Setup (<see cref="RunSetup"/>),
