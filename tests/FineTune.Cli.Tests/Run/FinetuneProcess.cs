@@ -36,6 +36,13 @@ internal sealed class FinetuneProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>Sends SIGTERM (what `kill PID` and container runtimes send).</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
     /// <summary>SIGKILL (Process.Kill sends SIGKILL on Linux), then waits for the process to be gone.</summary>
     public void KillHard()
     {

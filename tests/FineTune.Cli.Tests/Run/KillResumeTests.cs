@@ -81,7 +81,7 @@ public sealed class KillResumeTests
     }
 
     /// <summary>Waits until the run has logged its first step; returns the milliseconds waited.</summary>
-    private static double WaitForFirstStep(FinetuneProcess process, string metricsPath)
+    internal static double WaitForFirstStep(FinetuneProcess process, string metricsPath)
     {
         var clock = Stopwatch.StartNew();
         while (!(File.Exists(metricsPath) && new FileInfo(metricsPath).Length > 0))

@@ -19,8 +19,11 @@ public sealed record RunResult
 
     public double? LastLoss { get; init; }
 
-    /// <summary>Training tokens per second of this session (steps' wall time only).</summary>
+    /// <summary>Trained (labelled, loss-bearing) tokens per second of this session (steps' wall time only).</summary>
     public required double TokensPerSecond { get; init; }
+
+    /// <summary>All token positions run through the model per second (B x T x accumulation per step), prompts and padding included.</summary>
+    public required double PositionsPerSecond { get; init; }
 
     /// <summary>Process peak resident set (VmHWM) at the end.</summary>
     public required long PeakResidentByteCount { get; init; }

@@ -66,7 +66,7 @@ public sealed class TrainingRun
         string? lastCheckpoint = checkpoint?.DirectoryPath;
         double? evalLoss = null;
         double sessionSeconds = 0;
-        long sessionTokens = 0;
+        long sessionTokens = 0, sessionPositions = 0;
         bool interrupted = false;
         long step = startStep;
         var batches = new Batch[recipe.Training.GradientAccumulationSteps];
@@ -79,6 +79,7 @@ public sealed class TrainingRun
             tokensSeen += metrics.TokenCount;
             sessionSeconds += metrics.Seconds;
             sessionTokens += metrics.TokenCount;
+            sessionPositions += batches.Sum(b => (long)b.BatchSize * b.SequenceLength);
             metricsLog.Append(metrics);
             bool last = step == setup.TotalSteps;
             if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
@@ -114,6 +115,7 @@ public sealed class TrainingRun
             FirstLoss = losses.Count > 0 ? losses.First().Value : null,
             LastLoss = losses.Count > 0 ? losses.Last().Value : null,
             TokensPerSecond = sessionSeconds > 0 ? sessionTokens / sessionSeconds : 0,
+            PositionsPerSecond = sessionSeconds > 0 ? sessionPositions / sessionSeconds : 0,
             PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
