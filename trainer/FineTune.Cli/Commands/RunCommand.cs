@@ -20,7 +20,7 @@ internal static class RunCommand
     {
         var recipe = new Argument<string>("RECIPE") { Description = "Recipe file (.yaml); see recipes/ and docs/recipes.md." };
         var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value pairs that override the recipe, e.g. training.max_steps=50 resume=true.", Arity = ArgumentArity.ZeroOrMore };
-        var command = new Command("run", "Train a recipe: data, model, offloaded engine, TensorBoard logs and checkpoints under output_dir.");
+        var command = new Command("run", "Train a recipe: data, model, offloaded engine, TensorBoard logs and checkpoints under output_dir. Ctrl-C or SIGTERM saves a checkpoint after the current step and exits with 130; exit 2 is a user error.");
         command.Arguments.Add(recipe);
         command.Arguments.Add(overrides);
         command.SetAction(parsed => Execute(Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? [])));
