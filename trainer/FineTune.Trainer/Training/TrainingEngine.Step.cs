@@ -75,7 +75,15 @@ public sealed partial class TrainingEngine
         {
             // The norm pass reads the same gradients the optimizer reads; neither writes them.
             norm = Math.Sqrt(GradientNorm.SumOfSquares(_parameters!.GradientBuffers, Options.OptimizerThreads));
-            overlapped.GetAwaiter().GetResult();
+            try
+            {
+                overlapped.GetAwaiter().GetResult();
+            }
+            catch (InvalidOperationException) when (!double.IsFinite(norm))
+            {
+                // Without loss scaling nothing checks the norm before the first update; sub-groups already written cannot be undone.
+                throw new UserErrorException($"Step {StepCount + 1} produced a non-finite gradient (norm {norm}) while the optimizer overlapped backward: training diverged; lower the learning rate, or set max_grad_norm (which also turns the overlap off).");
+            }
             skipped = false;
         }
         else
