@@ -76,6 +76,32 @@ public sealed class TrainingEngineTests
         Assert.Empty(Directory.GetFiles(scratch.Path)); // swap files are deleted with the engine
     }
 
+    [Fact]
+    public void PrefetchingStatesDuringBackwardChangesNoBitWithClippingOrSkips()
+    {
+        using var scratch = new ScratchDirectory();
+        List<Batch> batches = Batches(5, 2);
+        (List<StepMetrics> Metrics, float[] Weights) Train(bool overlap)
+        {
+            using LlamaModel model = Model();
+            var scaler = new DynamicLossScaler(Math.Pow(2, 140), backoffFactor: Math.Pow(2, -40)); // step 1 overflows and is skipped
+            using var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with
+            {
+                AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 0.5 }, LossScaler = scaler, OverlapOptimizerWithBackward = overlap,
+                OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path, SubGroupElementCount = 4096,
+            });
+            Assert.Equal(overlap, engine.PrefetchesOptimizerStates);
+            Assert.False(engine.OverlapsOptimizer);
+            return (Run(engine, batches), Weights(model));
+        }
+        var (prefetched, prefetchedWeights) = Train(overlap: true);
+        var (plain, plainWeights) = Train(overlap: false);
+        Assert.Equal(new[] { true, false, false, false, false }, prefetched.Select(m => m.Skipped));
+        Assert.Equal(plain.Select(m => m.Loss), prefetched.Select(m => m.Loss));
+        Assert.Equal(plain.Select(m => m.GradientNorm), prefetched.Select(m => m.GradientNorm));
+        Assert.Equal(plainWeights, prefetchedWeights);
+    }
+
     [Theory]
     [InlineData(TrainingMode.Offloaded)]
     [InlineData(TrainingMode.InMemory)]

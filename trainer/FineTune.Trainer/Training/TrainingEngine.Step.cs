@@ -40,6 +40,8 @@ public sealed partial class TrainingEngine
 
         GradientReadiness? readiness = null;
         Task<long>? overlapped = null;
+        TaskCompletionSource<double?>? backwardDone = null;
+        Task<StepResult?>? prefetching = null;
         double lossSum = 0;
         try
         {
@@ -53,6 +55,13 @@ public sealed partial class TrainingEngine
                     GradientReadiness ready = readiness;
                     overlapped = Task.Run(() => _optimizer.StepInReverseAsync(group => ready.WaitAsync(group.FirstElement)));
                 }
+                else if (last && PrefetchesOptimizerStates)
+                {
+                    backwardDone = new TaskCompletionSource<double?>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _optimizer!.LearningRate = learningRate;
+                    Task<double?> done = backwardDone.Task;
+                    prefetching = Task.Run(() => _optimizer.StepWithPrefetchAsync(done));
+                }
                 lossSum += RunMicroBatch(microBatches[m], first: m == 0, readiness, gradientScale);
             }
             _checkpoints.Drain();
@@ -60,7 +69,9 @@ public sealed partial class TrainingEngine
         catch (Exception error)
         {
             readiness?.Fail(error);
+            backwardDone?.SetResult(null); // the prefetching step frees its buffers and updates nothing
             try { overlapped?.GetAwaiter().GetResult(); } catch (Exception) { } // the backward error is the one to report
+            try { prefetching?.GetAwaiter().GetResult(); } catch (Exception) { }
             throw;
         }
 
@@ -86,6 +97,12 @@ public sealed partial class TrainingEngine
             }
             skipped = false;
         }
+        else if (prefetching is not null)
+        {
+            backwardDone!.SetResult(lossScale);
+            StepResult result = prefetching.GetAwaiter().GetResult()!.Value;
+            (skipped, norm) = (result.Skipped, result.GradientNorm);
+        }
         else
         {
             _optimizer!.LearningRate = learningRate;
@@ -98,9 +115,11 @@ public sealed partial class TrainingEngine
 
         ActivationCounters activations = _checkpoints.Store?.Counters ?? new ActivationCounters();
         OptimizerCounters optimizer = _optimizer?.Counters ?? new OptimizerCounters();
-        // In the overlapped step the optimizer's own waits happened on its task, hidden in optimizerSeconds or backward.
-        double optimizerReadWait = overlapped is null ? optimizer.ReadWaitSeconds - optimizerBefore.ReadWaitSeconds : 0;
-        double optimizerWriteWait = overlapped is null ? optimizer.WriteWaitSeconds - optimizerBefore.WriteWaitSeconds : 0;
+        // In the overlapped and prefetching steps the optimizer's own waits happened on its task, hidden in
+        // optimizerSeconds or behind backward; only the synchronous step's waits are on this thread.
+        bool synchronous = overlapped is null && prefetching is null;
+        double optimizerReadWait = synchronous ? optimizer.ReadWaitSeconds - optimizerBefore.ReadWaitSeconds : 0;
+        double optimizerWriteWait = synchronous ? optimizer.WriteWaitSeconds - optimizerBefore.WriteWaitSeconds : 0;
         double readWait = activations.ReadWaitSeconds - activationsBefore.ReadWaitSeconds + optimizerReadWait;
         double writeWait = activations.WriteWaitSeconds - activationsBefore.WriteWaitSeconds + optimizerWriteWait;
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
