@@ -13,7 +13,7 @@ namespace FineTune.Trainer.Tests.Training;
 /// data, and the invariants of the offloaded path itself: overlap and tiers change no bit, accumulation equals a big
 /// batch, skipped steps change nothing, resume from saved optimizer state is bit-exact.
 /// </summary>
-public sealed class TrainingEngineTests
+public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void OffloadedOnNvmeMatchesInMemoryFor20Steps()
@@ -39,6 +39,8 @@ public sealed class TrainingEngineTests
             inMemory = Run(engine, batches);
             inMemoryWeights = Weights(inMemoryModel);
         }
+        output.WriteLine($"20 steps: max relative loss difference {MaxRelativeDifference(offloaded.Select(m => m.Loss).ToList(), inMemory.Select(m => m.Loss).ToList()):0.00e+0}, " +
+            $"max |weight difference| {MaxAbsoluteDifference(offloadedWeights, inMemoryWeights):0.00e+0}, loss {offloaded[0].Loss:0.0000} -> {offloaded[^1].Loss:0.0000}");
         // Step 1 sees identical weights and identical forward arithmetic: the loss is bit-identical.
         Assert.Equal(inMemory[0].Loss, offloaded[0].Loss);
         // After that the two AdamW implementations (FineTune's CPU SIMD kernel, libtorch's) differ in rounding.
@@ -114,6 +116,8 @@ public sealed class TrainingEngineTests
             accumulated = big.Select(b => engine.Step([Rows(b, 0, 2), Rows(b, 2, 2), Rows(b, 4, 2), Rows(b, 6, 2)])).ToList();
         using (var engine = new TrainingEngine(bigModel, Options(mode, microBatchSize: 8) with { AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 1.0 } }))
             single = Run(engine, big);
+        output.WriteLine($"{mode}: accumulation 4x2 vs 1x8: max relative loss difference {MaxRelativeDifference(accumulated.Select(m => m.Loss).ToList(), single.Select(m => m.Loss).ToList()):0.00e+0}, " +
+            $"max |weight difference| {MaxAbsoluteDifference(Weights(accumulatedModel), Weights(bigModel)):0.00e+0}");
         Assert.Equal(single.Select(m => m.TokenCount), accumulated.Select(m => m.TokenCount));
         Assert.True(MaxRelativeDifference(accumulated.Select(m => m.Loss).ToList(), single.Select(m => m.Loss).ToList()) < 1e-5);
         Assert.True(MaxRelativeDifference(accumulated.Select(m => m.GradientNorm).ToList(), single.Select(m => m.GradientNorm).ToList()) < 1e-4);
