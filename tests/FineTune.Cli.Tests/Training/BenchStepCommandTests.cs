@@ -23,7 +23,7 @@ public sealed partial class BenchStepCommandTests
             var (code, stdout, stderr) = Run("bench", "step", "--nvme", directory, "--layers", "2", "--hidden", "32", "--intermediate", "64",
                 "--heads", "4", "--vocab", "64", "--batch", "1", "--seq", "8", "--steps", "1");
             Assert.True(code == 0, stderr);
-            foreach (string name in new[] { "in-memory ", "offloaded ", "offloaded, no overlap " })
+            foreach (string name in new[] { "in-memory ", "offloaded ", "offloaded, no overlap ", "in-memory, no recompute " })
                 Assert.Matches($"(?m)^{name} +[0-9,]+ tokens/s, step .* = compute .* \\+ read wait .* \\+ write wait .* \\+ optimizer ", stdout);
             Assert.Contains("offloaded / in-memory  tokens/s ratio", stdout);
             Assert.Contains("overlap with backward  step time without / with =", stdout);

@@ -125,6 +125,23 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
     }
 
     [Fact]
+    public void InMemoryWithoutRecomputeTrainsTheSame()
+    {
+        List<Batch> batches = Batches(5, 2);
+        List<double> Train(bool checkpointing)
+        {
+            using LlamaModel model = Model(tied: true);
+            using var engine = new TrainingEngine(model, Options(TrainingMode.InMemory) with { ActivationCheckpointing = checkpointing });
+            return Run(engine, batches).Select(m => m.Loss).ToList();
+        }
+        List<double> recomputed = Train(true), fullGraph = Train(false);
+        Assert.Equal(fullGraph[0], recomputed[0], 12);
+        Assert.True(MaxRelativeDifference(recomputed, fullGraph) < 1e-6);
+        using LlamaModel offloadedModel = Model();
+        Assert.Throws<ArgumentException>(() => new TrainingEngine(offloadedModel, Options(TrainingMode.Offloaded) with { ActivationCheckpointing = false }));
+    }
+
+    [Fact]
     public void ClippingAndScheduleMatchInMemory()
     {
         List<Batch> batches = Batches(8, 2);

@@ -62,7 +62,9 @@ public sealed partial class TrainingEngine
                     Task<double?> done = backwardDone.Task;
                     prefetching = Task.Run(() => _optimizer.StepWithPrefetchAsync(done));
                 }
-                lossSum += RunMicroBatch(microBatches[m], first: m == 0, readiness, gradientScale);
+                lossSum += Options.ActivationCheckpointing
+                    ? RunMicroBatch(microBatches[m], first: m == 0, readiness, gradientScale)
+                    : RunMicroBatchFullGraph(microBatches[m], gradientScale);
             }
             _checkpoints.Drain();
         }
@@ -195,6 +197,21 @@ public sealed partial class TrainingEngine
         }
         Backward(_model.Embedding, 0, ids, grad, first, readiness);
         return lossSum;
+    }
+
+    /// <summary>The plain baseline (in-memory, no checkpointing): one autograd graph through the whole model; returns the token-loss sum.</summary>
+    private double RunMicroBatchFullGraph(Batch batch, double gradientScale)
+    {
+        using var scope = TensorScope.Enter();
+        long[] shape = [batch.BatchSize, batch.SequenceLength];
+        Tensor ids = FromArray(batch.InputIds, shape);       // (B, T) int64
+        Tensor targets = FromArray(batch.Labels, shape);     // (B, T) int64, already shifted
+        using (EnableGrad())
+        {
+            Tensor loss = CausalLmLoss.FromTargets(_model.Forward(ids), targets, Reduction.Sum);
+            FineTune.Torch.Torch.Backward([loss], [Full([], gradientScale, DType.Float32)]);
+            return loss.Item<double>();
+        }
     }
 
     /// <summary>Backward of one stage, then its gradients into the accumulators and the readiness boundary down.</summary>

@@ -41,6 +41,8 @@ public sealed partial class TrainingEngine : IDisposable
         _model = model;
         Options = options;
         CheckPrecision(model, options);
+        if (!options.ActivationCheckpointing && options.Mode == TrainingMode.Offloaded)
+            throw new ArgumentException("the offloaded mode always checkpoints activations; ActivationCheckpointing = false is for the in-memory baseline.", nameof(options));
         LossScaler = options.LossScaler ?? (options.Precision == PrecisionMode.Float16 ? new DynamicLossScaler() : null);
         (_stageFirstElement, _totalElementCount) = FlatOffsets(model);
         model.SetRequiresGrad(true);
