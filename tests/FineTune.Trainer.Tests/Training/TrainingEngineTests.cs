@@ -13,7 +13,7 @@ namespace FineTune.Trainer.Tests.Training;
 /// data, and the invariants of the offloaded path itself: overlap and tiers change no bit, accumulation equals a big
 /// batch, skipped steps change nothing, resume from saved optimizer state is bit-exact.
 /// </summary>
-public sealed class TrainingEngineTests
+public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
     public void OffloadedOnNvmeMatchesInMemoryFor20Steps()
@@ -39,6 +39,8 @@ public sealed class TrainingEngineTests
             inMemory = Run(engine, batches);
             inMemoryWeights = Weights(inMemoryModel);
         }
+        output.WriteLine($"20 steps: max relative loss difference {MaxRelativeDifference(offloaded.Select(m => m.Loss).ToList(), inMemory.Select(m => m.Loss).ToList()):0.00e+0}, " +
+            $"max |weight difference| {MaxAbsoluteDifference(offloadedWeights, inMemoryWeights):0.00e+0}, loss {offloaded[0].Loss:0.0000} -> {offloaded[^1].Loss:0.0000}");
         // Step 1 sees identical weights and identical forward arithmetic: the loss is bit-identical.
         Assert.Equal(inMemory[0].Loss, offloaded[0].Loss);
         // After that the two AdamW implementations (FineTune's CPU SIMD kernel, libtorch's) differ in rounding.
@@ -76,6 +78,32 @@ public sealed class TrainingEngineTests
         Assert.Empty(Directory.GetFiles(scratch.Path)); // swap files are deleted with the engine
     }
 
+    [Fact]
+    public void PrefetchingStatesDuringBackwardChangesNoBitWithClippingOrSkips()
+    {
+        using var scratch = new ScratchDirectory();
+        List<Batch> batches = Batches(5, 2);
+        (List<StepMetrics> Metrics, float[] Weights) Train(bool overlap)
+        {
+            using LlamaModel model = Model();
+            var scaler = new DynamicLossScaler(Math.Pow(2, 140), backoffFactor: Math.Pow(2, -40)); // step 1 overflows and is skipped
+            using var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with
+            {
+                AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 0.5 }, LossScaler = scaler, OverlapOptimizerWithBackward = overlap,
+                OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path, SubGroupElementCount = 4096,
+            });
+            Assert.Equal(overlap, engine.PrefetchesOptimizerStates);
+            Assert.False(engine.OverlapsOptimizer);
+            return (Run(engine, batches), Weights(model));
+        }
+        var (prefetched, prefetchedWeights) = Train(overlap: true);
+        var (plain, plainWeights) = Train(overlap: false);
+        Assert.Equal(new[] { true, false, false, false, false }, prefetched.Select(m => m.Skipped));
+        Assert.Equal(plain.Select(m => m.Loss), prefetched.Select(m => m.Loss));
+        Assert.Equal(plain.Select(m => m.GradientNorm), prefetched.Select(m => m.GradientNorm));
+        Assert.Equal(plainWeights, prefetchedWeights);
+    }
+
     [Theory]
     [InlineData(TrainingMode.Offloaded)]
     [InlineData(TrainingMode.InMemory)]
@@ -88,10 +116,29 @@ public sealed class TrainingEngineTests
             accumulated = big.Select(b => engine.Step([Rows(b, 0, 2), Rows(b, 2, 2), Rows(b, 4, 2), Rows(b, 6, 2)])).ToList();
         using (var engine = new TrainingEngine(bigModel, Options(mode, microBatchSize: 8) with { AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 1.0 } }))
             single = Run(engine, big);
+        output.WriteLine($"{mode}: accumulation 4x2 vs 1x8: max relative loss difference {MaxRelativeDifference(accumulated.Select(m => m.Loss).ToList(), single.Select(m => m.Loss).ToList()):0.00e+0}, " +
+            $"max |weight difference| {MaxAbsoluteDifference(Weights(accumulatedModel), Weights(bigModel)):0.00e+0}");
         Assert.Equal(single.Select(m => m.TokenCount), accumulated.Select(m => m.TokenCount));
         Assert.True(MaxRelativeDifference(accumulated.Select(m => m.Loss).ToList(), single.Select(m => m.Loss).ToList()) < 1e-5);
         Assert.True(MaxRelativeDifference(accumulated.Select(m => m.GradientNorm).ToList(), single.Select(m => m.GradientNorm).ToList()) < 1e-4);
         Assert.True(MaxAbsoluteDifference(Weights(accumulatedModel), Weights(bigModel)) < 1e-5);
+    }
+
+    [Fact]
+    public void InMemoryWithoutRecomputeTrainsTheSame()
+    {
+        List<Batch> batches = Batches(5, 2);
+        List<double> Train(bool checkpointing)
+        {
+            using LlamaModel model = Model(tied: true);
+            using var engine = new TrainingEngine(model, Options(TrainingMode.InMemory) with { ActivationCheckpointing = checkpointing });
+            return Run(engine, batches).Select(m => m.Loss).ToList();
+        }
+        List<double> recomputed = Train(true), fullGraph = Train(false);
+        Assert.Equal(fullGraph[0], recomputed[0], 12);
+        Assert.True(MaxRelativeDifference(recomputed, fullGraph) < 1e-6);
+        using LlamaModel offloadedModel = Model();
+        Assert.Throws<ArgumentException>(() => new TrainingEngine(offloadedModel, Options(TrainingMode.Offloaded) with { ActivationCheckpointing = false }));
     }
 
     [Fact]

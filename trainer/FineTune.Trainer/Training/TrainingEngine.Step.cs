@@ -40,6 +40,8 @@ public sealed partial class TrainingEngine
 
         GradientReadiness? readiness = null;
         Task<long>? overlapped = null;
+        TaskCompletionSource<double?>? backwardDone = null;
+        Task<StepResult?>? prefetching = null;
         double lossSum = 0;
         try
         {
@@ -53,14 +55,25 @@ public sealed partial class TrainingEngine
                     GradientReadiness ready = readiness;
                     overlapped = Task.Run(() => _optimizer.StepInReverseAsync(group => ready.WaitAsync(group.FirstElement)));
                 }
-                lossSum += RunMicroBatch(microBatches[m], first: m == 0, readiness, gradientScale);
+                else if (last && PrefetchesOptimizerStates)
+                {
+                    backwardDone = new TaskCompletionSource<double?>(TaskCreationOptions.RunContinuationsAsynchronously);
+                    _optimizer!.LearningRate = learningRate;
+                    Task<double?> done = backwardDone.Task;
+                    prefetching = Task.Run(() => _optimizer.StepWithPrefetchAsync(done));
+                }
+                lossSum += Options.ActivationCheckpointing
+                    ? RunMicroBatch(microBatches[m], first: m == 0, readiness, gradientScale)
+                    : RunMicroBatchFullGraph(microBatches[m], gradientScale);
             }
             _checkpoints.Drain();
         }
         catch (Exception error)
         {
             readiness?.Fail(error);
+            backwardDone?.SetResult(null); // the prefetching step frees its buffers and updates nothing
             try { overlapped?.GetAwaiter().GetResult(); } catch (Exception) { } // the backward error is the one to report
+            try { prefetching?.GetAwaiter().GetResult(); } catch (Exception) { }
             throw;
         }
 
@@ -75,8 +88,22 @@ public sealed partial class TrainingEngine
         {
             // The norm pass reads the same gradients the optimizer reads; neither writes them.
             norm = Math.Sqrt(GradientNorm.SumOfSquares(_parameters!.GradientBuffers, Options.OptimizerThreads));
-            overlapped.GetAwaiter().GetResult();
+            try
+            {
+                overlapped.GetAwaiter().GetResult();
+            }
+            catch (InvalidOperationException) when (!double.IsFinite(norm))
+            {
+                // Without loss scaling nothing checks the norm before the first update; sub-groups already written cannot be undone.
+                throw new UserErrorException($"Step {StepCount + 1} produced a non-finite gradient (norm {norm}) while the optimizer overlapped backward: training diverged; lower the learning rate, or set max_grad_norm (which also turns the overlap off).");
+            }
             skipped = false;
+        }
+        else if (prefetching is not null)
+        {
+            backwardDone!.SetResult(lossScale);
+            StepResult result = prefetching.GetAwaiter().GetResult()!.Value;
+            (skipped, norm) = (result.Skipped, result.GradientNorm);
         }
         else
         {
@@ -90,9 +117,11 @@ public sealed partial class TrainingEngine
 
         ActivationCounters activations = _checkpoints.Store?.Counters ?? new ActivationCounters();
         OptimizerCounters optimizer = _optimizer?.Counters ?? new OptimizerCounters();
-        // In the overlapped step the optimizer's own waits happened on its task, hidden in optimizerSeconds or backward.
-        double optimizerReadWait = overlapped is null ? optimizer.ReadWaitSeconds - optimizerBefore.ReadWaitSeconds : 0;
-        double optimizerWriteWait = overlapped is null ? optimizer.WriteWaitSeconds - optimizerBefore.WriteWaitSeconds : 0;
+        // In the overlapped and prefetching steps the optimizer's own waits happened on its task, hidden in
+        // optimizerSeconds or behind backward; only the synchronous step's waits are on this thread.
+        bool synchronous = overlapped is null && prefetching is null;
+        double optimizerReadWait = synchronous ? optimizer.ReadWaitSeconds - optimizerBefore.ReadWaitSeconds : 0;
+        double optimizerWriteWait = synchronous ? optimizer.WriteWaitSeconds - optimizerBefore.WriteWaitSeconds : 0;
         double readWait = activations.ReadWaitSeconds - activationsBefore.ReadWaitSeconds + optimizerReadWait;
         double writeWait = activations.WriteWaitSeconds - activationsBefore.WriteWaitSeconds + optimizerWriteWait;
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
@@ -168,6 +197,21 @@ public sealed partial class TrainingEngine
         }
         Backward(_model.Embedding, 0, ids, grad, first, readiness);
         return lossSum;
+    }
+
+    /// <summary>The plain baseline (in-memory, no checkpointing): one autograd graph through the whole model; returns the token-loss sum.</summary>
+    private double RunMicroBatchFullGraph(Batch batch, double gradientScale)
+    {
+        using var scope = TensorScope.Enter();
+        long[] shape = [batch.BatchSize, batch.SequenceLength];
+        Tensor ids = FromArray(batch.InputIds, shape);       // (B, T) int64
+        Tensor targets = FromArray(batch.Labels, shape);     // (B, T) int64, already shifted
+        using (EnableGrad())
+        {
+            Tensor loss = CausalLmLoss.FromTargets(_model.Forward(ids), targets, Reduction.Sum);
+            FineTune.Torch.Torch.Backward([loss], [Full([], gradientScale, DType.Float32)]);
+            return loss.Item<double>();
+        }
     }
 
     /// <summary>Backward of one stage, then its gradients into the accumulators and the readiness boundary down.</summary>

@@ -14,7 +14,8 @@ namespace FineTune.Trainer.Training;
 ///   forward layer by layer under no-grad, saving each decoder layer's input (<see cref="ActivationStore"/>);
 ///   loss and dLoss/dlogits at the top; backward layer by layer from the top, prefetching the next-lower
 ///   checkpoint while the current layer recomputes with grad; gradients moved into fp32 accumulators per stage;
-///   after the last micro-batch, the optimizer step (overlapped with backward when allowed).
+///   after the last micro-batch, the optimizer step: overlapped with backward when neither clipping nor loss
+///   scaling needs the global norm first, else with its first state reads prefetched during the last backward.
 /// Loss: the sum of token cross-entropies over the window divided by the window's non-masked tokens (torchtune),
 /// so accumulation over micro-batches equals one big batch.
 /// Deterministic: the same model, seed, options and batches give the same losses and weights (fixed thread count).
@@ -40,6 +41,8 @@ public sealed partial class TrainingEngine : IDisposable
         _model = model;
         Options = options;
         CheckPrecision(model, options);
+        if (!options.ActivationCheckpointing && options.Mode == TrainingMode.Offloaded)
+            throw new ArgumentException("the offloaded mode always checkpoints activations; ActivationCheckpointing = false is for the in-memory baseline.", nameof(options));
         LossScaler = options.LossScaler ?? (options.Precision == PrecisionMode.Float16 ? new DynamicLossScaler() : null);
         (_stageFirstElement, _totalElementCount) = FlatOffsets(model);
         model.SetRequiresGrad(true);
@@ -100,6 +103,12 @@ public sealed partial class TrainingEngine : IDisposable
 
     /// <summary>True when this configuration updates sub-groups during backward.</summary>
     public bool OverlapsOptimizer => _optimizer is not null && Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && LossScaler is null;
+
+    /// <summary>
+    /// True when the update must wait for the global norm (clipping or loss scaling) but overlap is on: the first
+    /// optimizer-state reads then start with the last backward, and the norm, unscale and clip follow it.
+    /// </summary>
+    public bool PrefetchesOptimizerStates => _optimizer is not null && Options.OverlapOptimizerWithBackward && !OverlapsOptimizer;
 
     /// <summary>Reserved bytes of the engine's pool plus the optimizer's pool, now.</summary>
     public long PoolReservedByteCount => (_pool?.ReservedByteCount ?? 0) + (_optimizer?.Pool.ReservedByteCount ?? 0);

@@ -48,6 +48,13 @@ public sealed record TrainingOptions
     /// <summary>Update finished sub-groups while backward continues (only without clipping and loss scaling).</summary>
     public bool OverlapOptimizerWithBackward { get; init; } = true;
 
+    /// <summary>
+    /// In-memory mode only: false keeps the whole autograd graph of a micro-batch (no recompute), the plain PyTorch
+    /// baseline; true (default) runs the same layer-by-layer recompute schedule as the offloaded mode, so the two
+    /// differ only in where state lives. The offloaded mode always checkpoints.
+    /// </summary>
+    public bool ActivationCheckpointing { get; init; } = true;
+
     /// <summary>Threads of the CPU AdamW; -1: every core.</summary>
     public int OptimizerThreads { get; init; } = -1;
 

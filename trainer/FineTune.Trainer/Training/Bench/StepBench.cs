@@ -14,7 +14,7 @@ namespace FineTune.Trainer.Training.Bench;
 /// splitting it into compute / read waits / write waits / optimizer. The drive's sequential O_DIRECT bandwidth is
 /// measured in the same run, so "the disk keeps up" can be judged: bytes per step / bandwidth vs the step time.
 /// Peak RSS is measured first, each configuration alone through its warm-up steps, with VmHWM reset before it through
-/// /proc/self/clear_refs (Linux) when allowed; then the timed steps of the three run interleaved, engines all alive.
+/// /proc/self/clear_refs (Linux) when allowed; then the timed steps of all run interleaved, engines all alive.
 /// </summary>
 public static class StepBench
 {
@@ -49,6 +49,7 @@ public static class StepBench
             ("in-memory", baseOptions with { Mode = TrainingMode.InMemory }),
             ("offloaded", offloaded with { OverlapOptimizerWithBackward = true }),
             ("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false }),
+            ("in-memory, no recompute", baseOptions with { Mode = TrainingMode.InMemory, ActivationCheckpointing = false }),
         ];
 
         // Phase 1, memory: each configuration alone (peak RSS reset before it), through the warm-up steps.
@@ -66,7 +67,7 @@ public static class StepBench
             memory.Add((ProcessMemory.PeakResidentByteCount(), before));
         }
 
-        // Phase 2, time: all three engines alive, their timed steps interleaved (rotating order), so load from
+        // Phase 2, time: all engines alive, their timed steps interleaved (rotating order), so load from
         // other processes on a shared machine hits every configuration alike.
         var models = configurations.Select(_ => LlamaModel.Create(config, 1, DType.Float32, Device.Cpu)).ToArray();
         var trainers = new List<TrainingEngine>();
@@ -96,7 +97,7 @@ public static class StepBench
                     trainer.Optimizer?.StateLocation ?? "memory (libtorch AdamW)", trainer.ActivationLocation);
             }
             return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
-                Summarize(0), Summarize(1), Summarize(2), resetWorked);
+                Summarize(0), Summarize(1), Summarize(2), Summarize(3), resetWorked);
         }
         finally
         {

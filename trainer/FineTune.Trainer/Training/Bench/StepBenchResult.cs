@@ -1,7 +1,7 @@
 namespace FineTune.Trainer.Training.Bench;
 
 /// <summary>One configuration's figures in `finetune bench step` (median over the timed steps).</summary>
-/// <param name="Name">"in-memory", "offloaded", "offloaded, no overlap".</param>
+/// <param name="Name">"in-memory", "offloaded", "offloaded, no overlap", "in-memory, no recompute".</param>
 /// <param name="PeakResidentByteCount">Process peak RSS while this configuration ran alone through its warm-up steps (VmHWM reset before it when the kernel allows).</param>
 /// <param name="ResidentBeforeByteCount">Process RSS when the configuration started (what earlier runs left behind).</param>
 public sealed record StepBenchRun(
@@ -31,10 +31,14 @@ public sealed record StepBenchResult(
     StepBenchRun InMemory,
     StepBenchRun Offloaded,
     StepBenchRun OffloadedNoOverlap,
+    StepBenchRun InMemoryNoRecompute,
     bool PeakResetWorked)
 {
     /// <summary>Offloaded tokens/s over in-memory tokens/s (issue target: at least 0.8 when the disk keeps up).</summary>
     public double OffloadedOverInMemory => Offloaded.TokensPerSecond / InMemory.TokensPerSecond;
+
+    /// <summary>Offloaded tokens/s over the plain baseline's (no recompute: the cost of checkpointing shows here too).</summary>
+    public double OffloadedOverNoRecompute => Offloaded.TokensPerSecond / InMemoryNoRecompute.TokensPerSecond;
 
     /// <summary>Step time without overlap over step time with it (above 1: the overlap helps).</summary>
     public double OverlapGain => OffloadedNoOverlap.StepSeconds / Offloaded.StepSeconds;
