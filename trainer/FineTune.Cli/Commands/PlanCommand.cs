@@ -24,7 +24,7 @@ internal static class PlanCommand
         command.SetAction(parsed =>
         {
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
-            long baseline = ProcessMemory.ResidentByteCount();
+            long baseline = RunPlan.MeasureRuntimeBaseline();
             RunPlan plan = RunPlan.Create(r, baseline);
             foreach (string line in Lines(r, plan, baseline))
                 Console.WriteLine(line);

@@ -48,6 +48,20 @@ public sealed record RunPlan
     public required double OptimizerSeconds { get; init; }
     public long? HostBudgetByteCount { get; init; }
 
+    /// <summary>
+    /// The resident bytes of this process with libtorch loaded and its CPU kernels warmed by one small matmul:
+    /// the baseline every run carries besides its pools and working set.
+    /// </summary>
+    public static long MeasureRuntimeBaseline()
+    {
+        using (FineTune.Torch.TensorScope.Enter())
+        {
+            FineTune.Torch.Tensor a = FineTune.Torch.Torch.Ones([64, 64]);
+            FineTune.Torch.Torch.MatMul(a, a);
+        }
+        return ProcessMemory.ResidentByteCount();
+    }
+
     /// <summary>Host peak: pools + working set + <paramref name="baselineByteCount"/> (the runtime and libtorch already resident).</summary>
     public long HostPeakByteCount(long baselineByteCount) => PoolByteCount + (OnCuda ? 0 : WorkingByteCount) + baselineByteCount;
 

@@ -28,6 +28,9 @@ public sealed record RunResult
     /// <summary>Process peak resident set (VmHWM) at the end.</summary>
     public required long PeakResidentByteCount { get; init; }
 
+    /// <summary>The plan's predicted host peak (<see cref="RunPlan.HostPeakByteCount"/>), to compare with the measured one.</summary>
+    public required long PredictedHostPeakByteCount { get; init; }
+
     /// <summary>offload.host_gb in bytes; null when unlimited.</summary>
     public long? HostBudgetByteCount { get; init; }
 

@@ -42,7 +42,8 @@ public sealed class TrainingRun
         if (checkpoint is null)
             RunDirectories.StartFresh(recipe);
         RunSetup setup = RunSetup.Create(recipe);
-        RunPlan plan = RunPlan.Create(recipe, ProcessMemory.ResidentByteCount());
+        long baseline = RunPlan.MeasureRuntimeBaseline();
+        RunPlan plan = RunPlan.Create(recipe, baseline);
         using LlamaModel model = checkpoint is null
             ? setup.CreateModel()
             : LlamaModel.Load(checkpoint.FilePath(RunCheckpoints.ModelFolder), setup.ModelDType, setup.ComputeDevice);
@@ -119,6 +120,7 @@ public sealed class TrainingRun
             PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
+            PredictedHostPeakByteCount = plan.HostPeakByteCount(baseline),
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted ? null : Accuracy(model, setup),
             EvalLoss = evalLoss,
