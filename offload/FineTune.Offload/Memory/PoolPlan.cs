@@ -42,7 +42,8 @@ public sealed class PoolPlan
     public long BaselineBufferByteCount()
     {
         long largest = _classes.Count == 0 ? 0 : _classes.Max(c => c.ByteCount);
-        return largest == 0 ? 0 : (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)largest);
+        // At least one page: every pool buffer is an O_DIRECT-capable allocation.
+        return largest == 0 ? 0 : Math.Max(HostAlignment.PageByteCount, (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)largest));
     }
 
     public BufferClass Find(string name) =>

@@ -66,7 +66,7 @@ public sealed partial class PartitionedOptimizer : IDisposable
         for (int i = 0; i < pool.CountOf(StateClass); i++)
             fullSlots.Add(Track(new SwapSlot(pool.Rent(StateClass))));
         SwapSlot? tailSlot = pool.CountOf(TailStateClass) > 0 ? Track(new SwapSlot(pool.Rent(TailStateClass))) : null;
-        _pipeline = new SwapPipeline(store, groups, fullSlots, tailSlot, subGroupElementCount, Counters);
+        _pipeline = new SwapPipeline(store, groups, fullSlots, tailSlot, subGroupElementCount, Counters, options.VerifySwapIntegrity);
     }
 
     public PartitionedOptimizerOptions Options { get; }

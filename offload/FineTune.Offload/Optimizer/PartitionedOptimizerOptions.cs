@@ -28,6 +28,9 @@ public sealed record PartitionedOptimizerOptions
 
     public IoEngineKind IoEngine { get; init; } = IoEngineKind.Auto;
 
+    /// <summary>CRC32C every swap extent on write and verify it on read (costs one extra pass over the states).</summary>
+    public bool VerifySwapIntegrity { get; init; }
+
     public int IoQueueDepth { get; init; } = IoEngineFactory.DefaultQueueDepth;
 
     /// <summary>Registers the pool with CUDA when a device is present; null on CPU-only machines.</summary>

@@ -21,10 +21,12 @@ internal sealed partial class SwapPipeline
     private readonly long _fullElementCount;
     private readonly OptimizerCounters _counters;
     private long _writeSequence;
+    private readonly uint[]? _extentCrcs;
 
     public SwapPipeline(ISwapStore store, IReadOnlyList<SubGroup> groups, List<SwapSlot> fullSlots, SwapSlot? tailSlot,
-        long fullElementCount, OptimizerCounters counters)
+        long fullElementCount, OptimizerCounters counters, bool verifyIntegrity = false)
     {
+        _extentCrcs = verifyIntegrity ? new uint[groups.Count] : null;
         _store = store;
         _groups = groups;
         _fullSlots = fullSlots;
@@ -93,12 +95,30 @@ internal sealed partial class SwapPipeline
     private async Task<SwapSlot> FinishReadAsync(SwapSlot slot, int subGroup)
     {
         await _store.ReadAsync(subGroup, slot.Lease).ConfigureAwait(false);
+        if (_extentCrcs is not null)
+        {
+            uint crc = ExtentCrc(slot.Lease, _groups[subGroup]);
+            if (crc != _extentCrcs[subGroup])
+                throw new IOException($"Swap extent {subGroup} (sub-group {subGroup}'s states, {_store.Description}) read back with CRC32C {crc:x8}, " +
+                    $"written with {_extentCrcs[subGroup]:x8}: the drive returned corrupt data.");
+        }
         slot.MoveTo(SwapBufferState.Ready, subGroup);
         return slot;
     }
 
+    private static unsafe uint ExtentCrc(HostLease lease, SubGroup group)
+    {
+        uint crc = 0;
+        const long chunk = 1 << 30;
+        for (long done = 0; done < group.StateByteCount; done += chunk)
+            crc = FineTune.IO.Crc32C.Append(crc, new ReadOnlySpan<byte>(lease.Pointer + done, (int)Math.Min(chunk, group.StateByteCount - done)));
+        return crc;
+    }
+
     private void StartWrite(SwapSlot slot, int subGroup)
     {
+        if (_extentCrcs is not null)
+            _extentCrcs[subGroup] = ExtentCrc(slot.Lease, _groups[subGroup]);
         slot.MoveTo(SwapBufferState.WriteInFlight, subGroup);
         slot.WriteSequence = ++_writeSequence;
         slot.PendingWrite = _store.WriteAsync(subGroup, slot.Lease).AsTask();

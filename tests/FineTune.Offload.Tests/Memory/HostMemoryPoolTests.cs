@@ -30,6 +30,20 @@ public sealed unsafe class HostMemoryPoolTests
     }
 
     [Fact]
+    public void ReservedBytesPredictedByThePlanAreWhatThePoolAllocates()
+    {
+        var plan = new PoolPlan().Add("small", 100, 2).Add("odd", 5_000_001, 1);
+        foreach (PoolAllocatorKind kind in new[] { PoolAllocatorKind.Exact, PoolAllocatorKind.Baseline })
+        {
+            using HostMemoryPool pool = HostMemoryPool.Create(plan, 1L << 30, kind);
+            Assert.Equal(plan.ReservedByteCount(kind), pool.ReservedByteCount);
+        }
+        Assert.Equal(2 * 4096 + 5_001_216, plan.ReservedByteCount(PoolAllocatorKind.Exact));
+        Assert.Equal(3 * 8_388_608, plan.ReservedByteCount(PoolAllocatorKind.Baseline));
+        Assert.Equal(4096, new PoolPlan().Add("tiny", 10, 1).BaselineBufferByteCount());
+    }
+
+    [Fact]
     public void LeasesArePageAlignedDistinctAndReturnThemselves()
     {
         using HostMemoryPool pool = HostMemoryPool.Create(TwoClassPlan(), 1 << 20);

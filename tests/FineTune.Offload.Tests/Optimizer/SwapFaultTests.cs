@@ -27,6 +27,37 @@ public sealed class SwapFaultTests
     }
 
     [Fact]
+    public void CorruptReadIsCaughtWhenIntegrityCheckingIsOn()
+    {
+        using var parameters = new TestParameters(new long[] { 5000 }, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, 5000));
+        using var optimizer = PartitionedOptimizer.Create(parameters.Parameters,
+            new PartitionedOptimizerOptions { SubGroupElementCount = 1024, Tier = StateTier.MemorySwap, VerifySwapIntegrity = true },
+            extents => new FailingStore(extents, failOnWrite: -1, corruptReadOfExtent: 3));
+        parameters.SetGradients(SeededGradients.ForStep(1, 5000));
+        var error = Assert.Throws<IOException>(() => optimizer.Step());
+        Assert.Contains("Swap extent 3", error.Message);
+    }
+
+    [Fact]
+    public void IntegrityCheckingLeavesResultsUnchanged()
+    {
+        var results = new List<byte[]>();
+        foreach (bool verify in new[] { false, true })
+        {
+            using var parameters = new TestParameters(new long[] { 5000 }, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, 5000));
+            using var optimizer = PartitionedOptimizer.Create(parameters.Parameters,
+                new PartitionedOptimizerOptions { SubGroupElementCount = 1024, Tier = StateTier.MemorySwap, VerifySwapIntegrity = verify });
+            for (int step = 1; step <= 3; step++)
+            {
+                parameters.SetGradients(SeededGradients.ForStep(step, 5000));
+                optimizer.Step();
+            }
+            results.Add(parameters.WeightBytes());
+        }
+        Assert.Equal(results[0], results[1]);
+    }
+
+    [Fact]
     public void BufferStateMachineRejectsReuseDuringAWrite()
     {
         Assert.True(SwapSlot.IsAllowed(SwapBufferState.OnDisk, SwapBufferState.ReadInFlight));
@@ -40,12 +71,14 @@ public sealed class SwapFaultTests
     {
         private readonly MemorySwapStore _inner;
         private readonly int _failOnWrite;
+        private readonly int _corruptReadOfExtent;
         private int _writes;
 
-        public FailingStore(IReadOnlyList<long> extents, int failOnWrite)
+        public FailingStore(IReadOnlyList<long> extents, int failOnWrite, int corruptReadOfExtent = -1)
         {
             _inner = new MemorySwapStore(extents);
             _failOnWrite = failOnWrite;
+            _corruptReadOfExtent = corruptReadOfExtent;
         }
 
         public bool Disposed { get; private set; }
@@ -60,7 +93,14 @@ public sealed class SwapFaultTests
 
         public long ExtentByteCount(int extent) => _inner.ExtentByteCount(extent);
 
-        public ValueTask ReadAsync(int extent, HostLease buffer) => _inner.ReadAsync(extent, buffer);
+        public async ValueTask ReadAsync(int extent, HostLease buffer)
+        {
+            await _inner.ReadAsync(extent, buffer);
+            if (extent == _corruptReadOfExtent)
+                FlipBit(buffer);
+        }
+
+        private static unsafe void FlipBit(HostLease buffer) => buffer.Pointer[777] ^= 0x04;
 
         public async ValueTask WriteAsync(int extent, HostLease buffer)
         {
