@@ -71,38 +71,48 @@ public sealed class TrainingRun
         bool interrupted = false;
         long step = startStep;
         var batches = new Batch[recipe.Training.GradientAccumulationSteps];
-        while (step < setup.TotalSteps)
+        try
         {
-            for (int i = 0; i < batches.Length; i++)
-                batches[i] = loader.Next();
-            StepMetrics metrics = engine.Step(batches);
-            step = metrics.Step;
-            tokensSeen += metrics.TokenCount;
-            sessionSeconds += metrics.Seconds;
-            sessionTokens += metrics.TokenCount;
-            sessionPositions += batches.Sum(b => (long)b.BatchSize * b.SequenceLength);
-            metricsLog.Append(metrics);
-            bool last = step == setup.TotalSteps;
-            if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
-                logger?.Log(step, Scalars(metrics));
-            _progress.Step(new RunProgressLine(step, setup.TotalSteps, metrics.Loss, metrics.LearningRate, metrics.TokensPerSecond,
-                (metrics.BytesRead + metrics.BytesWritten) / Math.Max(metrics.Seconds, 1e-9), ProcessMemory.ResidentByteCount(),
-                engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
-                TimeSpan.FromSeconds(sessionSeconds / (step - startStep) * (setup.TotalSteps - step))));
-            if (setup.EvalData is not null && recipe.Eval.EverySteps is int everyEval && (step % everyEval == 0 || last))
+            while (step < setup.TotalSteps)
             {
-                evalLoss = RunEvaluation.Loss(model, setup.EvalData, setup.LoaderOptions);
-                logger?.Log(step, MetricTags.EvalLoss, evalLoss.Value);
-                _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
+                for (int i = 0; i < batches.Length; i++)
+                    batches[i] = loader.Next();
+                StepMetrics metrics = engine.Step(batches);
+                step = metrics.Step;
+                tokensSeen += metrics.TokenCount;
+                sessionSeconds += metrics.Seconds;
+                sessionTokens += metrics.TokenCount;
+                sessionPositions += batches.Sum(b => (long)b.BatchSize * b.SequenceLength);
+                metricsLog.Append(metrics);
+                bool last = step == setup.TotalSteps;
+                if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
+                    logger?.Log(step, Scalars(metrics));
+                _progress.Step(new RunProgressLine(step, setup.TotalSteps, metrics.Loss, metrics.LearningRate, metrics.TokensPerSecond,
+                    (metrics.BytesRead + metrics.BytesWritten) / Math.Max(metrics.Seconds, 1e-9), ProcessMemory.ResidentByteCount(),
+                    engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
+                    TimeSpan.FromSeconds(sessionSeconds / (step - startStep) * (setup.TotalSteps - step))));
+                if (setup.EvalData is not null && recipe.Eval.EverySteps is int everyEval && (step % everyEval == 0 || last))
+                {
+                    evalLoss = RunEvaluation.Loss(model, setup.EvalData, setup.LoaderOptions);
+                    logger?.Log(step, MetricTags.EvalLoss, evalLoss.Value);
+                    _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
+                }
+                interrupted = cancel.IsCancellationRequested && !last;
+                if (last || interrupted || (recipe.Checkpoint.EverySteps is int every && step % every == 0))
+                {
+                    lastCheckpoint = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe));
+                    _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
+                }
+                if (interrupted)
+                    break;
             }
-            interrupted = cancel.IsCancellationRequested && !last;
-            if (last || interrupted || (recipe.Checkpoint.EverySteps is int every && step % every == 0))
-            {
-                lastCheckpoint = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe));
-                _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
-            }
-            if (interrupted)
-                break;
+        }
+        catch
+        {
+            // the hparams dashboard shows the session as failed; the exception itself reaches the CLI
+            _progress.EndLine();
+            logger?.LogSessionEnd(false);
+            throw;
         }
         _progress.EndLine();
         logger?.LogSessionEnd(!interrupted);
