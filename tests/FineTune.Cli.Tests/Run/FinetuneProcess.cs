@@ -36,10 +36,10 @@ internal sealed class FinetuneProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
-    /// <summary>Sends SIGTERM (what `kill PID` and container runtimes send).</summary>
-    public void Terminate()
+    /// <summary>Sends a signal by name: TERM (what `kill PID` and container runtimes send) or INT (Ctrl-C).</summary>
+    public void Signal(string name)
     {
-        using var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        using var kill = Process.Start("kill", [$"-{name}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
         kill.WaitForExit();
     }
 

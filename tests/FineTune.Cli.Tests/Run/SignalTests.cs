@@ -5,13 +5,15 @@ using Xunit;
 namespace FineTune.Cli.Tests.Run;
 
 /// <summary>
-/// SIGTERM (and Ctrl-C, the same code path) stops a run cleanly: the current step finishes, a checkpoint of it is
+/// SIGTERM and SIGINT (Ctrl-C) stop a run cleanly: the current step finishes, a checkpoint of it is
 /// saved, the process exits with 130, and `finetune resume RUN_DIR` finishes the run with the uninterrupted losses.
 /// </summary>
 public sealed class SignalTests
 {
-    [Fact]
-    public void SigtermSavesACheckpointExitsWith130AndResumeFinishesTheRun()
+    [Theory]
+    [InlineData("TERM", "SIGTERM")]
+    [InlineData("INT", "Ctrl-C")]
+    public void SignalSavesACheckpointExitsWith130AndResumeFinishesTheRun(string signal, string announced)
     {
         string[] overrides = ["training.max_steps=40", "checkpoint.every_steps=100"];
         using var reference = new TinyRunRecipe();
@@ -25,12 +27,12 @@ public sealed class SignalTests
         using (var run = new FinetuneProcess(["run", tiny.RecipePath, .. overrides]))
         {
             KillResumeTests.WaitForFirstStep(run, Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName));
-            run.Terminate();
+            run.Signal(signal);
             stoppedCode = run.WaitForExit(TimeSpan.FromSeconds(60));
             stoppedOutput = run.Output;
         }
         Assert.True(stoppedCode == 130, stoppedOutput);
-        Assert.Contains("SIGTERM", stoppedOutput);
+        Assert.Contains($"{announced}: saving a checkpoint", stoppedOutput);
         CheckpointInfo saved = new CheckpointStore(Path.Combine(tiny.RunDirectory, "checkpoints")).List().Single();
         Assert.InRange(saved.Step, 1, 39); // not a checkpoint of the schedule (every 100 steps) or of the end
         Assert.Contains($"interrupted at step {saved.Step}/40", stoppedOutput);
