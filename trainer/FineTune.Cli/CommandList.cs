@@ -11,5 +11,12 @@ internal static class CommandList
         yield return SmokeCommand.Create();
         yield return BenchCommand.Create();
         yield return ValidateCommand.Create();
+        yield return TokenizeCommand.Create();
+        yield return DataCommand.Create();
+        yield return EvalCommand.Create();
+        yield return ExportCommand.Create();
+        yield return RunCommand.Create();
+        yield return ResumeCommand.Create();
+        yield return PlanCommand.Create();
     }
 }

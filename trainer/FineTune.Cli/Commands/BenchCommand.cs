@@ -17,6 +17,8 @@ internal static class BenchCommand
     private static IEnumerable<Command> Subcommands()
     {
         yield return BenchIoCommand.Create();
-        yield break;
+        yield return BenchAdamCommand.Create();
+        yield return BenchOptimizerCommand.Create();
+        yield return BenchStepCommand.Create();
     }
 }

@@ -24,7 +24,7 @@ public sealed class Recipe
     public CheckpointSection Checkpoint { get; private init; } = null!;
     public EvalSection Eval { get; private init; } = null!;
     public string OutputDir { get; private init; } = null!;
-    /// <summary>Null: start fresh; "latest"; or a checkpoint folder path.</summary>
+    /// <summary>Null: start fresh; "latest" (also written resume=true); or a checkpoint folder path.</summary>
     public string? Resume { get; private init; }
 
     internal RecipeValues Values { get; private init; } = null!;
@@ -99,7 +99,7 @@ public sealed class Recipe
         Checkpoint = CheckpointSection.From(v),
         Eval = EvalSection.From(v),
         OutputDir = v.String("output_dir")!,
-        Resume = v.String("resume"),
+        Resume = v.String("resume") switch { "true" => "latest", "false" => null, var text => text },
         Values = v,
     };
 }

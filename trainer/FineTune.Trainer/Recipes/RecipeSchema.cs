@@ -39,7 +39,7 @@ internal static class RecipeSchema
         Bool("dataset.packing", true, "Concatenate examples into full seq_len sequences instead of padding each one."),
         Choice("dataset.truncation", "truncate", ["truncate", "split", "drop"], "What to do with an example longer than seq_len: cut it, split it into several, or skip it."),
         Bool("dataset.shuffle", true, "Shuffle examples every epoch (seeded by training.seed)."),
-        Choice("dataset.synthetic.task", "copy", ["copy", "reverse"], "Synthetic task: a random byte string followed by itself (copy) or by its reverse (reverse)."),
+        Choice("dataset.synthetic.task", "reverse", ["reverse", "add"], "Synthetic task with checkable answers: reverse 3-8 lowercase letters (reverse) or add two numbers below 100 (add)."),
         Int("dataset.synthetic.count", 1024, "Number of synthetic examples.", min: 1),
 
         Int("training.seed", 42, "Seed of every random generator (init, shuffling, dropout).", min: 0, wide: true),
@@ -82,9 +82,10 @@ internal static class RecipeSchema
         Int("eval.every_steps", null, "Evaluate every this many steps; null disables evaluation.", min: 1, nullable: true),
         Num("eval.fraction", 0.0, "Fraction of the dataset held out for evaluation (instead of eval.path).", min: 0, max: 1, maxExclusive: true),
         Path("eval.path", null, "A separate evaluation dataset in dataset.format (instead of eval.fraction)."),
+        Bool("eval.task_accuracy", true, "Synthetic datasets: greedy-decode 64 held-out records before and after training and print the share of exactly right answers."),
 
         Path("output_dir", "runs/finetune", "Folder for TensorBoard logs, checkpoints and the final model."),
-        Text("resume", null, "null starts fresh; latest resumes from the newest valid checkpoint; or a path to a step_<N> checkpoint folder."),
+        Text("resume", null, "null starts fresh; latest (or true) resumes from the newest checkpoint, or starts fresh when there is none; or a path to a step_<N> checkpoint folder."),
     ];
 
     private static readonly Dictionary<string, RecipeField> s_byPath = Fields.ToDictionary(f => f.Path, StringComparer.Ordinal);

@@ -1,8 +1,8 @@
 namespace FineTune.Trainer.Recipes;
 
-/// <summary>dataset.synthetic.task: the generated sequence-to-sequence task.</summary>
+/// <summary>dataset.synthetic.task: the generated instruction task (Data.Synthetic.SyntheticTask generates it).</summary>
 public enum SyntheticTask
 {
-    Copy,
     Reverse,
+    Add,
 }

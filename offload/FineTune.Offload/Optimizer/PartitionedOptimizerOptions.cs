@@ -1,0 +1,50 @@
+using FineTune.IO;
+using FineTune.Offload.Adam;
+using FineTune.Offload.Memory;
+
+namespace FineTune.Offload.Optimizer;
+
+/// <summary>Options of <see cref="PartitionedOptimizer"/>; defaults follow PyTorch's AdamW and DeepSpeed's pipeline.</summary>
+public sealed record PartitionedOptimizerOptions
+{
+    public AdamWOptions AdamW { get; init; } = new();
+
+    /// <summary>Elements per sub-group (the unit of swapping and of device/CPU assignment). Rounded up to 1,024.</summary>
+    public long SubGroupElementCount { get; init; } = 100_000_000;
+
+    public StateTier Tier { get; init; } = StateTier.Host;
+
+    /// <summary>Directory of the swap file (Tier Nvme).</summary>
+    public string? NvmeDirectory { get; init; }
+
+    /// <summary>Host bytes the pool may reserve (host_gb); the optimizer refuses to build past it.</summary>
+    public long HostBudgetByteCount { get; init; } = long.MaxValue;
+
+    /// <summary>Pipeline buffers of the full sub-group size (read k+1, update k, write k-1 needs 3).</summary>
+    public int PipelineBufferCount { get; init; } = 3;
+
+    /// <summary>Exact pool, or the ZeRO-Infinity-like baseline (which also stages fp32 gradients, as ZeRO-Infinity does).</summary>
+    public PoolAllocatorKind Allocator { get; init; } = PoolAllocatorKind.Exact;
+
+    public IoEngineKind IoEngine { get; init; } = IoEngineKind.Auto;
+
+    /// <summary>CRC32C every swap extent on write and verify it on read (costs one extra pass over the states).</summary>
+    public bool VerifySwapIntegrity { get; init; }
+
+    public int IoQueueDepth { get; init; } = IoEngineFactory.DefaultQueueDepth;
+
+    /// <summary>Registers the pool with CUDA when a device is present; null on CPU-only machines.</summary>
+    public IHostMemoryRegistrar? HostRegistrar { get; init; }
+
+    /// <summary>
+    /// Sub-groups updated by <see cref="DeviceAdamW"/> on <see cref="UpdateDevice"/> instead of the CPU kernel
+    /// (the interleave planner's InterleavePlan.OnDevice); null or all false: everything on the CPU.
+    /// </summary>
+    public IReadOnlyList<bool>? DeviceSubGroups { get; init; }
+
+    /// <summary>Device of <see cref="DeviceSubGroups"/>' updates (cuda:0 on a GPU machine; cpu runs the same path for tests).</summary>
+    public FineTune.Torch.Device UpdateDevice { get; init; } = FineTune.Torch.Device.Cpu;
+
+    /// <summary>Threads of the CPU update; -1 uses every core.</summary>
+    public int MaxDegreeOfParallelism { get; init; } = -1;
+}

@@ -1,0 +1,63 @@
+namespace FineTune.Offload.Optimizer;
+
+/// <summary>
+/// A contiguous slice of the flattened parameters, the unit the optimizer swaps and updates. Its states are one
+/// flat buffer: (3, ElementCount) fp32 = [master | m | v], one extent in swap.
+/// </summary>
+public sealed class SubGroup
+{
+    internal SubGroup(int index, long firstElement, long elementCount, IReadOnlyList<SubGroupSegment> segments)
+    {
+        Index = index;
+        FirstElement = firstElement;
+        ElementCount = elementCount;
+        Segments = segments;
+    }
+
+    public int Index { get; }
+
+    /// <summary>Offset of the first element in the flattened parameter space.</summary>
+    public long FirstElement { get; }
+
+    public long ElementCount { get; }
+
+    public IReadOnlyList<SubGroupSegment> Segments { get; }
+
+    /// <summary>Bytes of master + m + v.</summary>
+    public long StateByteCount => 3 * 4 * ElementCount;
+
+    /// <summary>
+    /// Splits the parameters, in order, into sub-groups of <paramref name="subGroupElementCount"/> elements (the last
+    /// one holds the rest). A parameter may span sub-groups; each piece is one segment.
+    /// </summary>
+    public static IReadOnlyList<SubGroup> Partition(IReadOnlyList<long> parameterElementCounts, long subGroupElementCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(subGroupElementCount);
+        long total = parameterElementCounts.Sum();
+        var groups = new List<SubGroup>();
+        int parameter = 0;
+        long parameterOffset = 0;
+        for (long first = 0; first < total; first += subGroupElementCount)
+        {
+            long count = Math.Min(subGroupElementCount, total - first);
+            var segments = new List<SubGroupSegment>();
+            long filled = 0;
+            while (filled < count)
+            {
+                long available = parameterElementCounts[parameter] - parameterOffset;
+                long take = Math.Min(available, count - filled);
+                if (take > 0)
+                    segments.Add(new SubGroupSegment(parameter, parameterOffset, filled, take));
+                filled += take;
+                parameterOffset += take;
+                if (parameterOffset == parameterElementCounts[parameter])
+                {
+                    parameter++;
+                    parameterOffset = 0;
+                }
+            }
+            groups.Add(new SubGroup(groups.Count, first, count, segments));
+        }
+        return groups;
+    }
+}

@@ -1,0 +1,71 @@
+using FineTune.Offload.Adam;
+using FineTune.Offload.Memory;
+
+namespace FineTune.Offload.Optimizer;
+
+/// <summary>
+/// Element-wise moves between a sub-group's state buffer ((3, n) fp32: master, m, v) and the parameters' own
+/// memory: the initial fill, the weight rewrite after a checkpoint load, and the baseline's fp32 gradient staging.
+/// None of these runs in the steady-state step of the exact pool.
+/// </summary>
+internal static class SubGroupStates
+{
+    /// <summary>Master from the initial fp32 values or the weights; m and v zero.</summary>
+    public static unsafe void Initialize(IReadOnlyList<HostParameter> parameters, SubGroup group, HostLease states)
+    {
+        var master = (float*)states.Pointer;
+        long n = group.ElementCount;
+        foreach (SubGroupSegment s in group.Segments)
+        {
+            HostParameter p = parameters[s.Parameter];
+            for (long i = 0; i < s.ElementCount; i++)
+            {
+                long at = s.ParameterOffset + i;
+                master[s.GroupOffset + i] = p.InitialMaster != 0 ? ((float*)p.InitialMaster)[at] : p.WeightType switch
+                {
+                    ElementType.Float32 => ((float*)p.Weight)[at],
+                    ElementType.BFloat16 => LowPrecision.FromBFloat16(((ushort*)p.Weight)[at]),
+                    _ => (float)BitConverter.UInt16BitsToHalf(((ushort*)p.Weight)[at]),
+                };
+            }
+        }
+        new Span<byte>(states.Pointer + 4 * n, checked((int)(8 * n))).Clear();
+    }
+
+    /// <summary>Rewrites every parameter's low-precision weights from the fp32 masters (after a checkpoint load).</summary>
+    public static unsafe void WriteWeightsFromMaster(IReadOnlyList<HostParameter> parameters, SubGroup group, HostLease states)
+    {
+        var master = (float*)states.Pointer;
+        foreach (SubGroupSegment s in group.Segments)
+        {
+            HostParameter p = parameters[s.Parameter];
+            for (long i = 0; i < s.ElementCount; i++)
+            {
+                float value = master[s.GroupOffset + i];
+                long at = s.ParameterOffset + i;
+                switch (p.WeightType)
+                {
+                    case ElementType.Float32: ((float*)p.Weight)[at] = value; break;
+                    case ElementType.BFloat16: ((ushort*)p.Weight)[at] = LowPrecision.ToBFloat16(value); break;
+                    default: ((ushort*)p.Weight)[at] = LowPrecision.ToFloat16(value); break;
+                }
+            }
+        }
+    }
+
+    public static unsafe void StageToFloat32(nint gradient, ElementType type, float* target, long elementCount)
+    {
+        if (type == ElementType.Float32)
+        {
+            Buffer.MemoryCopy((void*)gradient, target, elementCount * 4, elementCount * 4);
+            return;
+        }
+        var source = (ushort*)gradient;
+        Parallel.For(0, (elementCount + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount, c =>
+        {
+            long end = Math.Min(elementCount, (c + 1) * CpuAdamW.ChunkElementCount);
+            for (long i = c * CpuAdamW.ChunkElementCount; i < end; i++)
+                target[i] = LowPrecision.FromBFloat16(source[i]);
+        });
+    }
+}

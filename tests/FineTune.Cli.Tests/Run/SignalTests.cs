@@ -1,0 +1,48 @@
+using FineTune.Trainer.Checkpoints;
+using FineTune.Trainer.Runs;
+using Xunit;
+
+namespace FineTune.Cli.Tests.Run;
+
+/// <summary>
+/// SIGTERM and SIGINT (Ctrl-C) stop a run cleanly: the current step finishes, a checkpoint of it is
+/// saved, the process exits with 130, and `finetune resume RUN_DIR` finishes the run with the uninterrupted losses.
+/// </summary>
+public sealed class SignalTests
+{
+    [Theory]
+    [InlineData("TERM", "SIGTERM")]
+    [InlineData("INT", "Ctrl-C")]
+    public void SignalSavesACheckpointExitsWith130AndResumeFinishesTheRun(string signal, string announced)
+    {
+        string[] overrides = ["training.max_steps=40", "checkpoint.every_steps=100"];
+        using var reference = new TinyRunRecipe();
+        var (code, output) = FinetuneProcess.Run(TimeSpan.FromSeconds(90), ["run", reference.RecipePath, .. overrides]);
+        Assert.True(code == 0, output);
+        SortedDictionary<long, double> expected = RunMetricsLog.ReadLosses(Path.Combine(reference.RunDirectory, RunMetricsLog.FileName));
+
+        using var tiny = new TinyRunRecipe();
+        int stoppedCode;
+        string stoppedOutput;
+        using (var run = new FinetuneProcess(["run", tiny.RecipePath, .. overrides]))
+        {
+            KillResumeTests.WaitForFirstStep(run, Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName));
+            run.Signal(signal);
+            stoppedCode = run.WaitForExit(TimeSpan.FromSeconds(60));
+            stoppedOutput = run.Output;
+        }
+        Assert.True(stoppedCode == 130, stoppedOutput);
+        Assert.Contains($"{announced}: saving a checkpoint", stoppedOutput);
+        CheckpointInfo saved = new CheckpointStore(Path.Combine(tiny.RunDirectory, "checkpoints")).List().Single();
+        Assert.InRange(saved.Step, 1, 39); // not a checkpoint of the schedule (every 100 steps) or of the end
+        Assert.Contains($"interrupted at step {saved.Step}/40", stoppedOutput);
+
+        var (resumedCode, resumedOutput) = FinetuneProcess.Run(TimeSpan.FromSeconds(90), ["resume", tiny.RunDirectory]);
+        Assert.True(resumedCode == 0, resumedOutput);
+        Assert.Contains($"resuming from {saved.DirectoryPath} (step {saved.Step})", resumedOutput);
+        SortedDictionary<long, double> actual = RunMetricsLog.ReadLosses(Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName));
+        Assert.Equal(expected.Keys, actual.Keys);
+        foreach (var (step, loss) in expected)
+            Assert.True(BitConverter.DoubleToInt64Bits(loss) == BitConverter.DoubleToInt64Bits(actual[step]), $"step {step}: {actual[step]:R} vs {loss:R}");
+    }
+}

@@ -1,0 +1,94 @@
+using FineTune.Offload.Adam;
+using FineTune.Offload.Optimizer;
+using FineTune.Offload.Tests.Adam;
+using Xunit;
+
+namespace FineTune.Offload.Tests.Optimizer;
+
+public sealed class OptimizerStateFileTests
+{
+    private static readonly long[] s_shapes = { 1000, 2000, 1099 };
+    private const int ElementCount = 4099;
+
+    private static PartitionedOptimizerOptions Options(StateTier tier, string directory) => new()
+    {
+        SubGroupElementCount = 1024,
+        Tier = tier,
+        NvmeDirectory = directory,
+        MaxDegreeOfParallelism = 2,
+    };
+
+    private static void Run(PartitionedOptimizer optimizer, TestParameters parameters, int firstStep, int lastStep)
+    {
+        for (int step = firstStep; step <= lastStep; step++)
+        {
+            parameters.SetGradients(SeededGradients.ForStep(step, ElementCount));
+            optimizer.LearningRate = SeededGradients.LearningRate(step);
+            optimizer.Step();
+        }
+    }
+
+    [Theory]
+    [InlineData(StateTier.Nvme, StateTier.Nvme)]
+    [InlineData(StateTier.Nvme, StateTier.Host)]
+    [InlineData(StateTier.Host, StateTier.MemorySwap)]
+    public void ResumedRunIsBitIdenticalToAnUninterruptedOne(StateTier savedFrom, StateTier loadedInto)
+    {
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var straight = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        using var first = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        // The resumed optimizer starts from different weights: everything must come from the checkpoint.
+        using var resumed = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(99, ElementCount));
+        using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Nvme, swap.Path)))
+            Run(a, straight, 1, 10);
+        using (var b = PartitionedOptimizer.Create(first.Parameters, Options(savedFrom, swap.Path)))
+        {
+            Run(b, first, 1, 5);
+            b.SaveState(checkpoint);
+        }
+        using (var c = PartitionedOptimizer.Create(resumed.Parameters, Options(loadedInto, swap.Path)))
+        {
+            c.LoadState(checkpoint);
+            Assert.Equal(5, c.StepNumber);
+            Assert.Equal(first.WeightBytes(), resumed.WeightBytes());
+            Run(c, resumed, 6, 10);
+        }
+        Assert.Equal(straight.WeightBytes(), resumed.WeightBytes());
+    }
+
+    [Fact]
+    public void CorruptedExtentIsDetectedAndNamed()
+    {
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var parameters = new TestParameters(s_shapes, ElementType.Float32, ElementType.Float32, SeededGradients.Uniform(1, ElementCount));
+        using (var a = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path)))
+        {
+            Run(a, parameters, 1, 2);
+            a.SaveState(checkpoint);
+        }
+        string data = Path.Combine(checkpoint, OptimizerStateFile.DataFileName);
+        byte[] bytes = File.ReadAllBytes(data);
+        Assert.Equal(4 * 12 * 1024 + 12 * 3, bytes.Length);
+        bytes[2 * 12 * 1024 + 5000] ^= 0x10; // one bit in sub-group 2's m
+        File.WriteAllBytes(data, bytes);
+        using var b = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path));
+        var error = Assert.Throws<UserErrorException>(() => b.LoadState(checkpoint));
+        Assert.Contains("extent 2 (sub-group 2, bytes 24576..36864", error.Message);
+        Assert.Contains("CRC32C", error.Message);
+    }
+
+    [Fact]
+    public void DifferentLayoutIsRefusedNamingTheField()
+    {
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var parameters = new TestParameters(s_shapes, ElementType.Float32, ElementType.Float32, SeededGradients.Uniform(1, ElementCount));
+        using (var a = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path)))
+            a.SaveState(checkpoint);
+        using var other = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path) with { SubGroupElementCount = 2048 });
+        var error = Assert.Throws<UserErrorException>(() => other.LoadState(checkpoint));
+        Assert.Contains("sub_group_element_count 1024", error.Message);
+    }
+}

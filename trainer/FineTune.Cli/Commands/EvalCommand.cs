@@ -1,0 +1,91 @@
+using System.CommandLine;
+using System.Globalization;
+using FineTune.Torch;
+using FineTune.Trainer.Models;
+using FineTune.Trainer.Tokenizers;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary>
+/// `finetune eval --model DIR (--tokens "1 2 3" | --text FILE) [--seq N] [--device D] [--dtype T]`: loads an HF
+/// Llama-family folder and prints the mean next-token cross-entropy and perplexity of the tokens (--text is
+/// encoded with the folder's tokenizer.json, BOS added as the tokenizer's template says).
+/// </summary>
+internal static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "HF model folder (config.json + safetensors).", Required = true };
+        var tokens = new Option<string?>("--tokens") { Description = "Token ids separated by spaces or commas, e.g. \"1 2 3\"." };
+        var text = new Option<string?>("--text") { Description = "A UTF-8 text file, encoded with the model folder's tokenizer.json." };
+        var seq = new Option<int?>("--seq") { Description = "Tokens per forward pass (default: min(max_position_embeddings, 2048))." };
+        var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N (default: cuda when available).", DefaultValueFactory = _ => "auto" };
+        var dtype = new Option<string>("--dtype") { Description = "Compute dtype: f32, bf16 or f16.", DefaultValueFactory = _ => "f32" };
+
+        var command = new Command("eval", "Mean next-token cross-entropy and perplexity of a model on tokens or a text file.");
+        foreach (Option option in new Option[] { model, tokens, text, seq, device, dtype })
+            command.Options.Add(option);
+        command.SetAction(parsed =>
+        {
+            string folder = parsed.GetValue(model)!;
+            string? tokenText = parsed.GetValue(tokens), textFile = parsed.GetValue(text);
+            if ((tokenText is null) == (textFile is null))
+                throw new UserErrorException("give exactly one of --tokens \"1 2 3\" or --text FILE.");
+            Device target = ResolveDevice(parsed.GetValue(device)!);
+            DType computeType = CheckpointDTypes.Parse(parsed.GetValue(dtype)!, "--dtype");
+
+            int[] ids = tokenText is not null ? ParseTokens(tokenText) : Encode(folder, textFile!);
+            using var scope = TensorScope.Enter();
+            using var loaded = LlamaModel.Load(folder, computeType, target);
+            int sequenceLength = parsed.GetValue(seq) ?? Math.Min(loaded.Config.MaxPositionEmbeddings, 2048);
+            EvaluationResult result = LlamaEvaluator.Evaluate(loaded, ids, sequenceLength);
+
+            Console.WriteLine($"model: {folder} ({loaded.Config.ModelType}, {loaded.Config.LayerCount} layers, {loaded.ParameterCount:N0} parameters, {computeType.Name()} on {target})");
+            Console.WriteLine($"tokens: {result.TokenCount:N0} in {result.WindowCount} window(s) of up to {sequenceLength}; {result.PredictionCount:N0} predictions");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mean cross-entropy: {result.MeanCrossEntropy:F6} nats/token"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"perplexity: {result.Perplexity:F4}"));
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+
+    internal static int[] ParseTokens(string text)
+    {
+        string[] parts = text.Split([' ', ',', '\t', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries);
+        var ids = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (!int.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out ids[i]))
+                throw new UserErrorException($"--tokens: \"{parts[i]}\" is not a token id (a non-negative integer).");
+        }
+        return ids;
+    }
+
+    internal static Device ResolveDevice(string text)
+    {
+        if (text == "auto")
+            return Cuda.IsAvailable ? Device.Cuda(0) : Device.Cpu;
+        Device device;
+        try
+        {
+            device = Device.Parse(text);
+        }
+        catch (ArgumentException e)
+        {
+            throw new UserErrorException($"--device: {e.Message}");
+        }
+        if (device.IsCuda && device.Index >= Cuda.DeviceCount)
+            throw new UserErrorException($"--device {text}: this machine has {Cuda.DeviceCount} CUDA device(s); use cpu or a present device.");
+        return device;
+    }
+
+    private static int[] Encode(string folder, string textFile)
+    {
+        if (!File.Exists(textFile))
+            throw new UserErrorException($"--text {textFile}: no such file.");
+        if (!File.Exists(Path.Combine(folder, TokenizerLoader.TokenizerFileName)))
+            throw new UserErrorException($"--text needs {Path.Combine(folder, TokenizerLoader.TokenizerFileName)}, which does not exist; pass --tokens instead.");
+        ITokenizer tokenizer = TokenizerLoader.Load(folder);
+        return tokenizer.Encode(File.ReadAllText(textFile), addSpecialTokens: true);
+    }
+}

@@ -1,0 +1,58 @@
+using System.CommandLine;
+using System.Globalization;
+using FineTune.IO.Safetensors;
+using FineTune.Torch;
+using FineTune.Trainer.Models;
+using FineTune.Trainer.Runs;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary>
+/// `finetune export SOURCE OUT_DIR [--dtype bf16|f16|f32] [--max-shard-gb X]` (or --model SOURCE --out OUT_DIR):
+/// SOURCE is an HF Llama-family folder, a training checkpoint (a step_N folder, verified against its manifest
+/// first) or a run's output_dir (its newest checkpoint). Reads the weights (checking every tensor) and writes an HF
+/// folder, converting the dtype and re-sharding; tokenizer and generation files are copied.
+/// </summary>
+internal static class ExportCommand
+{
+    public static Command Create()
+    {
+        var sourceArgument = new Argument<string?>("SOURCE") { Description = "HF model folder, checkpoint folder (step_N) or run output_dir.", Arity = ArgumentArity.ZeroOrOne };
+        var outArgument = new Argument<string?>("OUT_DIR") { Description = "New folder to write (must not already hold a model).", Arity = ArgumentArity.ZeroOrOne };
+        var model = new Option<string?>("--model") { Description = "Same as SOURCE." };
+        var output = new Option<string?>("--out") { Description = "Same as OUT_DIR." };
+        var dtype = new Option<string?>("--dtype") { Description = "Dtype on disk: bf16, f16 or f32 (default: as config.json's torch_dtype, else f32)." };
+        var maxShard = new Option<double>("--max-shard-gb")
+        {
+            Description = "Shard the weights above this many GB (10^9 bytes) per file.",
+            DefaultValueFactory = _ => SafetensorsIndex.DefaultMaxShardByteCount / 1e9,
+        };
+
+        var command = new Command("export", "Write an HF model folder from a checkpoint, a run or another HF folder: convert its dtype, re-shard, copy its tokenizer files.");
+        command.Arguments.Add(sourceArgument);
+        command.Arguments.Add(outArgument);
+        foreach (Option option in new Option[] { model, output, dtype, maxShard })
+            command.Options.Add(option);
+        command.SetAction(parsed =>
+        {
+            string source = parsed.GetValue(sourceArgument) ?? parsed.GetValue(model)
+                ?? throw new UserErrorException("export needs a SOURCE: an HF model folder, a checkpoint folder or a run's output_dir.");
+            string destination = parsed.GetValue(outArgument) ?? parsed.GetValue(output)
+                ?? throw new UserErrorException("export needs an OUT_DIR: the new folder to write.");
+            source = CheckpointExportSource.Resolve(source);
+            double shardGb = parsed.GetValue(maxShard);
+            if (!(shardGb > 0))
+                throw new UserErrorException($"--max-shard-gb {shardGb.ToString(CultureInfo.InvariantCulture)} must be positive.");
+            LlamaConfig config = LlamaConfigReader.ReadFolder(source);
+            string dtypeText = parsed.GetValue(dtype) ?? config.TorchDType ?? "f32";
+            DType diskType = CheckpointDTypes.Parse(dtypeText, parsed.GetValue(dtype) is null ? $"{source}/config.json torch_dtype" : "--dtype");
+
+            using var scope = TensorScope.Enter();
+            using var loaded = LlamaModel.Load(source, diskType, Device.Cpu);
+            LlamaExporter.Export(loaded, destination, diskType, (long)(shardGb * 1e9), tokenizerSourceFolder: source);
+            Console.WriteLine($"wrote {destination}: {loaded.Parameters.Count} tensors, {loaded.ParameterCount:N0} parameters as {diskType.Name()}");
+            return ExitCodes.Success;
+        });
+        return command;
+    }
+}

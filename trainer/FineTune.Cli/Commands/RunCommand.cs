@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using FineTune.Trainer.Recipes;
+using FineTune.Trainer.Runs;
+using Spectre.Console;
+
+namespace FineTune.Cli.Commands;
+
+/// <summary>
+/// `finetune run RECIPE [key.path=value ...]`: resolves the recipe (file + overrides, validated) and trains it
+/// (<see cref="TrainingRun"/>). `run RECIPE resume=true` continues from the newest checkpoint. Ctrl-C or SIGTERM
+/// finishes the current step, saves a checkpoint and exits with 130 (the shell's code for SIGINT), so scripts can
+/// tell an interrupted run from a finished one (0); a second Ctrl-C kills the process the usual way.
+/// </summary>
+internal static class RunCommand
+{
+    public const int InterruptedExitCode = 130;
+
+    public static Command Create()
+    {
+        var recipe = new Argument<string>("RECIPE") { Description = "Recipe file (.yaml); see recipes/ and docs/recipes.md." };
+        var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value pairs that override the recipe, e.g. training.max_steps=50 resume=true.", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("run", "Train a recipe: data, model, offloaded engine, TensorBoard logs and checkpoints under output_dir. Ctrl-C or SIGTERM saves a checkpoint after the current step and exits with 130; exit 2 is a user error.");
+        command.Arguments.Add(recipe);
+        command.Arguments.Add(overrides);
+        command.SetAction(parsed => Execute(Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? [])));
+        return command;
+    }
+
+    /// <summary>Runs a resolved recipe with the console's progress output and Ctrl-C / SIGTERM handling; returns the exit code.</summary>
+    internal static int Execute(Recipe recipe)
+    {
+        using var cancel = new CancellationTokenSource();
+        int signals = 0;
+        void Stop(string what)
+        {
+            if (Interlocked.Increment(ref signals) == 1)
+                Console.Error.WriteLine($"{Environment.NewLine}{what}: saving a checkpoint at the end of this step (again to abort without one)...");
+            cancel.Cancel();
+        }
+        ConsoleCancelEventHandler onCancelKey = (_, e) =>
+        {
+            // The first Ctrl-C asks for a clean stop; a second one lets the runtime terminate the process.
+            e.Cancel = Volatile.Read(ref signals) == 0;
+            Stop("Ctrl-C");
+        };
+        Console.CancelKeyPress += onCancelKey;
+        using PosixSignalRegistration term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
+        {
+            context.Cancel = true;
+            Stop("SIGTERM");
+        });
+        try
+        {
+            var progress = new RunProgress(Console.Out, LiveRenderer(), recipe.Logging.LogEverySteps);
+            RunResult result = new TrainingRun(recipe, progress).Execute(cancel.Token);
+            foreach (string line in RunSummary.Lines(result))
+                Console.WriteLine(line);
+            return result.Interrupted ? InterruptedExitCode : ExitCodes.Success;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancelKey;
+        }
+    }
+
+    /// <summary>The live progress line on a terminal (Spectre.Console); null when stdout is redirected or FINETUNE_PLAIN_PROGRESS is set.</summary>
+    private static Action<string>? LiveRenderer()
+    {
+        if (Console.IsOutputRedirected || Environment.GetEnvironmentVariable("FINETUNE_PLAIN_PROGRESS") is not null)
+            return null;
+        return line =>
+        {
+            Console.Write("\r\u001b[2K");
+            AnsiConsole.Markup(Markup.Escape(line).Replace("loss ", "[bold]loss[/] ", StringComparison.Ordinal));
+        };
+    }
+}

@@ -1,0 +1,126 @@
+using FineTune.Torch;
+
+namespace FineTune.Trainer.Models;
+
+/// <summary>
+/// A Llama-family causal LM as a sequence of layers (<see cref="Stages"/>: embedding, decoder layers, final norm,
+/// LM head), each with its own forward and recompute-backward (<see cref="IModelLayer"/>), plus whole-model
+/// <see cref="Forward"/> and <see cref="Loss"/> for evaluation and tests. Parameters carry their HF names and come
+/// in one stable order (<see cref="Parameters"/>, the order of <see cref="LlamaTensorNames.All"/>). All parameters
+/// share one dtype and device. Owns its tensors: Dispose frees them and the RoPE tables.
+/// Made by <see cref="Load"/> (an HF folder) or <see cref="Create"/> (seeded initialisation from a config).
+/// </summary>
+public sealed class LlamaModel : IDisposable
+{
+    private readonly RotaryEmbedding _rope;
+
+    internal LlamaModel(LlamaConfig config, IReadOnlyDictionary<string, Tensor> tensors, DType dtype, Device device)
+    {
+        Config = config;
+        DType = dtype;
+        Device = device;
+        _rope = new RotaryEmbedding(config);
+        NamedParameter Take(ParameterSpec spec) => new(spec, tensors[spec.Name]);
+
+        IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
+        var embedding = Take(specs[0]);
+        Embedding = new EmbeddingLayer(embedding);
+        var layers = new DecoderLayer[config.LayerCount];
+        for (int i = 0; i < layers.Length; i++)
+            layers[i] = new DecoderLayer(config, i, _rope, LlamaTensorNames.Layer(config, i).Select(Take).ToArray());
+        Layers = layers;
+        FinalNorm = new FinalNormLayer(Take(specs.Single(s => s.Name == LlamaTensorNames.FinalNorm)), config.RmsNormEps);
+        LmHead = config.TieWordEmbeddings
+            ? new LmHeadLayer(embedding, tied: true)
+            : new LmHeadLayer(Take(specs.Single(s => s.Name == LlamaTensorNames.LmHead)), tied: false);
+        Stages = [Embedding, .. Layers, FinalNorm, LmHead];
+        Parameters = Stages.SelectMany(stage => stage.Parameters).ToArray();
+    }
+
+    public LlamaConfig Config { get; }
+
+    public DType DType { get; }
+
+    public Device Device { get; }
+
+    public EmbeddingLayer Embedding { get; }
+
+    public IReadOnlyList<DecoderLayer> Layers { get; }
+
+    public FinalNormLayer FinalNorm { get; }
+
+    public LmHeadLayer LmHead { get; }
+
+    /// <summary>Embedding, layer 0 .. L-1, final norm, LM head: run forward in this order, backward in reverse.</summary>
+    public IReadOnlyList<IModelLayer> Stages { get; }
+
+    /// <summary>Every parameter once (tied embeddings appear once), in the stable HF order.</summary>
+    public IReadOnlyList<NamedParameter> Parameters { get; }
+
+    public long ParameterCount => Parameters.Sum(p => p.Spec.ElementCount);
+
+    /// <summary>Reads DIR/config.json and the safetensors weights, converted to <paramref name="dtype"/> on <paramref name="device"/>.</summary>
+    public static LlamaModel Load(string folder, DType dtype, Device device)
+    {
+        LlamaConfig config = LlamaConfigReader.ReadFolder(folder);
+        return new LlamaModel(config, LlamaCheckpointReader.Read(folder, config, dtype, device), dtype, device);
+    }
+
+    /// <summary>A fresh model with seeded weights (<see cref="LlamaInitializer"/>): the same seed gives the same weights on any device.</summary>
+    public static LlamaModel Create(LlamaConfig config, long seed, DType dtype, Device device)
+    {
+        config.Validate("the model config");
+        return new LlamaModel(config, LlamaInitializer.Initialize(config, seed, dtype, device), dtype, device);
+    }
+
+    /// <summary>Makes every parameter a leaf that requires grad (for training) or not (for evaluation).</summary>
+    public void SetRequiresGrad(bool requiresGrad)
+    {
+        foreach (NamedParameter parameter in Parameters)
+            parameter.Tensor.RequiresGrad = requiresGrad;
+    }
+
+    /// <summary>Clears every parameter's accumulated gradient.</summary>
+    public void ClearGrads()
+    {
+        foreach (NamedParameter parameter in Parameters)
+            parameter.Tensor.Grad = null;
+    }
+
+    /// <summary>ids (B, T) int64 -> logits (B, T, V) in the model's dtype, running every stage in order.</summary>
+    public Tensor Forward(Tensor ids)
+    {
+        CheckIds(ids);
+        using (TensorScope.Enter())
+        {
+            Tensor x = ids;
+            foreach (IModelLayer stage in Stages)
+                x = stage.Forward(x);
+            return x.MoveToOuterScope();
+        }
+    }
+
+    /// <summary>Mean next-token cross-entropy (float32 scalar) of ids (B, T) against HF-style labels (B, T), -100 = ignored.</summary>
+    public Tensor Loss(Tensor ids, Tensor labels)
+    {
+        using (TensorScope.Enter())
+            return CausalLmLoss.FromLabels(Forward(ids), labels).MoveToOuterScope();
+    }
+
+    public void Dispose()
+    {
+        foreach (NamedParameter parameter in Parameters)
+            parameter.Dispose();
+        _rope.Dispose();
+    }
+
+    private void CheckIds(Tensor ids)
+    {
+        long[] shape = ids.Shape;
+        if (shape.Length != 2 || ids.DType != DType.Int64)
+            throw new ArgumentException($"token ids must be (B, T) int64, got [{string.Join(", ", shape)}] {ids.DType}.", nameof(ids));
+        if (shape[1] > Config.MaxPositionEmbeddings)
+            throw new UserErrorException(
+                $"sequences of {shape[1]} tokens exceed the model's max_position_embeddings ({Config.MaxPositionEmbeddings}); use a shorter sequence length.");
+    }
+}

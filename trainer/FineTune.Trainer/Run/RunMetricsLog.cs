@@ -1,0 +1,75 @@
+using System.Text;
+using System.Text.Json;
+using FineTune.Trainer.Training;
+
+namespace FineTune.Trainer.Runs;
+
+/// <summary>
+/// &lt;output_dir&gt;/metrics.jsonl: one JSON object per optimizer step ({"step", "loss", "lr", "grad_norm", "tokens",
+/// "seconds" and its parts), appended and flushed as each step ends, doubles written shortest-round-trip so they read back
+/// bitwise. A resumed run appends the steps after its checkpoint again; readers take the last line per step
+/// (<see cref="ReadLosses"/>). This is the file the kill -9 tests compare; TensorBoard holds float32 copies.
+/// </summary>
+public sealed class RunMetricsLog : IDisposable
+{
+    public const string FileName = "metrics.jsonl";
+    private readonly FileStream _stream;
+
+    public RunMetricsLog(string outputDirectory)
+    {
+        Directory.CreateDirectory(outputDirectory);
+        FilePath = Path.Combine(outputDirectory, FileName);
+        _stream = new FileStream(FilePath, FileMode.Append, FileAccess.Write, FileShare.Read);
+    }
+
+    public string FilePath { get; }
+
+    public void Append(StepMetrics metrics)
+    {
+        var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("step", metrics.Step);
+            json.WriteNumber("loss", metrics.Loss);
+            json.WriteNumber("lr", metrics.LearningRate);
+            if (double.IsFinite(metrics.GradientNorm))
+                json.WriteNumber("grad_norm", metrics.GradientNorm);
+            json.WriteNumber("tokens", metrics.TokenCount);
+            json.WriteNumber("seconds", Math.Round(metrics.Seconds, 6));
+            json.WriteNumber("compute_seconds", Math.Round(metrics.ComputeSeconds, 6));
+            json.WriteNumber("read_wait_seconds", Math.Round(metrics.ReadWaitSeconds, 6));
+            json.WriteNumber("write_wait_seconds", Math.Round(metrics.WriteWaitSeconds, 6));
+            json.WriteNumber("optimizer_seconds", Math.Round(metrics.OptimizerSeconds, 6));
+            json.WriteEndObject();
+        }
+        buffer.WriteByte((byte)'\n');
+        _stream.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+        _stream.Flush();
+    }
+
+    /// <summary>Loss per step, the last line of each step winning (a resumed run re-logs the steps it repeats).</summary>
+    public static SortedDictionary<long, double> ReadLosses(string path)
+    {
+        var losses = new SortedDictionary<long, double>();
+        if (!File.Exists(path))
+            return losses;
+        foreach (string line in File.ReadAllLines(path, Encoding.UTF8))
+        {
+            if (line.Length == 0)
+                continue;
+            try
+            {
+                using JsonDocument document = JsonDocument.Parse(line);
+                losses[document.RootElement.GetProperty("step").GetInt64()] = document.RootElement.GetProperty("loss").GetDouble();
+            }
+            catch (JsonException)
+            {
+                // A line cut short by a kill: its step is logged again by the resumed run.
+            }
+        }
+        return losses;
+    }
+
+    public void Dispose() => _stream.Dispose();
+}

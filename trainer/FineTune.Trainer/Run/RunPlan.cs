@@ -1,0 +1,147 @@
+using FineTune.Offload.Activations;
+using FineTune.Offload.Memory;
+using FineTune.Offload.Optimizer;
+using FineTune.Trainer.Models;
+using FineTune.Trainer.Recipes;
+using FineTune.Trainer.Training;
+
+namespace FineTune.Trainer.Runs;
+
+/// <summary>
+/// The memory and time plan of a recipe, computed from the model's shape without loading weights: where each
+/// class of state lives, the host pool the engine will reserve (the same pool classes the engine and the
+/// partitioned optimizer plan, so the figure is the engine's own), a working-set estimate for one layer's
+/// recompute and backward, NVMe bytes per step, and a step-time prediction from stated throughput assumptions.
+/// Tiers left on auto are decided here: everything in host memory when it fits host_gb, else optimizer states to
+/// NVMe, then activations too; <see cref="Create"/> refuses with one sentence when nothing fits.
+/// </summary>
+public sealed record RunPlan
+{
+    /// <summary>Assumed sustained rates for the prediction (measure yours with `finetune bench io|adam`).</summary>
+    public const double AssumedCpuFlopsPerSecondPerCore = 8e9;
+    public const double AssumedCudaFlopsPerSecond = 200e12 * 0.4;
+    public const double AssumedNvmeBytesPerSecond = 2e9;
+    public const double AssumedCpuAdamWParamsPerSecondPerCore = 150e6;
+    private const long ParameterAlignmentByteCount = 64;
+
+    public required LlamaConfig Config { get; init; }
+    public required long ParameterCount { get; init; }
+    public required int ElementByteCount { get; init; }
+    public required bool OnCuda { get; init; }
+    public required StateTier OptimizerTier { get; init; }
+    public required bool ActivationsOnNvme { get; init; }
+    public required long WeightByteCount { get; init; }
+    public required long GradientByteCount { get; init; }
+    public required long OptimizerStateByteCount { get; init; }
+    public required long ActivationByteCount { get; init; }
+    /// <summary>Bytes the engine's pools reserve (weights, fp32 gradients, activation buffers, optimizer buffers).</summary>
+    public required long PoolByteCount { get; init; }
+    /// <summary>Transient tensors of one layer's recompute + backward and the logits (estimate, not pooled).</summary>
+    public required long WorkingByteCount { get; init; }
+    public required long NvmeResidentByteCount { get; init; }
+    public required long NvmeReadBytesPerStep { get; init; }
+    public required long NvmeWriteBytesPerStep { get; init; }
+    public required long CheckpointByteCount { get; init; }
+    public required long TokensPerStep { get; init; }
+    public required double ComputeSeconds { get; init; }
+    public required double IoSeconds { get; init; }
+    public required double OptimizerSeconds { get; init; }
+    public long? HostBudgetByteCount { get; init; }
+
+    /// <summary>
+    /// The resident bytes of this process with libtorch loaded and its CPU kernels warmed by one small matmul:
+    /// the baseline every run carries besides its pools and working set.
+    /// </summary>
+    public static long MeasureRuntimeBaseline()
+    {
+        using (FineTune.Torch.TensorScope.Enter())
+        {
+            FineTune.Torch.Tensor a = FineTune.Torch.Torch.Ones([64, 64]);
+            FineTune.Torch.Torch.MatMul(a, a);
+        }
+        return ProcessMemory.ResidentByteCount();
+    }
+
+    /// <summary>Host peak: pools + working set + <paramref name="baselineByteCount"/> (the runtime and libtorch already resident).</summary>
+    public long HostPeakByteCount(long baselineByteCount) => PoolByteCount + (OnCuda ? 0 : WorkingByteCount) + baselineByteCount;
+
+    /// <summary>Compute + optimizer + I/O, with no overlap assumed (an upper bound; the engine overlaps part of it).</summary>
+    public double StepSeconds => ComputeSeconds + OptimizerSeconds + IoSeconds;
+
+    public static RunPlan Create(Recipe recipe, long baselineByteCount)
+    {
+        LlamaConfig config = recipe.Model.Path is string path ? LlamaConfigReader.ReadFolder(path) : RunSetup.ConfigOf(recipe, null);
+        OffloadSection o = recipe.Offload;
+        long? budget = o.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : null;
+        bool canNvme = o.NvmeDir is not null;
+        StateTier optimizer = o.OptimizerStates == StorageTier.Nvme ? StateTier.Nvme : StateTier.Host;
+        bool activations = o.Activations == StorageTier.Nvme;
+        RunPlan plan = Build(recipe, config, optimizer, activations, budget);
+        // auto tiers: move what may move to NVMe, biggest first, until the host side fits
+        if (budget is long limit && plan.HostPeakByteCount(baselineByteCount) > limit && canNvme && o.OptimizerStates == StorageTier.Auto)
+            plan = Build(recipe, config, StateTier.Nvme, activations, budget);
+        if (budget is long limit2 && plan.HostPeakByteCount(baselineByteCount) > limit2 && canNvme && o.Activations == StorageTier.Auto)
+            plan = Build(recipe, config, plan.OptimizerTier, true, budget);
+        if (budget is long limit3 && plan.HostPeakByteCount(baselineByteCount) > limit3)
+            throw new UserErrorException(
+                $"Nothing fits: even with {(plan.OptimizerTier == StateTier.Nvme ? "optimizer states" : "nothing")}{(plan.ActivationsOnNvme ? " and activations" : "")} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory " +
+                $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len.");
+        if (o.NvmeGb is double nvmeGb && plan.NvmeResidentByteCount > nvmeGb * OffloadSection.BytesPerGb)
+            throw new UserErrorException($"The plan keeps {Gib(plan.NvmeResidentByteCount)} GiB in offload.nvme_dir but nvme_gb is {nvmeGb}; raise nvme_gb or keep more state in host memory.");
+        return plan;
+    }
+
+    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, long? budget)
+    {
+        IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
+        long parameters = specs.Sum(s => s.ElementCount);
+        int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
+        int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
+        bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
+
+        var pool = new PoolPlan();
+        pool.Add("model weights", specs.Sum(s => Align(s.ElementCount * e)), 1);
+        pool.Add("fp32 gradients", specs.Sum(s => Align(s.ElementCount * 4)), 1);
+        long checkpointBytes = (long)b * t * c * e;
+        if (layers > 0)
+            ActivationStore.AddToPlan(pool, new ActivationStoreOptions { CheckpointCount = layers, CheckpointByteCount = checkpointBytes, NvmeCheckpointCount = activationsOnNvme ? layers : 0, NvmeDirectory = recipe.Offload.NvmeDir });
+        long subGroup = ((recipe.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount) + 1023) / 1024 * 1024;
+        IReadOnlyList<SubGroup> groups = SubGroup.Partition(specs.Select(s => s.ElementCount).ToList(), subGroup);
+        long optimizerPool = PartitionedOptimizer.PlanPool(groups, subGroup, new PartitionedOptimizerOptions { Tier = optimizerTier, SubGroupElementCount = subGroup })
+            .ReservedByteCount(PoolAllocatorKind.Exact);
+        long poolBytes = pool.ReservedByteCount(PoolAllocatorKind.Exact) + optimizerPool;
+
+        // one layer's recompute + backward in fp32-ish: q,k,v,o, MLP gate/up/act, their grads (~2x), attention scores
+        // (B, H, T, T) twice, and the logits with their softmax gradient (B, T, V) x 3
+        long layerWork = 2L * b * t * (4L * c + 3L * config.IntermediateSize) * e + 2L * b * config.HeadCount * t * t * 4;
+        long logits = 3L * b * t * config.VocabSize * 4;
+        long accumulation = recipe.Training.GradientAccumulationSteps;
+        long tokens = (long)b * t * accumulation;
+        long activationBytes = layers * checkpointBytes;
+        long optimizerStates = 12 * parameters;
+        long nvmeIoActivations = activationsOnNvme ? activationBytes * accumulation : 0;
+        long nvmeIoOptimizer = optimizerTier == StateTier.Nvme ? optimizerStates : 0;
+        double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
+        int cores = Environment.ProcessorCount;
+        return new RunPlan
+        {
+            Config = config, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
+            OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme,
+            WeightByteCount = parameters * e, GradientByteCount = parameters * 4, OptimizerStateByteCount = optimizerStates,
+            ActivationByteCount = activationBytes, PoolByteCount = poolBytes, WorkingByteCount = layerWork + logits,
+            NvmeResidentByteCount = (optimizerTier == StateTier.Nvme ? optimizerStates : 0) + (activationsOnNvme ? activationBytes : 0),
+            NvmeReadBytesPerStep = nvmeIoActivations + nvmeIoOptimizer,
+            NvmeWriteBytesPerStep = nvmeIoActivations + nvmeIoOptimizer,
+            CheckpointByteCount = parameters * e + optimizerStates,
+            TokensPerStep = tokens,
+            ComputeSeconds = flops / (cuda ? AssumedCudaFlopsPerSecond : AssumedCpuFlopsPerSecondPerCore * cores),
+            IoSeconds = 2.0 * (nvmeIoActivations + nvmeIoOptimizer) / AssumedNvmeBytesPerSecond,
+            OptimizerSeconds = parameters / (AssumedCpuAdamWParamsPerSecondPerCore * cores),
+            HostBudgetByteCount = budget,
+        };
+    }
+
+    private static long Align(long byteCount) => (byteCount + ParameterAlignmentByteCount - 1) / ParameterAlignmentByteCount * ParameterAlignmentByteCount;
+
+    internal static string Gib(long byteCount) => (byteCount / OffloadSection.BytesPerGb).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,174 @@
+using FineTune.Offload.Optimizer;
+using FineTune.Torch;
+using FineTune.Trainer.Data;
+using FineTune.Trainer.Data.Synthetic;
+using FineTune.Trainer.Models;
+using FineTune.Trainer.Recipes;
+using FineTune.Trainer.Tokenizers;
+using FineTune.Trainer.Training;
+using SyntheticTask = FineTune.Trainer.Data.Synthetic.SyntheticTask;
+
+namespace FineTune.Trainer.Runs;
+
+/// <summary>
+/// Turns a resolved <see cref="Recipe"/> into the pieces of a run: tokenizer, training (and held-out) samples,
+/// the loader options, the model's config and dtype, the compute device and the engine's <see cref="TrainingOptions"/>.
+/// Pure translation: it loads files but trains nothing and writes nothing. The same recipe always gives the same
+/// pieces (seeded synthetic data, seeded order), which is what makes a resumed run continue bit-exactly.
+/// </summary>
+public sealed class RunSetup
+{
+    /// <summary>Held-out synthetic records for the accuracy check (generated with a different seed than training).</summary>
+    public const int AccuracyRecordCount = 64;
+
+    private RunSetup(Recipe recipe) => Recipe = recipe;
+
+    public Recipe Recipe { get; }
+
+    public ITokenizer Tokenizer { get; private init; } = null!;
+
+    public TokenizedDataset TrainData { get; private init; } = null!;
+
+    /// <summary>Samples for eval/loss (eval.path, or eval.fraction of the records, the last ones, at least one); null without eval.</summary>
+    public TokenizedDataset? EvalData { get; private init; }
+
+    /// <summary>The synthetic task and held-out records whose greedy answers are checked; null for file datasets.</summary>
+    public (SyntheticTask Task, IReadOnlyList<InstructionRecord> Records, InstructionTemplate Template)? Synthetic { get; private init; }
+
+    public DataLoaderOptions LoaderOptions { get; private init; } = null!;
+
+    public DType ModelDType { get; private init; }
+
+    public Device ComputeDevice { get; private init; }
+
+    public long TotalSteps { get; private init; }
+
+    /// <summary>Reads the tokenizer and dataset named by <paramref name="recipe"/> and derives everything else.</summary>
+    public static RunSetup Create(Recipe recipe)
+    {
+        ITokenizer tokenizer = recipe.Tokenizer.Kind == TokenizerKind.Byte
+            ? new ByteTokenizer()
+            : TokenizerLoader.Load(recipe.Tokenizer.Path ?? throw new UserErrorException("tokenizer.kind is hf but neither tokenizer.path nor model.path is set; set one of them."));
+        var (records, template, synthetic) = ReadRecords(recipe);
+        int evalCount = recipe.Eval.EverySteps is null || recipe.Eval.Path is not null ? 0 : Math.Max(1, (int)Math.Round(records.Count * recipe.Eval.Fraction));
+        if (evalCount >= records.Count)
+            throw new UserErrorException($"eval.fraction {recipe.Eval.Fraction} leaves no training records out of {records.Count}; lower eval.fraction.");
+        var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), null, template);
+        TokenizedDataset train = TokenizedDataset.Build(records.Take(records.Count - evalCount).ToList(), tokenizer, datasetOptions);
+        if (train.Samples.Count == 0)
+            throw new UserErrorException($"the dataset gives no training samples of at most {recipe.Dataset.SeqLen} tokens; check dataset.path and dataset.seq_len.");
+        List<DataRecord>? evalRecords = recipe.Eval.EverySteps is null ? null
+            : recipe.Eval.Path is string evalPath ? DataFileReader.Read([evalPath], FormatOf(recipe.Dataset.Format))
+            : records.Skip(records.Count - evalCount).ToList();
+        TokenizedDataset? eval = evalRecords is null ? null : TokenizedDataset.Build(evalRecords, tokenizer, datasetOptions);
+        var loaderOptions = new DataLoaderOptions(recipe.Training.BatchSize, recipe.Dataset.SeqLen, (ulong)recipe.Training.Seed,
+            recipe.Dataset.Shuffle, recipe.Dataset.Packing, tokenizer.PadId ?? tokenizer.EosId ?? 0);
+        return new RunSetup(recipe)
+        {
+            Tokenizer = tokenizer,
+            TrainData = train,
+            EvalData = eval,
+            Synthetic = synthetic,
+            LoaderOptions = loaderOptions,
+            ModelDType = DTypeOf(recipe.Training.Precision),
+            ComputeDevice = DeviceOf(recipe.Training.Device),
+            TotalSteps = recipe.Training.MaxSteps ?? StepsForEpochs(recipe, train),
+        };
+    }
+
+    /// <summary>A fresh model: loaded from model.path, or created from model.config with training.seed.</summary>
+    public LlamaModel CreateModel()
+    {
+        if (Recipe.Model.Path is not null)
+            return LlamaModel.Load(Recipe.Model.Path, ModelDType, ComputeDevice);
+        return LlamaModel.Create(ConfigOf(Recipe, Tokenizer), Recipe.Training.Seed, ModelDType, ComputeDevice);
+    }
+
+    /// <summary>The Llama config of model.config (head_dim = hidden_size / num_attention_heads).</summary>
+    public static LlamaConfig ConfigOf(Recipe recipe, ITokenizer? tokenizer)
+    {
+        LlamaConfigSection c = recipe.Model.Config ?? throw new InvalidOperationException("model.config is not set");
+        return new LlamaConfig
+        {
+            ModelType = "llama", VocabSize = c.VocabSize, HiddenSize = c.HiddenSize, IntermediateSize = c.IntermediateSize,
+            LayerCount = c.NumHiddenLayers, HeadCount = c.NumAttentionHeads, KvHeadCount = c.NumKeyValueHeads,
+            HeadDim = c.HiddenSize / c.NumAttentionHeads, MaxPositionEmbeddings = c.MaxPositionEmbeddings, RopeTheta = c.RopeTheta,
+            RmsNormEps = c.RmsNormEps, InitializerRange = c.InitializerRange, TieWordEmbeddings = c.TieWordEmbeddings,
+            BosTokenId = tokenizer?.BosId, EosTokenIds = tokenizer?.EosId is int eos ? [eos] : [], PadTokenId = tokenizer?.PadId,
+        };
+    }
+
+    /// <summary>The engine's options for this recipe and <paramref name="plan"/>'s tiers: budgets, precision, AdamW and the schedule.</summary>
+    public TrainingOptions EngineOptions(RunPlan plan)
+    {
+        Recipe r = Recipe;
+        return new TrainingOptions
+        {
+            Mode = TrainingMode.Offloaded,
+            Precision = r.Training.Precision switch { Precision.Bf16 => PrecisionMode.BFloat16, Precision.Fp16 => PrecisionMode.Float16, _ => PrecisionMode.Float32 },
+            MicroBatchSize = r.Training.BatchSize,
+            SequenceLength = r.Dataset.SeqLen,
+            AdamW = new()
+            {
+                LearningRate = r.Optimizer.Lr, Beta1 = r.Optimizer.Beta1, Beta2 = r.Optimizer.Beta2, Epsilon = r.Optimizer.Eps,
+                WeightDecay = r.Optimizer.WeightDecay, MaxGradNorm = r.Training.ClipGradNorm ?? 0,
+            },
+            Schedule = new LearningRateSchedule(
+                r.Schedule.Type switch { ScheduleType.Linear => ScheduleKind.Linear, ScheduleType.Constant => ScheduleKind.Constant, _ => ScheduleKind.Cosine },
+                r.Optimizer.Lr, r.Schedule.WarmupSteps, TotalSteps, r.Schedule.MinLrRatio),
+            OptimizerTier = plan.OptimizerTier,
+            NvmeActivationLayers = plan.ActivationsOnNvme ? -1 : 0,
+            NvmeDirectory = r.Offload.NvmeDir,
+            HostBudgetByteCount = r.Offload.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : long.MaxValue,
+            SubGroupElementCount = r.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount,
+            IoEngine = r.Offload.IoEngine switch { IoEngine.IoUring => IO.IoEngineKind.IoUring, IoEngine.Threads => IO.IoEngineKind.Threads, _ => IO.IoEngineKind.Auto },
+        };
+    }
+
+    private static (List<DataRecord>, InstructionTemplate, (SyntheticTask, IReadOnlyList<InstructionRecord>, InstructionTemplate)?) ReadRecords(Recipe recipe)
+    {
+        if (recipe.Dataset.Format != DatasetFormat.Synthetic)
+        {
+            string path = recipe.Dataset.Path ?? throw new UserErrorException("dataset.path is not set; give a data file or use dataset.format=synthetic.");
+            return (DataFileReader.Read([path], FormatOf(recipe.Dataset.Format)), InstructionTemplate.Alpaca, null);
+        }
+        var task = new SyntheticTask(recipe.Dataset.SyntheticTask == Recipes.SyntheticTask.Add ? SyntheticTaskKind.Add : SyntheticTaskKind.Reverse);
+        ulong seed = (ulong)recipe.Training.Seed;
+        var records = task.Generate(recipe.Dataset.SyntheticCount, seed)
+            .Select((r, i) => new DataRecord($"synthetic:{i}", null, r, null)).ToList();
+        // Held out for the accuracy check: a different stream (seed + 1), so most records were never trained on.
+        List<InstructionRecord> heldOut = task.Generate(AccuracyRecordCount, seed + 1);
+        return (records, InstructionTemplate.Compact, (task, heldOut, InstructionTemplate.Compact));
+    }
+
+    private static DataFormat FormatOf(DatasetFormat format) => format switch
+    {
+        DatasetFormat.Text => DataFormat.Text,
+        DatasetFormat.Chat => DataFormat.Chat,
+        _ => DataFormat.Alpaca,
+    };
+
+    private static DType DTypeOf(Precision precision) => precision switch
+    {
+        Precision.Bf16 => DType.BFloat16,
+        Precision.Fp16 => DType.Float16,
+        _ => DType.Float32,
+    };
+
+    private static Device DeviceOf(ComputeDevice device) => device switch
+    {
+        Recipes.ComputeDevice.Cpu => Device.Cpu,
+        Recipes.ComputeDevice.Cuda => Cuda.IsAvailable ? Device.Cuda() : throw new UserErrorException("training.device is cuda but this build of FineTune sees no CUDA device; use training.device=cpu or auto."),
+        _ => Cuda.IsAvailable ? Device.Cuda() : Device.Cpu,
+    };
+
+    /// <summary>Optimizer steps for training.epochs passes over the training tokens (packed) or samples (unpacked).</summary>
+    private static long StepsForEpochs(Recipe recipe, TokenizedDataset train)
+    {
+        long rowsPerStep = (long)recipe.Training.BatchSize * recipe.Training.GradientAccumulationSteps;
+        long rows = recipe.Dataset.Packing
+            ? (train.Samples.Sum(s => (long)s.Ids.Length - 1) + recipe.Dataset.SeqLen - 1) / recipe.Dataset.SeqLen
+            : train.Samples.Count;
+        return Math.Max(1, recipe.Training.Epochs * ((rows + rowsPerStep - 1) / rowsPerStep));
+    }
+}

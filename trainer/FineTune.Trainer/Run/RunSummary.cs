@@ -1,0 +1,38 @@
+using System.Globalization;
+
+namespace FineTune.Trainer.Runs;
+
+/// <summary>The lines printed at the end of a run: loss drop, speed, peak host memory against the budget, task accuracy, where the files are.</summary>
+public static class RunSummary
+{
+    public static IReadOnlyList<string> Lines(RunResult r)
+    {
+        var lines = new List<string>();
+        string head = r.Interrupted ? $"interrupted at step {r.Step}/{r.TotalSteps}" : $"finished {r.Step}/{r.TotalSteps} steps";
+        lines.Add(Invariant($"{head} ({(r.StartStep > 0 ? $"resumed from step {r.StartStep}" : "fresh start")})"));
+        if (r.FirstLoss is double first && r.LastLoss is double last)
+            lines.Add(Invariant($"loss: {first:0.0000} (step 1) -> {last:0.0000} (step {r.Step}), {(first - last) / first * 100:0.0}% lower"));
+        lines.Add(Invariant($"speed: {r.TokensPerSecond:0} trained tokens/s ({r.PositionsPerSecond:0} tokens/s through the model, prompts and padding included)"));
+        string budget = r.HostBudgetByteCount is long b
+            ? Invariant($" of the {Gib(b)} GiB host budget ({100.0 * r.PeakResidentByteCount / b:0}%, {(r.PeakResidentByteCount <= b ? "within" : "OVER")} budget)")
+            : " (no host budget set)";
+        lines.Add(Invariant($"peak host memory (VmHWM): {Gib(r.PeakResidentByteCount)} GiB{budget}; planned {Gib(r.PredictedHostPeakByteCount)} GiB; engine pools reserve {Mib(r.PoolReservedByteCount)} MiB"));
+        if (r.AccuracyAfter is double after)
+            lines.Add(Invariant($"task accuracy (greedy, {RunSetup.AccuracyRecordCount} held-out records): {(r.AccuracyBefore is double before ? $"{before:P0} -> " : "")}{after:P0}"));
+        if (r.EvalLoss is double eval)
+            lines.Add(Invariant($"eval/loss: {eval:0.0000}"));
+        if (r.TensorBoardFile is not null)
+            lines.Add($"tensorboard: {Path.GetDirectoryName(r.TensorBoardFile)} (tensorboard --logdir {Path.GetDirectoryName(r.TensorBoardFile)})");
+        lines.Add($"losses: {r.MetricsFile}");
+        lines.Add(r.LastCheckpoint is null ? $"checkpoints: none in {r.CheckpointDirectory}" : $"checkpoint: {r.LastCheckpoint}");
+        if (r.Interrupted)
+            lines.Add($"continue with: finetune resume {Path.GetDirectoryName(r.MetricsFile)}");
+        return lines;
+    }
+
+    private static string Gib(long byteCount) => (byteCount / (double)(1L << 30)).ToString("0.000", CultureInfo.InvariantCulture);
+
+    private static string Mib(long byteCount) => (byteCount / (double)(1L << 20)).ToString("0.0", CultureInfo.InvariantCulture);
+
+    private static string Invariant(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using FineTune.Offload.Memory;
+using FineTune.Torch;
+using FineTune.Trainer.Checkpoints;
+using FineTune.Trainer.Data;
+using FineTune.Trainer.Models;
+using FineTune.Trainer.Recipes;
+using FineTune.Trainer.TensorBoard;
+using FineTune.Trainer.Training;
+using CheckpointStore = FineTune.Trainer.Checkpoints.CheckpointStore;
+
+// Namespace "Runs", not "Run": a namespace named Run hides methods named Run called unqualified in FineTune.Trainer.*.
+namespace FineTune.Trainer.Runs;
+
+/// <summary>
+/// One `finetune run`: takes a resolved <see cref="Recipe"/> and does everything. Setup (<see cref="RunSetup"/>),
+/// then resume from a checkpoint if asked (<see cref="RunCheckpoints"/>), then the loop: gradient_accumulation_steps
+/// batches from the <see cref="DataLoader"/> -> <see cref="TrainingEngine.Step(IReadOnlyList{Batch})"/> -> metrics.jsonl,
+/// TensorBoard scalars every log_every_steps, the progress line, eval/loss every eval.every_steps, a checkpoint every
+/// checkpoint.every_steps and at the end. Cancellation (Ctrl-C, SIGTERM) is honoured at the end of a step: a checkpoint
+/// is saved, then the run returns with <see cref="RunResult.Interrupted"/> set.
+/// Determinism: a fixed libtorch thread count, a data order that is a function of the seed and the position, and the
+/// engine's whole state in the checkpoint make a resumed run's losses bitwise those of an uninterrupted one.
+/// </summary>
+public sealed class TrainingRun
+{
+    private readonly Recipe _recipe;
+    private readonly RunProgress _progress;
+
+    public TrainingRun(Recipe recipe, RunProgress progress)
+    {
+        _recipe = recipe;
+        _progress = progress;
+    }
+
+    public RunResult Execute(CancellationToken cancel)
+    {
+        Torch.Torch.SetNumThreads(TorchThreadCount());
+        Recipe recipe = _recipe;
+        RunDirectories.Prepare(recipe);
+        CheckpointInfo? checkpoint = RunCheckpoints.Find(recipe);
+        if (checkpoint is null)
+            RunDirectories.StartFresh(recipe);
+        RunSetup setup = RunSetup.Create(recipe);
+        long baseline = RunPlan.MeasureRuntimeBaseline();
+        RunPlan plan = RunPlan.Create(recipe, baseline);
+        using LlamaModel model = checkpoint is null
+            ? setup.CreateModel()
+            : LlamaModel.Load(checkpoint.FilePath(RunCheckpoints.ModelFolder), setup.ModelDType, setup.ComputeDevice);
+        using var engine = new TrainingEngine(model, setup.EngineOptions(plan));
+        DataPosition? position = null;
+        long tokensSeen = 0;
+        if (checkpoint is not null)
+        {
+            (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine);
+            tokensSeen = state.TokensSeen;
+            int discarded = new CheckpointStore(recipe.Checkpoint.Dir).DiscardAfter(checkpoint.Step);
+            _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; removed {discarded} newer checkpoint(s) of the abandoned run" : "")}");
+        }
+        long startStep = checkpoint?.Step ?? 0;
+        var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
+        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier}");
+        double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
+
+        using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);
+        using var metricsLog = new RunMetricsLog(recipe.OutputDir);
+        string? lastCheckpoint = checkpoint?.DirectoryPath;
+        double? evalLoss = null;
+        double sessionSeconds = 0;
+        long sessionTokens = 0, sessionPositions = 0;
+        bool interrupted = false;
+        long step = startStep;
+        var batches = new Batch[recipe.Training.GradientAccumulationSteps];
+        try
+        {
+            while (step < setup.TotalSteps)
+            {
+                for (int i = 0; i < batches.Length; i++)
+                    batches[i] = loader.Next();
+                StepMetrics metrics = engine.Step(batches);
+                step = metrics.Step;
+                tokensSeen += metrics.TokenCount;
+                sessionSeconds += metrics.Seconds;
+                sessionTokens += metrics.TokenCount;
+                sessionPositions += batches.Sum(b => (long)b.BatchSize * b.SequenceLength);
+                metricsLog.Append(metrics);
+                bool last = step == setup.TotalSteps;
+                if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
+                    logger?.Log(step, Scalars(metrics));
+                _progress.Step(new RunProgressLine(step, setup.TotalSteps, metrics.Loss, metrics.LearningRate, metrics.TokensPerSecond,
+                    (metrics.BytesRead + metrics.BytesWritten) / Math.Max(metrics.Seconds, 1e-9), ProcessMemory.ResidentByteCount(),
+                    engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
+                    TimeSpan.FromSeconds(sessionSeconds / (step - startStep) * (setup.TotalSteps - step))));
+                if (setup.EvalData is not null && recipe.Eval.EverySteps is int everyEval && (step % everyEval == 0 || last))
+                {
+                    evalLoss = RunEvaluation.Loss(model, setup.EvalData, setup.LoaderOptions);
+                    logger?.Log(step, MetricTags.EvalLoss, evalLoss.Value);
+                    _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
+                }
+                interrupted = cancel.IsCancellationRequested && !last;
+                if (last || interrupted || (recipe.Checkpoint.EverySteps is int every && step % every == 0))
+                {
+                    lastCheckpoint = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe));
+                    _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
+                }
+                if (interrupted)
+                    break;
+            }
+        }
+        catch
+        {
+            // the hparams dashboard shows the session as failed; the exception itself reaches the CLI
+            _progress.EndLine();
+            logger?.LogSessionEnd(false);
+            throw;
+        }
+        _progress.EndLine();
+        logger?.LogSessionEnd(!interrupted);
+        SortedDictionary<long, double> losses = RunMetricsLog.ReadLosses(metricsLog.FilePath);
+        return new RunResult
+        {
+            Step = step,
+            TotalSteps = setup.TotalSteps,
+            StartStep = startStep,
+            Interrupted = interrupted,
+            FirstLoss = losses.Count > 0 ? losses.First().Value : null,
+            LastLoss = losses.Count > 0 ? losses.Last().Value : null,
+            TokensPerSecond = sessionSeconds > 0 ? sessionTokens / sessionSeconds : 0,
+            PositionsPerSecond = sessionSeconds > 0 ? sessionPositions / sessionSeconds : 0,
+            PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
+            HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
+            PoolReservedByteCount = engine.PoolReservedByteCount,
+            PredictedHostPeakByteCount = plan.HostPeakByteCount(baseline),
+            AccuracyBefore = accuracyBefore,
+            AccuracyAfter = interrupted ? null : Accuracy(model, setup),
+            EvalLoss = evalLoss,
+            TensorBoardFile = logger?.FilePath,
+            MetricsFile = metricsLog.FilePath,
+            LastCheckpoint = lastCheckpoint,
+            CheckpointDirectory = recipe.Checkpoint.Dir,
+        };
+    }
+
+    /// <summary>
+    /// libtorch's intra-op threads: fixed per machine (FINETUNE_TORCH_THREADS, else half the logical cores, at least
+    /// one), so the same reductions are split the same way in the run and in its resume. Half, because the other
+    /// half runs the CPU AdamW and the I/O completions, and because OpenMP threads that spin on an oversubscribed CPU
+    /// were measured 8x slower than one thread on this 2-core machine (quickstart step 6.5 s vs 0.8 s per 512 tokens).
+    /// </summary>
+    public static int TorchThreadCount() =>
+        int.TryParse(Environment.GetEnvironmentVariable("FINETUNE_TORCH_THREADS"), out int threads) && threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / 2);
+
+    private static IEnumerable<KeyValuePair<string, double>> Scalars(StepMetrics m)
+    {
+        yield return new(MetricTags.TrainLoss, m.Loss);
+        yield return new(MetricTags.TrainLearningRate, m.LearningRate);
+        if (double.IsFinite(m.GradientNorm))
+            yield return new(MetricTags.TrainGradNorm, m.GradientNorm);
+        yield return new(MetricTags.TrainTokensPerSecond, m.TokensPerSecond);
+        yield return new(MetricTags.HostPeakBytes, m.PeakResidentByteCount);
+        yield return new(MetricTags.PoolInUseBytes, m.PoolPeakInUseByteCount);
+        yield return new(MetricTags.ReadBytesPerSecond, m.Seconds > 0 ? m.BytesRead / m.Seconds : 0);
+        yield return new(MetricTags.WriteBytesPerSecond, m.Seconds > 0 ? m.BytesWritten / m.Seconds : 0);
+    }
+
+    private static double? Accuracy(LlamaModel model, RunSetup setup) => setup.Recipe.Eval.TaskAccuracy && setup.Synthetic is var (task, records, template)
+        ? SyntheticAccuracy.Measure(model, setup.Tokenizer, task, records, template, Math.Min(setup.Recipe.Dataset.SeqLen, model.Config.MaxPositionEmbeddings))
+        : null;
+
+    private static string? TokenizerFolder(Recipe recipe) =>
+        recipe.Tokenizer.Path is string path ? (Directory.Exists(path) ? path : Path.GetDirectoryName(Path.GetFullPath(path))) : null;
+}

@@ -1,0 +1,154 @@
+using FineTune.Offload.Bench;
+using FineTune.Offload.Memory;
+using FineTune.Offload.Optimizer;
+using FineTune.Torch;
+using FineTune.Trainer.Data;
+using FineTune.Trainer.Models;
+
+namespace FineTune.Trainer.Training.Bench;
+
+/// <summary>
+/// `finetune bench step`: the same seeded model trained on the same random batches three ways in one process -
+/// in memory (libtorch AdamW, checkpoints as tensors), offloaded (optimizer states and every activation checkpoint
+/// on NVMe) with the optimizer overlapping backward, and offloaded without overlap — timing the median step and
+/// splitting it into compute / read waits / write waits / optimizer. The drive's sequential O_DIRECT bandwidth is
+/// measured in the same run, so "the disk keeps up" can be judged: bytes per step / bandwidth vs the step time.
+/// Peak RSS is measured first, each configuration alone through its warm-up steps, with VmHWM reset before it through
+/// /proc/self/clear_refs (Linux) when allowed; then the timed steps of all run interleaved, engines all alive.
+/// </summary>
+public static class StepBench
+{
+    public static StepBenchResult Run(StepBenchOptions options, Action<string>? progress = null)
+    {
+        var config = new LlamaConfig
+        {
+            ModelType = "llama", VocabSize = options.VocabSize, HiddenSize = options.HiddenSize, IntermediateSize = options.IntermediateSize,
+            LayerCount = options.LayerCount, HeadCount = options.HeadCount, KvHeadCount = options.HeadCount,
+            HeadDim = options.HiddenSize / options.HeadCount, MaxPositionEmbeddings = Math.Max(2048, options.SequenceLength),
+        };
+        config.Validate("the bench model");
+        int stepCount = options.WarmupSteps + options.TimedSteps;
+        List<Batch[]> windows = RandomWindows(options, stepCount);
+        long parameterCount;
+        using (var probe = LlamaModel.Create(config, 1, DType.Float32, Device.Cpu))
+            parameterCount = probe.ParameterCount;
+
+        progress?.Invoke("measuring the drive's sequential O_DIRECT bandwidth");
+        var (readRate, writeRate, engine) = SequentialBandwidth.Measure(options.NvmeDirectory, 256L << 20);
+        var baseOptions = new TrainingOptions
+        {
+            MicroBatchSize = options.MicroBatchSize,
+            SequenceLength = options.SequenceLength,
+            AdamW = new() { LearningRate = 1e-4 },
+            SubGroupElementCount = options.SubGroupElementCount,
+            NvmeDirectory = options.NvmeDirectory,
+        };
+        TrainingOptions offloaded = baseOptions with { OptimizerTier = StateTier.Nvme, NvmeActivationLayers = -1 };
+        (string Name, TrainingOptions Options)[] configurations =
+        [
+            ("in-memory", baseOptions with { Mode = TrainingMode.InMemory }),
+            ("offloaded", offloaded with { OverlapOptimizerWithBackward = true }),
+            ("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false }),
+            ("in-memory, no recompute", baseOptions with { Mode = TrainingMode.InMemory, ActivationCheckpointing = false }),
+        ];
+
+        // Phase 1, memory: each configuration alone (peak RSS reset before it), through the warm-up steps.
+        bool resetWorked = true;
+        var memory = new List<(long Peak, long Before)>();
+        foreach (var (name, trainingOptions) in configurations)
+        {
+            progress?.Invoke($"peak memory of {name}");
+            resetWorked &= ResetPeakResident();
+            long before = ProcessMemory.ResidentByteCount();
+            using (var model = LlamaModel.Create(config, 1, DType.Float32, Device.Cpu))
+            using (var trainer = new TrainingEngine(model, trainingOptions))
+                for (int s = 0; s < Math.Max(1, options.WarmupSteps); s++)
+                    trainer.Step(windows[s]);
+            memory.Add((ProcessMemory.PeakResidentByteCount(), before));
+        }
+
+        // Phase 2, time: all engines alive, their timed steps interleaved (rotating order), so load from
+        // other processes on a shared machine hits every configuration alike.
+        var models = configurations.Select(_ => LlamaModel.Create(config, 1, DType.Float32, Device.Cpu)).ToArray();
+        var trainers = new List<TrainingEngine>();
+        try
+        {
+            for (int c = 0; c < configurations.Length; c++)
+                trainers.Add(new TrainingEngine(models[c], configurations[c].Options));
+            var timed = configurations.Select(_ => new List<StepMetrics>()).ToArray();
+            for (int s = 0; s < stepCount; s++)
+            {
+                progress?.Invoke($"step {s + 1} of {stepCount} in each configuration");
+                for (int k = 0; k < configurations.Length; k++)
+                {
+                    int c = (s + k) % configurations.Length;
+                    StepMetrics m = trainers[c].Step(windows[s]);
+                    if (s >= options.WarmupSteps)
+                        timed[c].Add(m);
+                }
+            }
+            StepBenchRun Summarize(int c)
+            {
+                StepMetrics median = timed[c].OrderBy(m => m.Seconds).ElementAt(timed[c].Count / 2);
+                TrainingEngine trainer = trainers[c];
+                return new StepBenchRun(configurations[c].Name, median.Seconds, median.TokensPerSecond, median.ComputeSeconds, median.ReadWaitSeconds,
+                    median.WriteWaitSeconds, median.OptimizerSeconds, median.BytesRead, median.BytesWritten, trainer.PoolReservedByteCount,
+                    memory[c].Peak, memory[c].Before, timed[c].Select(m => m.Loss).ToList(),
+                    trainer.Optimizer?.StateLocation ?? "memory (libtorch AdamW)", trainer.ActivationLocation);
+            }
+            return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
+                Summarize(0), Summarize(1), Summarize(2), Summarize(3), resetWorked);
+        }
+        finally
+        {
+            foreach (TrainingEngine trainer in trainers)
+                trainer.Dispose();
+            foreach (LlamaModel model in models)
+                model.Dispose();
+        }
+    }
+
+    /// <summary>Deterministic random token windows: labels are the next token of the same random stream (no masking).</summary>
+    private static List<Batch[]> RandomWindows(StepBenchOptions options, int stepCount)
+    {
+        var random = new SplitMix64(20261122);
+        int b = options.MicroBatchSize, t = options.SequenceLength;
+        var windows = new List<Batch[]>();
+        for (int s = 0; s < stepCount; s++)
+        {
+            var window = new Batch[options.AccumulationSteps];
+            for (int m = 0; m < window.Length; m++)
+            {
+                var ids = new long[b * t];
+                var labels = new long[b * t];
+                for (int row = 0; row < b; row++)
+                {
+                    long next = (long)random.NextBelow((ulong)options.VocabSize);
+                    for (int i = 0; i < t; i++)
+                    {
+                        ids[row * t + i] = next;
+                        next = (long)random.NextBelow((ulong)options.VocabSize);
+                        labels[row * t + i] = next;
+                    }
+                }
+                window[m] = new Batch(b, t, ids, labels, new DataPosition(0, s, 0, 0, 0));
+            }
+            windows.Add(window);
+        }
+        return windows;
+    }
+
+    /// <summary>Resets VmHWM to the current RSS (Linux: "5" to /proc/self/clear_refs). False when not allowed.</summary>
+    private static bool ResetPeakResident()
+    {
+        try
+        {
+            File.WriteAllText("/proc/self/clear_refs", "5");
+            return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+}

@@ -1,0 +1,129 @@
+using FineTune.Offload.Adam;
+using FineTune.Offload.Memory;
+using FineTune.Offload.Optimizer;
+using FineTune.Torch;
+using FineTune.Trainer.Models;
+
+namespace FineTune.Trainer.Training;
+
+/// <summary>
+/// The model's weights and fp32 gradient accumulators in two flat pool buffers owned by the engine (offloaded mode).
+/// Every parameter tensor of the model is replaced by a zero-copy view into the weight buffer, so the optimizer's
+/// low-precision weight write (through <see cref="HostParameters"/>) lands in the tensors the layers compute with.
+/// After each stage's backward, <see cref="Harvest"/> moves the stage's .grad into its fp32 accumulator (copy on the
+/// first micro-batch, add after) and clears .grad, so the optimizer reads stable host memory (DESIGN: "grads of
+/// layer i: device -> pinned fp32 accumulation buffers"). Dispose gives the model back tensors that own their
+/// memory, so the model stays usable after the engine is gone. Each parameter starts at a 64-byte boundary.
+/// </summary>
+internal sealed class ParameterBuffers : IDisposable
+{
+    internal const string WeightClass = "model weights";
+    internal const string GradientClass = "fp32 gradients";
+    private const long AlignmentByteCount = 64;
+
+    private readonly LlamaModel _model;
+    private readonly HostLease _weights;
+    private readonly HostLease _gradients;
+    private readonly Dictionary<NamedParameter, Tensor> _gradientViews = new();
+
+    public ParameterBuffers(HostMemoryPool pool, LlamaModel model)
+    {
+        _model = model;
+        _weights = pool.Rent(WeightClass);
+        _gradients = pool.Rent(GradientClass);
+        var hostParameters = new List<HostParameter>();
+        long weightOffset = 0, gradientOffset = 0;
+        ElementType weightType = ElementTypeOf(model.DType);
+        using (FineTune.Torch.Torch.NoGrad())
+        {
+            foreach (NamedParameter parameter in model.Parameters)
+            {
+                long[] shape = parameter.Spec.Shape.ToArray();
+                long count = parameter.Spec.ElementCount;
+                nint weight = _weights.Buffer.Address + (nint)weightOffset;
+                nint gradient = _gradients.Buffer.Address + (nint)gradientOffset;
+                Tensor view = Owned(FineTune.Torch.Torch.FromPointer(weight, shape, model.DType));
+                view.CopyFrom(parameter.Tensor);
+                view.RequiresGrad = true;
+                parameter.Tensor = view;
+                _gradientViews[parameter] = Owned(FineTune.Torch.Torch.FromPointer(gradient, shape, DType.Float32));
+                hostParameters.Add(new HostParameter(parameter.Name, count, weight, weightType, gradient, ElementType.Float32));
+                weightOffset += Align(count * weightType.ByteCount());
+                gradientOffset += Align(count * 4);
+            }
+        }
+        HostParameters = hostParameters;
+    }
+
+    /// <summary>Every parameter once, in the model's stable order: weights and fp32 gradients for the optimizer.</summary>
+    public IReadOnlyList<HostParameter> HostParameters { get; }
+
+    public static void AddToPlan(PoolPlan plan, LlamaModel model)
+    {
+        int weightBytes = ElementTypeOf(model.DType).ByteCount();
+        plan.Add(WeightClass, model.Parameters.Sum(p => Align(p.Spec.ElementCount * weightBytes)), 1);
+        plan.Add(GradientClass, model.Parameters.Sum(p => Align(p.Spec.ElementCount * 4)), 1);
+    }
+
+    public static ElementType ElementTypeOf(DType dtype) => dtype switch
+    {
+        DType.Float32 => ElementType.Float32,
+        DType.BFloat16 => ElementType.BFloat16,
+        DType.Float16 => ElementType.Float16,
+        _ => throw new ArgumentException($"parameters of dtype {dtype} cannot be trained; use float32, bfloat16 or float16."),
+    };
+
+    /// <summary>Moves the stage's .grad into the fp32 accumulators (overwrite when <paramref name="first"/>) and clears .grad.</summary>
+    public void Harvest(IModelLayer stage, bool first)
+    {
+        using (FineTune.Torch.Torch.NoGrad())
+        {
+            foreach (NamedParameter parameter in stage.Parameters)
+            {
+                Tensor accumulator = _gradientViews[parameter];
+                using Tensor? grad = parameter.Tensor.Grad;
+                if (grad is null)
+                {
+                    if (first)
+                        accumulator.FillInPlace(0);
+                    continue;
+                }
+                if (first)
+                    accumulator.CopyFrom(grad);
+                else
+                    accumulator.AddInPlace(grad);
+                parameter.Tensor.Grad = null;
+            }
+        }
+    }
+
+    /// <summary>Gradient buffers as (pointer, type, count) for the norm pass.</summary>
+    public IReadOnlyList<(nint Pointer, ElementType Type, long ElementCount)> GradientBuffers =>
+        HostParameters.Select(p => (p.Gradient, p.GradientType, p.ElementCount)).ToList();
+
+    public void Dispose()
+    {
+        using (FineTune.Torch.Torch.NoGrad())
+        {
+            foreach (NamedParameter parameter in _model.Parameters)
+            {
+                if (!_gradientViews.TryGetValue(parameter, out Tensor? gradient))
+                    continue;
+                bool requiresGrad = parameter.Tensor.RequiresGrad;
+                parameter.Tensor.Grad = null;
+                Tensor owned = Owned(parameter.Tensor.Clone());
+                owned.RequiresGrad = requiresGrad;
+                parameter.Tensor = owned;
+                gradient.Dispose();
+            }
+        }
+        _gradientViews.Clear();
+        _weights.Dispose();
+        _gradients.Dispose();
+    }
+
+    /// <summary>These tensors outlive whatever scope the caller has open.</summary>
+    private static Tensor Owned(Tensor tensor) => TensorScope.Current?.Detach(tensor) ?? tensor;
+
+    private static long Align(long byteCount) => (byteCount + AlignmentByteCount - 1) / AlignmentByteCount * AlignmentByteCount;
+}

@@ -1,0 +1,65 @@
+using FineTune.IO;
+using FineTune.Offload.Adam;
+using FineTune.Offload.Optimizer;
+
+namespace FineTune.Trainer.Training;
+
+/// <summary>
+/// Everything <see cref="TrainingEngine"/> needs besides the model: the shape of a micro-batch (to plan the
+/// activation buffers), where each class of state lives, precision, optimizer and schedule. Defaults: offloaded,
+/// fp32, states and checkpoints in host memory, AdamW with PyTorch's defaults, constant learning rate.
+/// </summary>
+public sealed record TrainingOptions
+{
+    public TrainingMode Mode { get; init; } = TrainingMode.Offloaded;
+
+    public PrecisionMode Precision { get; init; } = PrecisionMode.Float32;
+
+    /// <summary>Largest micro-batch rows (B) a step will see.</summary>
+    public required int MicroBatchSize { get; init; }
+
+    /// <summary>Tokens per row (T).</summary>
+    public required int SequenceLength { get; init; }
+
+    /// <summary>AdamW hyper-parameters; MaxGradNorm &gt; 0 turns on global-norm clipping.</summary>
+    public AdamWOptions AdamW { get; init; } = new();
+
+    /// <summary>Learning rate per step; null keeps AdamW.LearningRate.</summary>
+    public LearningRateSchedule? Schedule { get; init; }
+
+    /// <summary>Dynamic loss scaling; fp16 gets a default scaler when null. Usable with fp32 too (tests, experiments).</summary>
+    public DynamicLossScaler? LossScaler { get; init; }
+
+    /// <summary>Where fp32 master, m and v live (offloaded mode).</summary>
+    public StateTier OptimizerTier { get; init; } = StateTier.Host;
+
+    /// <summary>Decoder-layer checkpoints (from the lowest layer up) kept on NVMe rather than in host buffers; -1: all.</summary>
+    public int NvmeActivationLayers { get; init; }
+
+    /// <summary>Directory for the optimizer and activation swap files (nvme_dir).</summary>
+    public string? NvmeDirectory { get; init; }
+
+    /// <summary>Host bytes the engine's pools may reserve in all (host_gb); construction refuses a plan above it.</summary>
+    public long HostBudgetByteCount { get; init; } = long.MaxValue;
+
+    /// <summary>Elements per optimizer sub-group (the unit of swapping and of overlap with backward).</summary>
+    public long SubGroupElementCount { get; init; } = 4_000_000;
+
+    /// <summary>Update finished sub-groups while backward continues (only without clipping and loss scaling).</summary>
+    public bool OverlapOptimizerWithBackward { get; init; } = true;
+
+    /// <summary>
+    /// In-memory mode only: false keeps the whole autograd graph of a micro-batch (no recompute), the plain PyTorch
+    /// baseline; true (default) runs the same layer-by-layer recompute schedule as the offloaded mode, so the two
+    /// differ only in where state lives. The offloaded mode always checkpoints.
+    /// </summary>
+    public bool ActivationCheckpointing { get; init; } = true;
+
+    /// <summary>Threads of the CPU AdamW; -1: every core.</summary>
+    public int OptimizerThreads { get; init; } = -1;
+
+    /// <summary>Staging buffers for NVMe checkpoints (prefetch depth is one less).</summary>
+    public int ActivationStagingBuffers { get; init; } = 3;
+
+    public IoEngineKind IoEngine { get; init; } = IoEngineKind.Auto;
+}
