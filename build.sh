@@ -74,7 +74,9 @@ build_native
 build_dotnet
 case "${1:-build}" in
   build) ;;
-  quickstart) shift; exec "$ROOT/finetune" run recipes/quickstart.yaml "$@" ;;
+  # Each quickstart writes a new run folder, so running it twice never collides with (or deletes) an earlier run.
+  quickstart) shift; out="runs/quickstart-$(date +%Y%m%d-%H%M%S)"
+    exec "$ROOT/finetune" run recipes/quickstart.yaml "output_dir=$out" "offload.nvme_dir=$out/swap" "$@" ;;
   test) run_tests ;;
   *) echo "usage: ./build.sh [build|quickstart|test]" >&2; exit 2 ;;
 esac

@@ -29,6 +29,12 @@ public static class ExitCodes
             Console.Error.WriteLine($"error: {e.Message}");
             return UserError;
         }
+        catch (FineTune.IO.DiskFullException e)
+        {
+            // Running out of disk is the user's to fix (free space or point nvme_dir elsewhere), not a bug.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("cancelled.");
