@@ -1,6 +1,8 @@
 using FineTune.Trainer.Checkpoints;
 using Xunit;
 
+using FineTune.Trainer.Tests.Runs;
+
 namespace FineTune.Cli.Tests.Run;
 
 /// <summary>

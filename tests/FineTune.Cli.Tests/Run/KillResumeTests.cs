@@ -4,6 +4,8 @@ using FineTune.Trainer.Runs;
 using Xunit;
 using Xunit.Abstractions;
 
+using FineTune.Trainer.Tests.Runs;
+
 namespace FineTune.Cli.Tests.Run;
 
 /// <summary>

@@ -1,5 +1,7 @@
 using Xunit;
 
+using FineTune.Trainer.Tests.Runs;
+
 namespace FineTune.Cli.Tests.Run;
 
 /// <summary>Run, resume, plan and export refusals beyond `validate`: each exits 2 with one sentence naming what to change.</summary>

@@ -2,6 +2,8 @@ using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Runs;
 using Xunit;
 
+using FineTune.Trainer.Tests.Runs;
+
 namespace FineTune.Cli.Tests.Run;
 
 /// <summary>

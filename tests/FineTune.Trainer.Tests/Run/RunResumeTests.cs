@@ -14,7 +14,7 @@ public sealed class RunResumeTests
     [Fact]
     public void CancelledRunResumesWithBitIdenticalLosses()
     {
-        using var reference = new TinyRunRecipe("eval:\n  task_accuracy: false");
+        using var reference = new TinyRunRecipe();
         RunResult whole = Execute(reference.Load(), CancellationToken.None);
         Assert.False(whole.Interrupted);
         Assert.Equal(8, whole.Step);
@@ -24,7 +24,7 @@ public sealed class RunResumeTests
         // keep_last 2 with a checkpoint every 2 steps and at the end
         Assert.Equal([6L, 8L], new CheckpointStore(Path.Combine(reference.RunDirectory, "checkpoints")).List().Select(c => c.Step));
 
-        using var stopped = new TinyRunRecipe("eval:\n  task_accuracy: false");
+        using var stopped = new TinyRunRecipe();
         using var cancel = new CancellationTokenSource();
         cancel.Cancel();
         RunResult first = Execute(stopped.Load(), cancel.Token);
@@ -44,7 +44,7 @@ public sealed class RunResumeTests
     [Fact]
     public void FreshRunIntoAFolderWithCheckpointsIsRefused()
     {
-        using var tiny = new TinyRunRecipe("eval:\n  task_accuracy: false");
+        using var tiny = new TinyRunRecipe();
         Execute(tiny.Load("training.max_steps=2"), CancellationToken.None);
         var error = Assert.Throws<UserErrorException>(() => Execute(tiny.Load("training.max_steps=2"), CancellationToken.None));
         Assert.Contains("resume=true", error.Message);

@@ -10,7 +10,7 @@ namespace FineTune.Trainer.Tests.Runs;
 /// </summary>
 internal sealed class TinyRunRecipe : IDisposable
 {
-    public TinyRunRecipe(string extraYaml = "")
+    public TinyRunRecipe(string extraYaml = "eval:\n  task_accuracy: false")
     {
         OutputDirectory = Directory.CreateTempSubdirectory("finetune-run-").FullName;
         RecipePath = Path.Combine(OutputDirectory, "tiny.yaml");
