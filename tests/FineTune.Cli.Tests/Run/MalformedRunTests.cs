@@ -30,6 +30,13 @@ public sealed class MalformedRunTests
     }
 
     [Fact]
+    public void ParameterOffloadIsRefusedUntilItExists()
+    {
+        using var tiny = new TinyRunRecipe();
+        AssertUserError(["run", tiny.RecipePath, "offload.params=nvme"], "offload.params");
+    }
+
+    [Fact]
     public void PlanRefusesWhenNothingFitsTheHostBudget()
     {
         using var tiny = new TinyRunRecipe();

@@ -74,6 +74,7 @@ public sealed record RunPlan
         OffloadSection o = recipe.Offload;
         long? budget = o.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : null;
         bool canNvme = o.NvmeDir is not null;
+        RefuseUnsupportedTiers(o, recipe);
         StateTier optimizer = o.OptimizerStates == StorageTier.Nvme ? StateTier.Nvme : StateTier.Host;
         bool activations = o.Activations == StorageTier.Nvme;
         RunPlan plan = Build(recipe, config, optimizer, activations, budget);
@@ -89,6 +90,20 @@ public sealed record RunPlan
         if (o.NvmeGb is double nvmeGb && plan.NvmeResidentByteCount > nvmeGb * OffloadSection.BytesPerGb)
             throw new UserErrorException($"The plan keeps {Gib(plan.NvmeResidentByteCount)} GiB in offload.nvme_dir but nvme_gb is {nvmeGb}; raise nvme_gb or keep more state in host memory.");
         return plan;
+    }
+
+    /// <summary>
+    /// Tiers a recipe can name that the engine does not implement yet are refused, not silently replaced:
+    /// parameters always stay with the compute device (no parameter offload yet), and optimizer states can rest on
+    /// the host or NVMe but not in GPU memory. On a CPU-only machine "device" is host memory, so it is accepted there.
+    /// </summary>
+    private static void RefuseUnsupportedTiers(OffloadSection o, Recipe recipe)
+    {
+        bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
+        if (o.Params is StorageTier.Nvme || (cuda && o.Params is StorageTier.Host))
+            throw new UserErrorException($"offload.params: {o.Params.ToString().ToLowerInvariant()} is not supported yet (parameter offload is not implemented; weights stay with the compute device); use auto or device.");
+        if (cuda && o.OptimizerStates is StorageTier.Device)
+            throw new UserErrorException("offload.optimizer_states: device is not supported yet (states rest on the host or NVMe and stream through the host pool); use auto, host or nvme.");
     }
 
     private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, long? budget)
