@@ -14,8 +14,8 @@ namespace FineTune.IO.Engines;
 ///
 /// Threading: one dedicated ring thread owns the ring. It creates it (so SINGLE_ISSUER holds), and is the only
 /// thread that fills SQEs, enters the kernel and reaps CQEs. Callers put chunks on a lock-free queue and, when the
-/// ring thread is asleep in io_uring_enter, wake it by writing to an eventfd on which the ring keeps one read
-/// outstanding. Each loop submits everything pending and waits for completions in one io_uring_enter, as fio does.
+/// ring thread is asleep in io_uring_enter with fewer than 3/4 of the slots in the kernel, wake it by writing to an
+/// eventfd on which the ring keeps one read outstanding (with more in flight, the next CQE wakes it anyway). Each loop submits everything pending and waits for completions in one io_uring_enter, as fio does.
 /// Why not submit from caller threads: read/write completions run as task_work in the submitting thread, so with
 /// many submitters every completion costs an extra wake-up of whichever thread submitted it; with one ring thread
 /// (and DEFER_TASKRUN where the kernel has it, 6.1+) completions are processed exactly where they are waited for.
@@ -60,6 +60,7 @@ internal sealed unsafe class IoUringEngine : IoEngineBase
     private IoUringCqe* _cqes;
 
     private int _sleeping;            // 1 while the ring thread is (about to be) blocked in io_uring_enter
+    private int _inKernelCount;       // occupied slots, published by the ring thread before it sleeps
     private volatile bool _stopping;
 
     public IoUringEngine(int queueDepth, int maxRequestByteCount)
@@ -89,6 +90,16 @@ internal sealed unsafe class IoUringEngine : IoEngineBase
     {
         foreach (IoChunk chunk in chunks)
             _incoming.Enqueue(chunk);
+        Interlocked.MemoryBarrier(); // enqueue before reading the sleep flag (Dekker, see class remarks)
+        // No wake-up while at least 3/4 of the slots are in the kernel: the ring thread is then blocked in
+        // io_uring_enter waiting for one of those completions, and drains _incoming as soon as it returns. Waking it
+        // per request (eventfd write, eventfd CQE, re-arm, extra io_uring_enter) kept the device no busier: in
+        // `bench io` (2,304 1 MiB requests) it cut eventfd writes from 2,138 to 120 and io_uring_enter from 4,058 to
+        // 1,520 (strace -c -f). Safe: _inKernelCount is written before _sleeping is set and changed only after it is
+        // cleared, so a value >= 1 read while the thread sleeps means a CQE will wake it; if the thread is awake it
+        // re-checks _incoming after setting _sleeping, and our enqueue came before our read of _sleeping.
+        if (Volatile.Read(ref _sleeping) == 1 && Volatile.Read(ref _inKernelCount) * 4 >= QueueDepth * 3)
+            return;
         WakeIfSleeping();
     }
 
@@ -197,6 +208,7 @@ internal sealed unsafe class IoUringEngine : IoEngineBase
             }
 
             // Sleep protocol: announce, then re-check the queue so no caller's wake-up can be missed.
+            Volatile.Write(ref _inKernelCount, QueueDepth - _freeSlots.Count);
             Interlocked.Exchange(ref _sleeping, 1);
             bool work = !_incoming.IsEmpty || (_stopping && _freeSlots.Count == QueueDepth && _pending.Count == 0);
             uint minComplete = work ? 0u : 1u;
