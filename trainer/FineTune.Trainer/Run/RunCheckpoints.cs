@@ -6,7 +6,6 @@ using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Training;
-using CheckpointStore = FineTune.Trainer.Checkpoints.CheckpointStore;
 
 namespace FineTune.Trainer.Runs;
 

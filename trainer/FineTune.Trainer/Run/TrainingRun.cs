@@ -7,7 +7,6 @@ using FineTune.Trainer.Models;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.TensorBoard;
 using FineTune.Trainer.Training;
-using CheckpointStore = FineTune.Trainer.Checkpoints.CheckpointStore;
 
 // Namespace "Runs", not "Run": a namespace named Run hides methods named Run called unqualified in FineTune.Trainer.*.
 namespace FineTune.Trainer.Runs;

@@ -30,7 +30,7 @@ public sealed partial class TrainingEngine : IDisposable
     private readonly ParameterBuffers? _parameters;
     private readonly PartitionedOptimizer? _optimizer;
     private readonly InMemoryOptimizer? _inMemory;
-    private readonly CheckpointStore _checkpoints;
+    private readonly LayerInputCheckpoints _checkpoints;
     private readonly long?[] _stageFirstElement;
     private readonly long _totalElementCount;
 
@@ -50,7 +50,7 @@ public sealed partial class TrainingEngine : IDisposable
         if (options.Mode == TrainingMode.InMemory)
         {
             _inMemory = new InMemoryOptimizer(model, options.AdamW);
-            _checkpoints = new CheckpointStore(model.Layers.Count, null);
+            _checkpoints = new LayerInputCheckpoints(model.Layers.Count, null);
             return;
         }
         var activationOptions = ActivationOptions(model, options);
@@ -72,7 +72,7 @@ public sealed partial class TrainingEngine : IDisposable
         {
             _pool = HostMemoryPool.Create(plan, engineByteCount);
             _parameters = new ParameterBuffers(_pool, model);
-            _checkpoints = new CheckpointStore(model.Layers.Count, activationOptions is null ? null : new ActivationStore(_pool, activationOptions));
+            _checkpoints = new LayerInputCheckpoints(model.Layers.Count, activationOptions is null ? null : new ActivationStore(_pool, activationOptions));
             _optimizer = PartitionedOptimizer.Create(_parameters.HostParameters, optimizerOptions with { HostBudgetByteCount = optimizerByteCount });
         }
         catch

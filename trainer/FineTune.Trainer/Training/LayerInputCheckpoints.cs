@@ -8,12 +8,12 @@ namespace FineTune.Trainer.Training;
 /// (pooled host buffers and NVMe, offloaded mode) or plain tensors kept alive (in-memory mode). Load returns a
 /// tensor the caller owns and disposes.
 /// </summary>
-internal sealed class CheckpointStore : IDisposable
+internal sealed class LayerInputCheckpoints : IDisposable
 {
     private readonly ActivationStore? _store;
     private readonly Tensor?[] _tensors;
 
-    public CheckpointStore(int count, ActivationStore? store)
+    public LayerInputCheckpoints(int count, ActivationStore? store)
     {
         _store = store;
         _tensors = new Tensor?[count];
