@@ -92,6 +92,7 @@ public static class OptimizerStateFile
                     $"(stored {extent.Crc32C:x8}, read {crc:x8}); the checkpoint is corrupt, resume from an earlier one.");
             optimizer.WriteWeightsFromMaster(group, states);
         });
+        optimizer.Options.WeightWriteBack?.Flush();
         optimizer.StepNumber = manifest.Step;
     }
 

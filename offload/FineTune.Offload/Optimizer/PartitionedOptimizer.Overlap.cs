@@ -43,6 +43,7 @@ public sealed partial class PartitionedOptimizer
                 return true;
             }, (group, lease) => Update(group, lease, scalars)).ConfigureAwait(false);
         }
+        Options.WeightWriteBack?.Flush();
         Counters.Steps++;
         return StepNumber;
     }
@@ -105,6 +106,7 @@ public sealed partial class PartitionedOptimizer
         {
             updated = await _pipeline.UpdateInOrderAsync(order, DecideAsync, (group, lease) => Update(group, lease, scalars)).ConfigureAwait(false);
         }
+        Options.WeightWriteBack?.Flush();
         if (updated)
             Counters.Steps++;
         return result;

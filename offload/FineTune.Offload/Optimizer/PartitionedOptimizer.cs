@@ -100,7 +100,9 @@ public sealed partial class PartitionedOptimizer : IDisposable
         Func<IReadOnlyList<long>, ISwapStore>? storeFactory)
     {
         Validate(parameters);
-        long subGroupElementCount = (options.SubGroupElementCount + 1023) / 1024 * 1024;
+        long subGroupElementCount = RoundSubGroupElementCount(options.SubGroupElementCount, options.WeightWriteBack?.WeightType);
+        if (options.WeightWriteBack is { } writeBack && parameters.Any(p => p.WeightType != writeBack.WeightType))
+            throw new ArgumentException($"Every parameter's weights must be {writeBack.WeightType} to go through the weight write-back.", nameof(parameters));
         IReadOnlyList<SubGroup> groups = SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroupElementCount);
         PoolPlan plan = PlanPool(groups, subGroupElementCount, options);
         HostMemoryPool pool = HostMemoryPool.Create(plan, options.HostBudgetByteCount, options.Allocator, options.HostRegistrar);
@@ -116,7 +118,13 @@ public sealed partial class PartitionedOptimizer : IDisposable
                     extents, options.IoEngine, options.IoQueueDepth),
             };
             var optimizer = new PartitionedOptimizer(parameters, options, groups, subGroupElementCount, pool, store);
-            optimizer.FillStates((group, lease) => SubGroupStates.Initialize(parameters, group, lease));
+            optimizer.FillStates((group, lease) =>
+            {
+                SubGroupStates.Initialize(parameters, group, lease);
+                if (optimizer.Options.WeightWriteBack is not null)
+                    optimizer.WriteWeightsFromMaster(group, lease);
+            });
+            optimizer.Options.WeightWriteBack?.Flush();
             return optimizer;
         }
         catch
@@ -125,6 +133,18 @@ public sealed partial class PartitionedOptimizer : IDisposable
             pool.Dispose();
             throw;
         }
+    }
+
+    /// <summary>
+    /// The sub-group size the optimizer uses for <paramref name="requested"/>: rounded up to 1,024 elements, and
+    /// with a weight write-back of <paramref name="writeBackType"/> to a multiple of a 4 KiB page of weights too, so
+    /// each sub-group's weights start on a page of the weight file.
+    /// </summary>
+    public static long RoundSubGroupElementCount(long requested, ElementType? writeBackType = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(requested);
+        long unit = writeBackType is ElementType type ? Math.Max(1024, HostAlignment.PageByteCount / type.ByteCount()) : 1024;
+        return (requested + unit - 1) / unit * unit;
     }
 
     /// <summary>
@@ -212,6 +232,7 @@ public sealed partial class PartitionedOptimizer : IDisposable
         {
             await _pipeline.UpdateAllAsync((group, lease) => Update(group, lease, scalars)).ConfigureAwait(false);
         }
+        Options.WeightWriteBack?.Flush();
         Counters.Steps++;
         Counters.PeakResidentByteCount = ProcessMemory.PeakResidentByteCount();
         return new StepResult(false, norm, clip, StepNumber);
@@ -240,6 +261,8 @@ public sealed partial class PartitionedOptimizer : IDisposable
         byte* basePointer = states.Pointer;
         long n = group.ElementCount;
         var segments = new AdamWSegment[group.Segments.Count];
+        IWeightWriteBack? writeBack = Options.WeightWriteBack;
+        nint weights = writeBack?.Rent(group) ?? 0;
         for (int i = 0; i < segments.Length; i++)
         {
             SubGroupSegment s = group.Segments[i];
@@ -259,13 +282,15 @@ public sealed partial class PartitionedOptimizer : IDisposable
                 (nint)(basePointer + 4 * (n + s.GroupOffset)),
                 (nint)(basePointer + 4 * (2 * n + s.GroupOffset)),
                 gradient, gradientType,
-                p.Weight + (nint)(s.ParameterOffset * p.WeightType.ByteCount()), p.WeightType,
+                writeBack is null ? p.Weight + (nint)(s.ParameterOffset * p.WeightType.ByteCount()) : weights + (nint)(s.GroupOffset * p.WeightType.ByteCount()),
+                p.WeightType,
                 s.ElementCount);
         }
         if (_deviceAdamW is not null && Options.DeviceSubGroups![group.Index])
             _deviceAdamW.Update(scalars, segments);
         else if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
             throw new InvalidOperationException($"Sub-group {group.Index} saw a non-finite gradient that the norm pass did not: gradients changed during the step.");
+        writeBack?.Commit(group);
         Counters.UpdateSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
     }
 
@@ -298,7 +323,17 @@ public sealed partial class PartitionedOptimizer : IDisposable
             visit(group, _residentSlots[group.Index]!.Lease);
     }
 
-    internal void WriteWeightsFromMaster(SubGroup group, HostLease states) => SubGroupStates.WriteWeightsFromMaster(_parameters, group, states);
+    /// <summary>Rewrites <paramref name="group"/>'s low-precision weights from its masters (into the write-back when there is one; the caller flushes it).</summary>
+    internal void WriteWeightsFromMaster(SubGroup group, HostLease states)
+    {
+        if (Options.WeightWriteBack is not { } writeBack)
+        {
+            SubGroupStates.WriteWeightsFromMaster(_parameters, group, states);
+            return;
+        }
+        SubGroupStates.WriteGroupWeightsFromMaster(group, states, writeBack.Rent(group), writeBack.WeightType);
+        writeBack.Commit(group);
+    }
 
     /// <summary>Writes the optimizer state to <paramref name="directory"/> (see <see cref="OptimizerStateFile"/>).</summary>
     public void SaveState(string directory) => OptimizerStateFile.Save(this, directory);

@@ -9,7 +9,10 @@ public sealed record PartitionedOptimizerOptions
 {
     public AdamWOptions AdamW { get; init; } = new();
 
-    /// <summary>Elements per sub-group (the unit of swapping and of device/CPU assignment). Rounded up to 1,024.</summary>
+    /// <summary>
+    /// Elements per sub-group (the unit of swapping and of device/CPU assignment). Rounded up to 1,024, and with a
+    /// <see cref="WeightWriteBack"/> to a whole number of 4 KiB pages of weights (<see cref="PartitionedOptimizer.RoundSubGroupElementCount"/>).
+    /// </summary>
     public long SubGroupElementCount { get; init; } = 100_000_000;
 
     public StateTier Tier { get; init; } = StateTier.Host;
@@ -44,6 +47,12 @@ public sealed record PartitionedOptimizerOptions
 
     /// <summary>Device of <see cref="DeviceSubGroups"/>' updates (cuda:0 on a GPU machine; cpu runs the same path for tests).</summary>
     public FineTune.Torch.Device UpdateDevice { get; init; } = FineTune.Torch.Device.Cpu;
+
+    /// <summary>
+    /// Where updated low-precision weights go when the parameters' memory is not resident (parameter offload);
+    /// null: into <see cref="HostParameter.Weight"/>.
+    /// </summary>
+    public IWeightWriteBack? WeightWriteBack { get; init; }
 
     /// <summary>Threads of the CPU update; -1 uses every core.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;

@@ -53,6 +53,21 @@ internal static class SubGroupStates
         }
     }
 
+    /// <summary>Writes a sub-group's weights from its masters into one flat buffer (element i of the group at <paramref name="weights"/> + i).</summary>
+    public static unsafe void WriteGroupWeightsFromMaster(SubGroup group, HostLease states, nint weights, ElementType type)
+    {
+        var master = (float*)states.Pointer;
+        for (long i = 0; i < group.ElementCount; i++)
+        {
+            switch (type)
+            {
+                case ElementType.Float32: ((float*)weights)[i] = master[i]; break;
+                case ElementType.BFloat16: ((ushort*)weights)[i] = LowPrecision.ToBFloat16(master[i]); break;
+                default: ((ushort*)weights)[i] = LowPrecision.ToFloat16(master[i]); break;
+            }
+        }
+    }
+
     public static unsafe void StageToFloat32(nint gradient, ElementType type, float* target, long elementCount)
     {
         if (type == ElementType.Float32)

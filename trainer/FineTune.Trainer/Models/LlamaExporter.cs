@@ -49,7 +49,11 @@ public static class LlamaExporter
             foreach (string name in shards[i])
             {
                 NamedParameter parameter = byName[name];
-                writer.Add(name, stType, parameter.Spec.Shape, stream => WriteTensor(parameter.Tensor, diskType, stream));
+                writer.Add(name, stType, parameter.Spec.Shape, stream =>
+                {
+                    using (model.UseWeights(parameter))
+                        WriteTensor(parameter.Tensor, diskType, stream);
+                });
                 weightMap[name] = fileName;
             }
             writer.WriteFile(Path.Combine(folder, fileName));

@@ -59,6 +59,15 @@ public sealed class LlamaModel : IDisposable
 
     public long ParameterCount => Parameters.Sum(p => p.Spec.ElementCount);
 
+    /// <summary>Set by a training engine that streams the weights (parameter offload); null when they are all resident.</summary>
+    internal IWeightResidency? Residency { get; set; }
+
+    /// <summary>
+    /// Keeps <paramref name="parameter"/>'s tensor resident until the handle is disposed: a no-op when every weight is
+    /// resident, a read from NVMe while a training engine offloads the parameters.
+    /// </summary>
+    public IDisposable? UseWeights(NamedParameter parameter) => Residency?.Use(parameter);
+
     /// <summary>Reads DIR/config.json and the safetensors weights, converted to <paramref name="dtype"/> on <paramref name="device"/>.</summary>
     public static LlamaModel Load(string folder, DType dtype, Device device)
     {
@@ -76,26 +85,35 @@ public sealed class LlamaModel : IDisposable
     /// <summary>Makes every parameter a leaf that requires grad (for training) or not (for evaluation).</summary>
     public void SetRequiresGrad(bool requiresGrad)
     {
-        foreach (NamedParameter parameter in Parameters)
+        foreach (NamedParameter parameter in Parameters.Where(p => p.IsResident))
             parameter.Tensor.RequiresGrad = requiresGrad;
     }
 
-    /// <summary>Clears every parameter's accumulated gradient.</summary>
+    /// <summary>Clears every resident parameter's accumulated gradient.</summary>
     public void ClearGrads()
     {
-        foreach (NamedParameter parameter in Parameters)
+        foreach (NamedParameter parameter in Parameters.Where(p => p.IsResident))
             parameter.Tensor.Grad = null;
     }
 
-    /// <summary>ids (B, T) int64 -> logits (B, T, V) in the model's dtype, running every stage in order.</summary>
+    /// <summary>
+    /// ids (B, T) int64 -> logits (B, T, V) in the model's dtype, running every stage in order. While a training
+    /// engine streams the weights, each stage's are brought in for its turn (the next prefetched) and let go after,
+    /// which is only sound without autograd: run it under no-grad then.
+    /// </summary>
     public Tensor Forward(Tensor ids)
     {
         CheckIds(ids);
+        if (Residency is not null && FineTune.Torch.Torch.IsGradEnabled)
+            throw new InvalidOperationException("The training engine streams this model's weights (parameter offload): run model.Forward under Torch.NoGrad(), and train through the engine's Step.");
         using (TensorScope.Enter())
         {
             Tensor x = ids;
-            foreach (IModelLayer stage in Stages)
-                x = stage.Forward(x);
+            for (int s = 0; s < Stages.Count; s++)
+            {
+                using (Residency?.Use(s, +1))
+                    x = Stages[s].Forward(x);
+            }
             return x.MoveToOuterScope();
         }
     }

@@ -6,10 +6,12 @@ namespace FineTune.Trainer.Models;
 /// One parameter of the model under its HF name. The tensor may be replaced (the training step swaps in weights
 /// it streamed from host or NVMe) but only by one of the declared shape, so a layer never sees a wrong shape.
 /// The parameter owns the tensor it holds: replacing or disposing it disposes the previous one.
+/// With parameter offload the training engine evicts the tensor between uses (<see cref="IsResident"/> false); reading
+/// it then throws, naming the way to reach the weights (<see cref="LlamaModel.UseWeights"/>).
 /// </summary>
 public sealed class NamedParameter : IDisposable
 {
-    private Tensor _tensor;
+    private Tensor? _tensor;
 
     public NamedParameter(ParameterSpec spec, Tensor tensor)
     {
@@ -25,17 +27,28 @@ public sealed class NamedParameter : IDisposable
     /// <summary>The weights, (Spec.Shape) in the model's dtype on the model's device.</summary>
     public Tensor Tensor
     {
-        get => _tensor;
+        get => _tensor ?? throw new InvalidOperationException(
+            $"{Name} is not resident: the training engine keeps it on NVMe; run the model through model.Forward or wrap the access in model.UseWeights.");
         set
         {
             CheckShape(value);
             if (!ReferenceEquals(value, _tensor))
-                _tensor.Dispose();
+                _tensor?.Dispose();
             _tensor = value;
         }
     }
 
-    public void Dispose() => _tensor.Dispose();
+    /// <summary>False while the training engine keeps this parameter off the compute device (parameter offload).</summary>
+    public bool IsResident => _tensor is not null;
+
+    /// <summary>Frees the tensor; the weights live elsewhere until the next assignment.</summary>
+    internal void Evict()
+    {
+        _tensor?.Dispose();
+        _tensor = null;
+    }
+
+    public void Dispose() => Evict();
 
     private void CheckShape(Tensor tensor)
     {

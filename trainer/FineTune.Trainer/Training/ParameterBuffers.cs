@@ -14,6 +14,9 @@ namespace FineTune.Trainer.Training;
 /// first micro-batch, add after) and clears .grad, so the optimizer reads stable host memory (DESIGN: "grads of
 /// layer i: device -> pinned fp32 accumulation buffers"). Dispose gives the model back tensors that own their
 /// memory, so the model stays usable after the engine is gone. Each parameter starts at a 64-byte boundary.
+/// With parameter offload (<c>residentWeights: false</c>) there is no weight buffer: the weights go to NVMe
+/// (<see cref="StreamedWeights"/>), and <see cref="HostParameters"/> point at the model's own tensors, which the
+/// optimizer reads once, at creation, for the initial masters.
 /// </summary>
 internal sealed class ParameterBuffers : IDisposable
 {
@@ -22,14 +25,15 @@ internal sealed class ParameterBuffers : IDisposable
     private const long AlignmentByteCount = 64;
 
     private readonly LlamaModel _model;
-    private readonly HostLease _weights;
+    private readonly HostLease? _weights;
     private readonly HostLease _gradients;
     private readonly Dictionary<NamedParameter, Tensor> _gradientViews = new();
+    private readonly HashSet<NamedParameter> _harvested = new();
 
-    public ParameterBuffers(HostMemoryPool pool, LlamaModel model)
+    public ParameterBuffers(HostMemoryPool pool, LlamaModel model, bool residentWeights = true)
     {
         _model = model;
-        _weights = pool.Rent(WeightClass);
+        _weights = residentWeights ? pool.Rent(WeightClass) : null;
         _gradients = pool.Rent(GradientClass);
         var hostParameters = new List<HostParameter>();
         long weightOffset = 0, gradientOffset = 0;
@@ -40,12 +44,24 @@ internal sealed class ParameterBuffers : IDisposable
             {
                 long[] shape = parameter.Spec.Shape.ToArray();
                 long count = parameter.Spec.ElementCount;
-                nint weight = _weights.Buffer.Address + (nint)weightOffset;
                 nint gradient = _gradients.Buffer.Address + (nint)gradientOffset;
-                Tensor view = Owned(FineTune.Torch.Torch.FromPointer(weight, shape, model.DType));
-                view.CopyFrom(parameter.Tensor);
-                view.RequiresGrad = true;
-                parameter.Tensor = view;
+                nint weight;
+                if (_weights is not null)
+                {
+                    weight = _weights.Buffer.Address + (nint)weightOffset;
+                    Tensor view = Owned(FineTune.Torch.Torch.FromPointer(weight, shape, model.DType));
+                    view.CopyFrom(parameter.Tensor);
+                    view.RequiresGrad = true;
+                    parameter.Tensor = view;
+                }
+                else
+                {
+                    if (!parameter.Tensor.Device.IsCpu)
+                        throw new ArgumentException($"{parameter.Name}: parameter offload reads the initial weights from host memory, but they are on {parameter.Tensor.Device}.", nameof(model));
+                    if (!parameter.Tensor.IsContiguous)
+                        parameter.Tensor = Owned(parameter.Tensor.Contiguous());
+                    weight = parameter.Tensor.DataPointer;
+                }
                 _gradientViews[parameter] = Owned(FineTune.Torch.Torch.FromPointer(gradient, shape, DType.Float32));
                 hostParameters.Add(new HostParameter(parameter.Name, count, weight, weightType, gradient, ElementType.Float32));
                 weightOffset += Align(count * weightType.ByteCount());
@@ -58,10 +74,11 @@ internal sealed class ParameterBuffers : IDisposable
     /// <summary>Every parameter once, in the model's stable order: weights and fp32 gradients for the optimizer.</summary>
     public IReadOnlyList<HostParameter> HostParameters { get; }
 
-    public static void AddToPlan(PoolPlan plan, LlamaModel model)
+    public static void AddToPlan(PoolPlan plan, LlamaModel model, bool residentWeights = true)
     {
         int weightBytes = ElementTypeOf(model.DType).ByteCount();
-        plan.Add(WeightClass, model.Parameters.Sum(p => Align(p.Spec.ElementCount * weightBytes)), 1);
+        if (residentWeights)
+            plan.Add(WeightClass, model.Parameters.Sum(p => Align(p.Spec.ElementCount * weightBytes)), 1);
         plan.Add(GradientClass, model.Parameters.Sum(p => Align(p.Spec.ElementCount * 4)), 1);
     }
 
@@ -73,22 +90,43 @@ internal sealed class ParameterBuffers : IDisposable
         _ => throw new ArgumentException($"parameters of dtype {dtype} cannot be trained; use float32, bfloat16 or float16."),
     };
 
-    /// <summary>Moves the stage's .grad into the fp32 accumulators (overwrite when <paramref name="first"/>) and clears .grad.</summary>
-    public void Harvest(IModelLayer stage, bool first)
+    /// <summary>Each parameter's element offset in the flat space the optimizer partitions (the model's parameter order, no padding).</summary>
+    public static IReadOnlyDictionary<NamedParameter, long> FlatOffsets(LlamaModel model)
+    {
+        var offsets = new Dictionary<NamedParameter, long>();
+        long total = 0;
+        foreach (NamedParameter parameter in model.Parameters)
+        {
+            offsets[parameter] = total;
+            total += parameter.Spec.ElementCount;
+        }
+        return offsets;
+    }
+
+    /// <summary>Starts a micro-batch: the first harvest of each parameter in it overwrites (on the window's first micro-batch) or adds.</summary>
+    public void BeginMicroBatch() => _harvested.Clear();
+
+    /// <summary>
+    /// Moves the .grad of <paramref name="parameters"/> (a stage's weights) into the fp32 accumulators and clears it.
+    /// On the window's first micro-batch (<paramref name="first"/>) a parameter's first harvest overwrites and any
+    /// later one (a tied embedding: LM head, then embedding) adds; on later micro-batches every harvest adds.
+    /// </summary>
+    public void Harvest(IReadOnlyList<NamedParameter> parameters, bool first)
     {
         using (FineTune.Torch.Torch.NoGrad())
         {
-            foreach (NamedParameter parameter in stage.Parameters)
+            foreach (NamedParameter parameter in parameters)
             {
                 Tensor accumulator = _gradientViews[parameter];
+                bool overwrite = _harvested.Add(parameter) && first;
                 using Tensor? grad = parameter.Tensor.Grad;
                 if (grad is null)
                 {
-                    if (first)
+                    if (overwrite)
                         accumulator.FillInPlace(0);
                     continue;
                 }
-                if (first)
+                if (overwrite)
                     accumulator.CopyFrom(grad);
                 else
                     accumulator.AddInPlace(grad);
@@ -109,6 +147,12 @@ internal sealed class ParameterBuffers : IDisposable
             {
                 if (!_gradientViews.TryGetValue(parameter, out Tensor? gradient))
                     continue;
+                if (_weights is null)
+                {
+                    // the weights never lived here (parameter offload): the model's tensors already own their memory
+                    gradient.Dispose();
+                    continue;
+                }
                 bool requiresGrad = parameter.Tensor.RequiresGrad;
                 parameter.Tensor.Grad = null;
                 Tensor owned = Owned(parameter.Tensor.Clone());
@@ -118,7 +162,7 @@ internal sealed class ParameterBuffers : IDisposable
             }
         }
         _gradientViews.Clear();
-        _weights.Dispose();
+        _weights?.Dispose();
         _gradients.Dispose();
     }
 

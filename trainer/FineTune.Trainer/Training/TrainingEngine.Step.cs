@@ -32,6 +32,7 @@ public sealed partial class TrainingEngine
         long start = Stopwatch.GetTimestamp();
         ActivationCounters activationsBefore = _checkpoints.Store?.Counters.Snapshot() ?? new ActivationCounters();
         OptimizerCounters optimizerBefore = _optimizer?.Counters.Snapshot() ?? new OptimizerCounters();
+        (long Read, long Written, double ReadWait, double WriteWait) weightsBefore = WeightTotals();
         double lossScale = LossScaler?.Scale ?? 1.0;
         double learningRate = NextLearningRate;
         // A scale past fp32's range makes the seeded gradient infinite, which the overflow check then skips (the
@@ -74,6 +75,7 @@ public sealed partial class TrainingEngine
             backwardDone?.SetResult(null); // the prefetching step frees its buffers and updates nothing
             try { overlapped?.GetAwaiter().GetResult(); } catch (Exception) { } // the backward error is the one to report
             try { prefetching?.GetAwaiter().GetResult(); } catch (Exception) { }
+            try { _streamed?.Invalidate(); } catch (Exception) { } // an overlapped update may have rewritten some weights
             throw;
         }
 
@@ -114,6 +116,13 @@ public sealed partial class TrainingEngine
         double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds;
         LossScaler?.Update(!skipped);
         StepCount++;
+        if (_streamed is not null)
+        {
+            // the resident copies predate the update; start reading the next step's first stage now
+            _streamed.Invalidate();
+            _streamed.Prefetch(0);
+        }
+        var weights = WeightTotals();
 
         ActivationCounters activations = _checkpoints.Store?.Counters ?? new ActivationCounters();
         OptimizerCounters optimizer = _optimizer?.Counters ?? new OptimizerCounters();
@@ -121,8 +130,10 @@ public sealed partial class TrainingEngine
         // optimizerSeconds or behind backward; only the synchronous step's waits are on this thread.
         bool synchronous = overlapped is null && prefetching is null;
         double optimizerReadWait = synchronous ? optimizer.ReadWaitSeconds - optimizerBefore.ReadWaitSeconds : 0;
-        double optimizerWriteWait = synchronous ? optimizer.WriteWaitSeconds - optimizerBefore.WriteWaitSeconds : 0;
-        double readWait = activations.ReadWaitSeconds - activationsBefore.ReadWaitSeconds + optimizerReadWait;
+        double optimizerWriteWait = synchronous
+            ? optimizer.WriteWaitSeconds - optimizerBefore.WriteWaitSeconds + weights.WriteWait - weightsBefore.WriteWait
+            : 0;
+        double readWait = activations.ReadWaitSeconds - activationsBefore.ReadWaitSeconds + optimizerReadWait + weights.ReadWait - weightsBefore.ReadWait;
         double writeWait = activations.WriteWaitSeconds - activationsBefore.WriteWaitSeconds + optimizerWriteWait;
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         double optimizerOnly = Math.Max(0, optimizerSeconds - optimizerReadWait - optimizerWriteWait);
@@ -140,8 +151,8 @@ public sealed partial class TrainingEngine
             ReadWaitSeconds = readWait,
             WriteWaitSeconds = writeWait,
             OptimizerSeconds = optimizerOnly,
-            BytesRead = activations.BytesRead - activationsBefore.BytesRead + optimizer.BytesRead - optimizerBefore.BytesRead,
-            BytesWritten = activations.BytesWritten - activationsBefore.BytesWritten + optimizer.BytesWritten - optimizerBefore.BytesWritten,
+            BytesRead = activations.BytesRead - activationsBefore.BytesRead + optimizer.BytesRead - optimizerBefore.BytesRead + weights.Read - weightsBefore.Read,
+            BytesWritten = activations.BytesWritten - activationsBefore.BytesWritten + optimizer.BytesWritten - optimizerBefore.BytesWritten + weights.Written - weightsBefore.Written,
             PoolReservedByteCount = PoolReservedByteCount,
             PoolPeakInUseByteCount = PoolPeakInUseByteCount,
             PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
@@ -157,14 +168,18 @@ public sealed partial class TrainingEngine
         Tensor targets = FromArray(batch.Labels, shape);     // (B, T) int64, already shifted, -100 ignored
         IReadOnlyList<DecoderLayer> layers = _model.Layers;
 
+        _parameters?.BeginMicroBatch();
         Tensor x;                                            // (B, T, C) residual stream
         using (NoGrad())
         {
-            x = _model.Embedding.Forward(ids);
+            using (Weights(0, +1))
+                x = _model.Embedding.Forward(ids);
             for (int i = 0; i < layers.Count; i++)
             {
                 _checkpoints.Save(i, x);
-                Tensor next = layers[i].Forward(x);
+                Tensor next;
+                using (Weights(i + 1, +1))
+                    next = layers[i].Forward(x);
                 x.Dispose();
                 x = next;
             }
@@ -174,10 +189,13 @@ public sealed partial class TrainingEngine
             _checkpoints.Prefetch(i);
 
         Tensor normed, logits;
+        int top = _model.Stages.Count - 1;
         using (NoGrad())
         {
-            normed = _model.FinalNorm.Forward(x);            // (B, T, C)
-            logits = _model.LmHead.Forward(normed);          // (B, T, V)
+            using (Weights(top - 1, +1))
+                normed = _model.FinalNorm.Forward(x);        // (B, T, C)
+            using (Weights(top, -1))                         // backward starts here: prefetch downwards
+                logits = _model.LmHead.Forward(normed);      // (B, T, V)
         }
         var (loss, logitsGrad) = CausalLmLoss.ForwardBackward(logits, targets, gradientScale, Reduction.Sum);
         double lossSum = loss.Item<double>();
@@ -199,6 +217,12 @@ public sealed partial class TrainingEngine
         return lossSum;
     }
 
+    /// <summary>Stage <paramref name="stageIndex"/>'s weights resident until disposed, the next ones in <paramref name="direction"/> prefetched (parameter offload; null otherwise).</summary>
+    private IDisposable? Weights(int stageIndex, int direction) => _streamed?.Use(stageIndex, direction);
+
+    private (long Read, long Written, double ReadWait, double WriteWait) WeightTotals() =>
+        (WeightCounters.BytesRead, WeightCounters.BytesWritten, WeightCounters.ReadWaitSeconds, WeightCounters.WriteWaitSeconds);
+
     /// <summary>The plain baseline (in-memory, no checkpointing): one autograd graph through the whole model; returns the token-loss sum.</summary>
     private double RunMicroBatchFullGraph(Batch batch, double gradientScale)
     {
@@ -217,9 +241,13 @@ public sealed partial class TrainingEngine
     /// <summary>Backward of one stage, then its gradients into the accumulators and the readiness boundary down.</summary>
     private Tensor? Backward(IModelLayer stage, int stageIndex, Tensor input, Tensor outputGrad, bool first, GradientReadiness? readiness)
     {
-        Tensor? inputGrad = stage.Backward(input, outputGrad);
-        outputGrad.Dispose();
-        _parameters?.Harvest(stage, first);
+        Tensor? inputGrad;
+        using (Weights(stageIndex, -1))
+        {
+            inputGrad = stage.Backward(input, outputGrad);
+            outputGrad.Dispose();
+            _parameters?.Harvest(_stageWeights[stageIndex], first); // before the weights (and their .grad) are let go
+        }
         if (readiness is not null && _stageFirstElement[stageIndex] is long boundary)
             readiness.Advance(boundary);
         return inputGrad;

@@ -1,6 +1,8 @@
 using FineTune.Offload.Activations;
+using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
+using FineTune.Offload.Parameters;
 using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
@@ -21,7 +23,10 @@ namespace FineTune.Trainer.Training;
 /// Deterministic: the same model, seed, options and batches give the same losses and weights (fixed thread count).
 /// Checkpoint state: <see cref="StepCount"/>, <see cref="LossScaler"/>, <see cref="SaveOptimizerState"/>.
 /// The engine modifies the model in place (offloaded mode: its parameters become views into engine memory until
-/// Dispose gives them back as ordinary tensors). Not thread-safe: one Step at a time.
+/// Dispose gives them back as ordinary tensors). With <see cref="ParameterTier.Nvme"/> the weights move to an NVMe
+/// file and each stage's are brought in for its turn (<see cref="StreamedWeights"/>); outside a step the model's
+/// tensors are then not resident, and model.Forward and LlamaExporter stream them the same way.
+/// Not thread-safe: one Step at a time.
 /// </summary>
 public sealed partial class TrainingEngine : IDisposable
 {
@@ -31,8 +36,13 @@ public sealed partial class TrainingEngine : IDisposable
     private readonly PartitionedOptimizer? _optimizer;
     private readonly InMemoryOptimizer? _inMemory;
     private readonly LayerInputCheckpoints _checkpoints;
+    private readonly WeightFile? _weightFile;
+    private readonly WeightWriteBack? _writeBack;
+    private readonly StreamedWeights? _streamed;
+    private readonly IReadOnlyList<NamedParameter>[] _stageWeights;
     private readonly long?[] _stageFirstElement;
     private readonly long _totalElementCount;
+    private bool _disposed;
 
     public TrainingEngine(LlamaModel model, TrainingOptions options)
     {
@@ -45,6 +55,10 @@ public sealed partial class TrainingEngine : IDisposable
             throw new ArgumentException("the offloaded mode always checkpoints activations; ActivationCheckpointing = false is for the in-memory baseline.", nameof(options));
         LossScaler = options.LossScaler ?? (options.Precision == PrecisionMode.Float16 ? new DynamicLossScaler() : null);
         (_stageFirstElement, _totalElementCount) = FlatOffsets(model);
+        _stageWeights = model.Stages.Select(StreamedWeights.StageWeights).ToArray();
+        bool streamed = options.ParameterTier == ParameterTier.Nvme;
+        if (streamed)
+            CheckParameterOffload(model, options);
         model.SetRequiresGrad(true);
         model.ClearGrads();
         if (options.Mode == TrainingMode.InMemory)
@@ -54,12 +68,18 @@ public sealed partial class TrainingEngine : IDisposable
             return;
         }
         var activationOptions = ActivationOptions(model, options);
+        ElementType weightType = ParameterBuffers.ElementTypeOf(model.DType);
+        var optimizerOptions = OptimizerOptions(options);
+        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(optimizerOptions.SubGroupElementCount, streamed ? weightType : null);
         var plan = new PoolPlan();
-        ParameterBuffers.AddToPlan(plan, model);
+        ParameterBuffers.AddToPlan(plan, model, residentWeights: !streamed);
+        if (streamed)
+        {
+            StreamedWeights.AddToPlan(plan, model, options.ParameterSlots);
+            WeightWriteBack.AddToPlan(plan, subGroup, weightType);
+        }
         if (activationOptions is not null)
             ActivationStore.AddToPlan(plan, activationOptions);
-        var optimizerOptions = OptimizerOptions(options);
-        long subGroup = (optimizerOptions.SubGroupElementCount + 1023) / 1024 * 1024;
         IReadOnlyList<SubGroup> groups = SubGroup.Partition(model.Parameters.Select(p => p.Spec.ElementCount).ToList(), subGroup);
         long optimizerByteCount = PartitionedOptimizer.PlanPool(groups, subGroup, optimizerOptions).ReservedByteCount(PoolAllocatorKind.Exact);
         long engineByteCount = plan.ReservedByteCount(PoolAllocatorKind.Exact);
@@ -67,18 +87,29 @@ public sealed partial class TrainingEngine : IDisposable
         if (PlannedHostByteCount > options.HostBudgetByteCount)
             throw new UserErrorException(
                 $"Training needs {Gib(PlannedHostByteCount)} of host buffers (weights, gradients and activations {Gib(engineByteCount)}, optimizer states {Gib(optimizerByteCount)}) " +
-                $"but host_gb allows {Gib(options.HostBudgetByteCount)}; raise host_gb, put states or activations on NVMe, or shrink the sub-groups.");
+                $"but host_gb allows {Gib(options.HostBudgetByteCount)}; raise host_gb, put states, activations or params on NVMe, or shrink the sub-groups.");
         try
         {
             _pool = HostMemoryPool.Create(plan, engineByteCount);
-            _parameters = new ParameterBuffers(_pool, model);
+            if (streamed)
+            {
+                _weightFile = WeightFile.Create(options.NvmeDirectory, weightType, _totalElementCount, options.IoEngine);
+                _writeBack = new WeightWriteBack(_weightFile, _pool, WeightCounters);
+                optimizerOptions = optimizerOptions with { WeightWriteBack = _writeBack };
+            }
+            _parameters = new ParameterBuffers(_pool, model, residentWeights: !streamed);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count, activationOptions is null ? null : new ActivationStore(_pool, activationOptions));
             _optimizer = PartitionedOptimizer.Create(_parameters.HostParameters, optimizerOptions with { HostBudgetByteCount = optimizerByteCount });
+            if (streamed)
+                _streamed = new StreamedWeights(model, _weightFile!, _pool, WeightCounters, options.ParameterSlots);
         }
         catch
         {
             _checkpoints?.Dispose();
+            _optimizer?.Dispose();
             _parameters?.Dispose();
+            _writeBack?.Dispose();
+            _weightFile?.Dispose();
             _pool?.Dispose();
             throw;
         }
@@ -97,6 +128,12 @@ public sealed partial class TrainingEngine : IDisposable
 
     /// <summary>The offloaded optimizer (null in memory mode): its counters, tier and sub-groups.</summary>
     public PartitionedOptimizer? Optimizer => _optimizer;
+
+    /// <summary>Parameter offload's counters (bytes read into slots and written back, waits); all zero without it.</summary>
+    public WeightCounters WeightCounters { get; } = new();
+
+    /// <summary>Where the low-precision weights live: "resident" or the NVMe file and engine.</summary>
+    public string WeightLocation => _weightFile is null ? "resident" : $"{_weightFile.Description}, {Options.ParameterSlots} layer slots";
 
     /// <summary>Where checkpoints go: "memory (tensors)", "host" or "host N + nvme M (...)".</summary>
     public string ActivationLocation => _checkpoints.Store?.Description ?? "memory (tensors)";
@@ -129,15 +166,26 @@ public sealed partial class TrainingEngine : IDisposable
     public void SaveOptimizerState(string directory) => RequireOptimizer().SaveState(directory);
 
     /// <summary>Loads a saved optimizer state and rewrites the model's weights from its masters (offloaded mode).</summary>
-    public void LoadOptimizerState(string directory) => RequireOptimizer().LoadState(directory);
+    public void LoadOptimizerState(string directory)
+    {
+        RequireOptimizer().LoadState(directory);
+        _streamed?.Invalidate(); // the weight file was rewritten from the loaded masters
+    }
 
     public StepMetrics Step(Batch batch) => Step([batch]);
 
     public void Dispose()
     {
+        if (_disposed)
+            return;
+        _disposed = true;
         _checkpoints.Dispose();
+        _streamed?.RestoreOwned();
+        _streamed?.Dispose();
         _optimizer?.Dispose();
         _parameters?.Dispose();
+        _writeBack?.Dispose();
+        _weightFile?.Dispose();
         _pool?.Dispose();
         _inMemory?.Dispose();
     }
@@ -159,6 +207,16 @@ public sealed partial class TrainingEngine : IDisposable
             throw new UserErrorException($"precision fp16 is not supported on the CPU by this libtorch ({FineTune.Torch.Torch.LibTorchVersion}): its CPU matmul has no float16 kernel; use bf16 or fp32 on CPU, fp16 on CUDA.");
     }
 
+    private static void CheckParameterOffload(LlamaModel model, TrainingOptions options)
+    {
+        if (options.Mode != TrainingMode.Offloaded)
+            throw new ArgumentException("parameter offload (ParameterTier.Nvme) belongs to the offloaded mode; the in-memory mode is the all-resident baseline.", nameof(options));
+        if (!model.Device.IsCpu)
+            throw new UserErrorException($"offload.params: nvme is implemented for CPU training only (this model is on {model.Device}); keep the parameters on the device.");
+        if (options.ParameterSlots < 2)
+            throw new UserErrorException($"parameter offload needs at least 2 layer slots (one computing, one being read), got {options.ParameterSlots}.");
+    }
+
     private static bool HalfMatmulWorksOnCpu()
     {
         using var scope = TensorScope.Enter();
@@ -176,13 +234,8 @@ public sealed partial class TrainingEngine : IDisposable
 
     private static (long?[] StageFirst, long Total) FlatOffsets(LlamaModel model)
     {
-        var offsets = new Dictionary<NamedParameter, long>();
-        long total = 0;
-        foreach (NamedParameter parameter in model.Parameters)
-        {
-            offsets[parameter] = total;
-            total += parameter.Spec.ElementCount;
-        }
+        IReadOnlyDictionary<NamedParameter, long> offsets = ParameterBuffers.FlatOffsets(model);
+        long total = model.ParameterCount;
         long?[] first = model.Stages.Select(s => s.Parameters.Count == 0 ? (long?)null : s.Parameters.Min(p => offsets[p])).ToArray();
         return (first, total);
     }

@@ -33,6 +33,15 @@ public sealed record TrainingOptions
     /// <summary>Where fp32 master, m and v live (offloaded mode).</summary>
     public StateTier OptimizerTier { get; init; } = StateTier.Host;
 
+    /// <summary>Where the low-precision weights live (offloaded mode): resident, or on NVMe streamed layer by layer.</summary>
+    public ParameterTier ParameterTier { get; init; } = ParameterTier.Device;
+
+    /// <summary>
+    /// Parameter offload: resident decoder-layer weight slots (the layer computing plus ParameterSlots - 1 prefetched
+    /// ahead); an embedding or LM head larger than a layer gets one extra slot of its own size.
+    /// </summary>
+    public int ParameterSlots { get; init; } = 3;
+
     /// <summary>Decoder-layer checkpoints (from the lowest layer up) kept on NVMe rather than in host buffers; -1: all.</summary>
     public int NvmeActivationLayers { get; init; }
 

@@ -1,0 +1,27 @@
+using FineTune.Offload.Adam;
+
+namespace FineTune.Offload.Optimizer;
+
+/// <summary>
+/// Where <see cref="PartitionedOptimizer"/> puts the updated low-precision weights when the parameters' own memory
+/// is not resident (parameter offload): per sub-group, the fused AdamW pass writes the group's weights into a
+/// buffer from <see cref="Rent"/> (element i of the group at Rent + i * WeightType.ByteCount()), then
+/// <see cref="Commit"/> sends it on (to NVMe) without waiting; a step ends with <see cref="Flush"/>.
+/// With a write-back, <see cref="HostParameter.Weight"/> is read only while the optimizer is created (the initial
+/// weights) and never written; every later weight goes through here, the initial ones included.
+/// The optimizer calls Rent and Commit from one flow at a time, in pairs.
+/// </summary>
+public interface IWeightWriteBack
+{
+    /// <summary>The weights' element type (every parameter's).</summary>
+    ElementType WeightType { get; }
+
+    /// <summary>Memory for <paramref name="group"/>'s weights; may wait for an earlier write to free a buffer.</summary>
+    nint Rent(SubGroup group);
+
+    /// <summary>Starts writing the buffer rented for <paramref name="group"/>; returns at once.</summary>
+    void Commit(SubGroup group);
+
+    /// <summary>Waits until every committed write is done; rethrows the first that failed.</summary>
+    void Flush();
+}

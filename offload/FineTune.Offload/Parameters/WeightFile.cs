@@ -1,0 +1,129 @@
+using FineTune.IO;
+using FineTune.Offload.Adam;
+using FineTune.Offload.Memory;
+
+namespace FineTune.Offload.Parameters;
+
+/// <summary>
+/// The low-precision weights of every parameter in one preallocated O_DIRECT file under nvme_dir (parameter
+/// offload), laid out as the optimizer's flat element space: element e at byte e * ElementByteCount, no padding, so
+/// a sub-group is one contiguous byte range (written back whole by <see cref="WeightWriteBack"/>) and a model stage
+/// is one too (read by <see cref="WeightSlots"/> as the page window that holds it). Reads and writes have separate
+/// io engines (queues). The file is scratch space, deleted on Dispose; checkpoints export the weights separately.
+/// reference: ZeRO-Infinity's parameter swapper (fp16 params in their own NVMe files, apart from optimizer states).
+/// </summary>
+public sealed class WeightFile : IDisposable
+{
+    private readonly DirectFile _file;
+    private readonly IIoEngine _readEngine;
+    private readonly IIoEngine _writeEngine;
+
+    private WeightFile(string path, ElementType type, long elementCount, DirectFile file, IIoEngine readEngine, IIoEngine writeEngine)
+    {
+        Path = path;
+        ElementType = type;
+        ElementCount = elementCount;
+        _file = file;
+        _readEngine = readEngine;
+        _writeEngine = writeEngine;
+    }
+
+    public string Path { get; }
+
+    public ElementType ElementType { get; }
+
+    public int ElementByteCount => ElementType.ByteCount();
+
+    public long ElementCount { get; }
+
+    public string Description => $"nvme ({_readEngine.Name}{(_file.IsDirect ? ", O_DIRECT" : ", buffered")}, {Path})";
+
+    /// <summary>Creates and preallocates the file; a missing directory or too little free space is a <see cref="UserErrorException"/>.</summary>
+    public static WeightFile Create(string? directory, ElementType type, long elementCount, IoEngineKind engineKind = IoEngineKind.Auto,
+        int queueDepth = IoEngineFactory.DefaultQueueDepth)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(elementCount);
+        if (directory is null)
+            throw new UserErrorException("Parameters on NVMe need nvme_dir; set offload.nvme_dir to a directory on a fast local drive.");
+        if (!Directory.Exists(directory))
+            throw new UserErrorException($"The NVMe directory {directory} for the offloaded weights does not exist; create it or set nvme_dir to an existing directory.");
+        long byteCount = HostAlignment.RoundUpToPage(elementCount * type.ByteCount());
+        long available = new DriveInfo(System.IO.Path.GetFullPath(directory)).AvailableFreeSpace;
+        if (byteCount > available)
+            throw new UserErrorException(
+                $"The offloaded weights need {HostMemoryPool.FormatGiB(byteCount)} in {directory} but only {HostMemoryPool.FormatGiB(available)} is free; free space or choose another nvme_dir.");
+        string path = System.IO.Path.Combine(directory, $"finetune-weights-{Environment.ProcessId}-{Guid.NewGuid():N}.swap");
+        DirectFile? file = null;
+        IIoEngine? readEngine = null;
+        try
+        {
+            file = DirectFile.Open(path, DirectFileAccess.ReadWrite, create: true);
+            file.Preallocate(byteCount);
+            readEngine = IoEngineFactory.Create(engineKind, queueDepth);
+            IIoEngine writeEngine = IoEngineFactory.Create(engineKind, queueDepth);
+            return new WeightFile(path, type, elementCount, file, readEngine, writeEngine);
+        }
+        catch
+        {
+            readEngine?.Dispose();
+            file?.Dispose();
+            File.Delete(path);
+            throw;
+        }
+    }
+
+    /// <summary>The page-aligned byte window [Offset, Offset + ByteCount) of the file that holds elements [first, first + count).</summary>
+    public (long Offset, long ByteCount) Window(long first, long count)
+    {
+        CheckRange(first, count);
+        long start = first * ElementByteCount / HostAlignment.PageByteCount * HostAlignment.PageByteCount;
+        long end = HostAlignment.RoundUpToPage((first + count) * ElementByteCount);
+        return (start, end - start);
+    }
+
+    /// <summary>
+    /// Reads the window of elements [first, first + count) into <paramref name="buffer"/> from its start; returns the
+    /// byte offset of element <paramref name="first"/> in the buffer.
+    /// </summary>
+    public async ValueTask<long> ReadAsync(long first, long count, AlignedBuffer buffer)
+    {
+        var (offset, byteCount) = Window(first, count);
+        if (buffer.CapacityByteCount < byteCount)
+            throw new ArgumentException($"The buffer holds {buffer.CapacityByteCount} bytes but the window of elements [{first}, {first + count}) is {byteCount}.", nameof(buffer));
+        await _readEngine.ReadAsync(_file, offset, buffer, 0, byteCount).ConfigureAwait(false);
+        return first * ElementByteCount - offset;
+    }
+
+    /// <summary>
+    /// Writes elements [first, first + count) from the start of <paramref name="buffer"/>. Element
+    /// <paramref name="first"/> must begin a page, and the write covers whole pages, so the buffer must hold the
+    /// count rounded up to a page; past the last element of the file the padding is scratch.
+    /// </summary>
+    public ValueTask WriteAsync(long first, long count, AlignedBuffer buffer)
+    {
+        CheckRange(first, count);
+        long offset = first * ElementByteCount;
+        if (offset % HostAlignment.PageByteCount != 0)
+            throw new ArgumentException($"A weight write must start on a page: element {first} is at byte {offset}.", nameof(first));
+        long byteCount = HostAlignment.RoundUpToPage(count * ElementByteCount);
+        if (first + count != ElementCount && count * ElementByteCount != byteCount)
+            throw new ArgumentException($"A weight write of elements [{first}, {first + count}) would overwrite part of the next page's elements; only the file's last range may end mid-page.", nameof(count));
+        if (buffer.CapacityByteCount < byteCount)
+            throw new ArgumentException($"The buffer holds {buffer.CapacityByteCount} bytes but the write needs {byteCount}.", nameof(buffer));
+        return _writeEngine.WriteAsync(_file, offset, buffer, 0, byteCount);
+    }
+
+    public void Dispose()
+    {
+        _readEngine.Dispose();
+        _writeEngine.Dispose();
+        _file.Dispose();
+        File.Delete(Path);
+    }
+
+    private void CheckRange(long first, long count)
+    {
+        if (first < 0 || count <= 0 || first + count > ElementCount)
+            throw new ArgumentOutOfRangeException(nameof(first), $"elements [{first}, {first + count}) are outside the file's {ElementCount}.");
+    }
+}

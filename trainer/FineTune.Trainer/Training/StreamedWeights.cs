@@ -1,0 +1,225 @@
+using FineTune.Offload.Adam;
+using FineTune.Offload.Memory;
+using FineTune.Offload.Parameters;
+using FineTune.Torch;
+using FineTune.Trainer.Models;
+
+namespace FineTune.Trainer.Training;
+
+/// <summary>
+/// Parameter offload: the model's low-precision weights live in a <see cref="WeightFile"/> on NVMe and only the
+/// stages in use are resident, in a few pool slots (<see cref="WeightSlots"/>). <see cref="Use"/> brings a stage's
+/// weights in (its parameters become views of the slot) and prefetches the next stages in the direction of travel,
+/// so layer i+1's weights are read while layer i computes; disposing the handle evicts them again. The optimizer
+/// writes updated weights straight to the file (<see cref="WeightWriteBack"/>); <see cref="Invalidate"/> then drops
+/// the stale resident copies. Installed on the model as its <see cref="IWeightResidency"/>, so evaluation and export
+/// stream the same way; <see cref="RestoreOwned"/> gives the model ordinary tensors back.
+/// Slots: decoder layers and the final norm share one class (<see cref="TrainingOptions.ParameterSlots"/> slots);
+/// an embedding or LM head larger than a layer gets one slot of its own size, shared by both (a tied head reads
+/// the embedding's range, which is then often still resident). Not thread-safe: the compute thread only.
+/// DESIGN: "params of layer i+1 prefetched (device &lt;- pinned &lt;- NVMe when params are offloaded)".
+/// </summary>
+internal sealed class StreamedWeights : IWeightResidency, IDisposable
+{
+    internal const string LayerSlotClass = "weight slots (layers)";
+    internal const string EdgeSlotClass = "weight slots (embedding, lm_head)";
+
+    private readonly LlamaModel _model;
+    private readonly WeightFile _file;
+    private readonly WeightSlots _slots;
+    private readonly Layout _layout;
+    private readonly int _prefetchDepth;
+    private readonly int[] _useCount;
+    private readonly nint[] _firstElement;
+    private readonly Dictionary<NamedParameter, int> _users = new();
+    private readonly Dictionary<NamedParameter, int> _boundTo = new();
+
+    public StreamedWeights(LlamaModel model, WeightFile file, HostMemoryPool pool, WeightCounters counters, int layerSlots)
+    {
+        _model = model;
+        _file = file;
+        _layout = Layout.Of(model, layerSlots);
+        _prefetchDepth = Math.Max(0, layerSlots - 1);
+        _slots = new WeightSlots(file, pool, _layout.Ranges, _layout.Classes, counters);
+        _useCount = new int[model.Stages.Count];
+        _firstElement = new nint[model.Stages.Count];
+        foreach (NamedParameter parameter in model.Parameters)
+            parameter.Evict();
+        model.Residency = this;
+    }
+
+    public WeightCounters Counters => _slots.Counters;
+
+    /// <summary>The weights a stage computes with (a tied LM head's is the embedding's).</summary>
+    public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) =>
+        stage is LmHeadLayer head ? [head.Weight] : stage.Parameters;
+
+    /// <summary>Adds the slot buffers for <paramref name="model"/> to <paramref name="plan"/>.</summary>
+    public static void AddToPlan(PoolPlan plan, LlamaModel model, int layerSlots)
+    {
+        Layout layout = Layout.Of(model, layerSlots);
+        WeightSlots.AddToPlan(plan, ParameterBuffers.ElementTypeOf(model.DType).ByteCount(), layout.Ranges, layout.Classes);
+    }
+
+    public IDisposable Use(int stageIndex, int direction)
+    {
+        Acquire(stageIndex);
+        for (int ahead = 1; direction != 0 && ahead <= _prefetchDepth; ahead++)
+            Prefetch(stageIndex + ahead * direction);
+        return new Handle(this, stageIndex);
+    }
+
+    public IDisposable Use(NamedParameter parameter)
+    {
+        for (int s = 0; s < _model.Stages.Count; s++)
+            if (StageWeights(_model.Stages[s]).Contains(parameter))
+                return Use(s, +1);
+        throw new ArgumentException($"{parameter.Name} is not a parameter of this model.", nameof(parameter));
+    }
+
+    /// <summary>Starts reading stage <paramref name="stageIndex"/>'s weights if a slot is free; out-of-range stages are ignored.</summary>
+    public void Prefetch(int stageIndex)
+    {
+        if (stageIndex >= 0 && stageIndex < _layout.RangeOfStage.Length && _layout.RangeOfStage[stageIndex] is int range)
+            _slots.Prefetch(range);
+    }
+
+    /// <summary>Forgets the resident copies after the optimizer rewrote the weights (no stage may be in use).</summary>
+    public void Invalidate() => _slots.Invalidate();
+
+    /// <summary>Reads every weight back into tensors the model owns and uninstalls the streaming (engine Dispose).</summary>
+    public void RestoreOwned()
+    {
+        _model.Residency = null;
+        var restored = new HashSet<NamedParameter>();
+        for (int s = 0; s < _model.Stages.Count; s++)
+        {
+            if (_layout.RangeOfStage[s] is not int range)
+                continue;
+            nint first = _slots.Acquire(range);
+            try
+            {
+                foreach (NamedParameter parameter in StageWeights(_model.Stages[s]).Where(restored.Add))
+                {
+                    using Tensor view = View(parameter, first, range);
+                    Tensor owned = Owned(view.Clone());
+                    owned.RequiresGrad = true;
+                    parameter.Tensor = owned;
+                }
+            }
+            finally
+            {
+                _slots.Release(range);
+            }
+        }
+    }
+
+    public void Dispose() => _slots.Dispose();
+
+    private void Acquire(int stageIndex)
+    {
+        if (_layout.RangeOfStage[stageIndex] is not int range || ++_useCount[stageIndex] > 1)
+            return;
+        try
+        {
+            _firstElement[stageIndex] = _slots.Acquire(range);
+        }
+        catch
+        {
+            _useCount[stageIndex]--;
+            throw;
+        }
+        foreach (NamedParameter parameter in StageWeights(_model.Stages[stageIndex]))
+        {
+            _users[parameter] = _users.GetValueOrDefault(parameter) + 1;
+            if (!_boundTo.ContainsKey(parameter))
+                Bind(parameter, stageIndex);
+        }
+    }
+
+    private void Release(int stageIndex)
+    {
+        if (_layout.RangeOfStage[stageIndex] is not int range || --_useCount[stageIndex] > 0)
+            return;
+        foreach (NamedParameter parameter in StageWeights(_model.Stages[stageIndex]))
+        {
+            int users = --_users[parameter];
+            if (_boundTo[parameter] != stageIndex)
+                continue;
+            _boundTo.Remove(parameter);
+            if (users == 0)
+                parameter.Evict();
+            else
+                Bind(parameter, Enumerable.Range(0, _useCount.Length).First(s => _useCount[s] > 0 && StageWeights(_model.Stages[s]).Contains(parameter)));
+        }
+        _slots.Release(range);
+    }
+
+    /// <summary>Points <paramref name="parameter"/> at its elements in stage <paramref name="stageIndex"/>'s slot (a leaf that requires grad).</summary>
+    private void Bind(NamedParameter parameter, int stageIndex)
+    {
+        Tensor view = Owned(View(parameter, _firstElement[stageIndex], _layout.RangeOfStage[stageIndex]!.Value));
+        view.RequiresGrad = true;
+        parameter.Tensor = view;
+        _boundTo[parameter] = stageIndex;
+    }
+
+    private Tensor View(NamedParameter parameter, nint rangeFirst, int range)
+    {
+        long element = _layout.Offsets[parameter] - _layout.Ranges[range].First;
+        return FineTune.Torch.Torch.FromPointer(rangeFirst + (nint)(element * _file.ElementByteCount), parameter.Spec.Shape.ToArray(), _model.DType);
+    }
+
+    /// <summary>These tensors outlive whatever scope the caller has open.</summary>
+    private static Tensor Owned(Tensor tensor) => TensorScope.Current?.Detach(tensor) ?? tensor;
+
+    /// <summary>Each stage's range of the flat weight space (stages with the same range share one), and the slot classes.</summary>
+    private sealed record Layout(IReadOnlyDictionary<NamedParameter, long> Offsets, int?[] RangeOfStage, IReadOnlyList<WeightRange> Ranges, IReadOnlyList<WeightSlotClass> Classes)
+    {
+        public static Layout Of(LlamaModel model, int layerSlots)
+        {
+            ArgumentOutOfRangeException.ThrowIfLessThan(layerSlots, 1);
+            IReadOnlyDictionary<NamedParameter, long> offsets = ParameterBuffers.FlatOffsets(model);
+            var spans = model.Stages.Select(stage =>
+            {
+                IReadOnlyList<NamedParameter> weights = StageWeights(stage);
+                if (weights.Count == 0)
+                    return ((long First, long Count)?)null;
+                long first = weights.Min(p => offsets[p]);
+                return (first, weights.Max(p => offsets[p] + p.Spec.ElementCount) - first);
+            }).ToArray();
+            bool IsEdge(int s) => model.Stages[s] is EmbeddingLayer or LmHeadLayer;
+            long layerMax = Enumerable.Range(0, spans.Length).Where(s => !IsEdge(s) && spans[s] is not null).Select(s => spans[s]!.Value.Count).DefaultIfEmpty(0).Max();
+            bool edgeClass = Enumerable.Range(0, spans.Length).Any(s => IsEdge(s) && spans[s] is { } span && span.Count > layerMax);
+            var ranges = new List<WeightRange>();
+            var rangeOfStage = new int?[spans.Length];
+            for (int s = 0; s < spans.Length; s++)
+            {
+                if (spans[s] is not { } span)
+                    continue;
+                int slotClass = edgeClass && IsEdge(s) ? 1 : 0;
+                int existing = ranges.FindIndex(r => r.First == span.First && r.Count == span.Count);
+                rangeOfStage[s] = existing >= 0 ? existing : ranges.Count;
+                if (existing < 0)
+                    ranges.Add(new WeightRange(span.First, span.Count, slotClass));
+            }
+            WeightSlotClass[] classes = edgeClass
+                ? [new WeightSlotClass(LayerSlotClass, layerSlots), new WeightSlotClass(EdgeSlotClass, 1)]
+                : [new WeightSlotClass(LayerSlotClass, layerSlots)];
+            return new Layout(offsets, rangeOfStage, ranges, classes);
+        }
+    }
+
+    private sealed class Handle(StreamedWeights owner, int stageIndex) : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            if (_disposed)
+                return;
+            _disposed = true;
+            owner.Release(stageIndex);
+        }
+    }
+}
