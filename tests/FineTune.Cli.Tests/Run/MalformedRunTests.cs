@@ -30,10 +30,10 @@ public sealed class MalformedRunTests
     }
 
     [Fact]
-    public void ParameterOffloadIsRefusedUntilItExists()
+    public void ParameterOffloadWithoutAnNvmeDirectoryIsAUserError()
     {
         using var tiny = new TinyRunRecipe();
-        AssertUserError(["run", tiny.RecipePath, "offload.params=nvme"], "offload.params");
+        AssertUserError(["run", tiny.RecipePath, "offload.params=nvme", "offload.nvme_dir=null", "offload.optimizer_states=host", "offload.activations=host"], "offload.nvme_dir");
     }
 
     [Fact]

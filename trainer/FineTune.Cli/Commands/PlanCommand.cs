@@ -37,10 +37,11 @@ internal static class PlanCommand
     {
         string compute = p.OnCuda ? "device (cuda)" : "host (cpu)";
         string optimizer = p.OptimizerTier == StateTier.Nvme ? $"nvme ({recipe.Offload.NvmeDir}), streamed through host buffers" : "host";
+        string weights = p.ParametersOnNvme ? $"nvme ({recipe.Offload.NvmeDir}), streamed layer by layer through host slots" : compute;
         string activations = p.ActivationsOnNvme ? $"nvme ({recipe.Offload.NvmeDir}), staged through host buffers" : "host";
         yield return F($"model: {p.ParameterCount:N0} parameters ({p.Config.LayerCount} layers, hidden {p.Config.HiddenSize}), {p.ElementByteCount * 8}-bit weights, compute on {compute}");
         yield return "where each state lives:";
-        yield return F($"  weights            {Gib(p.WeightByteCount),10} GiB  {compute}");
+        yield return F($"  weights            {Gib(p.WeightByteCount),10} GiB  {weights}");
         yield return F($"  gradients (fp32)   {Gib(p.GradientByteCount),10} GiB  host (accumulators)");
         yield return F($"  optimizer states   {Gib(p.OptimizerStateByteCount),10} GiB  {optimizer} (fp32 master, Adam m, v)");
         yield return F($"  activations        {Gib(p.ActivationByteCount),10} GiB  {activations} (one checkpoint per layer per micro-batch)");

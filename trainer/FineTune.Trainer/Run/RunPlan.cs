@@ -1,4 +1,6 @@
 using FineTune.Offload.Activations;
+using FineTune.Offload.Adam;
+using FineTune.Offload.Parameters;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
 using FineTune.Trainer.Models;
@@ -13,7 +15,7 @@ namespace FineTune.Trainer.Runs;
 /// partitioned optimizer plan, so the figure is the engine's own), a working-set estimate for one layer's
 /// recompute and backward, NVMe bytes per step, and a step-time prediction from stated throughput assumptions.
 /// Tiers left on auto are decided here: everything in host memory when it fits host_gb, else optimizer states to
-/// NVMe, then activations too; <see cref="Create"/> refuses with one sentence when nothing fits.
+/// NVMe, then activations, then (CPU) the weights too; <see cref="Create"/> refuses with one sentence when nothing fits.
 /// </summary>
 public sealed record RunPlan
 {
@@ -30,6 +32,8 @@ public sealed record RunPlan
     public required bool OnCuda { get; init; }
     public required StateTier OptimizerTier { get; init; }
     public required bool ActivationsOnNvme { get; init; }
+    /// <summary>Parameter offload: the weights rest in a file under nvme_dir and stream through a few host slots.</summary>
+    public required bool ParametersOnNvme { get; init; }
     public required long WeightByteCount { get; init; }
     public required long GradientByteCount { get; init; }
     public required long OptimizerStateByteCount { get; init; }
@@ -77,36 +81,53 @@ public sealed record RunPlan
         RefuseUnsupportedTiers(o, recipe);
         StateTier optimizer = o.OptimizerStates == StorageTier.Nvme ? StateTier.Nvme : StateTier.Host;
         bool activations = o.Activations == StorageTier.Nvme;
-        RunPlan plan = Build(recipe, config, optimizer, activations, budget);
+        bool parameters = o.Params == StorageTier.Nvme;
+        RunPlan plan = Build(recipe, config, optimizer, activations, parameters, budget);
+        bool TooBig() => budget is long limit && plan.HostPeakByteCount(baselineByteCount) > limit;
         // auto tiers: move what may move to NVMe, biggest first, until the host side fits
-        if (budget is long limit && plan.HostPeakByteCount(baselineByteCount) > limit && canNvme && o.OptimizerStates == StorageTier.Auto)
-            plan = Build(recipe, config, StateTier.Nvme, activations, budget);
-        if (budget is long limit2 && plan.HostPeakByteCount(baselineByteCount) > limit2 && canNvme && o.Activations == StorageTier.Auto)
-            plan = Build(recipe, config, plan.OptimizerTier, true, budget);
+        if (TooBig() && canNvme && o.OptimizerStates == StorageTier.Auto)
+            plan = Build(recipe, config, StateTier.Nvme, activations, parameters, budget);
+        if (TooBig() && canNvme && o.Activations == StorageTier.Auto)
+            plan = Build(recipe, config, plan.OptimizerTier, true, parameters, budget);
+        if (TooBig() && canNvme && o.Params == StorageTier.Auto && !plan.OnCuda)
+            plan = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, true, budget);
         if (budget is long limit3 && plan.HostPeakByteCount(baselineByteCount) > limit3)
             throw new UserErrorException(
-                $"Nothing fits: even with {(plan.OptimizerTier == StateTier.Nvme ? "optimizer states" : "nothing")}{(plan.ActivationsOnNvme ? " and activations" : "")} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory " +
+                $"Nothing fits: even with {OnNvmeText(plan)} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory " +
                 $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len.");
         if (o.NvmeGb is double nvmeGb && plan.NvmeResidentByteCount > nvmeGb * OffloadSection.BytesPerGb)
             throw new UserErrorException($"The plan keeps {Gib(plan.NvmeResidentByteCount)} GiB in offload.nvme_dir but nvme_gb is {nvmeGb}; raise nvme_gb or keep more state in host memory.");
         return plan;
     }
 
+    private static string OnNvmeText(RunPlan plan)
+    {
+        var moved = new List<string>();
+        if (plan.OptimizerTier == StateTier.Nvme)
+            moved.Add("optimizer states");
+        if (plan.ActivationsOnNvme)
+            moved.Add("activations");
+        if (plan.ParametersOnNvme)
+            moved.Add("weights");
+        return moved.Count == 0 ? "nothing" : string.Join(" and ", moved);
+    }
+
     /// <summary>
-    /// Tiers a recipe can name that the engine does not implement yet are refused, not silently replaced:
-    /// parameters always stay with the compute device (no parameter offload yet), and optimizer states can rest on
-    /// the host or NVMe but not in GPU memory. On a CPU-only machine "device" is host memory, so it is accepted there.
+    /// Tiers a recipe can name that the engine does not implement yet are refused, not silently replaced: on CUDA
+    /// the parameters stay on the device (parameter offload streams through host memory on the CPU path only), and
+    /// optimizer states rest on the host or NVMe, not in GPU memory. On a CPU-only machine "device" and "host" are
+    /// the same memory, so both are accepted for params there.
     /// </summary>
     private static void RefuseUnsupportedTiers(OffloadSection o, Recipe recipe)
     {
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
-        if (o.Params is StorageTier.Nvme || (cuda && o.Params is StorageTier.Host))
-            throw new UserErrorException($"offload.params: {o.Params.ToString().ToLowerInvariant()} is not supported yet (parameter offload is not implemented; weights stay with the compute device); use auto or device.");
+        if (cuda && o.Params is StorageTier.Nvme or StorageTier.Host)
+            throw new UserErrorException($"offload.params: {o.Params.ToString().ToLowerInvariant()} is not supported on CUDA yet (parameter offload is implemented for CPU training); use auto or device.");
         if (cuda && o.OptimizerStates is StorageTier.Device)
             throw new UserErrorException("offload.optimizer_states: device is not supported yet (states rest on the host or NVMe and stream through the host pool); use auto, host or nvme.");
     }
 
-    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, long? budget)
+    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget)
     {
         IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
         long parameters = specs.Sum(s => s.ElementCount);
@@ -114,13 +135,22 @@ public sealed record RunPlan
         int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
 
+        long requestedSubGroup = recipe.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount;
+        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(requestedSubGroup, parametersOnNvme ? WeightType(e) : null);
         var pool = new PoolPlan();
-        pool.Add("model weights", specs.Sum(s => Align(s.ElementCount * e)), 1);
+        if (parametersOnNvme)
+        {
+            StreamedWeights.AddToPlan(pool, config, e, new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.ParameterSlots);
+            WeightWriteBack.AddToPlan(pool, subGroup, WeightType(e));
+        }
+        else
+        {
+            pool.Add("model weights", specs.Sum(s => Align(s.ElementCount * e)), 1);
+        }
         pool.Add("fp32 gradients", specs.Sum(s => Align(s.ElementCount * 4)), 1);
         long checkpointBytes = (long)b * t * c * e;
         if (layers > 0)
             ActivationStore.AddToPlan(pool, new ActivationStoreOptions { CheckpointCount = layers, CheckpointByteCount = checkpointBytes, NvmeCheckpointCount = activationsOnNvme ? layers : 0, NvmeDirectory = recipe.Offload.NvmeDir });
-        long subGroup = ((recipe.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount) + 1023) / 1024 * 1024;
         IReadOnlyList<SubGroup> groups = SubGroup.Partition(specs.Select(s => s.ElementCount).ToList(), subGroup);
         long optimizerPool = PartitionedOptimizer.PlanPool(groups, subGroup, new PartitionedOptimizerOptions { Tier = optimizerTier, SubGroupElementCount = subGroup })
             .ReservedByteCount(PoolAllocatorKind.Exact);
@@ -136,25 +166,31 @@ public sealed record RunPlan
         long optimizerStates = 12 * parameters;
         long nvmeIoActivations = activationsOnNvme ? activationBytes * accumulation : 0;
         long nvmeIoOptimizer = optimizerTier == StateTier.Nvme ? optimizerStates : 0;
+        long weights = parameters * e;
+        // parameter offload reads every stage for forward and again for backward in each micro-batch, writes it once per step
+        long nvmeReadWeights = parametersOnNvme ? 2 * weights * accumulation : 0;
+        long nvmeWriteWeights = parametersOnNvme ? weights : 0;
         double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
         int cores = Environment.ProcessorCount;
         return new RunPlan
         {
             Config = config, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
-            OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme,
-            WeightByteCount = parameters * e, GradientByteCount = parameters * 4, OptimizerStateByteCount = optimizerStates,
+            OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme, ParametersOnNvme = parametersOnNvme,
+            WeightByteCount = weights, GradientByteCount = parameters * 4, OptimizerStateByteCount = optimizerStates,
             ActivationByteCount = activationBytes, PoolByteCount = poolBytes, WorkingByteCount = layerWork + logits,
-            NvmeResidentByteCount = (optimizerTier == StateTier.Nvme ? optimizerStates : 0) + (activationsOnNvme ? activationBytes : 0),
-            NvmeReadBytesPerStep = nvmeIoActivations + nvmeIoOptimizer,
-            NvmeWriteBytesPerStep = nvmeIoActivations + nvmeIoOptimizer,
+            NvmeResidentByteCount = (optimizerTier == StateTier.Nvme ? optimizerStates : 0) + (activationsOnNvme ? activationBytes : 0) + (parametersOnNvme ? weights : 0),
+            NvmeReadBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeReadWeights,
+            NvmeWriteBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeWriteWeights,
             CheckpointByteCount = parameters * e + optimizerStates,
             TokensPerStep = tokens,
             ComputeSeconds = flops / (cuda ? AssumedCudaFlopsPerSecond : AssumedCpuFlopsPerSecondPerCore * cores),
-            IoSeconds = 2.0 * (nvmeIoActivations + nvmeIoOptimizer) / AssumedNvmeBytesPerSecond,
+            IoSeconds = (2.0 * (nvmeIoActivations + nvmeIoOptimizer) + nvmeReadWeights + nvmeWriteWeights) / AssumedNvmeBytesPerSecond,
             OptimizerSeconds = parameters / (AssumedCpuAdamWParamsPerSecondPerCore * cores),
             HostBudgetByteCount = budget,
         };
     }
+
+    private static ElementType WeightType(int elementByteCount) => elementByteCount == 4 ? ElementType.Float32 : ElementType.BFloat16;
 
     private static long Align(long byteCount) => (byteCount + ParameterAlignmentByteCount - 1) / ParameterAlignmentByteCount * ParameterAlignmentByteCount;
 

@@ -118,6 +118,7 @@ public sealed class RunSetup
                 r.Optimizer.Lr, r.Schedule.WarmupSteps, TotalSteps, r.Schedule.MinLrRatio),
             OptimizerTier = plan.OptimizerTier,
             NvmeActivationLayers = plan.ActivationsOnNvme ? -1 : 0,
+            ParameterTier = plan.ParametersOnNvme ? ParameterTier.Nvme : ParameterTier.Device,
             NvmeDirectory = r.Offload.NvmeDir,
             HostBudgetByteCount = r.Offload.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : long.MaxValue,
             SubGroupElementCount = r.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount,

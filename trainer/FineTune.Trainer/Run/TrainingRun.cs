@@ -58,7 +58,7 @@ public sealed class TrainingRun
         }
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
-        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier}");
+        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier}");
         double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
 
         using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);

@@ -1,4 +1,3 @@
-using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Parameters;
 using FineTune.Torch;
@@ -38,7 +37,12 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     {
         _model = model;
         _file = file;
-        _layout = Layout.Of(model, layerSlots);
+        _layout = Layout.Of(model.Config, layerSlots);
+        if (model.Stages.Count != _layout.RangeOfStage.Length)
+            throw new ArgumentException($"The model has {model.Stages.Count} stages but its config describes {_layout.RangeOfStage.Length}.", nameof(model));
+        foreach (var (parameter, offset) in ParameterBuffers.FlatOffsets(model))
+            if (_layout.Offsets[parameter.Name] != offset)
+                throw new ArgumentException($"{parameter.Name} sits at element {offset} of the optimizer's flat space but at {_layout.Offsets[parameter.Name]} of the weight file.", nameof(model));
         _prefetchDepth = Math.Max(0, layerSlots - 1);
         _slots = new WeightSlots(file, pool, _layout.Ranges, _layout.Classes, counters);
         _useCount = new int[model.Stages.Count];
@@ -54,11 +58,11 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) =>
         stage is LmHeadLayer head ? [head.Weight] : stage.Parameters;
 
-    /// <summary>Adds the slot buffers for <paramref name="model"/> to <paramref name="plan"/>.</summary>
-    public static void AddToPlan(PoolPlan plan, LlamaModel model, int layerSlots)
+    /// <summary>Adds the slot buffers for a model of <paramref name="config"/> with <paramref name="elementByteCount"/>-byte weights to <paramref name="plan"/>.</summary>
+    public static void AddToPlan(PoolPlan plan, LlamaConfig config, int elementByteCount, int layerSlots)
     {
-        Layout layout = Layout.Of(model, layerSlots);
-        WeightSlots.AddToPlan(plan, ParameterBuffers.ElementTypeOf(model.DType).ByteCount(), layout.Ranges, layout.Classes);
+        Layout layout = Layout.Of(config, layerSlots);
+        WeightSlots.AddToPlan(plan, elementByteCount, layout.Ranges, layout.Classes);
     }
 
     public IDisposable Use(int stageIndex, int direction)
@@ -166,42 +170,50 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
 
     private Tensor View(NamedParameter parameter, nint rangeFirst, int range)
     {
-        long element = _layout.Offsets[parameter] - _layout.Ranges[range].First;
+        long element = _layout.Offsets[parameter.Name] - _layout.Ranges[range].First;
         return FineTune.Torch.Torch.FromPointer(rangeFirst + (nint)(element * _file.ElementByteCount), parameter.Spec.Shape.ToArray(), _model.DType);
     }
 
     /// <summary>These tensors outlive whatever scope the caller has open.</summary>
     private static Tensor Owned(Tensor tensor) => TensorScope.Current?.Detach(tensor) ?? tensor;
 
-    /// <summary>Each stage's range of the flat weight space (stages with the same range share one), and the slot classes.</summary>
-    private sealed record Layout(IReadOnlyDictionary<NamedParameter, long> Offsets, int?[] RangeOfStage, IReadOnlyList<WeightRange> Ranges, IReadOnlyList<WeightSlotClass> Classes)
+    /// <summary>
+    /// Each stage's range of the flat weight space (stages with the same range share one) and the slot classes,
+    /// from the config alone (so the run planner sizes the same slots without loading weights).
+    /// </summary>
+    private sealed record Layout(IReadOnlyDictionary<string, long> Offsets, int?[] RangeOfStage, IReadOnlyList<WeightRange> Ranges, IReadOnlyList<WeightSlotClass> Classes)
     {
-        public static Layout Of(LlamaModel model, int layerSlots)
+        public static Layout Of(LlamaConfig config, int layerSlots)
         {
             ArgumentOutOfRangeException.ThrowIfLessThan(layerSlots, 1);
-            IReadOnlyDictionary<NamedParameter, long> offsets = ParameterBuffers.FlatOffsets(model);
-            var spans = model.Stages.Select(stage =>
+            IReadOnlyList<ParameterSpec> all = LlamaTensorNames.All(config);
+            var offsets = new Dictionary<string, long>(StringComparer.Ordinal);
+            long total = 0;
+            foreach (ParameterSpec spec in all)
             {
-                IReadOnlyList<NamedParameter> weights = StageWeights(stage);
-                if (weights.Count == 0)
-                    return ((long First, long Count)?)null;
-                long first = weights.Min(p => offsets[p]);
-                return (first, weights.Max(p => offsets[p] + p.Spec.ElementCount) - first);
-            }).ToArray();
-            bool IsEdge(int s) => model.Stages[s] is EmbeddingLayer or LmHeadLayer;
-            long layerMax = Enumerable.Range(0, spans.Length).Where(s => !IsEdge(s) && spans[s] is not null).Select(s => spans[s]!.Value.Count).DefaultIfEmpty(0).Max();
-            bool edgeClass = Enumerable.Range(0, spans.Length).Any(s => IsEdge(s) && spans[s] is { } span && span.Count > layerMax);
+                offsets[spec.Name] = total;
+                total += spec.ElementCount;
+            }
+            ParameterSpec Named(string name) => all.Single(s => s.Name == name);
+            // embedding, layers, final norm, LM head: the stages of LlamaModel, each with the weights it computes with
+            var stages = new List<(IReadOnlyList<ParameterSpec> Weights, bool Edge)> { ([all[0]], true) };
+            for (int i = 0; i < config.LayerCount; i++)
+                stages.Add((LlamaTensorNames.Layer(config, i), false));
+            stages.Add(([Named(LlamaTensorNames.FinalNorm)], false));
+            stages.Add(([config.TieWordEmbeddings ? all[0] : Named(LlamaTensorNames.LmHead)], true));
+
+            var spans = stages.Select(stage => (First: stage.Weights.Min(w => offsets[w.Name]), End: stage.Weights.Max(w => offsets[w.Name] + w.ElementCount))).ToArray();
+            long layerMax = stages.Select((stage, s) => stage.Edge ? 0 : spans[s].End - spans[s].First).Max();
+            bool edgeClass = stages.Select((stage, s) => stage.Edge && spans[s].End - spans[s].First > layerMax).Any(b => b);
             var ranges = new List<WeightRange>();
-            var rangeOfStage = new int?[spans.Length];
-            for (int s = 0; s < spans.Length; s++)
+            var rangeOfStage = new int?[stages.Count];
+            for (int s = 0; s < stages.Count; s++)
             {
-                if (spans[s] is not { } span)
-                    continue;
-                int slotClass = edgeClass && IsEdge(s) ? 1 : 0;
-                int existing = ranges.FindIndex(r => r.First == span.First && r.Count == span.Count);
+                var range = new WeightRange(spans[s].First, spans[s].End - spans[s].First, edgeClass && stages[s].Edge ? 1 : 0);
+                int existing = ranges.IndexOf(range);
                 rangeOfStage[s] = existing >= 0 ? existing : ranges.Count;
                 if (existing < 0)
-                    ranges.Add(new WeightRange(span.First, span.Count, slotClass));
+                    ranges.Add(range);
             }
             WeightSlotClass[] classes = edgeClass
                 ? [new WeightSlotClass(LayerSlotClass, layerSlots), new WeightSlotClass(EdgeSlotClass, 1)]

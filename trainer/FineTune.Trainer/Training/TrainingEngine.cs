@@ -75,7 +75,7 @@ public sealed partial class TrainingEngine : IDisposable
         ParameterBuffers.AddToPlan(plan, model, residentWeights: !streamed);
         if (streamed)
         {
-            StreamedWeights.AddToPlan(plan, model, options.ParameterSlots);
+            StreamedWeights.AddToPlan(plan, model.Config, weightType.ByteCount(), options.ParameterSlots);
             WeightWriteBack.AddToPlan(plan, subGroup, weightType);
         }
         if (activationOptions is not null)
