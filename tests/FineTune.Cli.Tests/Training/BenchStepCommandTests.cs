@@ -23,13 +23,16 @@ public sealed partial class BenchStepCommandTests
             var (code, stdout, stderr) = Run("bench", "step", "--nvme", directory, "--layers", "2", "--hidden", "32", "--intermediate", "64",
                 "--heads", "4", "--vocab", "64", "--batch", "1", "--seq", "8", "--steps", "1");
             Assert.True(code == 0, stderr);
-            foreach (string name in new[] { "in-memory ", "offloaded ", "offloaded, no overlap ", "in-memory, no recompute " })
+            foreach (string name in new[] { "in-memory ", "offloaded ", "offloaded, no overlap ", "in-memory, no recompute ", "offloaded, params nvme " })
                 Assert.Matches($"(?m)^{name} +[0-9,]+ tokens/s, step .* = compute .* \\+ read wait .* \\+ write wait .* \\+ optimizer ", stdout);
             Assert.Contains("offloaded / in-memory  tokens/s ratio", stdout);
             Assert.Contains("overlap with backward  step time without / with =", stdout);
             Assert.Contains("activations: host 0 + nvme 2", stdout);
             double difference = double.Parse(LossDifference().Match(stdout).Groups[1].Value, CultureInfo.InvariantCulture);
             Assert.True(difference < 1e-6, stdout);
+            Assert.Contains("weights: nvme (", stdout);
+            // parameter offload changes where the weights live, not the arithmetic
+            Assert.Matches(@"params on nvme .* max relative loss difference vs offloaded 0\.0e\+0", stdout);
             Assert.Empty(Directory.GetFiles(directory)); // swap and bandwidth files are removed
         }
         finally

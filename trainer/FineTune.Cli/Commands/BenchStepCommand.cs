@@ -19,7 +19,7 @@ internal static class BenchStepCommand
         var accumulationOption = new Option<int>("--accumulation") { Description = "Micro-batches per optimizer step.", DefaultValueFactory = _ => 1 };
         var stepsOption = new Option<int>("--steps") { Description = "Timed steps per configuration (median reported).", DefaultValueFactory = _ => 6 };
         var subGroupOption = new Option<long>("--sub-group") { Description = "Elements per optimizer sub-group.", DefaultValueFactory = _ => 2_000_000 };
-        var command = new Command("step", "Tokens/s and peak RSS of offloaded (states and activations on NVMe) vs in-memory training of the same model, with the time split and the overlap gain.");
+        var command = new Command("step", "Tokens/s and peak RSS of offloaded (states and activations on NVMe, then weights too) vs in-memory training of the same model, with the time split and the overlap gain.");
         foreach (Option option in new Option[] { nvmeOption, layersOption, hiddenOption, intermediateOption, headsOption, vocabOption, batchOption, seqOption, accumulationOption, stepsOption, subGroupOption })
             command.Options.Add(option);
         command.SetAction(parseResult =>
@@ -48,7 +48,7 @@ internal static class BenchStepCommand
             Console.WriteLine($"model                  {r.ParameterCount:N0} params ({options.LayerCount} layers, C {options.HiddenSize}, V {options.VocabSize}); " +
                 $"{options.AccumulationSteps} x {options.MicroBatchSize}x{options.SequenceLength} tokens per step; fp32 on CPU ({FineTune.Torch.Torch.NumThreads} torch threads)");
             Console.WriteLine($"drive                  sequential read {r.ReadBytesPerSecond / 1e9:0.00} GB/s, write {r.WriteBytesPerSecond / 1e9:0.00} GB/s ({r.BandwidthEngine})");
-            foreach (StepBenchRun run in new[] { r.InMemory, r.Offloaded, r.OffloadedNoOverlap, r.InMemoryNoRecompute })
+            foreach (StepBenchRun run in new[] { r.InMemory, r.Offloaded, r.OffloadedNoOverlap, r.InMemoryNoRecompute, r.ParametersOnNvme })
                 Print(run, r);
             Console.WriteLine($"offloaded / in-memory  tokens/s ratio {r.OffloadedOverInMemory:0.00} (target >= 0.80 when the disk keeps up); " +
                 $"vs in-memory without recompute {r.OffloadedOverNoRecompute:0.00}");
@@ -56,6 +56,9 @@ internal static class BenchStepCommand
                 $"(optimizer on the critical path {r.OffloadedNoOverlap.OptimizerSeconds + r.OffloadedNoOverlap.ReadWaitSeconds + r.OffloadedNoOverlap.WriteWaitSeconds:0.000} s -> {r.Offloaded.OptimizerSeconds:0.000} s)");
             Console.WriteLine($"same training          max relative loss difference offloaded vs in-memory over {r.Offloaded.Losses.Count} steps: {r.MaxLossRelativeDifference:0.0e+0} " +
                 $"(loss {r.InMemory.Losses[0]:0.0000} -> {r.InMemory.Losses[^1]:0.0000} in memory, {r.Offloaded.Losses[0]:0.0000} -> {r.Offloaded.Losses[^1]:0.0000} offloaded)");
+            Console.WriteLine($"params on nvme         tokens/s vs offloaded with resident weights {r.ParametersOnNvmeOverOffloaded:0.00}; " +
+                $"pools {r.Offloaded.PoolReservedByteCount / (double)(1L << 30):0.000} -> {r.ParametersOnNvme.PoolReservedByteCount / (double)(1L << 30):0.000} GiB; " +
+                $"max relative loss difference vs offloaded {r.ParametersOnNvmeLossDifference:0.0e+0}");
             if (!r.PeakResetWorked)
                 Console.WriteLine("note                   /proc/self/clear_refs was not writable: peak RSS figures are cumulative over the runs");
             return ExitCodes.Success;
@@ -72,6 +75,6 @@ internal static class BenchStepCommand
             $"write wait {run.WriteWaitSeconds:0.000} + optimizer {run.OptimizerSeconds:0.000}");
         Console.WriteLine($"{"",-22} moved read {run.BytesReadPerStep / 1e9:0.000} GB, written {run.BytesWrittenPerStep / 1e9:0.000} GB per step (I/O floor {ioFloor:0.000} s); " +
             $"pools {run.PoolReservedByteCount / gib:0.000} GiB; peak RSS {run.PeakResidentByteCount / gib:0.000} GiB (RSS at start {run.ResidentBeforeByteCount / gib:0.000} GiB)");
-        Console.WriteLine($"{"",-22} states: {run.StateLocation}; activations: {run.ActivationLocation}");
+        Console.WriteLine($"{"",-22} weights: {run.WeightLocation}; states: {run.StateLocation}; activations: {run.ActivationLocation}");
     }
 }

@@ -10,7 +10,8 @@ namespace FineTune.Trainer.Training.Bench;
 /// <summary>
 /// `finetune bench step`: the same seeded model trained on the same random batches three ways in one process -
 /// in memory (libtorch AdamW, checkpoints as tensors), offloaded (optimizer states and every activation checkpoint
-/// on NVMe) with the optimizer overlapping backward, and offloaded without overlap — timing the median step and
+/// on NVMe) with the optimizer overlapping backward, offloaded without overlap, offloaded with the weights on NVMe too
+/// (parameter offload, layer i+1 read while layer i computes), and in memory without recompute — timing the median step and
 /// splitting it into compute / read waits / write waits / optimizer. The drive's sequential O_DIRECT bandwidth is
 /// measured in the same run, so "the disk keeps up" can be judged: bytes per step / bandwidth vs the step time.
 /// Peak RSS is measured first, each configuration alone through its warm-up steps, with VmHWM reset before it through
@@ -50,6 +51,7 @@ public static class StepBench
             ("offloaded", offloaded with { OverlapOptimizerWithBackward = true }),
             ("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false }),
             ("in-memory, no recompute", baseOptions with { Mode = TrainingMode.InMemory, ActivationCheckpointing = false }),
+            ("offloaded, params nvme", offloaded with { OverlapOptimizerWithBackward = true, ParameterTier = ParameterTier.Nvme }),
         ];
 
         // Phase 1, memory: each configuration alone (peak RSS reset before it), through the warm-up steps.
@@ -94,10 +96,10 @@ public static class StepBench
                 return new StepBenchRun(configurations[c].Name, median.Seconds, median.TokensPerSecond, median.ComputeSeconds, median.ReadWaitSeconds,
                     median.WriteWaitSeconds, median.OptimizerSeconds, median.BytesRead, median.BytesWritten, trainer.PoolReservedByteCount,
                     memory[c].Peak, memory[c].Before, timed[c].Select(m => m.Loss).ToList(),
-                    trainer.Optimizer?.StateLocation ?? "memory (libtorch AdamW)", trainer.ActivationLocation);
+                    trainer.Optimizer?.StateLocation ?? "memory (libtorch AdamW)", trainer.ActivationLocation, trainer.WeightLocation);
             }
             return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
-                Summarize(0), Summarize(1), Summarize(2), Summarize(3), resetWorked);
+                Summarize(0), Summarize(1), Summarize(2), Summarize(3), Summarize(4), resetWorked);
         }
         finally
         {

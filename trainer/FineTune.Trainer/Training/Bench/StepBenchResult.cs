@@ -1,7 +1,7 @@
 namespace FineTune.Trainer.Training.Bench;
 
 /// <summary>One configuration's figures in `finetune bench step` (median over the timed steps).</summary>
-/// <param name="Name">"in-memory", "offloaded", "offloaded, no overlap", "in-memory, no recompute".</param>
+/// <param name="Name">"in-memory", "offloaded", "offloaded, no overlap", "in-memory, no recompute", "offloaded, params nvme".</param>
 /// <param name="PeakResidentByteCount">Process peak RSS while this configuration ran alone through its warm-up steps (VmHWM reset before it when the kernel allows).</param>
 /// <param name="ResidentBeforeByteCount">Process RSS when the configuration started (what earlier runs left behind).</param>
 public sealed record StepBenchRun(
@@ -19,7 +19,8 @@ public sealed record StepBenchRun(
     long ResidentBeforeByteCount,
     IReadOnlyList<double> Losses,
     string StateLocation,
-    string ActivationLocation);
+    string ActivationLocation,
+    string WeightLocation);
 
 /// <summary>Everything `finetune bench step` measured in one run.</summary>
 public sealed record StepBenchResult(
@@ -32,6 +33,7 @@ public sealed record StepBenchResult(
     StepBenchRun Offloaded,
     StepBenchRun OffloadedNoOverlap,
     StepBenchRun InMemoryNoRecompute,
+    StepBenchRun ParametersOnNvme,
     bool PeakResetWorked)
 {
     /// <summary>Offloaded tokens/s over in-memory tokens/s (issue target: at least 0.8 when the disk keeps up).</summary>
@@ -43,7 +45,15 @@ public sealed record StepBenchResult(
     /// <summary>Step time without overlap over step time with it (above 1: the overlap helps).</summary>
     public double OverlapGain => OffloadedNoOverlap.StepSeconds / Offloaded.StepSeconds;
 
+    /// <summary>Parameter offload's tokens/s over the offloaded run's with resident weights (the cost of streaming the weights).</summary>
+    public double ParametersOnNvmeOverOffloaded => ParametersOnNvme.TokensPerSecond / Offloaded.TokensPerSecond;
+
     /// <summary>Largest relative loss difference between offloaded and in-memory over the same steps.</summary>
-    public double MaxLossRelativeDifference =>
-        Offloaded.Losses.Zip(InMemory.Losses, (a, b) => Math.Abs(a - b) / Math.Abs(b)).DefaultIfEmpty(0).Max();
+    public double MaxLossRelativeDifference => MaxRelativeDifference(Offloaded.Losses, InMemory.Losses);
+
+    /// <summary>Largest relative loss difference between parameter offload and the offloaded run (the same arithmetic: 0).</summary>
+    public double ParametersOnNvmeLossDifference => MaxRelativeDifference(ParametersOnNvme.Losses, Offloaded.Losses);
+
+    private static double MaxRelativeDifference(IReadOnlyList<double> a, IReadOnlyList<double> b) =>
+        a.Zip(b, (x, y) => Math.Abs(x - y) / Math.Abs(y)).DefaultIfEmpty(0).Max();
 }
