@@ -66,7 +66,7 @@ internal static class RecipeSchema
         Num("offload.nvme_gb", null, "NVMe space budget; null means the free space of nvme_dir less 10%.", min: 0, minExclusive: true, nullable: true),
         Choice("offload.optimizer_states", "auto", s_tiers, "Where fp32 master weights and Adam moments live; auto lets the planner choose."),
         Choice("offload.activations", "auto", s_tiers, "Where saved layer inputs live between forward and backward."),
-        Choice("offload.params", "auto", s_tiers, "Where the low-precision weights live between uses."),
+        Choice("offload.params", "auto", s_tiers, "Where the low-precision weights live between uses: with the compute (device; host on CPU), or nvme (CPU training): a file under nvme_dir, each layer's weights read into one of 3 host slots while the layer before computes. auto moves them to nvme only when nothing else fits host_gb."),
         Int("offload.sub_group_params", null, "Parameters per optimizer sub-group (the unit of swapping and of the update pipeline); null lets the planner choose.", min: 1, nullable: true, wide: true),
         Int("offload.queue_depth", 32, "Outstanding NVMe requests per file.", min: 1, max: 4096),
         Choice("offload.io_engine", "auto", ["auto", "io_uring", "threads"], "NVMe I/O engine; auto uses io_uring with O_DIRECT when the kernel allows it, else threads with pread/pwrite."),
