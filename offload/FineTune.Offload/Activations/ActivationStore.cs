@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using FineTune.IO;
 using FineTune.Offload.Memory;
+using FineTune.Offload.Swap;
 using FineTune.Torch;
 
 namespace FineTune.Offload.Activations;
@@ -28,9 +29,7 @@ public sealed class ActivationStore : IDisposable
     private readonly StagingSlot[] _staging;
     private readonly (long[] Shape, DType DType)?[] _saved; // null: not saved since its last Load
     private readonly long _extentByteCount;
-    private readonly DirectFile? _file;
-    private readonly IIoEngine? _readEngine;
-    private readonly IIoEngine? _writeEngine;
+    private readonly SwapFile? _file;
     private long _sequence;
 
     public ActivationStore(HostMemoryPool pool, ActivationStoreOptions options)
@@ -48,13 +47,7 @@ public sealed class ActivationStore : IDisposable
             if (options.NvmeCheckpointCount == 0)
                 return;
             _staging = Enumerable.Range(0, options.StagingBufferCount).Select(_ => new StagingSlot(pool.Rent(StagingClass))).ToArray();
-            if (!Directory.Exists(options.NvmeDirectory))
-                throw new UserErrorException($"The activation swap directory {options.NvmeDirectory} does not exist; create it or set nvme_dir to an existing directory.");
-            FilePath = Path.Combine(options.NvmeDirectory!, $"finetune-activations-{Environment.ProcessId}-{Guid.NewGuid():N}.swap");
-            _file = DirectFile.Open(FilePath, DirectFileAccess.ReadWrite, create: true);
-            _file.Preallocate(_extentByteCount * options.NvmeCheckpointCount);
-            _readEngine = IoEngineFactory.Create(options.IoEngine, options.IoQueueDepth);
-            _writeEngine = IoEngineFactory.Create(options.IoEngine, options.IoQueueDepth);
+            _file = SwapFile.Create(options.NvmeDirectory, "activations", _extentByteCount * options.NvmeCheckpointCount, options.IoEngine, options.IoQueueDepth);
         }
         catch
         {
@@ -76,10 +69,10 @@ public sealed class ActivationStore : IDisposable
     public ActivationCounters Counters { get; } = new();
 
     /// <summary>The NVMe swap file, or null when every checkpoint is in host memory.</summary>
-    public string? FilePath { get; }
+    public string? FilePath => _file?.Path;
 
     /// <summary>"host" or "host + nvme (io_uring, O_DIRECT, path)".</summary>
-    public string Description => _file is null ? "host" : $"host {_options.HostCheckpointCount} + nvme {_options.NvmeCheckpointCount} ({_writeEngine!.Name}{(_file.IsDirect ? ", O_DIRECT" : ", buffered")}, {FilePath})";
+    public string Description => _file is null ? "host" : $"host {_options.HostCheckpointCount} + nvme {_options.NvmeCheckpointCount} ({_file.Engine})";
 
     public bool IsOnNvme(int index) => index < _options.NvmeCheckpointCount;
 
@@ -102,7 +95,7 @@ public sealed class ActivationStore : IDisposable
         slot.State = SlotState.Writing;
         slot.Index = index;
         slot.Sequence = ++_sequence;
-        slot.Pending = _writeEngine!.WriteAsync(_file!, index * _extentByteCount, slot.Lease.Buffer, 0, _extentByteCount).AsTask();
+        slot.Pending = _file!.WriteAsync(index * _extentByteCount, slot.Lease.Buffer, 0, _extentByteCount).AsTask();
         Counters.BytesWritten += _extentByteCount;
     }
 
@@ -123,7 +116,7 @@ public sealed class ActivationStore : IDisposable
         StagingSlot slot = AcquireFree();
         slot.State = SlotState.Reading;
         slot.Index = index;
-        slot.Pending = _readEngine!.ReadAsync(_file!, index * _extentByteCount, slot.Lease.Buffer, 0, _extentByteCount).AsTask();
+        slot.Pending = _file!.ReadAsync(index * _extentByteCount, slot.Lease.Buffer, 0, _extentByteCount).AsTask();
         Counters.BytesRead += _extentByteCount;
     }
 
@@ -216,11 +209,7 @@ public sealed class ActivationStore : IDisposable
         foreach (HostLease? lease in _hostLeases)
             lease?.Dispose();
         Array.Clear(_hostLeases);
-        _readEngine?.Dispose();
-        _writeEngine?.Dispose();
         _file?.Dispose();
-        if (FilePath is not null && File.Exists(FilePath))
-            File.Delete(FilePath);
     }
 
     private enum SlotState { Free, Writing, Reading, Holding }

@@ -1,6 +1,7 @@
 using FineTune.IO;
 using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
+using FineTune.Offload.Swap;
 
 namespace FineTune.Offload.Parameters;
 
@@ -10,25 +11,21 @@ namespace FineTune.Offload.Parameters;
 /// a sub-group is one contiguous byte range (written back whole by <see cref="WeightWriteBack"/>) and a model stage
 /// is one too (read by <see cref="WeightSlots"/> as the page window that holds it). Reads and writes have separate
 /// io engines (queues). The file is scratch space, deleted on Dispose; checkpoints export the weights separately.
+/// The file is a <see cref="SwapFile"/>.
 /// reference: ZeRO-Infinity's parameter swapper (fp16 params in their own NVMe files, apart from optimizer states).
 /// </summary>
 public sealed class WeightFile : IDisposable
 {
-    private readonly DirectFile _file;
-    private readonly IIoEngine _readEngine;
-    private readonly IIoEngine _writeEngine;
+    private readonly SwapFile _file;
 
-    private WeightFile(string path, ElementType type, long elementCount, DirectFile file, IIoEngine readEngine, IIoEngine writeEngine)
+    private WeightFile(ElementType type, long elementCount, SwapFile file)
     {
-        Path = path;
         ElementType = type;
         ElementCount = elementCount;
         _file = file;
-        _readEngine = readEngine;
-        _writeEngine = writeEngine;
     }
 
-    public string Path { get; }
+    public string Path => _file.Path;
 
     public ElementType ElementType { get; }
 
@@ -36,40 +33,14 @@ public sealed class WeightFile : IDisposable
 
     public long ElementCount { get; }
 
-    public string Description => $"nvme ({_readEngine.Name}{(_file.IsDirect ? ", O_DIRECT" : ", buffered")}, {Path})";
+    public string Description => _file.Description;
 
     /// <summary>Creates and preallocates the file; a missing directory or too little free space is a <see cref="UserErrorException"/>.</summary>
     public static WeightFile Create(string? directory, ElementType type, long elementCount, IoEngineKind engineKind = IoEngineKind.Auto,
         int queueDepth = IoEngineFactory.DefaultQueueDepth)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(elementCount);
-        if (directory is null)
-            throw new UserErrorException("Parameters on NVMe need nvme_dir; set offload.nvme_dir to a directory on a fast local drive.");
-        if (!Directory.Exists(directory))
-            throw new UserErrorException($"The NVMe directory {directory} for the offloaded weights does not exist; create it or set nvme_dir to an existing directory.");
-        long byteCount = HostAlignment.RoundUpToPage(elementCount * type.ByteCount());
-        long available = new DriveInfo(System.IO.Path.GetFullPath(directory)).AvailableFreeSpace;
-        if (byteCount > available)
-            throw new UserErrorException(
-                $"The offloaded weights need {HostMemoryPool.FormatGiB(byteCount)} in {directory} but only {HostMemoryPool.FormatGiB(available)} is free; free space or choose another nvme_dir.");
-        string path = System.IO.Path.Combine(directory, $"finetune-weights-{Environment.ProcessId}-{Guid.NewGuid():N}.swap");
-        DirectFile? file = null;
-        IIoEngine? readEngine = null;
-        try
-        {
-            file = DirectFile.Open(path, DirectFileAccess.ReadWrite, create: true);
-            file.Preallocate(byteCount);
-            readEngine = IoEngineFactory.Create(engineKind, queueDepth);
-            IIoEngine writeEngine = IoEngineFactory.Create(engineKind, queueDepth);
-            return new WeightFile(path, type, elementCount, file, readEngine, writeEngine);
-        }
-        catch
-        {
-            readEngine?.Dispose();
-            file?.Dispose();
-            File.Delete(path);
-            throw;
-        }
+        return new WeightFile(type, elementCount, SwapFile.Create(directory, "weights", elementCount * type.ByteCount(), engineKind, queueDepth));
     }
 
     /// <summary>The page-aligned byte window [Offset, Offset + ByteCount) of the file that holds elements [first, first + count).</summary>
@@ -90,7 +61,7 @@ public sealed class WeightFile : IDisposable
         var (offset, byteCount) = Window(first, count);
         if (buffer.CapacityByteCount < byteCount)
             throw new ArgumentException($"The buffer holds {buffer.CapacityByteCount} bytes but the window of elements [{first}, {first + count}) is {byteCount}.", nameof(buffer));
-        await _readEngine.ReadAsync(_file, offset, buffer, 0, byteCount).ConfigureAwait(false);
+        await _file.ReadAsync(offset, buffer, 0, byteCount).ConfigureAwait(false);
         return first * ElementByteCount - offset;
     }
 
@@ -110,16 +81,10 @@ public sealed class WeightFile : IDisposable
             throw new ArgumentException($"A weight write of elements [{first}, {first + count}) would overwrite part of the next page's elements; only the file's last range may end mid-page.", nameof(count));
         if (buffer.CapacityByteCount < byteCount)
             throw new ArgumentException($"The buffer holds {buffer.CapacityByteCount} bytes but the write needs {byteCount}.", nameof(buffer));
-        return _writeEngine.WriteAsync(_file, offset, buffer, 0, byteCount);
+        return _file.WriteAsync(offset, buffer, 0, byteCount);
     }
 
-    public void Dispose()
-    {
-        _readEngine.Dispose();
-        _writeEngine.Dispose();
-        _file.Dispose();
-        File.Delete(Path);
-    }
+    public void Dispose() => _file.Dispose();
 
     private void CheckRange(long first, long count)
     {
