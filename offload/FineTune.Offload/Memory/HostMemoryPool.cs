@@ -101,6 +101,9 @@ public sealed unsafe class HostMemoryPool : IDisposable
     /// <summary>How many buffers the plan gave class <paramref name="className"/> (0 when the plan lacks it).</summary>
     public int CountOf(string className) => _plan.Classes.FirstOrDefault(c => c.Name == className)?.Count ?? 0;
 
+    /// <summary>Bytes of each buffer of class <paramref name="className"/> as planned (0 when the plan lacks it).</summary>
+    public long ByteCountOf(string className) => _plan.Classes.FirstOrDefault(c => c.Name == className)?.ByteCount ?? 0;
+
     /// <summary>Rents a buffer of the named class. Throws when none is free: the plan under-counted.</summary>
     public HostLease Rent(string className)
     {

@@ -25,6 +25,16 @@ public sealed class WeightSlots : IDisposable
         _file = file;
         _ranges = ranges;
         Counters = counters;
+        for (int i = 0; i < ranges.Count; i++)
+        {
+            WeightRange range = ranges[i];
+            if (range.SlotClass < 0 || range.SlotClass >= classes.Count || pool.CountOf(classes[range.SlotClass].Name) == 0)
+                throw new ArgumentException($"Weight range {i} names slot class {range.SlotClass}, which has no slots.", nameof(ranges));
+            long window = file.Window(range.First, range.Count).ByteCount;
+            long slotBytes = pool.ByteCountOf(classes[range.SlotClass].Name);
+            if (slotBytes < window)
+                throw new ArgumentException($"Weight range {i} needs a {window}-byte slot; class '{classes[range.SlotClass].Name}' has {slotBytes}-byte ones.", nameof(ranges));
+        }
         var rented = new List<Slot[]>();
         try
         {
@@ -38,15 +48,6 @@ public sealed class WeightSlots : IDisposable
             throw;
         }
         _slotsByClass = rented.ToArray();
-        for (int i = 0; i < ranges.Count; i++)
-        {
-            WeightRange range = ranges[i];
-            if (range.SlotClass < 0 || range.SlotClass >= _slotsByClass.Length || _slotsByClass[range.SlotClass].Length == 0)
-                throw new ArgumentException($"Weight range {i} names slot class {range.SlotClass}, which has no slots.", nameof(ranges));
-            long window = file.Window(range.First, range.Count).ByteCount;
-            if (_slotsByClass[range.SlotClass][0].Lease.Buffer.CapacityByteCount < window)
-                throw new ArgumentException($"Weight range {i} needs a {window}-byte slot; class '{classes[range.SlotClass].Name}' has smaller ones.", nameof(ranges));
-        }
     }
 
     public WeightCounters Counters { get; }

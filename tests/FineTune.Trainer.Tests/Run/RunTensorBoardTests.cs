@@ -28,7 +28,10 @@ public sealed class RunTensorBoardTests
         RunResult result = RunResumeTests.Execute(tiny.Load("training.max_steps=7", "resume=true"), CancellationToken.None);
         Assert.Equal(7, result.Step);
 
-        string[] files = Directory.GetFiles(Path.Combine(tiny.RunDirectory, "tensorboard"), "events.out.tfevents.*").Order().ToArray();
+        // session order: start second, then the writer's counter (numerically: both sessions may share a second,
+        // and other tests in this process may have taken the counter past a power of ten)
+        string[] files = Directory.GetFiles(Path.Combine(tiny.RunDirectory, "tensorboard"), "events.out.tfevents.*")
+            .OrderBy(f => long.Parse(Path.GetFileName(f).Split('.')[3])).ThenBy(f => long.Parse(Path.GetFileName(f).Split('.')[^1])).ToArray();
         Assert.Equal(2, files.Length);
         var events = files.SelectMany(f => IndependentEventReader.ReadFile(f).Events).ToList();
         var stepsByTag = events.SelectMany(e => e.Values.Select(v => (v.Tag, e.Step))).GroupBy(x => x.Tag)
