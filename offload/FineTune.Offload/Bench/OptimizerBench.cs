@@ -44,7 +44,7 @@ public static unsafe class OptimizerBench
                 HostBudgetByteCount = hostBudgetByteCount,
                 SubGroupElementCount = subGroupElementCount,
             };
-            long rounded = (subGroupElementCount + 1023) / 1024 * 1024;
+            long rounded = PartitionedOptimizer.RoundSubGroupElementCount(subGroupElementCount);
             long need = PartitionedOptimizer.PlanPool(SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), rounded), rounded, options)
                 .ReservedByteCount(PoolAllocatorKind.Exact);
             if (need > hostBudgetByteCount)
@@ -58,7 +58,7 @@ public static unsafe class OptimizerBench
                 throw new UserErrorException(exact.RefusalMessage!);
             progress?.Invoke("running the optimizer with the baseline allocator");
             (OptimizerRun baseline, _, _) = RunOnce(parameters, options with { Allocator = PoolAllocatorKind.Baseline }, steps);
-            return new OptimizerBenchResult(paramCount, (subGroupElementCount + 1023) / 1024 * 1024, groups, location, read, write, engine, exact, baseline);
+            return new OptimizerBenchResult(paramCount, rounded, groups, location, read, write, engine, exact, baseline);
         }
         finally
         {
@@ -77,7 +77,7 @@ public static unsafe class OptimizerBench
         }
         catch (UserErrorException error) when (error.Message.Contains("host_gb", StringComparison.Ordinal))
         {
-            long subGroup = (options.SubGroupElementCount + 1023) / 1024 * 1024;
+            long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(options.SubGroupElementCount);
             var groups = SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroup);
             long need = PartitionedOptimizer.PlanPool(groups, subGroup, options).ReservedByteCount(options.Allocator);
             return (new OptimizerRun(name, true, error.Message, 0, 0, 0, 0, 0, 0, need, 0, ProcessMemory.PeakResidentByteCount()), groups.Count, "");

@@ -136,14 +136,15 @@ public sealed partial class PartitionedOptimizer : IDisposable
     }
 
     /// <summary>
-    /// The sub-group size the optimizer uses for <paramref name="requested"/>: rounded up to 1,024 elements, and
-    /// with a weight write-back of <paramref name="writeBackType"/> to a multiple of a 4 KiB page of weights too, so
-    /// each sub-group's weights start on a page of the weight file.
+    /// <paramref name="requested"/> rounded up to 1,024 elements and, given <paramref name="weightType"/>, to a whole
+    /// number of 4 KiB pages of such weights (2,048 elements for bf16/fp16), so each sub-group's weights start on a
+    /// page of a weight file. The optimizer rounds by its write-back's type; the training engine rounds by the
+    /// model's weight type whatever the tier and passes the result, so a checkpoint resumes under either tier.
     /// </summary>
-    public static long RoundSubGroupElementCount(long requested, ElementType? writeBackType = null)
+    public static long RoundSubGroupElementCount(long requested, ElementType? weightType = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(requested);
-        long unit = writeBackType is ElementType type ? Math.Max(1024, HostAlignment.PageByteCount / type.ByteCount()) : 1024;
+        long unit = weightType is ElementType type ? Math.Max(1024, HostAlignment.PageByteCount / type.ByteCount()) : 1024;
         return (requested + unit - 1) / unit * unit;
     }
 

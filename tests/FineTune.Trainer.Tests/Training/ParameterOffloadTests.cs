@@ -135,6 +135,58 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
     }
 
     [Fact]
+    public void Bf16StateSavedWithResidentWeightsResumesWithWeightsOnNvme()
+    {
+        using var scratch = new ScratchDirectory();
+        List<Batch> batches = Batches(4, 2);
+        TrainingOptions resident = Options(TrainingMode.Offloaded) with { Precision = PrecisionMode.BFloat16, NvmeDirectory = scratch.Path, SubGroupElementCount = 5000 };
+        TrainingOptions streamed = resident with { ParameterTier = ParameterTier.Nvme };
+        List<double> straight;
+        using (LlamaModel model = Model(DType.BFloat16))
+        using (var engine = new TrainingEngine(model, resident))
+            straight = Run(engine, batches).Select(m => m.Loss).ToList();
+        string saved = Path.Combine(scratch.Path, "optimizer");
+        Directory.CreateDirectory(saved);
+        using (LlamaModel model = Model(DType.BFloat16))
+        using (var engine = new TrainingEngine(model, resident))
+        {
+            Assert.Equal(6144, engine.Optimizer!.SubGroupElementCount); // whole pages of bf16 weights whatever the tier
+            Run(engine, batches.Take(2));
+            engine.SaveOptimizerState(saved);
+        }
+        using (LlamaModel model = Model(DType.BFloat16, seed: 99))
+        using (var engine = new TrainingEngine(model, streamed))
+        {
+            Assert.Equal(6144, engine.Optimizer!.SubGroupElementCount);
+            engine.LoadOptimizerState(saved);
+            engine.RestoreStepCount(2);
+            Assert.Equal(straight.Skip(2), Run(engine, batches.Skip(2)).Select(m => m.Loss));
+        }
+    }
+
+    [Fact]
+    public void AnOpenWeightHandleBlocksTheNextStepAndDiesWithTheEngine()
+    {
+        using var scratch = new ScratchDirectory();
+        List<Batch> batches = Batches(2, 2);
+        using LlamaModel model = Model();
+        var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path });
+        engine.Step(batches[0]);
+        NamedParameter first = model.Parameters[0];
+        IDisposable handle = model.UseWeights(first)!;
+        Assert.True(first.IsResident);
+        Assert.Throws<InvalidOperationException>(() => engine.Step(batches[1])); // it would rewrite the weights the handle holds
+        handle.Dispose();
+        Assert.False(first.IsResident);
+        engine.Step(batches[1]);
+        IDisposable late = model.UseWeights(first)!;
+        engine.Dispose();
+        late.Dispose(); // after the engine: a no-op, the model keeps the tensors the engine gave back
+        Assert.All(model.Parameters, p => Assert.True(p.IsResident));
+        Assert.Null(model.UseWeights(first));
+    }
+
+    [Fact]
     public void OffloadedParametersLeaveTheHostPoolWithoutTheWeights()
     {
         using var scratch = new ScratchDirectory();

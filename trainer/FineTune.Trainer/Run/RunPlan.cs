@@ -66,8 +66,15 @@ public sealed record RunPlan
         return ProcessMemory.ResidentByteCount();
     }
 
-    /// <summary>Host peak: pools + working set + <paramref name="baselineByteCount"/> (the runtime and libtorch already resident).</summary>
-    public long HostPeakByteCount(long baselineByteCount) => PoolByteCount + (OnCuda ? 0 : WorkingByteCount) + baselineByteCount;
+    /// <summary>
+    /// Host bytes beyond the pools at the worst moment (CPU): one layer's working set while training, or the loaded
+    /// model's weights while the engine builds (they are alive until the engine has taken them into its pool or the
+    /// weight file), whichever is larger.
+    /// </summary>
+    public long TransientByteCount => OnCuda ? 0 : Math.Max(WorkingByteCount, WeightByteCount);
+
+    /// <summary>Host peak: pools + <see cref="TransientByteCount"/> + <paramref name="baselineByteCount"/> (the runtime and libtorch already resident).</summary>
+    public long HostPeakByteCount(long baselineByteCount) => PoolByteCount + TransientByteCount + baselineByteCount;
 
     /// <summary>Compute + optimizer + I/O, with no overlap assumed (an upper bound; the engine overlaps part of it).</summary>
     public double StepSeconds => ComputeSeconds + OptimizerSeconds + IoSeconds;
@@ -136,12 +143,12 @@ public sealed record RunPlan
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
 
         long requestedSubGroup = recipe.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount;
-        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(requestedSubGroup, parametersOnNvme ? WeightType(e) : null);
+        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(requestedSubGroup, WeightType(e));
         var pool = new PoolPlan();
         if (parametersOnNvme)
         {
             StreamedWeights.AddToPlan(pool, config, e, new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.ParameterSlots);
-            WeightWriteBack.AddToPlan(pool, subGroup, WeightType(e));
+            WeightWriteBack.AddToPlan(pool, Math.Min(subGroup, parameters), WeightType(e));
         }
         else
         {

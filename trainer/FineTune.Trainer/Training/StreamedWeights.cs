@@ -32,6 +32,7 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     private readonly nint[] _firstElement;
     private readonly Dictionary<NamedParameter, int> _users = new();
     private readonly Dictionary<NamedParameter, int> _boundTo = new();
+    private bool _uninstalled;
 
     public StreamedWeights(LlamaModel model, WeightFile file, HostMemoryPool pool, WeightCounters counters, int layerSlots)
     {
@@ -53,6 +54,9 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     }
 
     public WeightCounters Counters => _slots.Counters;
+
+    /// <summary>Stages currently held (by a Use handle not yet disposed).</summary>
+    public int HeldStageCount => _useCount.Count(c => c > 0);
 
     /// <summary>The weights a stage computes with (a tied LM head's is the embedding's).</summary>
     public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) =>
@@ -95,6 +99,8 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     public void RestoreOwned()
     {
         _model.Residency = null;
+        _uninstalled = true; // handles still open become no-ops: the tensors below are the model's own
+        _boundTo.Clear();
         var restored = new HashSet<NamedParameter>();
         for (int s = 0; s < _model.Stages.Count; s++)
         {
@@ -143,7 +149,7 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
 
     private void Release(int stageIndex)
     {
-        if (_layout.RangeOfStage[stageIndex] is not int range || --_useCount[stageIndex] > 0)
+        if (_uninstalled || _layout.RangeOfStage[stageIndex] is not int range || --_useCount[stageIndex] > 0)
             return;
         foreach (NamedParameter parameter in StageWeights(_model.Stages[stageIndex]))
         {

@@ -25,6 +25,8 @@ public sealed partial class TrainingEngine
         foreach (Batch batch in microBatches)
             if (batch.BatchSize > Options.MicroBatchSize || batch.SequenceLength > Options.SequenceLength)
                 throw new ArgumentException($"micro-batch {batch.BatchSize}x{batch.SequenceLength} exceeds the planned {Options.MicroBatchSize}x{Options.SequenceLength}.", nameof(microBatches));
+        if (_streamed is { HeldStageCount: > 0 })
+            throw new InvalidOperationException("A model.UseWeights handle is still open: dispose it before the next Step (the step rewrites the weights it holds).");
         long tokenCount = microBatches.Sum(b => (long)b.TokenCount);
         if (tokenCount == 0)
             throw new ArgumentException("the micro-batches hold no target tokens (every label is -100).", nameof(microBatches));
@@ -75,43 +77,51 @@ public sealed partial class TrainingEngine
             backwardDone?.SetResult(null); // the prefetching step frees its buffers and updates nothing
             try { overlapped?.GetAwaiter().GetResult(); } catch (Exception) { } // the backward error is the one to report
             try { prefetching?.GetAwaiter().GetResult(); } catch (Exception) { }
-            try { _streamed?.Invalidate(); } catch (Exception) { } // an overlapped update may have rewritten some weights
+            SettleWeights(); // an overlapped update may have rewritten some weights
             throw;
         }
 
         long optimizerStart = Stopwatch.GetTimestamp();
         bool skipped;
         double norm;
-        if (_inMemory is not null)
+        try
         {
-            (skipped, norm) = _inMemory.Step(learningRate, lossScale);
-        }
-        else if (overlapped is not null)
-        {
-            // The norm pass reads the same gradients the optimizer reads; neither writes them.
-            norm = Math.Sqrt(GradientNorm.SumOfSquares(_parameters!.GradientBuffers, Options.OptimizerThreads));
-            try
+            if (_inMemory is not null)
             {
-                overlapped.GetAwaiter().GetResult();
+                (skipped, norm) = _inMemory.Step(learningRate, lossScale);
             }
-            catch (InvalidOperationException) when (!double.IsFinite(norm))
+            else if (overlapped is not null)
             {
-                // Without loss scaling nothing checks the norm before the first update; sub-groups already written cannot be undone.
-                throw new UserErrorException($"Step {StepCount + 1} produced a non-finite gradient (norm {norm}) while the optimizer overlapped backward: training diverged; lower the learning rate, or set max_grad_norm (which also turns the overlap off).");
+                // The norm pass reads the same gradients the optimizer reads; neither writes them.
+                norm = Math.Sqrt(GradientNorm.SumOfSquares(_parameters!.GradientBuffers, Options.OptimizerThreads));
+                try
+                {
+                    overlapped.GetAwaiter().GetResult();
+                }
+                catch (InvalidOperationException) when (!double.IsFinite(norm))
+                {
+                    // Without loss scaling nothing checks the norm before the first update; sub-groups already written cannot be undone.
+                    throw new UserErrorException($"Step {StepCount + 1} produced a non-finite gradient (norm {norm}) while the optimizer overlapped backward: training diverged; lower the learning rate, or set max_grad_norm (which also turns the overlap off).");
+                }
+                skipped = false;
             }
-            skipped = false;
+            else if (prefetching is not null)
+            {
+                backwardDone!.SetResult(lossScale);
+                StepResult result = prefetching.GetAwaiter().GetResult()!.Value;
+                (skipped, norm) = (result.Skipped, result.GradientNorm);
+            }
+            else
+            {
+                _optimizer!.LearningRate = learningRate;
+                StepResult result = _optimizer.Step(lossScale);
+                (skipped, norm) = (result.Skipped, result.GradientNorm);
+            }
         }
-        else if (prefetching is not null)
+        catch
         {
-            backwardDone!.SetResult(lossScale);
-            StepResult result = prefetching.GetAwaiter().GetResult()!.Value;
-            (skipped, norm) = (result.Skipped, result.GradientNorm);
-        }
-        else
-        {
-            _optimizer!.LearningRate = learningRate;
-            StepResult result = _optimizer.Step(lossScale);
-            (skipped, norm) = (result.Skipped, result.GradientNorm);
+            SettleWeights(); // a failed update may have rewritten part of the weights
+            throw;
         }
         double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds;
         LossScaler?.Update(!skipped);

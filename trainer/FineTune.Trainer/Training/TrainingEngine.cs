@@ -70,13 +70,15 @@ public sealed partial class TrainingEngine : IDisposable
         var activationOptions = ActivationOptions(model, options);
         ElementType weightType = ParameterBuffers.ElementTypeOf(model.DType);
         var optimizerOptions = OptimizerOptions(options);
-        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(optimizerOptions.SubGroupElementCount, streamed ? weightType : null);
+        // rounded by the weight type whatever the tier, so a checkpoint's sub-groups match under either params tier
+        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(optimizerOptions.SubGroupElementCount, weightType);
+        optimizerOptions = optimizerOptions with { SubGroupElementCount = subGroup };
         var plan = new PoolPlan();
         ParameterBuffers.AddToPlan(plan, model, residentWeights: !streamed);
         if (streamed)
         {
             StreamedWeights.AddToPlan(plan, model.Config, weightType.ByteCount(), options.ParameterSlots);
-            WeightWriteBack.AddToPlan(plan, subGroup, weightType);
+            WeightWriteBack.AddToPlan(plan, Math.Min(subGroup, _totalElementCount), weightType);
         }
         if (activationOptions is not null)
             ActivationStore.AddToPlan(plan, activationOptions);
@@ -168,26 +170,77 @@ public sealed partial class TrainingEngine : IDisposable
     /// <summary>Loads a saved optimizer state and rewrites the model's weights from its masters (offloaded mode).</summary>
     public void LoadOptimizerState(string directory)
     {
-        RequireOptimizer().LoadState(directory);
-        _streamed?.Invalidate(); // the weight file was rewritten from the loaded masters
+        try
+        {
+            RequireOptimizer().LoadState(directory);
+        }
+        finally
+        {
+            SettleWeights(); // the weight file was (perhaps partly) rewritten from the loaded masters
+        }
     }
 
     public StepMetrics Step(Batch batch) => Step([batch]);
 
+    /// <summary>
+    /// Frees everything the engine holds and gives the model tensors that own their memory (with parameter offload:
+    /// read back from the weight file, after the optimizer's pool is gone). Every part is released even when one
+    /// fails; the first failure is rethrown.
+    /// </summary>
     public void Dispose()
     {
         if (_disposed)
             return;
         _disposed = true;
-        _checkpoints.Dispose();
-        _streamed?.RestoreOwned();
-        _streamed?.Dispose();
-        _optimizer?.Dispose();
-        _parameters?.Dispose();
-        _writeBack?.Dispose();
-        _weightFile?.Dispose();
-        _pool?.Dispose();
-        _inMemory?.Dispose();
+        var failures = new List<Exception>();
+        void Release(Action release)
+        {
+            try
+            {
+                release();
+            }
+            catch (Exception failure)
+            {
+                failures.Add(failure);
+            }
+        }
+        Release(() => _checkpoints.Dispose());
+        Release(() => _optimizer?.Dispose());
+        Release(() => _writeBack?.Flush());
+        Release(() => _streamed?.RestoreOwned());
+        Release(() => _streamed?.Dispose());
+        Release(() => _parameters?.Dispose());
+        Release(() => _writeBack?.Dispose());
+        Release(() => _weightFile?.Dispose());
+        Release(() => _pool?.Dispose());
+        Release(() => _inMemory?.Dispose());
+        if (failures.Count > 0)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failures[0]);
+    }
+
+    /// <summary>
+    /// After a failure while weights may have been changing (an update, a state load): waits for the weight writes in
+    /// flight (their errors are the failure's consequence) and drops the resident copies, so the next read sees the
+    /// file as it now is.
+    /// </summary>
+    private void SettleWeights()
+    {
+        try
+        {
+            _writeBack?.Flush();
+        }
+        catch (Exception)
+        {
+            // reported by the failure that brought us here
+        }
+        try
+        {
+            _streamed?.Invalidate();
+        }
+        catch (InvalidOperationException)
+        {
+            // a stage still held by the caller: its copy is dropped on the next Invalidate
+        }
     }
 
     private PartitionedOptimizer RequireOptimizer() =>
