@@ -99,7 +99,7 @@ public sealed partial class PartitionedOptimizer : IDisposable
     internal static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options,
         Func<IReadOnlyList<long>, ISwapStore>? storeFactory)
     {
-        Validate(parameters);
+        Validate(parameters, weightsNeeded: options.InitialMasters is null || options.WeightWriteBack is null);
         long subGroupElementCount = RoundSubGroupElementCount(options.SubGroupElementCount, options.WeightWriteBack?.WeightType);
         if (options.WeightWriteBack is { } writeBack && parameters.Any(p => p.WeightType != writeBack.WeightType))
             throw new ArgumentException($"Every parameter's weights must be {writeBack.WeightType} to go through the weight write-back.", nameof(parameters));
@@ -117,9 +117,16 @@ public sealed partial class PartitionedOptimizer : IDisposable
                 _ => NvmeSwapStore.Create(options.NvmeDirectory ?? throw new UserErrorException("States on NVMe need nvme_dir; set it to a directory on a fast local drive."),
                     extents, options.IoEngine, options.IoQueueDepth),
             };
-            var optimizer = new PartitionedOptimizer(parameters, options, groups, subGroupElementCount, pool, store);
+            // InitialMasters is used here only; the optimizer does not keep the caller's callback (or what it captures)
+            var optimizer = new PartitionedOptimizer(parameters, options with { InitialMasters = null }, groups, subGroupElementCount, pool, store);
             optimizer.FillStates((group, lease) =>
             {
+                if (options.InitialMasters is { } initial)
+                {
+                    SubGroupStates.Clear(group, lease);
+                    initial(group, lease.Buffer.Address);
+                    return; // the weights are where they came from
+                }
                 SubGroupStates.Initialize(parameters, group, lease);
                 if (optimizer.Options.WeightWriteBack is not null)
                     optimizer.WriteWeightsFromMaster(group, lease);
@@ -173,14 +180,14 @@ public sealed partial class PartitionedOptimizer : IDisposable
         return plan;
     }
 
-    private static void Validate(IReadOnlyList<HostParameter> parameters)
+    private static void Validate(IReadOnlyList<HostParameter> parameters, bool weightsNeeded)
     {
         var names = new HashSet<string>();
         foreach (HostParameter p in parameters)
         {
             if (!names.Add(p.Name))
                 throw new ArgumentException($"Parameter '{p.Name}' is given twice.", nameof(parameters));
-            if (p.ElementCount <= 0 || p.Weight == 0 || p.Gradient == 0)
+            if (p.ElementCount <= 0 || (weightsNeeded && p.Weight == 0) || p.Gradient == 0)
                 throw new ArgumentException($"Parameter '{p.Name}' needs a positive element count and weight and gradient memory.", nameof(parameters));
             if (p.GradientType == ElementType.Float16)
                 throw new ArgumentException($"Parameter '{p.Name}': gradients must be fp32 or bf16.", nameof(parameters));

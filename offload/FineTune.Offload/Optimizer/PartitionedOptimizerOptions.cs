@@ -54,6 +54,13 @@ public sealed record PartitionedOptimizerOptions
     /// </summary>
     public IWeightWriteBack? WeightWriteBack { get; init; }
 
+    /// <summary>
+    /// Fills a sub-group's fp32 masters (<c>group.ElementCount</c> floats at the given address) at creation instead
+    /// of reading <see cref="HostParameter.Weight"/>; with a <see cref="WeightWriteBack"/> the weights are then taken
+    /// to be in place already (a weight file written from the checkpoint), and Weight may be 0.
+    /// </summary>
+    public Action<SubGroup, nint>? InitialMasters { get; init; }
+
     /// <summary>Threads of the CPU update; -1 uses every core.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 }

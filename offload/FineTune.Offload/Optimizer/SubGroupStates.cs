@@ -32,6 +32,10 @@ internal static class SubGroupStates
         new Span<byte>(states.Pointer + 4 * n, checked((int)(8 * n))).Clear();
     }
 
+    /// <summary>Zeroes master, m and v (the caller then fills the masters).</summary>
+    public static unsafe void Clear(SubGroup group, HostLease states) =>
+        new Span<byte>(states.Pointer, checked((int)(12 * group.ElementCount))).Clear();
+
     /// <summary>Rewrites every parameter's low-precision weights from the fp32 masters (after a checkpoint load).</summary>
     public static unsafe void WriteWeightsFromMaster(IReadOnlyList<HostParameter> parameters, SubGroup group, HostLease states)
     {

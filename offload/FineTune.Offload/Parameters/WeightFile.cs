@@ -84,6 +84,26 @@ public sealed class WeightFile : IDisposable
         return _file.WriteAsync(offset, buffer, 0, byteCount);
     }
 
+    /// <summary>
+    /// Elements [first, first + count) as fp32 into <paramref name="destination"/> (count floats), read through
+    /// <paramref name="scratch"/>, which must hold their page window (the optimizer's initial masters).
+    /// </summary>
+    public unsafe void ReadAsFloat32(long first, long count, nint destination, AlignedBuffer scratch)
+    {
+        long offset = ReadAsync(first, count, scratch).AsTask().GetAwaiter().GetResult();
+        byte* source = scratch.Pointer + offset;
+        var target = (float*)destination;
+        for (long i = 0; i < count; i++)
+        {
+            target[i] = ElementType switch
+            {
+                ElementType.Float32 => ((float*)source)[i],
+                ElementType.BFloat16 => LowPrecision.FromBFloat16(((ushort*)source)[i]),
+                _ => (float)BitConverter.UInt16BitsToHalf(((ushort*)source)[i]),
+            };
+        }
+    }
+
     public void Dispose() => _file.Dispose();
 
     private void CheckRange(long first, long count)

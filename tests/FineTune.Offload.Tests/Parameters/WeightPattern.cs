@@ -31,6 +31,14 @@ internal static unsafe class WeightPattern
         file.WriteAsync(first, count, buffer).AsTask().GetAwaiter().GetResult();
     }
 
+    /// <summary>Writes <paramref name="bytes"/> (the whole file's contents, any element type) in one write.</summary>
+    public static void WriteBytes(WeightFile file, byte[] bytes)
+    {
+        using var buffer = new AlignedBuffer(AlignedBuffer.RoundUpToSector(bytes.Length));
+        bytes.CopyTo(buffer.GetSpan(0, bytes.Length));
+        file.WriteAsync(0, file.ElementCount, buffer).AsTask().GetAwaiter().GetResult();
+    }
+
     /// <summary>The index of the first element in [first, first + count) at <paramref name="pointer"/> that does not hold the pattern, else -1.</summary>
     public static long FirstMismatch(nint pointer, long first, long count, int seed)
     {

@@ -91,6 +91,48 @@ public sealed class WeightWriteBackTests
         Assert.Equal(initialBytes, offloaded.WeightBytes());
     }
 
+    [Theory]
+    [InlineData(ElementType.Float32)]
+    [InlineData(ElementType.BFloat16)]
+    public void MastersStartedFromTheWeightFileTrainLikeMastersStartedFromMemory(ElementType weightType)
+    {
+        // A model opened lazily: its weights go to the file first, and the parameters carry no weight memory at all.
+        using var directory = new SwapDirectory();
+        float[] initial = SeededGradients.Uniform(2, ElementCount);
+        var options = new PartitionedOptimizerOptions { SubGroupElementCount = 2048, MaxDegreeOfParallelism = 2 };
+        using var resident = new TestParameters(s_shapes, weightType, ElementType.Float32, initial);
+        using var source = new TestParameters(s_shapes, weightType, ElementType.Float32, initial);
+        using WeightFile file = WeightFile.Create(directory.Path, weightType, ElementCount, IoEngineKind.Threads);
+        WeightPattern.WriteBytes(file, source.WeightBytes());
+        var plan = new PoolPlan();
+        WeightWriteBack.AddToPlan(plan, 2048, weightType);
+        using HostMemoryPool pool = HostMemoryPool.Create(plan, long.MaxValue);
+        var counters = new WeightCounters();
+        using var writeBack = new WeightWriteBack(file, pool, counters);
+        using var window = new AlignedBuffer(2048 * 4 + HostAlignment.PageByteCount);
+        var weightless = source.Parameters.Select(p => p with { Weight = 0 }).ToList();
+
+        Assert.Throws<ArgumentException>(() => PartitionedOptimizer.Create(weightless, options with { WeightWriteBack = writeBack }));
+        // both start from the weights as stored (bf16: the rounded values, not TestParameters' fp32 initial masters)
+        using var reference = PartitionedOptimizer.Create(resident.Parameters.Select(p => p with { InitialMaster = 0 }).ToList(), options);
+        using var optimizer = PartitionedOptimizer.Create(weightless, options with
+        {
+            WeightWriteBack = writeBack,
+            InitialMasters = (group, master) => file.ReadAsFloat32(group.FirstElement, group.ElementCount, master, window),
+        });
+        Assert.Null(optimizer.Options.InitialMasters);
+        Assert.Equal(0, counters.BytesWritten); // the file already held the weights: Create wrote nothing
+        for (int step = 1; step <= 3; step++)
+        {
+            float[] g = SeededGradients.ForStep(step, ElementCount);
+            resident.SetGradients(g);
+            source.SetGradients(g);
+            Assert.False(reference.Step().Skipped);
+            Assert.False(optimizer.Step().Skipped);
+            Assert.Equal(resident.WeightBytes(), WeightPattern.ReadAll(file));
+        }
+    }
+
     [Fact]
     public void AWriteBackOfAnotherTypeThanTheWeightsIsRefused()
     {

@@ -1,5 +1,8 @@
 using System.Globalization;
+using FineTune.Torch;
+using FineTune.Trainer.Models;
 using FineTune.Trainer.Runs;
+using FineTune.Trainer.Tokenizers;
 using Xunit;
 using static FineTune.Trainer.Tests.Runs.RunResumeTests;
 
@@ -51,5 +54,48 @@ public sealed class RunParameterOffloadTests
         Assert.False(Plan("offload.params=auto").ParametersOnNvme); // 1 GiB fits everything: the weights stay resident
         var refused = Assert.Throws<UserErrorException>(() => Plan("offload.params=auto", $"offload.host_gb={(withoutWeights / 2.0 / (1L << 30)).ToString("R", CultureInfo.InvariantCulture)}"));
         Assert.Contains("weights on NVMe", refused.Message);
+    }
+
+    [Fact]
+    public void AModelFolderTrainsWithItsWeightsOnNvmeLikeAResidentOne()
+    {
+        // model.path with params on NVMe is opened, not loaded: the engine copies it into its weight file one tensor at a
+        // time; the arithmetic is that of the resident run from the same folder
+        using var resident = new TinyRunRecipe();
+        using var streamed = new TinyRunRecipe();
+        string folder = Path.Combine(resident.OutputDirectory, "hf");
+        using (LlamaModel source = LlamaModel.Create(RunSetup.ConfigOf(resident.Load(), new ByteTokenizer()), 11, DType.Float32, Device.Cpu))
+            LlamaExporter.Export(source, folder);
+        string[] fromFolder = ["model.config=null", $"model.path={folder}", "tokenizer.kind=byte"];
+        RunResult a = Execute(resident.Load([.. fromFolder, "offload.params=host"]), CancellationToken.None);
+        RunResult b = Execute(streamed.Load([.. fromFolder, "offload.params=nvme"]), CancellationToken.None);
+        Assert.Equal(8, b.Step);
+        Assert.Equal(RunMetricsLog.ReadLosses(a.MetricsFile), RunMetricsLog.ReadLosses(b.MetricsFile));
+        string Weights(TinyRunRecipe run) => Path.Combine(run.RunDirectory, "checkpoints", "step_8", "model", "model.safetensors");
+        Assert.Equal(File.ReadAllBytes(Weights(resident)), File.ReadAllBytes(Weights(streamed)));
+    }
+
+    [Fact]
+    public void APlanForAModelFolderOnNvmeCountsOneTensorNotTheWholeModelWhileLoading()
+    {
+        using var tiny = new TinyRunRecipe();
+        var config = RunSetup.ConfigOf(tiny.Load(["model.config.num_hidden_layers=16", "model.config.hidden_size=512",
+            "model.config.intermediate_size=1376", "model.config.vocab_size=8000", "model.config.num_attention_heads=8",
+            "model.config.num_key_value_heads=8"]), null);
+        string folder = Path.Combine(tiny.OutputDirectory, "big");
+        Directory.CreateDirectory(folder);
+        LlamaConfigWriter.Write(config, DType.Float32, Path.Combine(folder, "config.json"));
+        RunPlan Plan(params string[] overrides) => RunPlan.Create(tiny.Load(["model.config=null", $"model.path={folder}", "tokenizer.kind=byte", "offload.nvme_gb=null", "offload.host_gb=100", .. overrides]), baselineByteCount: 0);
+
+        RunPlan streamed = Plan("offload.params=nvme"), resident = Plan("offload.params=host");
+        long largest = LlamaTensorNames.All(config).Max(s => s.ElementCount);
+        Assert.Equal(resident.WeightByteCount, resident.LoadingByteCount); // Load: the whole model is alive until the engine has it
+        // the largest tensor read (up to fp32 on disk) and converted, plus the 8 MiB staging and one sub-group window
+        long converted = largest * (4 + streamed.ElementByteCount);
+        Assert.InRange(streamed.LoadingByteCount, converted + (8L << 20), converted + (10L << 20));
+        Assert.True(streamed.LoadingByteCount < streamed.WeightByteCount / 3, $"{streamed.LoadingByteCount} vs {streamed.WeightByteCount}");
+        // a budget between the two peaks: auto keeps the weights resident only if that fits, and here it does not
+        string between = ((resident.HostPeakByteCount(0) + streamed.HostPeakByteCount(0)) / 2.0 / (1L << 30)).ToString("R", CultureInfo.InvariantCulture);
+        Assert.True(Plan("offload.params=auto", $"offload.host_gb={between}").ParametersOnNvme);
     }
 }

@@ -41,7 +41,7 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
                     // each micro-batch reads every stage at least once; the write-back writes every weight once per step
                     long weightBytes = model.ParameterCount * 4;
                     Assert.True(engine.WeightCounters.BytesRead >= weightBytes * metrics.Count * accumulation, $"read {engine.WeightCounters.BytesRead}");
-                    Assert.True(engine.WeightCounters.BytesWritten >= weightBytes * (metrics.Count + 1), $"written {engine.WeightCounters.BytesWritten}");
+                    Assert.True(engine.WeightCounters.BytesWritten >= weightBytes * metrics.Count, $"written {engine.WeightCounters.BytesWritten}");
                     Assert.True(engine.WeightCounters.Hits > 0, "the top stages should still be resident when backward starts");
                     output.WriteLine($"tied={tied} clip={clip} accumulation={accumulation}: {engine.WeightCounters.Reads} stage reads ({engine.WeightCounters.BytesRead:N0} bytes), " +
                         $"{engine.WeightCounters.Hits} hits, {engine.WeightCounters.BytesWritten:N0} bytes written back, read wait {engine.WeightCounters.ReadWaitSeconds * 1e3:0.0} ms");

@@ -25,12 +25,7 @@ public static class LlamaCheckpointReader
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         try
         {
-            Dictionary<string, SafetensorsFile> byTensor = OpenFiles(folder, files);
-            var found = byTensor.ToDictionary(
-                pair => pair.Key,
-                pair => (pair.Value.GetTensor(pair.Key).Shape.ToArray(), pair.Value.Path),
-                StringComparer.Ordinal);
-            LlamaTensorNames.CheckComplete(config, found, folder);
+            Dictionary<string, SafetensorsFile> byTensor = OpenChecked(folder, config, files);
             foreach (ParameterSpec spec in LlamaTensorNames.All(config))
                 result[spec.Name] = ReadTensor(byTensor[spec.Name], spec, dtype, device);
             return result;
@@ -46,6 +41,21 @@ public static class LlamaCheckpointReader
             foreach (SafetensorsFile file in files)
                 file.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Opens the folder's files and checks names and shapes against <paramref name="config"/> without reading any
+    /// tensor; the caller disposes <paramref name="opened"/>. Returns the file holding each tensor.
+    /// </summary>
+    internal static Dictionary<string, SafetensorsFile> OpenChecked(string folder, LlamaConfig config, List<SafetensorsFile> opened)
+    {
+        Dictionary<string, SafetensorsFile> byTensor = OpenFiles(folder, opened);
+        var found = byTensor.ToDictionary(
+            pair => pair.Key,
+            pair => (pair.Value.GetTensor(pair.Key).Shape.ToArray(), pair.Value.Path),
+            StringComparer.Ordinal);
+        LlamaTensorNames.CheckComplete(config, found, folder);
+        return byTensor;
     }
 
     /// <summary>Opens the single file or every shard; maps each tensor name to the file holding it.</summary>
@@ -88,7 +98,8 @@ public static class LlamaCheckpointReader
         return byTensor;
     }
 
-    private static Tensor ReadTensor(SafetensorsFile file, ParameterSpec spec, DType dtype, Device device)
+    /// <summary>One tensor of an opened checkpoint, converted to <paramref name="dtype"/> on <paramref name="device"/>.</summary>
+    internal static Tensor ReadTensor(SafetensorsFile file, ParameterSpec spec, DType dtype, Device device)
     {
         SafetensorsTensorInfo info = file.GetTensor(spec.Name);
         DType diskType = CheckpointDTypes.ToTorch(info.DType)

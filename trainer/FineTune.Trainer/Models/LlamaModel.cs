@@ -13,6 +13,7 @@ namespace FineTune.Trainer.Models;
 public sealed class LlamaModel : IDisposable
 {
     private readonly RotaryEmbedding _rope;
+    private CheckpointWeights? _checkpoint;
 
     internal LlamaModel(LlamaConfig config, IReadOnlyDictionary<string, Tensor> tensors, DType dtype, Device device)
     {
@@ -20,7 +21,7 @@ public sealed class LlamaModel : IDisposable
         DType = dtype;
         Device = device;
         _rope = new RotaryEmbedding(config);
-        NamedParameter Take(ParameterSpec spec) => new(spec, tensors[spec.Name]);
+        NamedParameter Take(ParameterSpec spec) => tensors.TryGetValue(spec.Name, out Tensor? tensor) ? new(spec, tensor) : new(spec);
 
         IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
         var embedding = Take(specs[0]);
@@ -59,8 +60,23 @@ public sealed class LlamaModel : IDisposable
 
     public long ParameterCount => Parameters.Sum(p => p.Spec.ElementCount);
 
-    /// <summary>Set by a training engine that streams the weights (parameter offload); null when they are all resident.</summary>
+    /// <summary>
+    /// How non-resident weights are brought in: the checkpoint (<see cref="Open"/>), or a training engine that
+    /// streams them (parameter offload); null when they are all resident.
+    /// </summary>
     internal IWeightResidency? Residency { get; set; }
+
+    /// <summary>Reads every weight not yet in memory and keeps it (a model opened lazily becomes an ordinary one).</summary>
+    internal void MakeResident()
+    {
+        foreach (NamedParameter parameter in Parameters.Where(p => !p.IsResident))
+            Residency?.Use(parameter); // the handle is dropped, not disposed: the tensor stays
+        if (IsResident)
+            Residency = null;
+    }
+
+    /// <summary>True when every parameter is in memory (Load, Create, or after an engine gave them back).</summary>
+    public bool IsResident => Parameters.All(p => p.IsResident);
 
     /// <summary>
     /// Keeps <paramref name="parameter"/>'s tensor resident until the handle is disposed: a no-op when every weight is
@@ -74,6 +90,33 @@ public sealed class LlamaModel : IDisposable
         LlamaConfig config = LlamaConfigReader.ReadFolder(folder);
         return new LlamaModel(config, LlamaCheckpointReader.Read(folder, config, dtype, device), dtype, device);
     }
+
+    /// <summary>
+    /// Opens DIR/config.json and checks the safetensors headers against it, but reads no weights: each stage's are
+    /// read from the checkpoint when used (<see cref="Forward"/>, export, a training engine's setup) and freed after,
+    /// so a model larger than host memory can be evaluated, exported or handed to a training engine with parameter
+    /// offload. The files stay open until Dispose.
+    /// </summary>
+    public static LlamaModel Open(string folder, DType dtype, Device device)
+    {
+        LlamaConfig config = LlamaConfigReader.ReadFolder(folder);
+        var model = new LlamaModel(config, new Dictionary<string, Tensor>(), dtype, device);
+        try
+        {
+            model._checkpoint = new CheckpointWeights(model, folder);
+        }
+        catch
+        {
+            model.Dispose();
+            throw;
+        }
+        model.Residency = model._checkpoint;
+        return model;
+    }
+
+    /// <summary>The weights a stage computes with: its own, or for a tied LM head the embedding's.</summary>
+    public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) =>
+        stage is LmHeadLayer head ? [head.Weight] : stage.Parameters;
 
     /// <summary>A fresh model with seeded weights (<see cref="LlamaInitializer"/>): the same seed gives the same weights on any device.</summary>
     public static LlamaModel Create(LlamaConfig config, long seed, DType dtype, Device device)
@@ -105,7 +148,7 @@ public sealed class LlamaModel : IDisposable
     {
         CheckIds(ids);
         if (Residency is not null && FineTune.Torch.Torch.IsGradEnabled)
-            throw new InvalidOperationException("The training engine streams this model's weights (parameter offload): run model.Forward under Torch.NoGrad(), and train through the engine's Step.");
+            throw new InvalidOperationException("This model's weights are streamed stage by stage (LlamaModel.Open, or a training engine's parameter offload): run model.Forward under Torch.NoGrad(), and train through a TrainingEngine.");
         using (TensorScope.Enter())
         {
             Tensor x = ids;
@@ -130,6 +173,7 @@ public sealed class LlamaModel : IDisposable
         foreach (NamedParameter parameter in Parameters)
             parameter.Dispose();
         _rope.Dispose();
+        _checkpoint?.Dispose();
     }
 
     private void CheckIds(Tensor ids)

@@ -20,6 +20,9 @@ public sealed class NamedParameter : IDisposable
         _tensor = tensor;
     }
 
+    /// <summary>A parameter whose weights are not resident yet (<see cref="LlamaModel.Open"/>: read on use).</summary>
+    internal NamedParameter(ParameterSpec spec) => Spec = spec;
+
     public ParameterSpec Spec { get; }
 
     public string Name => Spec.Name;
@@ -28,7 +31,7 @@ public sealed class NamedParameter : IDisposable
     public Tensor Tensor
     {
         get => _tensor ?? throw new InvalidOperationException(
-            $"{Name} is not resident: the training engine keeps it on NVMe; run the model through model.Forward or wrap the access in model.UseWeights.");
+            $"{Name} is not resident (the weights stay in the checkpoint or the training engine's NVMe file until used); run the model through model.Forward or wrap the access in model.UseWeights.");
         set
         {
             CheckShape(value);

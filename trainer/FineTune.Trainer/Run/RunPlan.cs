@@ -67,11 +67,17 @@ public sealed record RunPlan
     }
 
     /// <summary>
-    /// Host bytes beyond the pools at the worst moment (CPU): one layer's working set while training, or the loaded
-    /// model's weights while the engine builds (they are alive until the engine has taken them into its pool or the
-    /// weight file), whichever is larger.
+    /// Host bytes alive while the engine builds, beyond its pools: the whole model's weights when they are loaded or
+    /// created in memory (until the engine has taken them into its pool or weight file), or, for a model.path opened
+    /// with the weights on NVMe, the largest tensor read at a time plus the staging buffers.
     /// </summary>
-    public long TransientByteCount => OnCuda ? 0 : Math.Max(WorkingByteCount, WeightByteCount);
+    public required long LoadingByteCount { get; init; }
+
+    /// <summary>True when the largest of <see cref="LoadingByteCount"/> and <see cref="WorkingByteCount"/> is the loading.</summary>
+    public bool LoadingDominates => LoadingByteCount > WorkingByteCount;
+
+    /// <summary>Host bytes beyond the pools at the worst moment (CPU): one layer's working set while training, or the loading.</summary>
+    public long TransientByteCount => OnCuda ? 0 : Math.Max(WorkingByteCount, LoadingByteCount);
 
     /// <summary>Host peak: pools + <see cref="TransientByteCount"/> + <paramref name="baselineByteCount"/> (the runtime and libtorch already resident).</summary>
     public long HostPeakByteCount(long baselineByteCount) => PoolByteCount + TransientByteCount + baselineByteCount;
@@ -177,6 +183,12 @@ public sealed record RunPlan
         // parameter offload reads every stage for forward and again for backward in each micro-batch, writes it once per step
         long nvmeReadWeights = parametersOnNvme ? 2 * weights * accumulation : 0;
         long nvmeWriteWeights = parametersOnNvme ? weights : 0;
+        // LlamaModel.Open (model.path with params on NVMe) reads one tensor at a time (disk type, then compute type),
+        // through an 8 MiB staging buffer, and the optimizer's first masters through one sub-group window
+        long largest = specs.Max(s => s.ElementCount);
+        long loading = parametersOnNvme && recipe.Model.Path is not null
+            ? largest * (4 + e) + (8L << 20) + Align(Math.Min(subGroup, parameters) * e) + HostAlignment.PageByteCount
+            : weights;
         double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
         int cores = Environment.ProcessorCount;
         return new RunPlan
@@ -184,7 +196,7 @@ public sealed record RunPlan
             Config = config, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
             OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme, ParametersOnNvme = parametersOnNvme,
             WeightByteCount = weights, GradientByteCount = parameters * 4, OptimizerStateByteCount = optimizerStates,
-            ActivationByteCount = activationBytes, PoolByteCount = poolBytes, WorkingByteCount = layerWork + logits,
+            ActivationByteCount = activationBytes, PoolByteCount = poolBytes, WorkingByteCount = layerWork + logits, LoadingByteCount = loading,
             NvmeResidentByteCount = (optimizerTier == StateTier.Nvme ? optimizerStates : 0) + (activationsOnNvme ? activationBytes : 0) + (parametersOnNvme ? weights : 0),
             NvmeReadBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeReadWeights,
             NvmeWriteBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeWriteWeights,

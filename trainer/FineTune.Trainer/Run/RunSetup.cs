@@ -76,13 +76,22 @@ public sealed class RunSetup
         };
     }
 
-    /// <summary>A fresh model: loaded from model.path, or created from model.config with training.seed.</summary>
-    public LlamaModel CreateModel()
+    /// <summary>A fresh model: loaded from model.path (<see cref="LoadModel"/>), or created from model.config with training.seed.</summary>
+    public LlamaModel CreateModel(RunPlan plan)
     {
         if (Recipe.Model.Path is not null)
-            return LlamaModel.Load(Recipe.Model.Path, ModelDType, ComputeDevice);
+            return LoadModel(Recipe.Model.Path, plan);
         return LlamaModel.Create(ConfigOf(Recipe, Tokenizer), Recipe.Training.Seed, ModelDType, ComputeDevice);
     }
+
+    /// <summary>
+    /// The model in <paramref name="folder"/> (model.path or a checkpoint's). With the weights on NVMe it is only
+    /// opened (<see cref="LlamaModel.Open"/>): the engine copies it into its weight file one tensor at a time, so a
+    /// model larger than host memory never has to fit there whole.
+    /// </summary>
+    public LlamaModel LoadModel(string folder, RunPlan plan) => plan.ParametersOnNvme
+        ? LlamaModel.Open(folder, ModelDType, ComputeDevice)
+        : LlamaModel.Load(folder, ModelDType, ComputeDevice);
 
     /// <summary>The Llama config of model.config (head_dim = hidden_size / num_attention_heads).</summary>
     public static LlamaConfig ConfigOf(Recipe recipe, ITokenizer? tokenizer)
@@ -119,6 +128,8 @@ public sealed class RunSetup
             OptimizerTier = plan.OptimizerTier,
             NvmeActivationLayers = plan.ActivationsOnNvme ? -1 : 0,
             ParameterTier = plan.ParametersOnNvme ? ParameterTier.Nvme : ParameterTier.Device,
+            // a run has saved its weights (final checkpoint, export) before the engine goes: nothing to read back
+            RestoreWeightsOnDispose = !plan.ParametersOnNvme,
             NvmeDirectory = r.Offload.NvmeDir,
             HostBudgetByteCount = r.Offload.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : long.MaxValue,
             SubGroupElementCount = r.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount,

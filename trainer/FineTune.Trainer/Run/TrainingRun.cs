@@ -44,8 +44,8 @@ public sealed class TrainingRun
         long baseline = RunPlan.MeasureRuntimeBaseline();
         RunPlan plan = RunPlan.Create(recipe, baseline);
         using LlamaModel model = checkpoint is null
-            ? setup.CreateModel()
-            : LlamaModel.Load(checkpoint.FilePath(RunCheckpoints.ModelFolder), setup.ModelDType, setup.ComputeDevice);
+            ? setup.CreateModel(plan)
+            : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
         using var engine = new TrainingEngine(model, setup.EngineOptions(plan));
         DataPosition? position = null;
         long tokensSeen = 0;

@@ -15,8 +15,8 @@ namespace FineTune.Trainer.Training;
 /// layer i: device -> pinned fp32 accumulation buffers"). Dispose gives the model back tensors that own their
 /// memory, so the model stays usable after the engine is gone. Each parameter starts at a 64-byte boundary.
 /// With parameter offload (<c>residentWeights: false</c>) there is no weight buffer: the weights go to NVMe
-/// (<see cref="StreamedWeights"/>), and <see cref="HostParameters"/> point at the model's own tensors, which the
-/// optimizer reads once, at creation, for the initial masters.
+/// (<see cref="StreamedWeights"/>), <see cref="HostParameters"/> carry no weight address, and the optimizer takes its
+/// initial masters from the weight file.
 /// </summary>
 internal sealed class ParameterBuffers : IDisposable
 {
@@ -50,17 +50,14 @@ internal sealed class ParameterBuffers : IDisposable
                 {
                     weight = _weights.Buffer.Address + (nint)weightOffset;
                     Tensor view = Owned(FineTune.Torch.Torch.FromPointer(weight, shape, model.DType));
-                    view.CopyFrom(parameter.Tensor);
+                    using (model.UseWeights(parameter)) // a model opened lazily: one parameter read at a time
+                        view.CopyFrom(parameter.Tensor);
                     view.RequiresGrad = true;
                     parameter.Tensor = view;
                 }
                 else
                 {
-                    if (!parameter.Tensor.Device.IsCpu)
-                        throw new ArgumentException($"{parameter.Name}: parameter offload reads the initial weights from host memory, but they are on {parameter.Tensor.Device}.", nameof(model));
-                    if (!parameter.Tensor.IsContiguous)
-                        parameter.Tensor = Owned(parameter.Tensor.Contiguous());
-                    weight = parameter.Tensor.DataPointer;
+                    weight = 0; // parameter offload: the optimizer starts from the weight file (InitialMasters)
                 }
                 _gradientViews[parameter] = Owned(FineTune.Torch.Torch.FromPointer(gradient, shape, DType.Float32));
                 hostParameters.Add(new HostParameter(parameter.Name, count, weight, weightType, gradient, ElementType.Float32));

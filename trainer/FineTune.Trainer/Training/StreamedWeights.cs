@@ -1,3 +1,4 @@
+using FineTune.IO;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Parameters;
 using FineTune.Torch;
@@ -59,8 +60,47 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     public int HeldStageCount => _useCount.Count(c => c > 0);
 
     /// <summary>The weights a stage computes with (a tied LM head's is the embedding's).</summary>
-    public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) =>
-        stage is LmHeadLayer head ? [head.Weight] : stage.Parameters;
+    public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) => LlamaModel.StageWeights(stage);
+
+    /// <summary>
+    /// Writes every weight of <paramref name="model"/> into <paramref name="file"/> in the flat order, one parameter
+    /// resident at a time when the model is opened lazily (<see cref="LlamaModel.Open"/>), through a page-aligned
+    /// staging buffer. The model's own tensors are not changed.
+    /// </summary>
+    public static void FillFile(WeightFile file, LlamaModel model)
+    {
+        const long stagingBytes = 8L << 20;
+        int elementBytes = file.ElementByteCount;
+        long stagingElements = stagingBytes / elementBytes;
+        using var staging = new AlignedBuffer(stagingBytes);
+        long written = 0, filled = 0;
+        void WriteOut()
+        {
+            file.WriteAsync(written, filled, staging).AsTask().GetAwaiter().GetResult();
+            written += filled;
+            filled = 0;
+        }
+        foreach (NamedParameter parameter in model.Parameters)
+        {
+            using (model.UseWeights(parameter))
+            using (TensorScope.Enter())
+            using (FineTune.Torch.Torch.NoGrad())
+            {
+                Tensor flat = parameter.Tensor.Detach().To(Device.Cpu).Reshape(-1);
+                for (long done = 0; done < parameter.Spec.ElementCount;)
+                {
+                    long take = Math.Min(parameter.Spec.ElementCount - done, stagingElements - filled);
+                    FineTune.Torch.Torch.FromPointer(staging.Address + (nint)(filled * elementBytes), [take], model.DType).CopyFrom(flat.Narrow(0, done, take));
+                    done += take;
+                    filled += take;
+                    if (filled == stagingElements)
+                        WriteOut();
+                }
+            }
+        }
+        if (filled > 0)
+            WriteOut();
+    }
 
     /// <summary>Adds the slot buffers for a model of <paramref name="config"/> with <paramref name="elementByteCount"/>-byte weights to <paramref name="plan"/>.</summary>
     public static void AddToPlan(PoolPlan plan, LlamaConfig config, int elementByteCount, int layerSlots)
@@ -95,33 +135,56 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     /// <summary>Forgets the resident copies after the optimizer rewrote the weights (no stage may be in use).</summary>
     public void Invalidate() => _slots.Invalidate();
 
-    /// <summary>Reads every weight back into tensors the model owns and uninstalls the streaming (engine Dispose).</summary>
+    /// <summary>
+    /// Reads every weight back into tensors the model owns and uninstalls the streaming (engine Dispose). A parameter
+    /// whose read fails is left non-resident, never pointing into the slots that die with the pool.
+    /// </summary>
     public void RestoreOwned()
     {
         _model.Residency = null;
         _uninstalled = true; // handles still open become no-ops: the tensors below are the model's own
-        _boundTo.Clear();
-        var restored = new HashSet<NamedParameter>();
-        for (int s = 0; s < _model.Stages.Count; s++)
+        try
         {
-            if (_layout.RangeOfStage[s] is not int range)
-                continue;
-            nint first = _slots.Acquire(range);
-            try
+            var restored = new HashSet<NamedParameter>();
+            for (int s = 0; s < _model.Stages.Count; s++)
             {
-                foreach (NamedParameter parameter in StageWeights(_model.Stages[s]).Where(restored.Add))
+                if (_layout.RangeOfStage[s] is not int range)
+                    continue;
+                nint first = _slots.Acquire(range);
+                try
                 {
-                    using Tensor view = View(parameter, first, range);
-                    Tensor owned = Owned(view.Clone());
-                    owned.RequiresGrad = true;
-                    parameter.Tensor = owned;
+                    foreach (NamedParameter parameter in StageWeights(_model.Stages[s]).Where(restored.Add))
+                    {
+                        using Tensor view = View(parameter, first, range);
+                        Tensor owned = Owned(view.Clone());
+                        owned.RequiresGrad = true;
+                        parameter.Tensor = owned;
+                        _boundTo.Remove(parameter);
+                    }
+                }
+                finally
+                {
+                    _slots.Release(range);
                 }
             }
-            finally
-            {
-                _slots.Release(range);
-            }
         }
+        finally
+        {
+            Abandon();
+        }
+    }
+
+    /// <summary>
+    /// Uninstalls the streaming without reading anything back: every parameter is left non-resident (engine Dispose
+    /// with <see cref="TrainingOptions.RestoreWeightsOnDispose"/> false). The slots' views must not outlive the pool.
+    /// </summary>
+    public void Abandon()
+    {
+        _model.Residency = null;
+        _uninstalled = true;
+        foreach (NamedParameter parameter in _boundTo.Keys)
+            parameter.Evict();
+        _boundTo.Clear();
     }
 
     public void Dispose() => _slots.Dispose();

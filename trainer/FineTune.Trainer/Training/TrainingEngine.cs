@@ -1,3 +1,4 @@
+using FineTune.IO;
 using FineTune.Offload.Activations;
 using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
@@ -63,6 +64,8 @@ public sealed partial class TrainingEngine : IDisposable
         model.ClearGrads();
         if (options.Mode == TrainingMode.InMemory)
         {
+            model.MakeResident();
+            model.SetRequiresGrad(true);
             _inMemory = new InMemoryOptimizer(model, options.AdamW);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count, null);
             return;
@@ -90,23 +93,37 @@ public sealed partial class TrainingEngine : IDisposable
             throw new UserErrorException(
                 $"Training needs {Gib(PlannedHostByteCount)} of host buffers (weights, gradients and activations {Gib(engineByteCount)}, optimizer states {Gib(optimizerByteCount)}) " +
                 $"but host_gb allows {Gib(options.HostBudgetByteCount)}; raise host_gb, put states, activations or params on NVMe, or shrink the sub-groups.");
+        AlignedBuffer? scratch = null;
         try
         {
             _pool = HostMemoryPool.Create(plan, engineByteCount);
             if (streamed)
             {
                 _weightFile = WeightFile.Create(options.NvmeDirectory, weightType, _totalElementCount, options.IoEngine);
+                StreamedWeights.FillFile(_weightFile, model);
                 _writeBack = new WeightWriteBack(_weightFile, _pool, WeightCounters);
-                optimizerOptions = optimizerOptions with { WeightWriteBack = _writeBack };
+                // the masters start from the file, one sub-group window at a time (a transient buffer, freed below)
+                scratch = new AlignedBuffer(HostAlignment.RoundUpToPage(Math.Min(subGroup, _totalElementCount) * weightType.ByteCount()) + HostAlignment.PageByteCount);
+                WeightFile file = _weightFile;
+                AlignedBuffer window = scratch;
+                optimizerOptions = optimizerOptions with
+                {
+                    WeightWriteBack = _writeBack,
+                    InitialMasters = (group, master) => file.ReadAsFloat32(group.FirstElement, group.ElementCount, master, window),
+                };
             }
             _parameters = new ParameterBuffers(_pool, model, residentWeights: !streamed);
+            if (!streamed)
+                model.Residency = null; // every parameter is a view into the pool now
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count, activationOptions is null ? null : new ActivationStore(_pool, activationOptions));
             _optimizer = PartitionedOptimizer.Create(_parameters.HostParameters, optimizerOptions with { HostBudgetByteCount = optimizerByteCount });
+            scratch?.Dispose();
             if (streamed)
                 _streamed = new StreamedWeights(model, _weightFile!, _pool, WeightCounters, options.ParameterSlots);
         }
         catch
         {
+            scratch?.Dispose();
             _checkpoints?.Dispose();
             _optimizer?.Dispose();
             _parameters?.Dispose();
@@ -207,7 +224,13 @@ public sealed partial class TrainingEngine : IDisposable
         Release(() => _checkpoints.Dispose());
         Release(() => _optimizer?.Dispose());
         Release(() => _writeBack?.Flush());
-        Release(() => _streamed?.RestoreOwned());
+        Release(() =>
+        {
+            if (Options.RestoreWeightsOnDispose)
+                _streamed?.RestoreOwned();
+            else
+                _streamed?.Abandon();
+        });
         Release(() => _streamed?.Dispose());
         Release(() => _parameters?.Dispose());
         Release(() => _writeBack?.Dispose());

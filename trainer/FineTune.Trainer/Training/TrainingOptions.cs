@@ -42,6 +42,13 @@ public sealed record TrainingOptions
     /// </summary>
     public int ParameterSlots { get; init; } = 3;
 
+    /// <summary>
+    /// Parameter offload: true (the default) reads every trained weight back into tensors the model owns when the
+    /// engine is disposed, so the model stays usable; false leaves the parameters non-resident (the weights end with
+    /// the weight file), for a caller that saved them already and whose model may not fit in host memory.
+    /// </summary>
+    public bool RestoreWeightsOnDispose { get; init; } = true;
+
     /// <summary>Decoder-layer checkpoints (from the lowest layer up) kept on NVMe rather than in host buffers; -1: all.</summary>
     public int NvmeActivationLayers { get; init; }
 

@@ -1,0 +1,101 @@
+using FineTune.Torch;
+using FineTune.Trainer.Data;
+using FineTune.Trainer.Models;
+using FineTune.Trainer.Training;
+using Xunit;
+using static FineTune.Trainer.Tests.Training.TinyTraining;
+
+namespace FineTune.Trainer.Tests.Training;
+
+/// <summary>
+/// LlamaModel.Open: a model whose weights stay in the checkpoint until used, so one larger than host memory can be
+/// evaluated, exported, or handed to an engine with parameter offload (which fills its weight file one parameter at
+/// a time and starts the optimizer's masters from that file). Everything must equal the fully loaded model.
+/// </summary>
+public sealed class OpenedModelTests
+{
+    [Fact]
+    public void AnOpenedModelTrainsExactlyLikeALoadedOne()
+    {
+        using var scratch = new ScratchDirectory();
+        string folder = Path.Combine(scratch.Path, "model");
+        using (LlamaModel source = Model(tied: true))
+            LlamaExporter.Export(source, folder);
+        List<Batch> batches = Batches(4, 2);
+        (List<double> Losses, float[] Weights) Train(bool open, TrainingOptions options)
+        {
+            using LlamaModel model = open ? LlamaModel.Open(folder, DType.Float32, Device.Cpu) : LlamaModel.Load(folder, DType.Float32, Device.Cpu);
+            Assert.Equal(!open, model.IsResident);
+            List<double> losses;
+            using (var engine = new TrainingEngine(model, options))
+                losses = Run(engine, batches).Select(m => m.Loss).ToList();
+            Assert.True(model.IsResident); // the engine gives the trained weights back as ordinary tensors
+            return (losses, Weights(model));
+        }
+        TrainingOptions resident = Options(TrainingMode.Offloaded);
+        TrainingOptions streamed = resident with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path };
+        var reference = Train(open: false, resident);
+        foreach (var other in new[] { Train(open: true, streamed), Train(open: true, resident), Train(open: false, streamed) })
+        {
+            Assert.Equal(reference.Losses, other.Losses);
+            Assert.Equal(reference.Weights, other.Weights);
+        }
+        var inMemory = Train(open: false, Options(TrainingMode.InMemory));
+        Assert.Equal(inMemory.Losses, Train(open: true, Options(TrainingMode.InMemory)).Losses);
+    }
+
+    [Fact]
+    public void AnOpenedModelEvaluatesAndExportsOneStageAtATime()
+    {
+        using var scratch = new ScratchDirectory();
+        string folder = Path.Combine(scratch.Path, "model"), again = Path.Combine(scratch.Path, "again");
+        using (LlamaModel source = Model())
+            LlamaExporter.Export(source, folder);
+        using LlamaModel loaded = LlamaModel.Load(folder, DType.Float32, Device.Cpu);
+        using LlamaModel opened = LlamaModel.Open(folder, DType.Float32, Device.Cpu);
+        Batch batch = Batches(1, 2)[0];
+        float[] Logits(LlamaModel model)
+        {
+            using var scope = TensorScope.Enter();
+            using var noGrad = FineTune.Torch.Torch.NoGrad();
+            return model.Forward(FineTune.Torch.Torch.FromArray(batch.InputIds, [batch.BatchSize, batch.SequenceLength])).Contiguous().ToArray<float>();
+        }
+        Assert.Equal(Logits(loaded), Logits(opened));
+        Assert.All(opened.Parameters, p => Assert.False(p.IsResident)); // each stage was let go after its turn
+        LlamaExporter.Export(opened, again);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(folder, "model.safetensors")), File.ReadAllBytes(Path.Combine(again, "model.safetensors")));
+        Assert.Throws<InvalidOperationException>(() => opened.Parameters[0].Tensor);
+        Assert.Throws<UserErrorException>(() => LlamaModel.Open(Path.Combine(scratch.Path, "missing"), DType.Float32, Device.Cpu));
+    }
+
+    [Fact]
+    public void WithoutRestoreOnDisposeTheWeightsEndWithTheEngine()
+    {
+        // a run saves its weights while the engine lives and then lets them go, so a model larger than host memory is
+        // never read back whole; the saved bytes are those of an engine that restores them
+        using var scratch = new ScratchDirectory();
+        string folder = Path.Combine(scratch.Path, "model");
+        using (LlamaModel source = Model(tied: true))
+            LlamaExporter.Export(source, folder);
+        List<Batch> batches = Batches(3, 2);
+        TrainingOptions streamed = Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path };
+
+        using (LlamaModel restored = LlamaModel.Open(folder, DType.Float32, Device.Cpu))
+        {
+            using (var engine = new TrainingEngine(restored, streamed))
+                Run(engine, batches);
+            LlamaExporter.Export(restored, Path.Combine(scratch.Path, "restored"));
+        }
+        using LlamaModel abandoned = LlamaModel.Open(folder, DType.Float32, Device.Cpu);
+        using (var engine = new TrainingEngine(abandoned, streamed with { RestoreWeightsOnDispose = false }))
+        {
+            Run(engine, batches);
+            LlamaExporter.Export(abandoned, Path.Combine(scratch.Path, "saved"));
+        }
+        Assert.Equal(File.ReadAllBytes(Path.Combine(scratch.Path, "restored", "model.safetensors")),
+            File.ReadAllBytes(Path.Combine(scratch.Path, "saved", "model.safetensors")));
+        Assert.All(abandoned.Parameters, p => Assert.False(p.IsResident));
+        Assert.Throws<InvalidOperationException>(() => abandoned.Parameters[1].Tensor);
+        Assert.Empty(Directory.GetFiles(scratch.Path)); // the weight file went with the engine
+    }
+}
