@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace FineTune.Offload.Memory;
 
 /// <summary>Resident-set figures of this process from /proc/self/status (Linux); zero where unavailable.</summary>
@@ -8,6 +10,28 @@ public static class ProcessMemory
 
     /// <summary>Current resident set size (VmRSS) in bytes.</summary>
     public static long ResidentByteCount() => ReadStatusKiB("VmRSS:") * 1024;
+
+    /// <summary>
+    /// Hands the C heap's free pages back to the kernel (glibc malloc_trim). Call it after freeing a whole model's
+    /// worth of tensors: glibc serves tensors below its dynamic mmap threshold (up to 32 MiB) from the heap, and
+    /// without a trim those freed pages stay resident (a from-scratch model handed to the engine kept 1.3 GiB of a
+    /// 336M-parameter model resident through training). Returns false where there is no malloc_trim (non-glibc).
+    /// </summary>
+    public static bool ReturnFreedHeapMemory()
+    {
+        try
+        {
+            MallocTrim(0);
+            return true;
+        }
+        catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException)
+        {
+            return false;
+        }
+    }
+
+    [DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
 
     private static long ReadStatusKiB(string key)
     {

@@ -9,7 +9,7 @@ namespace FineTune.Trainer.Tests.Training;
 
 /// <summary>
 /// LlamaModel.Open: a model whose weights stay in the checkpoint until used, so one larger than host memory can be
-/// evaluated, exported, or handed to an engine with parameter offload (which fills its weight file one parameter at
+/// evaluated or exported, or handed to an engine with parameter offload (which fills its weight file one parameter at
 /// a time and starts the optimizer's masters from that file). Everything must equal the fully loaded model.
 /// </summary>
 public sealed class OpenedModelTests
@@ -71,8 +71,8 @@ public sealed class OpenedModelTests
     [Fact]
     public void WithoutRestoreOnDisposeTheWeightsEndWithTheEngine()
     {
-        // a run saves its weights while the engine lives and then lets them go, so a model larger than host memory is
-        // never read back whole; the saved bytes are those of an engine that restores them
+        // a run saves its weights while the engine lives and then lets them go, so the whole model is never read back
+        // into host memory; the saved bytes are those of an engine that restores them
         using var scratch = new ScratchDirectory();
         string folder = Path.Combine(scratch.Path, "model");
         using (LlamaModel source = Model(tied: true))

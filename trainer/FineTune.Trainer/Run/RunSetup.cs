@@ -86,8 +86,8 @@ public sealed class RunSetup
 
     /// <summary>
     /// The model in <paramref name="folder"/> (model.path or a checkpoint's). With the weights on NVMe it is only
-    /// opened (<see cref="LlamaModel.Open"/>): the engine copies it into its weight file one tensor at a time, so a
-    /// model larger than host memory never has to fit there whole.
+    /// opened (<see cref="LlamaModel.Open"/>): the engine copies it into its weight file one tensor at a time, so the
+    /// whole model is never in host memory at once (the fp32 gradient accumulators, 4 bytes a parameter, still are).
     /// </summary>
     public LlamaModel LoadModel(string folder, RunPlan plan) => plan.ParametersOnNvme
         ? LlamaModel.Open(folder, ModelDType, ComputeDevice)

@@ -11,7 +11,7 @@ public static class RunSummary
         string head = r.Interrupted ? $"interrupted at step {r.Step}/{r.TotalSteps}" : $"finished {r.Step}/{r.TotalSteps} steps";
         lines.Add(Invariant($"{head} ({(r.StartStep > 0 ? $"resumed from step {r.StartStep}" : "fresh start")})"));
         if (r.FirstLoss is double first && r.LastLoss is double last)
-            lines.Add(Invariant($"loss: {first:0.0000} (step 1) -> {last:0.0000} (step {r.Step}), {(first - last) / first * 100:0.0}% lower"));
+            lines.Add(Invariant($"loss: {first:0.0000} (step 1) -> {last:0.0000} (step {r.Step}), {Math.Abs(first - last) / first * 100:0.0}% {(last <= first ? "lower" : "higher")}"));
         lines.Add(Invariant($"speed: {r.TokensPerSecond:0} trained tokens/s ({r.PositionsPerSecond:0} tokens/s through the model, prompts and padding included)"));
         string budget = r.HostBudgetByteCount is long b
             ? Invariant($" of the {Gib(b)} GiB host budget ({100.0 * r.PeakResidentByteCount / b:0}%, {(r.PeakResidentByteCount <= b ? "within" : "OVER")} budget)")

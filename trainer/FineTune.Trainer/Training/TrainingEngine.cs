@@ -120,6 +120,8 @@ public sealed partial class TrainingEngine : IDisposable
             scratch?.Dispose();
             if (streamed)
                 _streamed = new StreamedWeights(model, _weightFile!, _pool, WeightCounters, options.ParameterSlots);
+            // the model's own tensors are gone (copied into the pool or the weight file): give their pages back
+            ProcessMemory.ReturnFreedHeapMemory();
         }
         catch
         {
