@@ -18,9 +18,7 @@ public sealed class OpenedModelTests
     public void AnOpenedModelTrainsExactlyLikeALoadedOne()
     {
         using var scratch = new ScratchDirectory();
-        string folder = Path.Combine(scratch.Path, "model");
-        using (LlamaModel source = Model(tied: true))
-            LlamaExporter.Export(source, folder);
+        string folder = Exported(scratch, tied: true);
         List<Batch> batches = Batches(4, 2);
         (List<double> Losses, float[] Weights) Train(bool open, TrainingOptions options)
         {
@@ -48,9 +46,7 @@ public sealed class OpenedModelTests
     public void AnOpenedModelEvaluatesAndExportsOneStageAtATime()
     {
         using var scratch = new ScratchDirectory();
-        string folder = Path.Combine(scratch.Path, "model"), again = Path.Combine(scratch.Path, "again");
-        using (LlamaModel source = Model())
-            LlamaExporter.Export(source, folder);
+        string folder = Exported(scratch, tied: false), again = Path.Combine(scratch.Path, "again");
         using LlamaModel loaded = LlamaModel.Load(folder, DType.Float32, Device.Cpu);
         using LlamaModel opened = LlamaModel.Open(folder, DType.Float32, Device.Cpu);
         Batch batch = Batches(1, 2)[0];
@@ -74,9 +70,7 @@ public sealed class OpenedModelTests
         // a run saves its weights while the engine lives and then lets them go, so the whole model is never read back
         // into host memory; the saved bytes are those of an engine that restores them
         using var scratch = new ScratchDirectory();
-        string folder = Path.Combine(scratch.Path, "model");
-        using (LlamaModel source = Model(tied: true))
-            LlamaExporter.Export(source, folder);
+        string folder = Exported(scratch, tied: true);
         List<Batch> batches = Batches(3, 2);
         TrainingOptions streamed = Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path };
 
@@ -97,5 +91,14 @@ public sealed class OpenedModelTests
         Assert.All(abandoned.Parameters, p => Assert.False(p.IsResident));
         Assert.Throws<InvalidOperationException>(() => abandoned.Parameters[1].Tensor);
         Assert.Empty(Directory.GetFiles(scratch.Path)); // the weight file went with the engine
+    }
+
+    /// <summary>TinyTraining's model exported as an HF folder under <paramref name="scratch"/>; returns the folder.</summary>
+    private static string Exported(ScratchDirectory scratch, bool tied)
+    {
+        string folder = Path.Combine(scratch.Path, "model");
+        using LlamaModel source = Model(tied: tied);
+        LlamaExporter.Export(source, folder);
+        return folder;
     }
 }
