@@ -5,7 +5,7 @@ using Xunit;
 
 namespace FineTune.Trainer.Tests.Models;
 
-/// <summary>Broken model folders end in a <see cref="UserErrorException"/> naming the file and the problem.</summary>
+/// <summary>Broken model folders end in a <see cref="UserErrorException"/> naming the file and the problem, loaded or opened.</summary>
 public sealed class LlamaHostileInputTests
 {
     [Fact]
@@ -102,7 +102,10 @@ public sealed class LlamaHostileInputTests
     private static string LoadError(string folder)
     {
         using var scope = TensorScope.Enter();
-        return Assert.ThrowsAny<UserErrorException>(() => LlamaModel.Load(folder, DType.Float32, Device.Cpu).Dispose()).Message;
+        string message = Assert.ThrowsAny<UserErrorException>(() => LlamaModel.Load(folder, DType.Float32, Device.Cpu).Dispose()).Message;
+        // LlamaModel.Open reads no weights, yet refuses the same folders with the same sentence, before any use
+        Assert.Equal(message, Assert.ThrowsAny<UserErrorException>(() => LlamaModel.Open(folder, DType.Float32, Device.Cpu).Dispose()).Message);
+        return message;
     }
 
     private static void EditConfig(string folder, string from, string to)

@@ -79,9 +79,10 @@ public sealed class RunParameterOffloadTests
     public void APlanForAModelFolderOnNvmeCountsOneTensorNotTheWholeModelWhileLoading()
     {
         using var tiny = new TinyRunRecipe();
-        var config = RunSetup.ConfigOf(tiny.Load(["model.config.num_hidden_layers=16", "model.config.hidden_size=512",
-            "model.config.intermediate_size=1376", "model.config.vocab_size=8000", "model.config.num_attention_heads=8",
-            "model.config.num_key_value_heads=8"]), null);
+        string[] big = ["model.config.num_hidden_layers=48", "model.config.hidden_size=512", "model.config.intermediate_size=1376",
+            "model.config.vocab_size=8000", "model.config.num_attention_heads=8", "model.config.num_key_value_heads=8",
+            "offload.nvme_gb=null", "offload.host_gb=100"];
+        var config = RunSetup.ConfigOf(tiny.Load(big), null);
         string folder = Path.Combine(tiny.OutputDirectory, "big");
         Directory.CreateDirectory(folder);
         LlamaConfigWriter.Write(config, DType.Float32, Path.Combine(folder, "config.json"));
@@ -90,10 +91,15 @@ public sealed class RunParameterOffloadTests
         RunPlan streamed = Plan("offload.params=nvme"), resident = Plan("offload.params=host");
         long largest = LlamaTensorNames.All(config).Max(s => s.ElementCount);
         Assert.Equal(resident.WeightByteCount, resident.LoadingByteCount); // Load: the whole model is alive until the engine has it
-        // the largest tensor read (up to fp32 on disk) and converted, plus the 8 MiB staging and one sub-group window
-        long converted = largest * (4 + streamed.ElementByteCount);
-        Assert.InRange(streamed.LoadingByteCount, converted + (8L << 20), converted + (10L << 20));
+        // the largest tensor read (up to F64 on disk, through a chunk array of at most 64 MiB) and converted, plus the
+        // 8 MiB staging buffer and one sub-group window
+        long converted = largest * (8 + streamed.ElementByteCount);
+        Assert.InRange(streamed.LoadingByteCount, converted + (8L << 20), converted + (82L << 20));
         Assert.True(streamed.LoadingByteCount < streamed.WeightByteCount / 3, $"{streamed.LoadingByteCount} vs {streamed.WeightByteCount}");
+        // a resume opens its checkpoint folder the same way, even for a run that started from model.config
+        RunPlan fromConfig(bool resuming) => RunPlan.Create(tiny.Load([.. big, "offload.params=nvme"]), 0, resuming);
+        Assert.Equal(streamed.LoadingByteCount, fromConfig(resuming: true).LoadingByteCount);
+        Assert.Equal(streamed.WeightByteCount, fromConfig(resuming: false).LoadingByteCount);
         // a budget between the two peaks: auto keeps the weights resident only if that fits, and here it does not
         string between = ((resident.HostPeakByteCount(0) + streamed.HostPeakByteCount(0)) / 2.0 / (1L << 30)).ToString("R", CultureInfo.InvariantCulture);
         Assert.True(Plan("offload.params=auto", $"offload.host_gb={between}").ParametersOnNvme);

@@ -93,6 +93,57 @@ public sealed class OpenedModelTests
         Assert.Empty(Directory.GetFiles(scratch.Path)); // the weight file went with the engine
     }
 
+    [Fact]
+    public void AnEngineClosesTheCheckpointOnceItHoldsTheWeightsAndAHandleOpenedBeforeLeavesThemAlone()
+    {
+        using var scratch = new ScratchDirectory();
+        string folder = Exported(scratch, tied: true);
+        string weights = Path.Combine(folder, "model.safetensors");
+        Batch batch = Batches(1, 2)[0];
+        foreach (TrainingOptions options in new[]
+        {
+            Options(TrainingMode.Offloaded),
+            Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path },
+            Options(TrainingMode.InMemory),
+        })
+        {
+            using LlamaModel model = LlamaModel.Open(folder, DType.Float32, Device.Cpu);
+            Assert.True(OpenCount(weights) > 0);
+            NamedParameter first = model.Parameters[0];
+            IDisposable? held = model.UseWeights(first); // read from the checkpoint before the engine takes the model
+            using var engine = new TrainingEngine(model, options);
+            held?.Dispose(); // must not evict what the engine put in its place
+            Assert.Equal(0, OpenCount(weights)); // a pruned checkpoint would free its space now, not at the end of the run
+            Assert.True(double.IsFinite(engine.Step(batch).Loss), options.ToString());
+        }
+    }
+
+    [Fact]
+    public void AReadThatFailsWhileTheEngineBuildsLeavesNoWeightInTheFreedPool()
+    {
+        using var scratch = new ScratchDirectory();
+        string folder = Exported(scratch, tied: false);
+        using LlamaModel reference = LlamaModel.Load(folder, DType.Float32, Device.Cpu);
+        using LlamaModel model = LlamaModel.Open(folder, DType.Float32, Device.Cpu);
+        // the LM head, last in the file, can no longer be read: the engine fails after moving every other parameter
+        string path = Path.Combine(folder, "model.safetensors");
+        using (var file = new FileStream(path, FileMode.Open, FileAccess.Write))
+            file.SetLength(file.Length - 64);
+        Assert.ThrowsAny<Exception>(() => new TrainingEngine(model, Options(TrainingMode.Offloaded)));
+        // what was moved into the engine's pool before the failure was given back as tensors that own their memory
+        NamedParameter[] resident = model.Parameters.Where(p => p.IsResident).ToArray();
+        Assert.NotEmpty(resident);
+        foreach (NamedParameter parameter in resident)
+        {
+            NamedParameter expected = reference.Parameters.Single(p => p.Name == parameter.Name);
+            Assert.Equal(expected.Tensor.Contiguous().ToArray<float>(), parameter.Tensor.Contiguous().ToArray<float>());
+        }
+    }
+
+    /// <summary>File descriptors of this process open on <paramref name="path"/> (Linux /proc/self/fd).</summary>
+    private static int OpenCount(string path) => new DirectoryInfo("/proc/self/fd").GetFileSystemInfos()
+        .Count(fd => { try { return fd.LinkTarget == path; } catch (IOException) { return false; } });
+
     /// <summary>TinyTraining's model exported as an HF folder under <paramref name="scratch"/>; returns the folder.</summary>
     private static string Exported(ScratchDirectory scratch, bool tied)
     {

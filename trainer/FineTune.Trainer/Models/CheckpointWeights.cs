@@ -14,6 +14,7 @@ internal sealed class CheckpointWeights : IWeightResidency, IDisposable
     private readonly LlamaModel _model;
     private readonly List<SafetensorsFile> _files = [];
     private readonly Dictionary<string, SafetensorsFile> _byTensor;
+    private bool _closed;
 
     public CheckpointWeights(LlamaModel model, string folder)
     {
@@ -33,41 +34,52 @@ internal sealed class CheckpointWeights : IWeightResidency, IDisposable
 
     public IDisposable Use(NamedParameter parameter) => Load([parameter]);
 
+    /// <summary>Closes the files; the tensors read so far then belong to the model (handles still open no longer evict).</summary>
     public void Dispose()
     {
+        _closed = true;
         foreach (SafetensorsFile file in _files)
             file.Dispose();
         _files.Clear();
     }
 
-    /// <summary>Reads the parameters not yet resident; the handle evicts exactly those.</summary>
+    /// <summary>Reads the parameters not yet resident; the handle evicts exactly those, if they still hold what it read.</summary>
     private Handle Load(IReadOnlyList<NamedParameter> parameters)
     {
-        var loaded = new List<NamedParameter>();
+        var loaded = new List<(NamedParameter, Tensor)>();
         try
         {
             foreach (NamedParameter parameter in parameters.Where(p => !p.IsResident))
             {
                 Tensor tensor = LlamaCheckpointReader.ReadTensor(_byTensor[parameter.Name], parameter.Spec, _model.DType, _model.Device);
-                parameter.Tensor = TensorScope.Current?.Detach(tensor) ?? tensor;
-                loaded.Add(parameter);
+                tensor = TensorScope.Current?.Detach(tensor) ?? tensor;
+                parameter.Tensor = tensor;
+                loaded.Add((parameter, tensor));
             }
         }
         catch
         {
-            foreach (NamedParameter parameter in loaded)
-                parameter.Evict();
+            Handle.Evict(loaded);
             throw;
         }
-        return new Handle(loaded);
+        return new Handle(this, loaded);
     }
 
-    private sealed class Handle(List<NamedParameter> loaded) : IDisposable
+    private sealed class Handle(CheckpointWeights owner, List<(NamedParameter Parameter, Tensor Tensor)> loaded) : IDisposable
     {
         public void Dispose()
         {
-            foreach (NamedParameter parameter in loaded)
-                parameter.Evict();
+            if (owner._closed)
+                loaded.Clear(); // an engine took the model over (ReleaseCheckpoint): the tensors are the model's now
+            Evict(loaded);
+        }
+
+        /// <summary>A parameter given another tensor meanwhile (an engine took the model over) keeps it.</summary>
+        public static void Evict(List<(NamedParameter Parameter, Tensor Tensor)> loaded)
+        {
+            foreach (var (parameter, tensor) in loaded)
+                if (parameter.IsResident && ReferenceEquals(parameter.Tensor, tensor))
+                    parameter.Evict();
             loaded.Clear();
         }
     }

@@ -55,7 +55,16 @@ public static class LlamaCheckpointReader
             pair => (pair.Value.GetTensor(pair.Key).Shape.ToArray(), pair.Value.Path),
             StringComparer.Ordinal);
         LlamaTensorNames.CheckComplete(config, found, folder);
+        foreach (ParameterSpec spec in LlamaTensorNames.All(config))
+            DiskType(byTensor[spec.Name], spec.Name); // an unloadable dtype is refused at open, not at first use
         return byTensor;
+    }
+
+    private static DType DiskType(SafetensorsFile file, string name)
+    {
+        SafetensorsTensorInfo info = file.GetTensor(name);
+        return CheckpointDTypes.ToTorch(info.DType)
+            ?? throw new UserErrorException($"{file.Path}: tensor {name} is {info.DType}; FineTune loads F32, BF16, F16 and F64 weights.");
     }
 
     /// <summary>Opens the single file or every shard; maps each tensor name to the file holding it.</summary>
@@ -102,8 +111,7 @@ public static class LlamaCheckpointReader
     internal static Tensor ReadTensor(SafetensorsFile file, ParameterSpec spec, DType dtype, Device device)
     {
         SafetensorsTensorInfo info = file.GetTensor(spec.Name);
-        DType diskType = CheckpointDTypes.ToTorch(info.DType)
-            ?? throw new UserErrorException($"{file.Path}: tensor {spec.Name} is {info.DType}; FineTune loads F32, BF16 and F16 weights.");
+        DType diskType = DiskType(file, spec.Name);
         using var scope = TensorScope.Enter();
         Tensor host = Empty(spec.Shape, diskType);
         Tensor flat = host.View(spec.ElementCount);

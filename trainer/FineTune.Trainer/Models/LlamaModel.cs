@@ -76,6 +76,18 @@ public sealed class LlamaModel : IDisposable
             Residency = null;
     }
 
+    /// <summary>
+    /// Closes the checkpoint files of a model opened lazily once a training engine has taken every weight (into its
+    /// pool or weight file), so a checkpoint pruned meanwhile (keep_last) frees its disk space. No-op otherwise.
+    /// </summary>
+    internal void ReleaseCheckpoint()
+    {
+        if (_checkpoint is null || ReferenceEquals(Residency, _checkpoint))
+            return; // still the weights' source
+        _checkpoint.Dispose();
+        _checkpoint = null;
+    }
+
     /// <summary>True when every parameter is in memory (Load, Create, or after an engine gave them back).</summary>
     public bool IsResident => Parameters.All(p => p.IsResident);
 

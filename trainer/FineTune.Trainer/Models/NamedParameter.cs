@@ -31,7 +31,8 @@ public sealed class NamedParameter : IDisposable
     public Tensor Tensor
     {
         get => _tensor ?? throw new InvalidOperationException(
-            $"{Name} is not resident (the weights stay in the checkpoint or the training engine's NVMe file until used); run the model through model.Forward or wrap the access in model.UseWeights.");
+            $"{Name} is not resident (the weights stay in the checkpoint or the training engine's NVMe file until used); run the model through model.Forward or wrap the access in model.UseWeights. " +
+            "After an engine built with RestoreWeightsOnDispose = false is disposed the weights are gone: load the checkpoint you saved.");
         set
         {
             CheckShape(value);

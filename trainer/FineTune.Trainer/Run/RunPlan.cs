@@ -85,8 +85,10 @@ public sealed record RunPlan
     /// <summary>Compute + optimizer + I/O, with no overlap assumed (an upper bound; the engine overlaps part of it).</summary>
     public double StepSeconds => ComputeSeconds + OptimizerSeconds + IoSeconds;
 
-    public static RunPlan Create(Recipe recipe, long baselineByteCount)
+    /// <summary>The plan for <paramref name="recipe"/>; <paramref name="resuming"/>: the model comes from a checkpoint folder (opened lazily with params on NVMe).</summary>
+    public static RunPlan Create(Recipe recipe, long baselineByteCount, bool resuming = false)
     {
+        bool fromFolder = resuming || recipe.Model.Path is not null;
         LlamaConfig config = recipe.Model.Path is string path ? LlamaConfigReader.ReadFolder(path) : RunSetup.ConfigOf(recipe, null);
         OffloadSection o = recipe.Offload;
         long? budget = o.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : null;
@@ -95,15 +97,15 @@ public sealed record RunPlan
         StateTier optimizer = o.OptimizerStates == StorageTier.Nvme ? StateTier.Nvme : StateTier.Host;
         bool activations = o.Activations == StorageTier.Nvme;
         bool parameters = o.Params == StorageTier.Nvme;
-        RunPlan plan = Build(recipe, config, optimizer, activations, parameters, budget);
+        RunPlan plan = Build(recipe, config, optimizer, activations, parameters, budget, fromFolder);
         bool TooBig() => budget is long limit && plan.HostPeakByteCount(baselineByteCount) > limit;
         // auto tiers: move what may move to NVMe, biggest first, until the host side fits
         if (TooBig() && canNvme && o.OptimizerStates == StorageTier.Auto)
-            plan = Build(recipe, config, StateTier.Nvme, activations, parameters, budget);
+            plan = Build(recipe, config, StateTier.Nvme, activations, parameters, budget, fromFolder);
         if (TooBig() && canNvme && o.Activations == StorageTier.Auto)
-            plan = Build(recipe, config, plan.OptimizerTier, true, parameters, budget);
+            plan = Build(recipe, config, plan.OptimizerTier, true, parameters, budget, fromFolder);
         if (TooBig() && canNvme && o.Params == StorageTier.Auto && !plan.OnCuda)
-            plan = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, true, budget);
+            plan = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, true, budget, fromFolder);
         if (budget is long limit3 && plan.HostPeakByteCount(baselineByteCount) > limit3)
             throw new UserErrorException(
                 $"Nothing fits: even with {OnNvmeText(plan)} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory " +
@@ -140,7 +142,7 @@ public sealed record RunPlan
             throw new UserErrorException("offload.optimizer_states: device is not supported yet (states rest on the host or NVMe and stream through the host pool); use auto, host or nvme.");
     }
 
-    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget)
+    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder)
     {
         IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
         long parameters = specs.Sum(s => s.ElementCount);
@@ -183,11 +185,12 @@ public sealed record RunPlan
         // parameter offload reads every stage for forward and again for backward in each micro-batch, writes it once per step
         long nvmeReadWeights = parametersOnNvme ? 2 * weights * accumulation : 0;
         long nvmeWriteWeights = parametersOnNvme ? weights : 0;
-        // LlamaModel.Open (model.path with params on NVMe) reads one tensor at a time (disk type, then compute type),
-        // through an 8 MiB staging buffer, and the optimizer's first masters through one sub-group window
+        // LlamaModel.Open (model.path or a resume checkpoint, with params on NVMe) reads one tensor at a time: its disk
+        // bytes (up to F64) through a chunk array of at most 64 MiB, then the compute type; an 8 MiB staging buffer;
+        // and the optimizer's first masters through one sub-group window
         long largest = specs.Max(s => s.ElementCount);
-        long loading = parametersOnNvme && recipe.Model.Path is not null
-            ? largest * (4 + e) + (8L << 20) + Align(Math.Min(subGroup, parameters) * e) + HostAlignment.PageByteCount
+        long loading = parametersOnNvme && fromFolder
+            ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + (8L << 20) + Align(Math.Min(subGroup, parameters) * e) + HostAlignment.PageByteCount
             : weights;
         double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
         int cores = Environment.ProcessorCount;

@@ -42,7 +42,7 @@ public sealed class TrainingRun
             RunDirectories.StartFresh(recipe);
         RunSetup setup = RunSetup.Create(recipe);
         long baseline = RunPlan.MeasureRuntimeBaseline();
-        RunPlan plan = RunPlan.Create(recipe, baseline);
+        RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
         using LlamaModel model = checkpoint is null
             ? setup.CreateModel(plan)
             : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);

@@ -38,32 +38,45 @@ internal sealed class ParameterBuffers : IDisposable
         var hostParameters = new List<HostParameter>();
         long weightOffset = 0, gradientOffset = 0;
         ElementType weightType = ElementTypeOf(model.DType);
-        using (FineTune.Torch.Torch.NoGrad())
+        Tensor? pending = null;
+        try
         {
-            foreach (NamedParameter parameter in model.Parameters)
+            using (FineTune.Torch.Torch.NoGrad())
             {
-                long[] shape = parameter.Spec.Shape.ToArray();
-                long count = parameter.Spec.ElementCount;
-                nint gradient = _gradients.Buffer.Address + (nint)gradientOffset;
-                nint weight;
-                if (_weights is not null)
+                foreach (NamedParameter parameter in model.Parameters)
                 {
-                    weight = _weights.Buffer.Address + (nint)weightOffset;
-                    Tensor view = Owned(FineTune.Torch.Torch.FromPointer(weight, shape, model.DType));
-                    using (model.UseWeights(parameter)) // a model opened lazily: one parameter read at a time
-                        view.CopyFrom(parameter.Tensor);
-                    view.RequiresGrad = true;
-                    parameter.Tensor = view;
+                    long[] shape = parameter.Spec.Shape.ToArray();
+                    long count = parameter.Spec.ElementCount;
+                    nint gradient = _gradients.Buffer.Address + (nint)gradientOffset;
+                    nint weight;
+                    if (_weights is not null)
+                    {
+                        weight = _weights.Buffer.Address + (nint)weightOffset;
+                        pending = Owned(FineTune.Torch.Torch.FromPointer(weight, shape, model.DType));
+                        using (model.UseWeights(parameter)) // a model opened lazily: one parameter read at a time
+                            pending.CopyFrom(parameter.Tensor);
+                        pending.RequiresGrad = true;
+                        parameter.Tensor = pending;
+                        pending = null;
+                    }
+                    else
+                    {
+                        weight = 0; // parameter offload: the optimizer starts from the weight file (InitialMasters)
+                    }
+                    _gradientViews[parameter] = Owned(FineTune.Torch.Torch.FromPointer(gradient, shape, DType.Float32));
+                    hostParameters.Add(new HostParameter(parameter.Name, count, weight, weightType, gradient, ElementType.Float32));
+                    weightOffset += Align(count * weightType.ByteCount());
+                    gradientOffset += Align(count * 4);
                 }
-                else
-                {
-                    weight = 0; // parameter offload: the optimizer starts from the weight file (InitialMasters)
-                }
-                _gradientViews[parameter] = Owned(FineTune.Torch.Torch.FromPointer(gradient, shape, DType.Float32));
-                hostParameters.Add(new HostParameter(parameter.Name, count, weight, weightType, gradient, ElementType.Float32));
-                weightOffset += Align(count * weightType.ByteCount());
-                gradientOffset += Align(count * 4);
             }
+        }
+        catch
+        {
+            // a failed read (a lazily opened checkpoint): the parameters moved so far get owned copies back, so none
+            // points into the pool the engine is about to free
+            pending?.Dispose();
+            Dispose();
+            throw;
         }
         HostParameters = hostParameters;
     }

@@ -65,6 +65,7 @@ public sealed partial class TrainingEngine : IDisposable
         if (options.Mode == TrainingMode.InMemory)
         {
             model.MakeResident();
+            model.ReleaseCheckpoint();
             model.SetRequiresGrad(true);
             _inMemory = new InMemoryOptimizer(model, options.AdamW);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count, null);
@@ -121,6 +122,7 @@ public sealed partial class TrainingEngine : IDisposable
             if (streamed)
                 _streamed = new StreamedWeights(model, _weightFile!, _pool, WeightCounters, options.ParameterSlots);
             // the model's own tensors are gone (copied into the pool or the weight file): give their pages back
+            model.ReleaseCheckpoint();
             ProcessMemory.ReturnFreedHeapMemory();
         }
         catch
