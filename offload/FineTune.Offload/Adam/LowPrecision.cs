@@ -34,6 +34,15 @@ internal static class LowPrecision
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ushort ToFloat16(float value) => BitConverter.HalfToUInt16Bits((Half)value);
 
+    /// <summary>Element <paramref name="index"/> of an fp32, bf16 or f16 array at <paramref name="elements"/>, widened to float.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe float ToFloat32(ElementType type, nint elements, long index) => type switch
+    {
+        ElementType.Float32 => ((float*)elements)[index],
+        ElementType.BFloat16 => FromBFloat16(((ushort*)elements)[index]),
+        _ => (float)BitConverter.UInt16BitsToHalf(((ushort*)elements)[index]),
+    };
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<uint> ToBFloat16(Vector512<float> value)
     {

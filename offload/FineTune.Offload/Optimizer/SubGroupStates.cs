@@ -21,12 +21,7 @@ internal static class SubGroupStates
             for (long i = 0; i < s.ElementCount; i++)
             {
                 long at = s.ParameterOffset + i;
-                master[s.GroupOffset + i] = p.InitialMaster != 0 ? ((float*)p.InitialMaster)[at] : p.WeightType switch
-                {
-                    ElementType.Float32 => ((float*)p.Weight)[at],
-                    ElementType.BFloat16 => LowPrecision.FromBFloat16(((ushort*)p.Weight)[at]),
-                    _ => (float)BitConverter.UInt16BitsToHalf(((ushort*)p.Weight)[at]),
-                };
+                master[s.GroupOffset + i] = p.InitialMaster != 0 ? ((float*)p.InitialMaster)[at] : LowPrecision.ToFloat32(p.WeightType, p.Weight, at);
             }
         }
         new Span<byte>(states.Pointer + 4 * n, checked((int)(8 * n))).Clear();

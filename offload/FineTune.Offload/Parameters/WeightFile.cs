@@ -91,17 +91,10 @@ public sealed class WeightFile : IDisposable
     public unsafe void ReadAsFloat32(long first, long count, nint destination, AlignedBuffer scratch)
     {
         long offset = ReadAsync(first, count, scratch).AsTask().GetAwaiter().GetResult();
-        byte* source = scratch.Pointer + offset;
+        nint source = scratch.Address + (nint)offset;
         var target = (float*)destination;
         for (long i = 0; i < count; i++)
-        {
-            target[i] = ElementType switch
-            {
-                ElementType.Float32 => ((float*)source)[i],
-                ElementType.BFloat16 => LowPrecision.FromBFloat16(((ushort*)source)[i]),
-                _ => (float)BitConverter.UInt16BitsToHalf(((ushort*)source)[i]),
-            };
-        }
+            target[i] = LowPrecision.ToFloat32(ElementType, source, i);
     }
 
     public void Dispose() => _file.Dispose();

@@ -49,7 +49,10 @@ internal static class PlanCommand
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");
         string budget = p.HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host_gb set)";
-        yield return F($"  host               {Gib(p.HostPeakByteCount(baseline)),10} GiB{budget}: pools {Gib(p.PoolByteCount)} + {(p.LoadingDominates ? (p.ParametersOnNvme && p.LoadingByteCount < p.WeightByteCount ? "one tensor at a time while the weight file fills" : "loaded weights while the engine builds") : "working set")} {Gib(p.TransientByteCount)} + runtime {Gib(baseline)}");
+        string transient = !p.LoadingDominates ? "working set"
+            : p.OpensModelLazily ? "one tensor at a time while the weight file fills"
+            : "loaded weights while the engine builds";
+        yield return F($"  host               {Gib(p.HostPeakByteCount(baseline)),10} GiB{budget}: pools {Gib(p.PoolByteCount)} + {transient} {Gib(p.TransientByteCount)} + runtime {Gib(baseline)}");
         yield return F($"  nvme               {Gib(p.NvmeResidentByteCount),10} GiB  swap under nvme_dir; each checkpoint adds {Gib(p.CheckpointByteCount)} GiB x keep_last {recipe.Checkpoint.KeepLast} in {recipe.Checkpoint.Dir}");
         yield return F($"nvme traffic per step: read {Gib(p.NvmeReadBytesPerStep)} GiB, write {Gib(p.NvmeWriteBytesPerStep)} GiB ({p.TokensPerStep:N0} tokens per step)");
         yield return F($"predicted step time: {p.StepSeconds:0.###} s = compute {p.ComputeSeconds:0.###} + optimizer {p.OptimizerSeconds:0.###} + nvme {p.IoSeconds:0.###} ({p.TokensPerStep / p.StepSeconds:0} tokens/s)");

@@ -69,9 +69,8 @@ internal sealed class CheckpointWeights : IWeightResidency, IDisposable
     {
         public void Dispose()
         {
-            if (owner._closed)
-                loaded.Clear(); // an engine took the model over (ReleaseCheckpoint): the tensors are the model's now
-            Evict(loaded);
+            if (!owner._closed) // once closed, an engine has taken the model over (ReleaseCheckpoint): the tensors are the model's
+                Evict(loaded);
         }
 
         /// <summary>A parameter given another tensor meanwhile (an engine took the model over) keeps it.</summary>

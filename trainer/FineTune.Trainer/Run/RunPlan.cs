@@ -73,6 +73,9 @@ public sealed record RunPlan
     /// </summary>
     public required long LoadingByteCount { get; init; }
 
+    /// <summary>The run opens its model folder lazily (<see cref="LlamaModel.Open"/>: params on NVMe, model.path or a resume) instead of loading it whole.</summary>
+    public required bool OpensModelLazily { get; init; }
+
     /// <summary>True when the largest of <see cref="LoadingByteCount"/> and <see cref="WorkingByteCount"/> is the loading.</summary>
     public bool LoadingDominates => LoadingByteCount > WorkingByteCount;
 
@@ -189,7 +192,8 @@ public sealed record RunPlan
         // bytes (up to F64) through a chunk array of at most 64 MiB, then the compute type; an 8 MiB staging buffer;
         // and the optimizer's first masters through one sub-group window
         long largest = specs.Max(s => s.ElementCount);
-        long loading = parametersOnNvme && fromFolder
+        bool lazily = parametersOnNvme && fromFolder;
+        long loading = lazily
             ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + (8L << 20) + Align(Math.Min(subGroup, parameters) * e) + HostAlignment.PageByteCount
             : weights;
         double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
@@ -199,7 +203,8 @@ public sealed record RunPlan
             Config = config, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
             OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme, ParametersOnNvme = parametersOnNvme,
             WeightByteCount = weights, GradientByteCount = parameters * 4, OptimizerStateByteCount = optimizerStates,
-            ActivationByteCount = activationBytes, PoolByteCount = poolBytes, WorkingByteCount = layerWork + logits, LoadingByteCount = loading,
+            ActivationByteCount = activationBytes, PoolByteCount = poolBytes, WorkingByteCount = layerWork + logits,
+            LoadingByteCount = loading, OpensModelLazily = lazily,
             NvmeResidentByteCount = (optimizerTier == StateTier.Nvme ? optimizerStates : 0) + (activationsOnNvme ? activationBytes : 0) + (parametersOnNvme ? weights : 0),
             NvmeReadBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeReadWeights,
             NvmeWriteBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeWriteWeights,

@@ -89,7 +89,7 @@ public sealed class RunSetup
     /// opened (<see cref="LlamaModel.Open"/>): the engine copies it into its weight file one tensor at a time, so the
     /// whole model is never in host memory at once (the fp32 gradient accumulators, 4 bytes a parameter, still are).
     /// </summary>
-    public LlamaModel LoadModel(string folder, RunPlan plan) => plan.ParametersOnNvme
+    public LlamaModel LoadModel(string folder, RunPlan plan) => plan.OpensModelLazily
         ? LlamaModel.Open(folder, ModelDType, ComputeDevice)
         : LlamaModel.Load(folder, ModelDType, ComputeDevice);
 

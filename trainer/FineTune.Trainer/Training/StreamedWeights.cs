@@ -59,9 +59,6 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     /// <summary>Stages currently held (by a Use handle not yet disposed).</summary>
     public int HeldStageCount => _useCount.Count(c => c > 0);
 
-    /// <summary>The weights a stage computes with (a tied LM head's is the embedding's).</summary>
-    public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) => LlamaModel.StageWeights(stage);
-
     /// <summary>
     /// Writes every weight of <paramref name="model"/> into <paramref name="file"/> in the flat order, one parameter
     /// resident at a time when the model is opened lazily (<see cref="LlamaModel.Open"/>), through a page-aligned
@@ -120,7 +117,7 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     public IDisposable Use(NamedParameter parameter)
     {
         for (int s = 0; s < _model.Stages.Count; s++)
-            if (StageWeights(_model.Stages[s]).Contains(parameter))
+            if (LlamaModel.StageWeights(_model.Stages[s]).Contains(parameter))
                 return Use(s, +1);
         throw new ArgumentException($"{parameter.Name} is not a parameter of this model.", nameof(parameter));
     }
@@ -153,7 +150,7 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
                 nint first = _slots.Acquire(range);
                 try
                 {
-                    foreach (NamedParameter parameter in StageWeights(_model.Stages[s]).Where(restored.Add))
+                    foreach (NamedParameter parameter in LlamaModel.StageWeights(_model.Stages[s]).Where(restored.Add))
                     {
                         using Tensor view = View(parameter, first, range);
                         Tensor owned = Owned(view.Clone());
@@ -202,7 +199,7 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
             _useCount[stageIndex]--;
             throw;
         }
-        foreach (NamedParameter parameter in StageWeights(_model.Stages[stageIndex]))
+        foreach (NamedParameter parameter in LlamaModel.StageWeights(_model.Stages[stageIndex]))
         {
             _users[parameter] = _users.GetValueOrDefault(parameter) + 1;
             if (!_boundTo.ContainsKey(parameter))
@@ -214,7 +211,7 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
     {
         if (_uninstalled || _layout.RangeOfStage[stageIndex] is not int range || --_useCount[stageIndex] > 0)
             return;
-        foreach (NamedParameter parameter in StageWeights(_model.Stages[stageIndex]))
+        foreach (NamedParameter parameter in LlamaModel.StageWeights(_model.Stages[stageIndex]))
         {
             int users = --_users[parameter];
             if (_boundTo[parameter] != stageIndex)
@@ -223,7 +220,7 @@ internal sealed class StreamedWeights : IWeightResidency, IDisposable
             if (users == 0)
                 parameter.Evict();
             else
-                Bind(parameter, Enumerable.Range(0, _useCount.Length).First(s => _useCount[s] > 0 && StageWeights(_model.Stages[s]).Contains(parameter)));
+                Bind(parameter, Enumerable.Range(0, _useCount.Length).First(s => _useCount[s] > 0 && LlamaModel.StageWeights(_model.Stages[s]).Contains(parameter)));
         }
         _slots.Release(range);
     }

@@ -56,7 +56,7 @@ public sealed partial class TrainingEngine : IDisposable
             throw new ArgumentException("the offloaded mode always checkpoints activations; ActivationCheckpointing = false is for the in-memory baseline.", nameof(options));
         LossScaler = options.LossScaler ?? (options.Precision == PrecisionMode.Float16 ? new DynamicLossScaler() : null);
         (_stageFirstElement, _totalElementCount) = FlatOffsets(model);
-        _stageWeights = model.Stages.Select(StreamedWeights.StageWeights).ToArray();
+        _stageWeights = model.Stages.Select(LlamaModel.StageWeights).ToArray();
         bool streamed = options.ParameterTier == ParameterTier.Nvme;
         if (streamed)
             CheckParameterOffload(model, options);
