@@ -37,8 +37,8 @@ public sealed class DecoderLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
-    /// <summary>x (B, T, C) -> (B, T, C).</summary>
-    public Tensor Forward(Tensor input)
+    /// <summary>x (B, T, C) -> (B, T, C), computing with <paramref name="weights"/>.</summary>
+    public Tensor Forward(Tensor input, StageWeights weights)
     {
         long batch = input.Shape[0], sequenceLength = input.Shape[1];
         if (_config.SlidingWindow is int window && sequenceLength > window)
@@ -47,8 +47,10 @@ public sealed class DecoderLayer : IModelLayer
 
         using (TensorScope.Enter())
         {
+            Tensor W(string localName) => weights[_byName[localName]];
+            Tensor? B(string localName) => _byName.TryGetValue(localName, out var p) ? weights[p] : null;
             Tensor h = RmsNorm.Apply(input, W("input_layernorm.weight"), _config.RmsNormEps);
-            Tensor attention = Attention(h, batch, sequenceLength);
+            Tensor attention = Attention(h, batch, sequenceLength, W, B);
             Tensor x = input + Linear(attention, W("self_attn.o_proj.weight"), B("self_attn.o_proj.bias"));
 
             Tensor m = RmsNorm.Apply(x, W("post_attention_layernorm.weight"), _config.RmsNormEps);
@@ -59,11 +61,11 @@ public sealed class DecoderLayer : IModelLayer
         }
     }
 
-    public Tensor? Backward(Tensor input, Tensor outputGrad) =>
-        LayerRecompute.Backward(Forward, input, outputGrad, inputHasGrad: true);
+    public Tensor? Backward(Tensor input, Tensor outputGrad, StageWeights weights) =>
+        LayerRecompute.Backward(x => Forward(x, weights), input, outputGrad, inputHasGrad: true);
 
     /// <summary>h (B, T, C) normed -> attention output (B, T, H*D) before o_proj.</summary>
-    private Tensor Attention(Tensor h, long batch, long sequenceLength)
+    private Tensor Attention(Tensor h, long batch, long sequenceLength, Func<string, Tensor> W, Func<string, Tensor?> B)
     {
         long heads = _config.HeadCount, kvHeads = _config.KvHeadCount, headDim = _config.HeadDim;
         // (B, T, H*D) -> (B, H, T, D)
@@ -84,8 +86,4 @@ public sealed class DecoderLayer : IModelLayer
         Tensor attended = ScaledDotProductAttention(q, k, v, isCausal: true);
         return attended.Transpose(1, 2).Reshape(batch, sequenceLength, heads * headDim);
     }
-
-    private Tensor W(string localName) => _byName[localName].Tensor;
-
-    private Tensor? B(string localName) => _byName.TryGetValue(localName, out var p) ? p.Tensor : null;
 }

@@ -51,8 +51,8 @@ public static class LlamaExporter
                 NamedParameter parameter = byName[name];
                 writer.Add(name, stType, parameter.Spec.Shape, stream =>
                 {
-                    using (model.UseWeights(parameter))
-                        WriteTensor(parameter.Tensor, diskType, stream);
+                    using StageWeights weights = model.UseWeights(parameter);
+                    WriteTensor(weights[parameter], diskType, stream);
                 });
                 weightMap[name] = fileName;
             }

@@ -2,7 +2,7 @@ using FineTune.Offload.Adam;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
 
-namespace FineTune.Trainer.Training;
+namespace FineTune.Trainer.Training.Baselines;
 
 /// <summary>
 /// The in-memory baseline: libtorch's AdamW over ordinary tensors. fp32 models are updated in place; bf16/fp16
