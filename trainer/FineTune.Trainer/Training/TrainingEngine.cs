@@ -132,6 +132,9 @@ public sealed partial class TrainingEngine : IDisposable
     /// <summary>Reserved bytes of the engine's pool, now.</summary>
     public long PoolReservedByteCount => _pool.ReservedByteCount;
 
+    /// <summary>Reserved bytes of one buffer class of the engine's pool (what the plan's figure for it must equal).</summary>
+    public long ReservedByteCountOf(BufferKind kind) => _pool.ReservedByteCountOf(kind);
+
     public long PoolPeakInUseByteCount => _pool.PeakInUseByteCount;
 
     /// <summary>Learning rate the next step will use.</summary>
