@@ -1,4 +1,5 @@
 using FineTune.Torch;
+using FineTune.Trainer.Models.Lora;
 using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
@@ -37,6 +38,9 @@ public sealed class DecoderLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
+    /// <summary>LoRA adapters on this layer's projections, or null (attached by <see cref="LoraAdapters.AttachTo"/>).</summary>
+    public LoraLayer? Lora { get; internal set; }
+
     /// <summary>x (B, T, C) -> (B, T, C).</summary>
     public Tensor Forward(Tensor input)
     {
@@ -49,12 +53,12 @@ public sealed class DecoderLayer : IModelLayer
         {
             Tensor h = RmsNorm.Apply(input, W("input_layernorm.weight"), _config.RmsNormEps);
             Tensor attention = Attention(h, batch, sequenceLength);
-            Tensor x = input + Linear(attention, W("self_attn.o_proj.weight"), B("self_attn.o_proj.bias"));
+            Tensor x = input + Project(attention, "self_attn.o_proj");
 
             Tensor m = RmsNorm.Apply(x, W("post_attention_layernorm.weight"), _config.RmsNormEps);
-            Tensor gate = Linear(m, W("mlp.gate_proj.weight"), B("mlp.gate_proj.bias"));
-            Tensor up = Linear(m, W("mlp.up_proj.weight"), B("mlp.up_proj.bias"));
-            Tensor mlp = Linear(gate.Silu() * up, W("mlp.down_proj.weight"), B("mlp.down_proj.bias"));
+            Tensor gate = Project(m, "mlp.gate_proj");
+            Tensor up = Project(m, "mlp.up_proj");
+            Tensor mlp = Project(gate.Silu() * up, "mlp.down_proj");
             return (x + mlp).MoveToOuterScope();
         }
     }
@@ -67,9 +71,9 @@ public sealed class DecoderLayer : IModelLayer
     {
         long heads = _config.HeadCount, kvHeads = _config.KvHeadCount, headDim = _config.HeadDim;
         // (B, T, H*D) -> (B, H, T, D)
-        Tensor q = Linear(h, W("self_attn.q_proj.weight"), B("self_attn.q_proj.bias")).View(batch, sequenceLength, heads, headDim).Transpose(1, 2);
-        Tensor k = Linear(h, W("self_attn.k_proj.weight"), B("self_attn.k_proj.bias")).View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
-        Tensor v = Linear(h, W("self_attn.v_proj.weight"), B("self_attn.v_proj.bias")).View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
+        Tensor q = Project(h, "self_attn.q_proj").View(batch, sequenceLength, heads, headDim).Transpose(1, 2);
+        Tensor k = Project(h, "self_attn.k_proj").View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
+        Tensor v = Project(h, "self_attn.v_proj").View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
 
         var (cos, sin) = _rope.Tables(sequenceLength, h.Device, h.DType);
         q = _rope.Apply(q, cos, sin);
@@ -83,6 +87,13 @@ public sealed class DecoderLayer : IModelLayer
         // softmax(q k^T / sqrt(D) + causal mask) v: (B, H, T, D)
         Tensor attended = ScaledDotProductAttention(q, k, v, isCausal: true);
         return attended.Transpose(1, 2).Reshape(batch, sequenceLength, heads * headDim);
+    }
+
+    /// <summary>x (B, T, in) -> W x + b (B, T, out) of the projection at <paramref name="module"/>, plus its LoRA update when it has one.</summary>
+    private Tensor Project(Tensor x, string module)
+    {
+        Tensor y = Linear(x, W(module + ".weight"), B(module + ".bias"));
+        return Lora is null ? y : Lora.Apply(module, x, y);
     }
 
     private Tensor W(string localName) => _byName[localName].Tensor;
