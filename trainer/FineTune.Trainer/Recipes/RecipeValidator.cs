@@ -39,7 +39,9 @@ internal static class RecipeValidator
     {
         if (recipe.Model.Adapter == AdapterKind.None)
         {
-            string? set = RecipeSchema.Fields.Select(f => f.Path).FirstOrDefault(p => p.StartsWith("model.lora.", StringComparison.Ordinal) && !v.IsDefault(p));
+            // Changed from its default, not merely written: a resolved recipe (recipe.yaml of a checkpoint) writes every key.
+            string? set = RecipeSchema.Fields.Where(f => f.Path.StartsWith("model.lora.", StringComparison.Ordinal))
+                .FirstOrDefault(f => RecipeYamlWriter.FormatValue(v.Get(f.Path)) != RecipeYamlWriter.FormatDefault(f))?.Path;
             if (set is not null)
                 throw new UserErrorException($"{set} is set{v.Where(set)} but model.adapter is none; add model.adapter=lora to train LoRA adapters, or remove the model.lora keys.");
             return;
