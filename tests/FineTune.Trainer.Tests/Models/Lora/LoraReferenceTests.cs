@@ -116,4 +116,26 @@ public sealed class LoraReferenceTests
         foreach (var (name, tensor, before) in frozen)
             Assert.True(tensor.ValueEquals(before), $"{name} changed although the base is frozen");
     }
+
+    [Theory]
+    [InlineData(LoraReferenceData.GqaTied)]
+    [InlineData(LoraReferenceData.BiasAllLinear)]
+    public void Bf16BaseWithFloat32AdaptersStaysWithinBf16PrecisionOfTheReference(string fixture)
+    {
+        // As LlamaReferenceTests' bf16 check: 8 significant bits, a few percent on the logits after two layers.
+        var reference = LoraReferenceData.For(fixture);
+        using var scope = TensorScope.Enter();
+        using var model = LlamaModel.Load(reference.BaseFolder, DType.BFloat16, Device.Cpu);
+        using LoraAdapters adapters = PeftAdapterReader.Load(reference.AdapterFolder, model);
+        adapters.AttachTo(model);
+        Assert.All(adapters.Parameters, p => Assert.Equal(DType.Float32, p.Tensor.DType));
+        using var noGrad = FineTune.Torch.Torch.NoGrad();
+        Tensor logits = model.Forward(reference.IdsTensor());
+        Assert.Equal(DType.BFloat16, logits.DType);
+        double error = ReferenceData.MaxRelativeError(logits.To(DType.Float32).ToArray<float>(), reference.Logits());
+        double loss = CausalLmLoss.FromLabels(logits, reference.LabelsTensor()).Item<float>();
+        _output.WriteLine($"{fixture} bf16 base: logits max rel error {error:E2}, eval loss {loss:F5} vs {reference.EvalLoss:F5}");
+        Assert.True(error < 5e-2, $"bf16 logits: {error:E2}");
+        Assert.True(Math.Abs(loss / reference.EvalLoss - 1) < 1e-2, $"bf16 loss {loss} vs {reference.EvalLoss}");
+    }
 }
