@@ -7,7 +7,8 @@ namespace FineTune.Trainer.Models;
 /// The weights of a model opened with <see cref="LlamaModel.Open"/>: the checkpoint's safetensors files stay open
 /// (headers checked against the config at open) and a stage's tensors are read when the stage is acquired and freed
 /// when the lease is disposed, so evaluation, export and a training engine's setup hold one stage at a time. The
-/// tensors belong to the lease, never to the model's parameters. Owned by the model; closed with it, or by
+/// tensors read belong to the lease, never to the model's parameters; a parameter the model already holds resident
+/// is served from memory. Owned by the model; closed with it, or by
 /// <see cref="LlamaModel"/> once a training engine has taken every weight.
 /// </summary>
 internal sealed class CheckpointWeights : IWeightSource, IDisposable
@@ -49,7 +50,7 @@ internal sealed class CheckpointWeights : IWeightSource, IDisposable
         var tensors = new Dictionary<NamedParameter, Tensor>();
         try
         {
-            foreach (NamedParameter parameter in parameters)
+            foreach (NamedParameter parameter in parameters.Where(p => !p.IsResident))
             {
                 Tensor tensor = LlamaCheckpointReader.ReadTensor(_byTensor[parameter.Name], parameter.Spec, _model.DType, _model.Device);
                 tensors[parameter] = TensorScope.Current?.Detach(tensor) ?? tensor;
@@ -60,8 +61,10 @@ internal sealed class CheckpointWeights : IWeightSource, IDisposable
             Free(tensors);
             throw;
         }
+        // a parameter the model holds in memory (made resident, e.g. a trained extra) is served as it is, not re-read
         return new StageWeights(
             parameter => tensors.TryGetValue(parameter, out Tensor? tensor) ? tensor
+                : parameter.IsResident && parameters.Contains(parameter) ? parameter.Tensor
                 : throw new ArgumentException($"{parameter.Name} was not read with this stage.", nameof(parameter)),
             new Release(() => Free(tensors)));
     }
