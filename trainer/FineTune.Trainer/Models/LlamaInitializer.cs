@@ -12,12 +12,20 @@ namespace FineTune.Trainer.Models;
 /// </summary>
 public static class LlamaInitializer
 {
-    public static Dictionary<string, Tensor> Initialize(LlamaConfig config, long seed, DType dtype, Device device)
+    public static Dictionary<string, Tensor> Initialize(LlamaConfig config, long seed, DType dtype, Device device) =>
+        Stream(config, seed, dtype, device).ToDictionary(p => p.Spec.Name, p => p.Tensor, StringComparer.Ordinal);
+
+    /// <summary>
+    /// The same weights as <see cref="Initialize"/>, one tensor at a time in the stable parameter order (each in the
+    /// caller's current scope, as Initialize's), so a model larger than host memory can be generated straight into a parameter store
+    /// (the LoRA engine's base on NVMe) while holding one tensor and its float32 draw at a time.
+    /// </summary>
+    public static IEnumerable<(ParameterSpec Spec, Tensor Tensor)> Stream(LlamaConfig config, long seed, DType dtype, Device device)
     {
-        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         using var generator = new Generator(seed);
         foreach (ParameterSpec spec in LlamaTensorNames.All(config))
         {
+            Tensor tensor;
             using (TensorScope.Enter())
             {
                 Tensor host;
@@ -29,9 +37,9 @@ public static class LlamaInitializer
                     host = Randn(spec.Shape, generator) * config.InitializerRange;
                 if (spec.Name == LlamaTensorNames.Embedding && config.PadTokenId is int pad && pad >= 0 && pad < config.VocabSize)
                     host.Narrow(0, pad, 1).FillInPlace(0.0);
-                result[spec.Name] = host.To(device, dtype).MoveToOuterScope();
+                tensor = host.To(device, dtype).MoveToOuterScope();
             }
+            yield return (spec, tensor);
         }
-        return result;
     }
 }
