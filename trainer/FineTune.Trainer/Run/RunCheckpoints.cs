@@ -21,6 +21,7 @@ namespace FineTune.Trainer.Runs;
 /// resume are bitwise those of the run that saved it.
 /// The only randomness of a run is the data order (SplitMix64 of training.seed and the epoch) and the initial weights
 /// (seeded); both are functions of the seed, so the "RNG state" saved is that seed.
+/// A LoRA run's checkpoints hold the adapter instead of the model (<see cref="LoraCheckpoints"/>).
 /// </summary>
 public static class RunCheckpoints
 {
@@ -42,17 +43,7 @@ public static class RunCheckpoints
         Directory.CreateDirectory(optimizerFolder);
         engine.SaveOptimizerState(optimizerFolder);
         Register(writer, optimizerFolder, OptimizerFolder);
-        writer.WriteTrainerState(new TrainerState
-        {
-            Step = step,
-            Epoch = position.Epoch,
-            DataPosition = JsonSerializer.SerializeToNode(position)!.AsObject(),
-            RngStates = new Dictionary<string, byte[]> { [DataRngName] = Encoding.ASCII.GetBytes(position.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
-            SchedulerState = new JsonObject { [ScheduleStepKey] = engine.StepCount, [CleanStepsKey] = engine.LossScaler?.CleanSteps ?? 0 },
-            LossScale = engine.LossScaler?.Scale ?? 1.0,
-            SkippedSteps = engine.LossScaler?.SkippedSteps ?? 0,
-            TokensSeen = tokensSeen,
-        });
+        writer.WriteTrainerState(TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, tokensSeen));
         writer.WriteRecipe(recipe);
         return writer.Commit(recipe.Checkpoint.KeepLast);
     }
@@ -73,18 +64,38 @@ public static class RunCheckpoints
     /// <summary>Reads the trainer state of a verified checkpoint and restores the engine's optimizer, schedule and loss scale.</summary>
     public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, TrainingEngine engine)
     {
-        TrainerState state = checkpoint.ReadTrainerState();
-        DataPosition position = state.DataPosition.Deserialize<DataPosition>()
-            ?? throw new UserErrorException($"{checkpoint.FilePath(TrainerState.FileName)} has no data position; resume from another checkpoint.");
+        var (state, position, scheduleStep) = ReadTrainerState(checkpoint, engine.LossScaler);
         engine.LoadOptimizerState(checkpoint.FilePath(OptimizerFolder));
-        long scheduleStep = state.SchedulerState[ScheduleStepKey]?.GetValue<long>() ?? state.Step;
         engine.RestoreStepCount(scheduleStep);
-        engine.LossScaler?.Restore(state.LossScale, state.SchedulerState[CleanStepsKey]?.GetValue<int>() ?? 0, state.SkippedSteps);
         return (state, position);
     }
 
+    /// <summary>The trainer state of a checkpoint taken after <paramref name="step"/> steps (any engine: full fine-tuning or LoRA).</summary>
+    internal static TrainerState TrainerStateAt(long step, DataPosition position, long scheduleStep, DynamicLossScaler? lossScaler, long tokensSeen) => new()
+    {
+        Step = step,
+        Epoch = position.Epoch,
+        DataPosition = JsonSerializer.SerializeToNode(position)!.AsObject(),
+        RngStates = new Dictionary<string, byte[]> { [DataRngName] = Encoding.ASCII.GetBytes(position.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
+        SchedulerState = new JsonObject { [ScheduleStepKey] = scheduleStep, [CleanStepsKey] = lossScaler?.CleanSteps ?? 0 },
+        LossScale = lossScaler?.Scale ?? 1.0,
+        SkippedSteps = lossScaler?.SkippedSteps ?? 0,
+        TokensSeen = tokensSeen,
+    };
+
+    /// <summary>Reads a verified checkpoint's trainer state: the data position, the schedule's step, and the loss scaler restored.</summary>
+    internal static (TrainerState State, DataPosition Position, long ScheduleStep) ReadTrainerState(CheckpointInfo checkpoint, DynamicLossScaler? lossScaler)
+    {
+        TrainerState state = checkpoint.ReadTrainerState();
+        DataPosition position = state.DataPosition.Deserialize<DataPosition>()
+            ?? throw new UserErrorException($"{checkpoint.FilePath(TrainerState.FileName)} has no data position; resume from another checkpoint.");
+        long scheduleStep = state.SchedulerState[ScheduleStepKey]?.GetValue<long>() ?? state.Step;
+        lossScaler?.Restore(state.LossScale, state.SchedulerState[CleanStepsKey]?.GetValue<int>() ?? 0, state.SkippedSteps);
+        return (state, position, scheduleStep);
+    }
+
     /// <summary>Adds every file under <paramref name="folder"/> (written by other code) to the checkpoint's manifest.</summary>
-    private static void Register(CheckpointWriter writer, string folder, string relativeFolder)
+    internal static void Register(CheckpointWriter writer, string folder, string relativeFolder)
     {
         foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
             writer.PathFor($"{relativeFolder}/{Path.GetRelativePath(folder, file).Replace('\\', '/')}");

@@ -28,7 +28,6 @@ public sealed class TrainingRun
 
     public TrainingRun(Recipe recipe, RunProgress progress)
     {
-        LoraSetup.RefuseTraining(recipe); // before anything is written: never full fine-tuning in LoRA's place
         _recipe = recipe;
         _progress = progress;
     }
@@ -43,23 +42,20 @@ public sealed class TrainingRun
             RunDirectories.StartFresh(recipe);
         RunSetup setup = RunSetup.Create(recipe);
         long baseline = RunPlan.MeasureRuntimeBaseline();
-        RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
-        using LlamaModel model = checkpoint is null
-            ? setup.CreateModel(plan)
-            : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
-        using var engine = new TrainingEngine(model, setup.EngineOptions(plan));
+        using IRunEngine engine = IRunEngine.Create(setup, baseline, checkpoint); // full fine-tuning or LoRA (model.adapter)
+        LlamaModel model = engine.Model;
         DataPosition? position = null;
         long tokensSeen = 0;
         if (checkpoint is not null)
         {
-            (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine);
+            (TrainerState state, position) = engine.Restore(checkpoint);
             tokensSeen = state.TokensSeen;
             int discarded = new CheckpointStore(recipe.Checkpoint.Dir).DiscardAfter(checkpoint.Step);
             _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; removed {discarded} newer checkpoint(s) of the abandoned run" : "")}");
         }
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
-        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier}");
+        _progress.Message(engine.Description);
         double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
 
         using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);
@@ -100,7 +96,7 @@ public sealed class TrainingRun
                 interrupted = cancel.IsCancellationRequested && !last;
                 if (last || interrupted || (recipe.Checkpoint.EverySteps is int every && step % every == 0))
                 {
-                    lastCheckpoint = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe));
+                    lastCheckpoint = engine.Save(recipe, step, loader.Position, tokensSeen, TokenizerFolder(recipe));
                     _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
                 }
                 if (interrupted)
@@ -130,7 +126,7 @@ public sealed class TrainingRun
             PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
-            PredictedHostPeakByteCount = plan.HostPeakByteCount(baseline),
+            PredictedHostPeakByteCount = engine.PredictedHostPeakByteCount,
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted ? null : Accuracy(model, setup),
             EvalLoss = evalLoss,

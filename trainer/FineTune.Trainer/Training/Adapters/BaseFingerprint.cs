@@ -31,6 +31,30 @@ public sealed record BaseFingerprint
     /// <summary>Every file of the base, by name.</summary>
     [JsonPropertyName("files")] public required IReadOnlyList<BaseFileHash> Files { get; init; }
 
+    /// <summary>
+    /// The fingerprint of the files <paramref name="names"/> of <paramref name="folder"/>, each read whole, front to
+    /// back (a second read of the base: what export --merge checks before trusting a recorded path); missing files are
+    /// left out, for <see cref="DifferenceFrom"/> to name.
+    /// </summary>
+    public static BaseFingerprint OfFolderFiles(string folder, IEnumerable<string> names)
+    {
+        var files = new List<BaseFileHash>();
+        byte[] chunk = new byte[4 << 20];
+        foreach (string name in names)
+        {
+            string path = Path.Combine(folder, name);
+            if (!File.Exists(path))
+                continue;
+            using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            uint crc = 0;
+            long byteCount = 0;
+            for (int read; (read = stream.Read(chunk, 0, chunk.Length)) > 0; byteCount += read)
+                crc = IO.Crc32C.Append(crc, chunk.AsSpan(0, read));
+            files.Add(new BaseFileHash(name, byteCount, crc));
+        }
+        return new BaseFingerprint { Source = Path.GetFullPath(folder), IsFolder = true, Files = files };
+    }
+
     public string ToJson() => JsonSerializer.Serialize(this, s_options) + "\n";
 
     /// <summary>Reads base.json; a damaged or foreign file is a user error naming it.</summary>
