@@ -34,7 +34,7 @@ public static class LlamaInitializer
                 else if (spec.Name.EndsWith(".bias", StringComparison.Ordinal))
                     host = Zeros(spec.Shape);
                 else
-                    host = Randn(spec.Shape, generator) * config.InitializerRange;
+                    host = Randn(spec.Shape, generator).MulInPlace(config.InitializerRange); // in place: one float32 draw alive, not two
                 if (spec.Name == LlamaTensorNames.Embedding && config.PadTokenId is int pad && pad >= 0 && pad < config.VocabSize)
                     host.Narrow(0, pad, 1).FillInPlace(0.0);
                 tensor = host.To(device, dtype).MoveToOuterScope();
