@@ -64,7 +64,7 @@ internal static class BenchLoraCommand
                 var s = r.Steps[i];
                 Console.WriteLine($"step {i + 1,-17} {s.Seconds,7:0.0} s, {s.TokensPerSecond:0.00} tokens/s, loss {s.Loss:0.0000}; base read {s.Traffic.WeightReadBytes / 1e9:0.00} GB, read wait {s.ReadWaitSeconds:0.0} s, compute {s.ComputeSeconds:0.0} s, optimizer {s.OptimizerSeconds:0.00} s");
             }
-            Console.WriteLine($"tokens/s vs floor      {r.TokensPerSecond:0.000} tokens/s vs {r.FloorTokensPerSecond:0.000} at the base-read floor ({r.BaseBytesPerStep / 1e9:0.00} GB per step / {r.ReadBytesPerSecond / 1e9:0.00} GB/s = {r.FloorSecondsPerStep:0.0} s): ratio {r.TokensPerSecond / r.FloorTokensPerSecond:0.00}");
+            Console.WriteLine($"tokens/s vs floor      {r.TokensPerSecond:0.000} tokens/s vs {r.FloorTokensPerSecond:0.000} at the base-read floor ({r.BaseBytesPerStep / 1e9:0.00} GB per step / {r.ReadBytesPerSecond / 1e9:0.00} GB/s = {r.FloorSecondsPerStep:0.0} s): ratio {r.TokensPerSecond / r.FloorTokensPerSecond:G3}");
             Console.WriteLine($"host memory            VmHWM {r.PeakResidentByteCount / gib:0.000} GiB (RSS {r.ResidentBeforeEngineByteCount / gib:0.000} GiB before the engine; engine plan {r.PlannedHostByteCount / gib:0.000} GiB) = {r.PeakResidentByteCount / (double)r.BaseByteCount:0.000}x the base");
             Console.WriteLine($"in memory instead      plain libtorch would hold the {r.BaseByteCount / gib:0.00} GiB bf16 base resident: {(r.BaseByteCount > r.MemoryTotalByteCount ? $"does not fit in this machine's {r.MemoryTotalByteCount / gib:0.00} GiB" : "fits; compare with `finetune bench step`")}");
             return ExitCodes.Success;
