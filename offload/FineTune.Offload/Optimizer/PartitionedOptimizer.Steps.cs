@@ -148,6 +148,7 @@ public sealed partial class PartitionedOptimizer
         else if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
             throw new InvalidOperationException($"Sub-group {group.Index} saw a non-finite gradient that the norm pass did not: gradients changed during the step.");
         writeBack?.Commit(group);
+        Gradients.Release(group);
         Counters.AddComputeSince(start);
     }
 }

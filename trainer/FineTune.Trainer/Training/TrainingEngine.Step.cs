@@ -4,6 +4,7 @@ using FineTune.Offload.Rings;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Planning;
+using FineTune.Trainer.Training.Gradients;
 
 namespace FineTune.Trainer.Training;
 
@@ -37,8 +38,7 @@ public sealed partial class TrainingEngine
                 _gradients.BeginMicroBatch();
                 lossSum += _pass.Run(microBatches[m], gradientScale, (stage, weights) =>
                 {
-                    foreach (int p in Plan.Layout.Stages[stage].Uses) // before the weights (and their .grad) are let go
-                        _gradients.Harvest(p, weights[_model.Parameters[p]], first);
+                    _gradients.StageDone(stage, weights, first); // before the weights (and their .grad) are let go
                     if (last && Plan.Layout.OwnedFirstElement(stage) is long boundary)
                         _update.StageFinished(boundary);
                 });
@@ -48,6 +48,7 @@ public sealed partial class TrainingEngine
         catch (Exception error)
         {
             _update.Abandon(error);
+            _gradients.EndStep();
             SettleWeights(); // an overlapped update may have rewritten some weights
             throw;
         }
@@ -62,6 +63,10 @@ public sealed partial class TrainingEngine
         {
             SettleWeights(); // a failed update may have rewritten part of the weights
             throw;
+        }
+        finally
+        {
+            _gradients.EndStep();
         }
         double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds;
         LossScaler?.Update(!skipped);
@@ -88,6 +93,8 @@ public sealed partial class TrainingEngine
         long tokenCount = microBatches.Sum(b => (long)b.TokenCount);
         if (tokenCount == 0)
             throw new ArgumentException("the micro-batches hold no target tokens (every label is -100).", nameof(microBatches));
+        if (_gradients.Tier == GradientTier.Consumed && microBatches.Count > 1)
+            throw new ArgumentException($"this engine consumes gradients as backward makes them (one micro-batch per step); {microBatches.Count} micro-batches need AccumulationSteps = {microBatches.Count} in the options.", nameof(microBatches));
         return tokenCount;
     }
 

@@ -10,6 +10,7 @@ using FineTune.Offload.Storage;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Planning;
+using FineTune.Trainer.Training.Gradients;
 using FineTune.Trainer.Training.Updates;
 
 namespace FineTune.Trainer.Training;
@@ -20,7 +21,8 @@ namespace FineTune.Trainer.Training;
 /// The caller owns the loop (data, logging, checkpoints); the engine owns the step (TrainingEngine.Step.cs).
 /// Construction follows the one <see cref="MemoryPlan"/>: one host pool sized from it, one drive object per nvme_dir
 /// shared by every store, the <see cref="ParameterStore"/> (weights on the host or on NVMe, filled from the model one
-/// tensor at a time), fp32 gradient accumulators, the activation store, the partitioned optimizer renting from the
+/// tensor at a time), the gradient harvest (fp32 accumulators, or consumed by the overlapped update with no
+/// per-parameter memory: <see cref="IGradientHarvest"/>), the activation store, the partitioned optimizer renting from the
 /// same pool, and the update strategy (<see cref="IOptimizerUpdate"/>). Then the model lends its weights to the
 /// engine (<see cref="LlamaModel.LendWeights"/>): while the engine holds it, model.Forward and the exporter read them
 /// from the store; Dispose gives the model ordinary tensors back (or, with
@@ -35,7 +37,7 @@ public sealed partial class TrainingEngine : IDisposable
     private readonly HostMemoryPool _pool;
     private readonly NvmeDeviceSet _devices;
     private readonly ParameterStore _store;
-    private readonly GradientAccumulators _gradients;
+    private readonly IGradientHarvest _gradients;
     private readonly LayerInputCheckpoints _checkpoints;
     private readonly PartitionedOptimizer _optimizer;
     private readonly StoreWeights _weights;
@@ -65,12 +67,15 @@ public sealed partial class TrainingEngine : IDisposable
                 _store.Fill(i, read[parameter]);
             }
             _store.CompleteFill();
-            _gradients = new GradientAccumulators(Plan.Layout, _pool);
+            _gradients = Plan.Gradients == GradientTier.Consumed
+                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount)
+                : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
             _optimizer = PartitionedOptimizer.Create(HostParameters(model), Plan.Optimizer with
             {
                 Device = Plan.StatesOnNvme ? Drive("optimizer states") : null,
+                Gradients = _gradients.Source,
                 WeightWriteBack = _store.WriteBack,
                 // parameter offload: the masters start from the weight file, one sub-group window at a time
                 InitialMasters = Plan.WeightsOnNvme ? _store.ReadMasters : null,
@@ -128,6 +133,12 @@ public sealed partial class TrainingEngine : IDisposable
 
     /// <summary>How the optimizer runs relative to backward ("synchronous", "overlapped with backward", ...).</summary>
     public string UpdateStrategy => _update.Name;
+
+    /// <summary>Where gradients go between backward and the optimizer.</summary>
+    public GradientTier GradientTier => _gradients.Tier;
+
+    /// <summary>Consumed gradients: the most gradient bytes alive at once so far (the plan bounds it); 0 with accumulators.</summary>
+    public long PeakConsumedGradientByteCount => (_gradients as ConsumedGradients)?.PeakOutstandingByteCount ?? 0;
 
     /// <summary>Reserved bytes of the engine's pool, now.</summary>
     public long PoolReservedByteCount => _pool.ReservedByteCount;
