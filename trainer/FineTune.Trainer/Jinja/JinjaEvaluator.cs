@@ -23,6 +23,7 @@ internal static class JinjaEvaluator
         CompareExpr c => Compare(c, scope),
         ConditionalExpr c => JinjaValues.IsTruthy(Evaluate(c.Test, scope)) ? Evaluate(c.Then, scope)
             : c.Otherwise is null ? new JinjaUndefined("the conditional expression has no else branch") : Evaluate(c.Otherwise, scope),
+        ListExpr { IsTuple: true } t => new JinjaTuple(t.Items.Select(item => Evaluate(item, scope))),
         ListExpr l => l.Items.Select(item => Evaluate(item, scope)).ToList(),
         DictExpr d => Dict(d, scope),
         _ => throw new InvalidOperationException($"unknown expression node {expr.GetType().Name}"),

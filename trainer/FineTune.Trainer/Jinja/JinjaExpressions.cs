@@ -47,8 +47,8 @@ internal sealed record CompareExpr(JinjaExpr First, IReadOnlyList<(string Operat
 /// <summary>then if test else otherwise (otherwise null: undefined).</summary>
 internal sealed record ConditionalExpr(JinjaExpr Test, JinjaExpr Then, JinjaExpr? Otherwise, int Line) : JinjaExpr(Line);
 
-/// <summary>[a, b] or (a, b): both evaluate to a list.</summary>
-internal sealed record ListExpr(IReadOnlyList<JinjaExpr> Items, int Line) : JinjaExpr(Line);
+/// <summary>[a, b], or (a, b) with <see cref="IsTuple"/>.</summary>
+internal sealed record ListExpr(IReadOnlyList<JinjaExpr> Items, int Line, bool IsTuple = false) : JinjaExpr(Line);
 
 /// <summary>{k: v, ...}, keys kept in order.</summary>
 internal sealed record DictExpr(IReadOnlyList<(JinjaExpr Key, JinjaExpr Value)> Items, int Line) : JinjaExpr(Line);

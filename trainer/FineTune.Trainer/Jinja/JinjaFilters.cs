@@ -41,7 +41,7 @@ internal static class JinjaFilters
             "list" => new List<object?>(JinjaValues.Iterate(value)),
             "reverse" => value is string s ? PythonText.Slice(s, null, null, -1) : Enumerable.Reverse(JinjaValues.Iterate(value)).ToList(),
             "items" => value is JinjaUndefined ? new List<object?>()
-                : value is JinjaDict dict ? dict.Select(p => (object?)new List<object?> { p.Key, p.Value }).ToList()
+                : value is JinjaDict dict ? dict.Select(p => (object?)new JinjaTuple([p.Key, p.Value])).ToList()
                 : throw JinjaException.Runtime($"items(): can only get item pairs from a mapping, not {JinjaValues.TypeName(value)}"),
             "join" => Join(value, args),
             "replace" => Replace(value, args),
@@ -142,7 +142,7 @@ internal static class JinjaFilters
         double scale = Math.Pow(10, precision);
         return method switch
         {
-            "common" => Math.Round(x * scale, MidpointRounding.AwayFromZero) / scale,
+            "common" => precision is >= 0 and <= 15 ? Math.Round(x, (int)precision, MidpointRounding.ToEven) : Math.Round(x * scale) / scale, // Python's round: half to even
             "ceil" => Math.Ceiling(x * scale) / scale,
             "floor" => Math.Floor(x * scale) / scale,
             _ => throw JinjaException.Runtime("round(): method must be 'common', 'ceil' or 'floor'"),
@@ -258,7 +258,7 @@ internal static class JinjaFilters
         bool caseSensitive = args.GetBool(0, "case_sensitive", false);
         bool byValue = (args.GetString(1, "by", "key") ?? "key") == "value";
         bool reverse = args.GetBool(2, "reverse", false);
-        var pairs = dict.Select(p => (object?)new List<object?> { p.Key, p.Value }).ToList();
+        var pairs = dict.Select(p => (object?)new JinjaTuple([p.Key, p.Value])).ToList();
         var sorter = new JinjaArgs("dictsort", [], new Dictionary<string, object?> { ["reverse"] = reverse, ["case_sensitive"] = caseSensitive, ["attribute"] = byValue ? "1" : "0" });
         return Sort(pairs, sorter);
     }

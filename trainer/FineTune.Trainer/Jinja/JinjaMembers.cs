@@ -75,7 +75,7 @@ internal static class JinjaMembers
 
     private static JinjaCallable? DictMethod(JinjaDict dict, string name) => name switch
     {
-        "items" => Method("dict.items", _ => dict.Select(p => (object?)new List<object?> { p.Key, p.Value }).ToList()),
+        "items" => Method("dict.items", _ => dict.Select(p => (object?)new JinjaTuple([p.Key, p.Value])).ToList()),
         "keys" => Method("dict.keys", _ => dict.Keys.Cast<object?>().ToList()),
         "values" => Method("dict.values", _ => dict.Values.ToList()),
         "get" => Method("dict.get", a => a.Get(0, "key") is object key && dict.TryGetValue(key, out object? v) ? v : a.Get(1, "default")),

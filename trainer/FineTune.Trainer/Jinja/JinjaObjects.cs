@@ -1,7 +1,7 @@
 namespace FineTune.Trainer.Jinja;
 
 // The runtime objects a template sees besides Python's scalars (null = None, bool, long = int, double = float,
-// string = str), lists (List<object?>, also for tuples) and JinjaDict (an insertion-ordered dict).
+// string = str), lists (List<object?>; JinjaTuple for tuples) and JinjaDict (an insertion-ordered dict).
 
 /// <summary>Jinja's Undefined: renders as "", is false, iterates as empty, and fails when used in arithmetic or
 /// looked into; <see cref="Hint"/> is the message it fails with ("'x' is undefined").</summary>
@@ -47,6 +47,15 @@ internal sealed class JinjaLoop(IReadOnlyList<object?> items, int depth)
         "changed" => throw JinjaException.Unsupported("loop.changed()"),
         _ => new JinjaUndefined($"'LoopContext' object has no attribute '{name}'"),
     };
+}
+
+/// <summary>A Python tuple: a list that prints as (a, b) (items(), dictsort and "(a, b)" literals make them).</summary>
+internal sealed class JinjaTuple : List<object?>
+{
+    public JinjaTuple(IEnumerable<object?> items)
+        : base(items)
+    {
+    }
 }
 
 /// <summary>A Python dict: insertion-ordered, keys compared as Python compares them (1 == 1.0 == True).</summary>

@@ -55,7 +55,7 @@ internal static class JinjaOperators
                     case "*": return x * y;
                     case "//": return y == 0 ? throw DivisionByZero() : FloorDiv(x, y);
                     case "%": return y == 0 ? throw DivisionByZero() : x - (y * FloorDiv(x, y));
-                    case "**": return y >= 0 ? (long)Math.Pow(x, y) : Math.Pow(x, y);
+                    case "**": return y >= 0 ? (object)(long)Math.Pow(x, y) : Math.Pow(x, y);
                 }
             }
         }

@@ -238,11 +238,11 @@ internal sealed class JinjaParser
         while (Current.IsOperator(","))
         {
             Next();
-            if (Current.Kind is JinjaTokenKind.VariableEnd or JinjaTokenKind.BlockEnd)
+            if (Current.Kind is JinjaTokenKind.VariableEnd or JinjaTokenKind.BlockEnd || Current.IsOperator(")"))
                 break;
             items.Add(withCondition ? ParseExpression() : ParseOr());
         }
-        return new ListExpr(items, line);
+        return new ListExpr(items, line, IsTuple: true);
     }
 
     private JinjaExpr ParseExpression()
@@ -404,7 +404,7 @@ internal sealed class JinjaParser
                 if (Current.IsOperator(")"))
                 {
                     Next();
-                    return new ListExpr([], token.Line);
+                    return new ListExpr([], token.Line, IsTuple: true);
                 }
                 JinjaExpr inner = ParseTuple(withCondition: true);
                 ExpectOperator(")");
