@@ -25,9 +25,12 @@ public sealed class JinjaException : Exception
     public override string Message => Kind switch
     {
         JinjaErrorKind.Raised => _what,
-        JinjaErrorKind.Unsupported => $"{_what}{LineText} is not supported by FineTune's Jinja interpreter",
-        _ => $"{_what}{LineText}",
+        JinjaErrorKind.Unsupported => $"{Detail} is not supported by FineTune's Jinja interpreter",
+        _ => Detail,
     };
+
+    /// <summary>What failed and where, without the "is not supported" ending: for an unsupported construct its name and line.</summary>
+    public string Detail => $"{_what}{LineText}";
 
     private string LineText => Line > 0 ? $" (template line {Line})" : "";
 
