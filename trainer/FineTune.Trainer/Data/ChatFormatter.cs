@@ -58,6 +58,20 @@ public sealed class ChatFormatter
         return [.. (_template.IsDefault ? _tokenizer.PrefixIds : []), .. Encode(text)];
     }
 
+    /// <summary>
+    /// The ids that end an assistant turn in this template ("&lt;|im_end|&gt;", "&lt;|eot_id|&gt;", EOS...), found as what
+    /// the first assistant turn of a probe conversation trains after its text; empty when the template ends a turn
+    /// with nothing trained. Generation stops on them.
+    /// </summary>
+    public int[] EndOfTurnIds()
+    {
+        const string content = "Hello.";
+        ChatMessage[] probe = [new("user", "Hi."), new("assistant", content), new("user", "Hi."), new("assistant", content)];
+        string? trained = MarkedPieces(probe).FirstOrDefault(p => p.Trained).Text;
+        int at = trained?.LastIndexOf(content, StringComparison.Ordinal) ?? -1;
+        return at < 0 ? [] : Encode(trained![(at + content.Length)..]);
+    }
+
     private List<(string Text, bool Trained)> MarkedPieces(IReadOnlyList<ChatMessage> messages)
     {
         var (text, spans) = ChatAssistantSpans.Find(_template, messages, _tokenizer);
@@ -99,7 +113,7 @@ public sealed class ChatFormatter
     }
 
     /// <summary>A template error for a record, as the one sentence a user sees.</summary>
-    internal static UserErrorException RecordError(string location, ChatTemplate template, JinjaException e) => e.Kind == JinjaErrorKind.Raised
+    public static UserErrorException RecordError(string location, ChatTemplate template, JinjaException e) => e.Kind == JinjaErrorKind.Raised
         ? new UserErrorException($"{location}: {template.Name} refuses this conversation: \"{e.Message}\"; fix the record or remove it.", e)
         : new UserErrorException($"{location}: {template.Name} cannot be rendered for this conversation ({e.Message}); give another chat template.", e);
 }
