@@ -15,6 +15,7 @@ internal static class CommandList
         yield return DataCommand.Create();
         yield return EvalCommand.Create();
         yield return GenerateCommand.Create();
+        yield return PlotCommand.Create();
         yield return ExportCommand.Create();
         yield return RunCommand.Create();
         yield return ResumeCommand.Create();
