@@ -66,6 +66,18 @@ public sealed class PostProcessorAndConfigTests : IDisposable
         Assert.Equal([73, 503, 654, 2004], sample.Labels[firstTrained..]);
     }
 
+    [Fact]
+    public void ChatTemplateJinjaFileWinsOverTokenizerConfig()
+    {
+        File.WriteAllText(Path.Combine(_folder, "tokenizer_config.json"), """{"chat_template": "{{ 'config' }}"}""");
+        File.WriteAllText(Path.Combine(_folder, "chat_template.json"), """{"chat_template": "{{ 'json file' }}"}""");
+        Assert.Equal("json file", ChatTemplateChoice.Detect(_folder).Template.Render([], false, new ByteTokenizer()));
+        File.WriteAllText(Path.Combine(_folder, "chat_template.jinja"), "{{ 'jinja file' }}\n");
+        ChatTemplateChoice choice = ChatTemplateChoice.Detect(_folder);
+        Assert.Equal("jinja file", choice.Template.Render([], false, new ByteTokenizer()));
+        Assert.StartsWith(Path.Combine(_folder, "chat_template.jinja"), choice.Reason);
+    }
+
     [Theory]
     [InlineData("LlamaTokenizerFast", new[] { 2000, 73, 2001 })]      // flags win: BOS and EOS
     [InlineData("PreTrainedTokenizerFast", new[] { 2000, 73 })]       // flags ignored: tokenizer.json's template

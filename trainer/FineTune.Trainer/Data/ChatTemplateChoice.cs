@@ -6,33 +6,49 @@ namespace FineTune.Trainer.Data;
 
 /// <summary>
 /// Which chat template a conversation dataset is rendered with, and why (the CLI prints <see cref="Reason"/> in
-/// `data stats` and at the start of a run). The tokenizer folder's tokenizer_config.json `chat_template` (a Jinja
-/// string, or a list of {name, template} where "default" wins) is rendered as Jinja, whatever its format; a
+/// `data stats` and at the start of a run). The tokenizer folder's chat_template.jinja, else chat_template.json, else
+/// tokenizer_config.json `chat_template` (a Jinja string, or a list of {name, template} where "default" wins) is
+/// rendered as Jinja, whatever its format; a
 /// template FineTune cannot render (invalid Jinja, or a construct the interpreter lacks) is refused with a sentence
 /// naming the construct, never replaced. Without a declared template, the default is ChatML, and the reason says so.
 /// </summary>
 public sealed record ChatTemplateChoice(ChatTemplate Template, string Reason)
 {
+    /// <summary>Where newer transformers save the template (it wins over tokenizer_config.json, as there).</summary>
+    public const string JinjaFileName = "chat_template.jinja";
+
+    /// <summary>Where transformers 4.43-4.50 saved it: {"chat_template": "..."}.</summary>
+    public const string JsonFileName = "chat_template.json";
+
     public static ChatTemplateChoice Default(string why) => new(ChatTemplate.ChatMl, $"{why}; using FineTune's default ChatML chat template");
 
     public static ChatTemplateChoice Detect(string tokenizerPathOrName)
     {
         if (tokenizerPathOrName == TokenizerLoader.ByteTokenizerName)
             return Default("the byte tokenizer has no chat template");
+        string folder = Directory.Exists(tokenizerPathOrName) ? tokenizerPathOrName : Path.GetDirectoryName(Path.GetFullPath(tokenizerPathOrName))!;
+        string jinjaFile = Path.Combine(folder, JinjaFileName), jsonFile = Path.Combine(folder, JsonFileName);
+        if (File.Exists(jinjaFile))
+            return FromTemplateText(File.ReadAllText(jinjaFile), jinjaFile);
+        if (File.Exists(jsonFile))
+            return FromTemplateText(ReadTemplateFile(jsonFile), jsonFile);
         string? configPath = TokenizerLoader.FindConfigFile(tokenizerPathOrName);
         if (configPath is null)
             return Default("no tokenizer_config.json beside the tokenizer");
-        string? template;
+        return FromTemplateText(ReadTemplateFile(configPath), configPath);
+    }
+
+    private static string? ReadTemplateFile(string path)
+    {
         try
         {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(configPath));
-            template = ReadTemplate(document.RootElement);
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(path));
+            return ReadTemplate(document.RootElement);
         }
         catch (JsonException e)
         {
-            throw new UserErrorException($"{configPath}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
+            throw new UserErrorException($"{path}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
         }
-        return FromTemplateText(template, configPath);
     }
 
     /// <summary>The choice for a chat_template's text (null = none declared) read from <paramref name="configPath"/>.</summary>
