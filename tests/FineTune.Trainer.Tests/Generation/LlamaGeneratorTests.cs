@@ -5,6 +5,7 @@ using FineTune.Trainer.Models;
 using FineTune.Trainer.Tests.Training;
 using FineTune.Trainer.Tokenizers;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Baselines;
 using Xunit;
 
 namespace FineTune.Trainer.Tests.Generation;
@@ -31,7 +32,7 @@ public sealed class LlamaGeneratorTests
         long[] labels = [.. ids[1..].Select(i => (long)i), .. ids[1..].Select(i => (long)i)];
         var batch = new Batch(2, t, inputs, labels, new DataPosition(0, 0, 0, 1, 0));
         LlamaModel model = TinyTraining.Model();
-        using (var engine = new TrainingEngine(model, TinyTraining.Options(TrainingMode.InMemory) with { SequenceLength = t, AdamW = new() { LearningRate = 1e-2 } }))
+        using (ITrainer engine = TinyTraining.NewTrainer(model, TinyTraining.Options() with { SequenceLength = t, AdamW = new() { LearningRate = 1e-2 } }, TrainingMode.InMemory))
         {
             for (int step = 0; step < 150; step++)
                 engine.Step(batch);

@@ -9,8 +9,8 @@ namespace FineTune.Trainer.Generation;
 /// attention), filling a <see cref="KvCache"/>; each new token then runs through every layer alone, attending to the
 /// cached keys and values. The layer math is <see cref="DecoderLayer"/>'s, written out here for one chunk of
 /// positions at an offset (RoPE rows [p, p + T), keys and values appended to the cache), reading the weights
-/// through the public model API (NamedParameter tensors, under <see cref="LlamaModel.UseWeights"/>, so a model whose
-/// weights are streamed still works). With <see cref="GenerationOptions.UseKvCache"/> off, every step runs
+/// through the model's weight source stage by stage (<see cref="LlamaModel.Weights"/> leases, so a model whose weights
+/// are streamed still works). With <see cref="GenerationOptions.UseKvCache"/> off, every step runs
 /// <see cref="LlamaModel.Forward"/> over the whole sequence instead: slower, and what the cached path must equal.
 /// reference: transformers LlamaAttention with DynamicCache (past_key_values), GenerationMixin._sample.
 /// </summary>
@@ -83,27 +83,29 @@ public sealed class LlamaGenerator : IDisposable
         using var scope = TensorScope.Enter();
         int offset = cache.Length, count = ids.Count;
         Tensor x;
-        using (Use(_model.Embedding))
-            x = Embedding(_model.Embedding.Weight.Tensor, FromArray(ids.ToArray(), [1, count]).To(_model.Device)); // (1, T, C)
+        using (StageWeights w = _model.Weights.Acquire(0, +1))
+            x = Embedding(w[_model.Embedding.Weight], FromArray(ids.ToArray(), [1, count]).To(_model.Device)); // (1, T, C)
         var (cos, sin) = _rope.Tables(cache.Capacity, _model.Device, _model.DType); // one table per generation, cached by the rope
         cos = cos.Narrow(0, offset, count); // (T, D): the rows of positions [offset, offset + T)
         sin = sin.Narrow(0, offset, count);
         for (int i = 0; i < _config.LayerCount; i++)
         {
-            using (Use(_model.Layers[i]))
-                x = Layer(i, x, cos, sin, cache);
+            using StageWeights w = _model.Weights.Acquire(i + 1, +1);
+            x = Layer(i, x, cos, sin, cache, w);
         }
         cache.Advance(count);
         Tensor last = x.Narrow(1, count - 1, 1); // (1, 1, C)
-        using (Use(_model.FinalNorm))
-            last = RmsNorm.Apply(last, _model.FinalNorm.Weight.Tensor, _config.RmsNormEps);
-        using (Use(_model.LmHead))
-            return LastLogits(Linear(last, _model.LmHead.Weight.Tensor)); // (1, 1, V)
+        using (StageWeights w = _model.Weights.Acquire(_config.LayerCount + 1, +1))
+            last = RmsNorm.Apply(last, w[_model.FinalNorm.Weight], _config.RmsNormEps);
+        using (StageWeights w = _model.Weights.Acquire(_config.LayerCount + 2, 0))
+            return LastLogits(Linear(last, w[_model.LmHead.Weight])); // (1, 1, V)
     }
 
     /// <summary>One decoder layer on x (1, T, C) at the cache's offset, as <see cref="DecoderLayer.Forward"/> computes it.</summary>
-    private Tensor Layer(int layer, Tensor x, Tensor cos, Tensor sin, KvCache cache)
+    private Tensor Layer(int layer, Tensor x, Tensor cos, Tensor sin, KvCache cache, StageWeights weights)
     {
+        Tensor W(int l, string name) => weights[_layerWeights[l][name]];
+        Tensor? B(int l, string name) => _layerWeights[l].TryGetValue(name, out NamedParameter? p) ? weights[p] : null;
         long count = x.Shape[1];
         long heads = _config.HeadCount, kvHeads = _config.KvHeadCount, headDim = _config.HeadDim;
         Tensor h = RmsNorm.Apply(x, W(layer, "input_layernorm.weight"), _config.RmsNormEps);
@@ -132,25 +134,9 @@ public sealed class LlamaGenerator : IDisposable
         return x + Linear(gate.Silu() * up, W(layer, "mlp.down_proj.weight"), B(layer, "mlp.down_proj.bias"));
     }
 
-    private Tensor W(int layer, string name) => _layerWeights[layer][name].Tensor;
-
-    private Tensor? B(int layer, string name) => _layerWeights[layer].TryGetValue(name, out NamedParameter? p) ? p.Tensor : null;
-
-    /// <summary>Keeps a stage's weights resident while it computes (a no-op when the model holds them all).</summary>
-    private StageWeights Use(IModelLayer stage) => new(LlamaModel.StageWeights(stage).Select(_model.UseWeights).ToList());
-
     /// <summary>(1, T, V) logits -> the last position's as float32 on the CPU.</summary>
     private static float[] LastLogits(Tensor logits) =>
         logits.Narrow(1, logits.Shape[1] - 1, 1).To(Device.Cpu, DType.Float32).Contiguous().ToArray<float>();
 
     public void Dispose() => _rope.Dispose();
-
-    private readonly struct StageWeights(List<IDisposable?> handles) : IDisposable
-    {
-        public void Dispose()
-        {
-            foreach (IDisposable? handle in handles)
-                handle?.Dispose();
-        }
-    }
 }
