@@ -15,7 +15,7 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_system_packages() {
-  local wanted=(cmake g++ fio)
+  local wanted=(cmake g++ fio fonts-dejavu-core)  # the font: text in the loss plots (ScottPlot draws with system fonts)
   # Debian's CPU libtorch is only needed when no other libtorch was given.
   [ -z "${FINETUNE_LIBTORCH:-}" ] && wanted+=(libtorch-dev)
   local missing=()

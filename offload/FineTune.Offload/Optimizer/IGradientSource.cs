@@ -15,4 +15,7 @@ public interface IGradientSource
 
     /// <summary>Sum of squares of every gradient element (fp64, fixed chunking: independent of thread count).</summary>
     double SumOfSquares(int maxDegreeOfParallelism);
+
+    /// <summary>The update of <paramref name="group"/> is done with its gradients (a streamed source frees them).</summary>
+    void Release(SubGroup group) { }
 }

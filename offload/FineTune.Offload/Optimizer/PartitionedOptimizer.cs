@@ -39,7 +39,7 @@ public sealed partial class PartitionedOptimizer : IDisposable
         Pool = pool;
         _ownsPool = ownsPool;
         _store = store;
-        Gradients = new HostParameterGradients(parameters);
+        Gradients = options.Gradients ?? new HostParameterGradients(parameters);
         _resident = new HostLease?[groups.Count];
         LearningRate = options.AdamW.LearningRate;
         if (options.DeviceSubGroups is { } onDevice)
@@ -117,7 +117,7 @@ public sealed partial class PartitionedOptimizer : IDisposable
     private static PartitionedOptimizer Create(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options,
         HostMemoryPool? sharedPool, Func<IReadOnlyList<long>, ISwapStore>? storeFactory)
     {
-        Validate(parameters, weightsNeeded: options.InitialMasters is null || options.WeightWriteBack is null);
+        Validate(parameters, weightsNeeded: options.InitialMasters is null || options.WeightWriteBack is null, gradientsNeeded: options.Gradients is null);
         long subGroupElementCount = RoundSubGroupElementCount(options.SubGroupElementCount, options.WeightWriteBack?.WeightType);
         if (options.WeightWriteBack is { } writeBack && parameters.Any(p => p.WeightType != writeBack.WeightType))
             throw new ArgumentException($"Every parameter's weights must be {writeBack.WeightType} to go through the weight write-back.", nameof(parameters));
@@ -200,14 +200,14 @@ public sealed partial class PartitionedOptimizer : IDisposable
         return plan;
     }
 
-    private static void Validate(IReadOnlyList<HostParameter> parameters, bool weightsNeeded)
+    private static void Validate(IReadOnlyList<HostParameter> parameters, bool weightsNeeded, bool gradientsNeeded)
     {
         var names = new HashSet<string>();
         foreach (HostParameter p in parameters)
         {
             if (!names.Add(p.Name))
                 throw new ArgumentException($"Parameter '{p.Name}' is given twice.", nameof(parameters));
-            if (p.ElementCount <= 0 || (weightsNeeded && p.Weight == 0) || p.Gradient == 0)
+            if (p.ElementCount <= 0 || (weightsNeeded && p.Weight == 0) || (gradientsNeeded && p.Gradient == 0))
                 throw new ArgumentException($"Parameter '{p.Name}' needs a positive element count and weight and gradient memory.", nameof(parameters));
             if (p.GradientType == ElementType.Float16)
                 throw new ArgumentException($"Parameter '{p.Name}': gradients must be fp32 or bf16.", nameof(parameters));

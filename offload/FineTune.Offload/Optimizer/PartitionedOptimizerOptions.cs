@@ -64,6 +64,9 @@ public sealed record PartitionedOptimizerOptions
     /// </summary>
     public Action<SubGroup, nint>? InitialMasters { get; init; }
 
+    /// <summary>Where the optimizer reads gradients; null: each <see cref="HostParameter.Gradient"/> buffer in place.</summary>
+    public IGradientSource? Gradients { get; init; }
+
     /// <summary>Threads of the CPU update; -1 uses every core.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 }

@@ -195,10 +195,16 @@ public sealed class ParameterStore : IDisposable
         return new StageLease(this, stage, views);
     }
 
+    /// <summary>
+    /// Whether stage s's weights may be read ahead now; false while an update still running would rewrite them (the
+    /// engine sets it; null: always).
+    /// </summary>
+    public Func<int, bool>? PrefetchGate { get; set; }
+
     /// <summary>Starts reading stage <paramref name="stage"/>'s weights if a slot is free (NVMe); out-of-range stages are ignored.</summary>
     public void Prefetch(int stage)
     {
-        if (_slots is not null && stage >= 0 && stage < _layout.Stages.Count && _layout.RangeOfStage(stage) is int range)
+        if (_slots is not null && stage >= 0 && stage < _layout.Stages.Count && _layout.RangeOfStage(stage) is int range && PrefetchGate?.Invoke(stage) != false)
             _slots.Prefetch(range);
     }
 

@@ -8,6 +8,7 @@ using FineTune.Offload.Parameters;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Gradients;
 
 namespace FineTune.Trainer.Planning;
 
@@ -33,6 +34,7 @@ public sealed class MemoryPlan
             LayerSlots = options.ParameterSlots,
         };
         Activations = ActivationOptions(config, weightDType, options);
+        Gradients = GradientTierFor(options);
         Optimizer = new PartitionedOptimizerOptions
         {
             AdamW = options.AdamW,
@@ -44,7 +46,8 @@ public sealed class MemoryPlan
         };
         var pool = new PoolPlan();
         ParameterStore.AddToPlan(pool, Layout, Store);
-        GradientAccumulators.AddToPlan(pool, Layout);
+        if (Gradients == GradientTier.HostAccumulators)
+            GradientAccumulators.AddToPlan(pool, Layout);
         if (Activations is not null)
             ActivationStore.AddToPlan(pool, Activations);
         pool.AddAll(PartitionedOptimizer.PlanPool(Layout.SubGroups, Layout.SubGroupElementCount, Optimizer));
@@ -62,6 +65,32 @@ public sealed class MemoryPlan
     public ParameterLayout Layout { get; }
 
     public ParameterStoreOptions Store { get; }
+
+    /// <summary>Where gradients go: host accumulators (4 bytes a parameter in the pool), or consumed by the overlapped update.</summary>
+    public GradientTier Gradients { get; }
+
+    /// <summary>Pool bytes of gradients (0 when consumed: no per-parameter memory).</summary>
+    public long GradientPoolByteCount => Pool.ReservedByteCount(BufferKind.GradientAccumulators);
+
+    /// <summary>
+    /// Consumed gradients: the bound on gradient bytes alive at once, two stages' or two sub-groups' worth, whichever is
+    /// more (a sub-group is updated once every gradient in it is final; backward waits beyond the bound), plus a weight
+    /// two stages use (a tied LM head's fp32 contribution). Not pooled: autograd's own tensors.
+    /// </summary>
+    public long ConsumedGradientBoundByteCount => Gradients != GradientTier.Consumed ? 0
+        : 2 * Math.Max(Layout.Stages.Max(s => s.Owned.Sum(PublishedGradientByteCount)),
+              Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(PublishedGradientByteCount)))
+          + Layout.Stages.SelectMany(s => s.Uses.Except(s.Owned)).Distinct().Sum(p => Layout.Parameters[p].ElementCount * 4L);
+
+    /// <summary>
+    /// Bytes of <paramref name="parameter"/>'s final gradient as consumed: autograd's own (the weights' dtype), or an
+    /// fp32 sum for a weight two stages use.
+    /// </summary>
+    public long PublishedGradientByteCount(int parameter) =>
+        Layout.Parameters[parameter].ElementCount * (Layout.Stages.Count(s => s.Uses.Contains(parameter)) > 1 ? 4 : WeightDType.ElementByteCount());
+
+    /// <summary>True when the update runs during backward (no clipping, no loss scaling).</summary>
+    public bool OverlapsBackward => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(Options);
 
     /// <summary>The activation store's shape; null for a model without decoder layers.</summary>
     public ActivationStoreOptions? Activations { get; }
@@ -109,6 +138,19 @@ public sealed class MemoryPlan
         long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) : 0;
         long weightWrites = WeightsOnNvme ? WeightByteCount : 0;
         return new NvmeTraffic(states, states, weightReads, weightWrites, activations, activations);
+    }
+
+    private static bool HasLossScaler(TrainingOptions options) => options.LossScaler is not null || options.Precision == PrecisionMode.Float16;
+
+    /// <summary>Consumed when nothing needs the gradients after backward: one micro-batch and an update overlapped with it.</summary>
+    private static GradientTier GradientTierFor(TrainingOptions options)
+    {
+        bool overlapped = options.OverlapOptimizerWithBackward && options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(options);
+        if (options.GradientTier == GradientTier.Consumed && !(overlapped && options.AccumulationSteps == 1))
+            throw new ArgumentException("consumed gradients need one micro-batch per step and an update overlapped with backward (no clipping, no loss scaling).", nameof(options));
+        if (options.GradientTier != GradientTier.Auto)
+            return options.GradientTier;
+        return overlapped && options.AccumulationSteps == 1 ? GradientTier.Consumed : GradientTier.HostAccumulators;
     }
 
     private static ActivationStoreOptions? ActivationOptions(LlamaConfig config, DType dtype, TrainingOptions options)

@@ -4,6 +4,7 @@ using FineTune.Offload.Rings;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Planning;
+using FineTune.Trainer.Training.Gradients;
 
 namespace FineTune.Trainer.Training;
 
@@ -37,8 +38,9 @@ public sealed partial class TrainingEngine
                 _gradients.BeginMicroBatch();
                 lossSum += _pass.Run(microBatches[m], gradientScale, (stage, weights) =>
                 {
-                    foreach (int p in Plan.Layout.Stages[stage].Uses) // before the weights (and their .grad) are let go
-                        _gradients.Harvest(p, weights[_model.Parameters[p]], first);
+                    if (first && stage == Plan.Layout.Stages.Count - 1)
+                        _update.Settle(); // an update under the forward still reads the gradients about to be overwritten
+                    _gradients.StageDone(stage, weights, first); // before the weights (and their .grad) are let go
                     if (last && Plan.Layout.OwnedFirstElement(stage) is long boundary)
                         _update.StageFinished(boundary);
                 });
@@ -48,6 +50,7 @@ public sealed partial class TrainingEngine
         catch (Exception error)
         {
             _update.Abandon(error);
+            _gradients.EndStep();
             SettleWeights(); // an overlapped update may have rewritten some weights
             throw;
         }
@@ -63,7 +66,12 @@ public sealed partial class TrainingEngine
             SettleWeights(); // a failed update may have rewritten part of the weights
             throw;
         }
-        double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds;
+        finally
+        {
+            _gradients.EndStep();
+        }
+        // the optimizer's time on this step's critical path: deciding this step, and waiting for the previous one's update
+        double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds + _update.TakeWaitSeconds();
         LossScaler?.Update(!skipped);
         StepCount++;
         // the resident copies of NVMe weights predate the update; start reading the next step's first stage now
@@ -88,6 +96,8 @@ public sealed partial class TrainingEngine
         long tokenCount = microBatches.Sum(b => (long)b.TokenCount);
         if (tokenCount == 0)
             throw new ArgumentException("the micro-batches hold no target tokens (every label is -100).", nameof(microBatches));
+        if (_gradients.Tier == GradientTier.Consumed && microBatches.Count > 1)
+            throw new ArgumentException($"this engine consumes gradients as backward makes them (one micro-batch per step); {microBatches.Count} micro-batches need AccumulationSteps = {microBatches.Count} in the options.", nameof(microBatches));
         return tokenCount;
     }
 

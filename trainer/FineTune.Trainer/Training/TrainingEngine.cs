@@ -10,6 +10,7 @@ using FineTune.Offload.Storage;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Planning;
+using FineTune.Trainer.Training.Gradients;
 using FineTune.Trainer.Training.Updates;
 
 namespace FineTune.Trainer.Training;
@@ -20,7 +21,8 @@ namespace FineTune.Trainer.Training;
 /// The caller owns the loop (data, logging, checkpoints); the engine owns the step (TrainingEngine.Step.cs).
 /// Construction follows the one <see cref="MemoryPlan"/>: one host pool sized from it, one drive object per nvme_dir
 /// shared by every store, the <see cref="ParameterStore"/> (weights on the host or on NVMe, filled from the model one
-/// tensor at a time), fp32 gradient accumulators, the activation store, the partitioned optimizer renting from the
+/// tensor at a time), the gradient harvest (fp32 accumulators, or consumed by the overlapped update with no
+/// per-parameter memory: <see cref="IGradientHarvest"/>), the activation store, the partitioned optimizer renting from the
 /// same pool, and the update strategy (<see cref="IOptimizerUpdate"/>). Then the model lends its weights to the
 /// engine (<see cref="LlamaModel.LendWeights"/>): while the engine holds it, model.Forward and the exporter read them
 /// from the store; Dispose gives the model ordinary tensors back (or, with
@@ -35,7 +37,7 @@ public sealed partial class TrainingEngine : IDisposable
     private readonly HostMemoryPool _pool;
     private readonly NvmeDeviceSet _devices;
     private readonly ParameterStore _store;
-    private readonly GradientAccumulators _gradients;
+    private readonly IGradientHarvest _gradients;
     private readonly LayerInputCheckpoints _checkpoints;
     private readonly PartitionedOptimizer _optimizer;
     private readonly StoreWeights _weights;
@@ -65,12 +67,15 @@ public sealed partial class TrainingEngine : IDisposable
                 _store.Fill(i, read[parameter]);
             }
             _store.CompleteFill();
-            _gradients = new GradientAccumulators(Plan.Layout, _pool);
+            _gradients = Plan.Gradients == GradientTier.Consumed
+                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount)
+                : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
             _optimizer = PartitionedOptimizer.Create(HostParameters(model), Plan.Optimizer with
             {
                 Device = Plan.StatesOnNvme ? Drive("optimizer states") : null,
+                Gradients = _gradients.Source,
                 WeightWriteBack = _store.WriteBack,
                 // parameter offload: the masters start from the weight file, one sub-group window at a time
                 InitialMasters = Plan.WeightsOnNvme ? _store.ReadMasters : null,
@@ -82,12 +87,15 @@ public sealed partial class TrainingEngine : IDisposable
             ReleaseParts();
             throw;
         }
-        _weights = new StoreWeights(_store, model);
-        model.LendWeights(_weights);
-        ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back
         _update = OverlapsOptimizer ? new OverlappedUpdate(_optimizer, Plan.Layout.ElementCount)
+            : DefersOptimizer ? new DeferredUpdate(_optimizer)
             : PrefetchesOptimizerStates ? new PrefetchingUpdate(_optimizer)
             : new SynchronousUpdate(_optimizer);
+        // a prefetch of weights an update under the forward has not written yet would read stale ones
+        _store.PrefetchGate = stage => Plan.Layout.RangeOfStage(stage) is not int r || _update.WeightsReady(Plan.Layout.Ranges[r].First + Plan.Layout.Ranges[r].Count);
+        _weights = new StoreWeights(_store, model, _update.WaitForWeights);
+        model.LendWeights(_weights);
+        ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back
         _pass = new MicroBatchPass(model, _weights, _checkpoints, options.ActivationStagingBuffers);
     }
 
@@ -121,13 +129,25 @@ public sealed partial class TrainingEngine : IDisposable
     public bool OverlapsOptimizer => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && LossScaler is null;
 
     /// <summary>
-    /// True when the update must wait for the global norm (clipping or loss scaling) but overlap is on: the first
-    /// optimizer-state reads then start with the last backward, and the norm, unscale and clip follow it.
+    /// True when the update must wait for the global norm (clipping or loss scaling) and is decided after backward but
+    /// applied under the next step's forward, stage by stage (<see cref="TrainingOptions.DeferUpdateToNextForward"/>).
     /// </summary>
-    public bool PrefetchesOptimizerStates => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer;
+    public bool DefersOptimizer => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && Options.DeferUpdateToNextForward;
+
+    /// <summary>
+    /// True when the update must wait for the global norm (clipping or loss scaling), is not deferred, but overlap is
+    /// on: the first optimizer-state reads then start with the last backward, and the norm, unscale and clip follow it.
+    /// </summary>
+    public bool PrefetchesOptimizerStates => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && !Options.DeferUpdateToNextForward;
 
     /// <summary>How the optimizer runs relative to backward ("synchronous", "overlapped with backward", ...).</summary>
     public string UpdateStrategy => _update.Name;
+
+    /// <summary>Where gradients go between backward and the optimizer.</summary>
+    public GradientTier GradientTier => _gradients.Tier;
+
+    /// <summary>Consumed gradients: the most gradient bytes alive at once so far (the plan bounds it); 0 with accumulators.</summary>
+    public long PeakConsumedGradientByteCount => (_gradients as ConsumedGradients)?.PeakOutstandingByteCount ?? 0;
 
     /// <summary>Reserved bytes of the engine's pool, now.</summary>
     public long PoolReservedByteCount => _pool.ReservedByteCount;
@@ -147,14 +167,26 @@ public sealed partial class TrainingEngine : IDisposable
         StepCount = stepCount;
     }
 
-    /// <summary>Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/>.</summary>
-    public void SaveOptimizerState(string directory) => _optimizer.SaveState(directory);
+    /// <summary>
+    /// Waits until the last step's update is in place: with <see cref="DefersOptimizer"/> it otherwise finishes under
+    /// the next step's forward. Reading the weights through the model, saving or loading state, and Dispose wait by
+    /// themselves; call this before reading the engine's counters or the optimizer directly.
+    /// </summary>
+    public void Settle() => _update.Settle();
+
+    /// <summary>Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/> (after an update still running).</summary>
+    public void SaveOptimizerState(string directory)
+    {
+        _update.Settle();
+        _optimizer.SaveState(directory);
+    }
 
     /// <summary>Loads a saved optimizer state (any sub-group layout) and rewrites the model's weights from its masters.</summary>
     public void LoadOptimizerState(string directory)
     {
         try
         {
+            _update.Settle();
             _optimizer.LoadState(directory);
         }
         finally
@@ -179,6 +211,7 @@ public sealed partial class TrainingEngine : IDisposable
             try { release(); }
             catch (Exception failure) { failures.Add(failure); }
         }
+        Release(() => _update.Settle());
         Release(() => _checkpoints.Dispose());
         Release(() => _optimizer.Dispose());
         Release(() => _store.WriteBack?.Flush());
@@ -220,6 +253,8 @@ public sealed partial class TrainingEngine : IDisposable
     /// </summary>
     private void SettleWeights()
     {
+        try { _update.Settle(); }
+        catch (Exception) { } // reported by the failure that brought us here
         try { _store.WriteBack?.Flush(); }
         catch (Exception) { } // reported by the failure that brought us here
         try { _store.Invalidate(); }
