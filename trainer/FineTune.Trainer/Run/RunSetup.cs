@@ -83,18 +83,25 @@ public sealed class RunSetup
         };
     }
 
-    /// <summary>A fresh model: loaded from model.path (<see cref="LoadModel"/>), or created from model.config with training.seed.</summary>
+    /// <summary>
+    /// A fresh model: loaded from model.path (<see cref="LoadModel"/>), or created from model.config with training.seed
+    /// — with the weights on NVMe, drawn chunk by chunk straight into the engine's weight file
+    /// (<see cref="LlamaModel.CreateStreamed"/>), so a model larger than host memory is never whole in memory.
+    /// </summary>
     public LlamaModel CreateModel(RunPlan plan)
     {
         if (Recipe.Model.Path is not null)
             return LoadModel(Recipe.Model.Path, plan);
-        return LlamaModel.Create(ConfigOf(Recipe, Tokenizer), Recipe.Training.Seed, ModelDType, ComputeDevice);
+        LlamaConfig config = ConfigOf(Recipe, Tokenizer);
+        return plan.OpensModelLazily
+            ? LlamaModel.CreateStreamed(config, Recipe.Training.Seed, ModelDType, ComputeDevice)
+            : LlamaModel.Create(config, Recipe.Training.Seed, ModelDType, ComputeDevice);
     }
 
     /// <summary>
     /// The model in <paramref name="folder"/> (model.path or a checkpoint's). With the weights on NVMe it is only
     /// opened (<see cref="LlamaModel.Open"/>): the engine copies it into its weight file one tensor at a time, so the
-    /// whole model is never in host memory at once (the fp32 gradient accumulators, 4 bytes a parameter, still are).
+    /// whole model is never in host memory at once.
     /// </summary>
     public LlamaModel LoadModel(string folder, RunPlan plan) => plan.OpensModelLazily
         ? LlamaModel.Open(folder, ModelDType, ComputeDevice)
