@@ -13,6 +13,11 @@ public static class ExitCodes
 
     public static int Run(RootCommand root, string[] args)
     {
+        // `finetune` alone and `finetune help [COMMAND]` print the usage (System.CommandLine only knows --help)
+        if (args.Length == 0)
+            args = ["--help"];
+        else if (args[0] == "help")
+            args = [.. args[1..], "--help"];
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

@@ -26,7 +26,7 @@ public sealed class MalformedRunTests
     public void ResumeOfAFolderWithoutCheckpointsIsAUserError()
     {
         using var tiny = new TinyRunRecipe();
-        AssertUserError(["resume", tiny.OutputDirectory], "holds no checkpoint");
+        AssertUserError(["resume", tiny.OutputDirectory], "has no checkpoints/ folder, so it is not a FineTune run folder");
     }
 
     [Fact]

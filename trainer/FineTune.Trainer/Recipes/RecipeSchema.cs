@@ -75,7 +75,8 @@ internal static class RecipeSchema
         Bool("logging.tensorboard", true, "Write TensorBoard event files to <output_dir>/tensorboard."),
         Num("logging.flush_seconds", 5.0, "Flush the TensorBoard file at least this often.", min: 0, minExclusive: true),
 
-        Int("checkpoint.every_steps", null, "Save a checkpoint every this many steps (and always at the end); null saves only at the end.", min: 1, nullable: true),
+        Int("checkpoint.every_steps", 500, "Save a checkpoint every this many steps (and always at the end, and on Ctrl-C); null: no step-based saves.", min: 1, nullable: true),
+        Num("checkpoint.every_minutes", 30.0, "Also save a checkpoint when this many minutes have passed since the last one, so a slow run is never hours from its last save; null: no time-based saves.", min: 0, minExclusive: true, nullable: true),
         Int("checkpoint.keep_last", 2, "Complete checkpoints kept; older ones are deleted.", min: 1),
         Path("checkpoint.dir", null, "Where checkpoints go; null means <output_dir>/checkpoints."),
 

@@ -69,8 +69,8 @@ internal static class RecipeValidator
     {
         if (recipe.Training.Device == ComputeDevice.Cpu && recipe.Training.Precision == Precision.Fp16)
             throw new UserErrorException($"training.precision fp16{v.Where("training.precision")} needs a GPU but training.device is cpu; use bf16 or fp32.");
-        if (recipe.Training.MaxSteps is long maxSteps && recipe.Schedule.WarmupSteps > maxSteps)
-            throw new UserErrorException($"schedule.warmup_steps {recipe.Schedule.WarmupSteps}{v.Where("schedule.warmup_steps")} is longer than training.max_steps {maxSteps}; shorten the warmup.");
+        // a warmup longer than the run is shortened to the run's length at start (Runs.RunSchedule), whether the
+        // length comes from max_steps or from epochs; it is not an error (a quick run of a long recipe must work)
         if (recipe.Optimizer.Beta1 >= 1 || recipe.Optimizer.Beta2 >= 1)
             throw new UserErrorException($"optimizer.betas{v.Where("optimizer.betas")} must both be below 1.");
         if (recipe.Resume is string resume && resume.Length == 0)

@@ -43,6 +43,15 @@ public sealed class RunSetup
 
     public long TotalSteps { get; private init; }
 
+    /// <summary>Optimizer steps of one pass over the training samples (what training.epochs counts).</summary>
+    public long StepsPerEpoch { get; private init; }
+
+    /// <summary>
+    /// The dataset line printed at run start: records loaded, truncated, split and dropped, trained tokens and
+    /// steps per epoch, and the prompt or chat format the formatter used.
+    /// </summary>
+    public string DataSummary { get; private init; } = "";
+
     /// <summary>Reads the tokenizer and dataset named by <paramref name="recipe"/> and derives everything else.</summary>
     public static RunSetup Create(Recipe recipe)
     {
@@ -50,10 +59,16 @@ public sealed class RunSetup
             ? new ByteTokenizer()
             : TokenizerLoader.Load(recipe.Tokenizer.Path ?? throw new UserErrorException("tokenizer.kind is hf but neither tokenizer.path nor model.path is set; set one of them."));
         var (records, template, synthetic) = ReadRecords(recipe);
+        ChatTemplateChoice? chat = recipe.Dataset.Format == DatasetFormat.Chat
+            ? (recipe.Tokenizer.Path is string tokenizerPath ? ChatTemplateChoice.Detect(tokenizerPath) : new(ChatTemplateKind.ChatMl, "the byte tokenizer has no chat_template; using the default ChatML chat format"))
+            : null;
         int evalCount = recipe.Eval.EverySteps is null || recipe.Eval.Path is not null ? 0 : Math.Max(1, (int)Math.Round(records.Count * recipe.Eval.Fraction));
         if (evalCount >= records.Count)
             throw new UserErrorException($"eval.fraction {recipe.Eval.Fraction} leaves no training records out of {records.Count}; lower eval.fraction.");
-        var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), null, template);
+        // dataset.truncation applies when the recipe sets it; left at its default each format keeps its own (split for text, truncate for instructions and chats)
+        OverflowPolicy? overflow = recipe.Values.IsDefault("dataset.truncation") ? null
+            : recipe.Dataset.Truncation switch { TruncationMode.Split => OverflowPolicy.Split, TruncationMode.Drop => OverflowPolicy.Drop, _ => OverflowPolicy.Truncate };
+        var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), overflow, template, chat?.Kind ?? ChatTemplateKind.ChatMl);
         TokenizedDataset train = TokenizedDataset.Build(records.Take(records.Count - evalCount).ToList(), tokenizer, datasetOptions);
         if (train.Samples.Count == 0)
             throw new UserErrorException($"the dataset gives no training samples of at most {recipe.Dataset.SeqLen} tokens; check dataset.path and dataset.seq_len.");
@@ -61,6 +76,14 @@ public sealed class RunSetup
             : recipe.Eval.Path is string evalPath ? DataFileReader.Read([evalPath], FormatOf(recipe.Dataset.Format))
             : records.Skip(records.Count - evalCount).ToList();
         TokenizedDataset? eval = evalRecords is null ? null : TokenizedDataset.Build(evalRecords, tokenizer, datasetOptions);
+        long stepsPerEpoch = StepsForEpochs(recipe, train, epochs: 1);
+        long totalSteps = recipe.Training.MaxSteps ?? StepsForEpochs(recipe, train, recipe.Training.Epochs);
+        string format = synthetic is not null ? $"synthetic {recipe.Dataset.SyntheticTask.ToString().ToLowerInvariant()} task, compact prompt"
+            : chat is not null ? $"chat: {chat.Reason}"
+            : recipe.Dataset.Format == DatasetFormat.Alpaca ? "alpaca prompt template" : "plain text";
+        DatasetStatistics s = train.Statistics;
+        string summary = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"data: {s.RecordCount:N0} records loaded ({s.TruncatedCount:N0} truncated, {s.SplitCount:N0} split, {s.DroppedCount:N0} dropped) -> {s.SampleCount:N0} samples; {s.TrainedTokenCount:N0} trained tokens and {stepsPerEpoch:N0} steps per epoch; run: {totalSteps:N0} steps{(eval is null ? "" : $"; eval: {eval.Samples.Count:N0} samples")}; format: {format}");
         var loaderOptions = new DataLoaderOptions(recipe.Training.BatchSize, recipe.Dataset.SeqLen, (ulong)recipe.Training.Seed,
             recipe.Dataset.Shuffle, recipe.Dataset.Packing, tokenizer.PadId ?? tokenizer.EosId ?? 0);
         return new RunSetup(recipe)
@@ -72,7 +95,9 @@ public sealed class RunSetup
             LoaderOptions = loaderOptions,
             ModelDType = DTypeOf(recipe.Training.Precision),
             ComputeDevice = DeviceOf(recipe.Training.Device),
-            TotalSteps = recipe.Training.MaxSteps ?? StepsForEpochs(recipe, train),
+            TotalSteps = totalSteps,
+            StepsPerEpoch = stepsPerEpoch,
+            DataSummary = summary,
         };
     }
 
@@ -122,9 +147,7 @@ public sealed class RunSetup
                 LearningRate = r.Optimizer.Lr, Beta1 = r.Optimizer.Beta1, Beta2 = r.Optimizer.Beta2, Epsilon = r.Optimizer.Eps,
                 WeightDecay = r.Optimizer.WeightDecay, MaxGradNorm = r.Training.ClipGradNorm ?? 0,
             },
-            Schedule = new LearningRateSchedule(
-                r.Schedule.Type switch { ScheduleType.Linear => ScheduleKind.Linear, ScheduleType.Constant => ScheduleKind.Constant, _ => ScheduleKind.Cosine },
-                r.Optimizer.Lr, r.Schedule.WarmupSteps, TotalSteps, r.Schedule.MinLrRatio),
+            Schedule = RunSchedule.Plan(r, TotalSteps, state: null).Schedule,
             OptimizerTier = plan.OptimizerTier,
             NvmeActivationLayers = plan.ActivationsOnNvme ? -1 : 0,
             ParameterTier = plan.ParametersOnNvme ? ParameterTier.Nvme : ParameterTier.Device,
@@ -175,12 +198,12 @@ public sealed class RunSetup
     };
 
     /// <summary>Optimizer steps for training.epochs passes over the training tokens (packed) or samples (unpacked).</summary>
-    private static long StepsForEpochs(Recipe recipe, TokenizedDataset train)
+    private static long StepsForEpochs(Recipe recipe, TokenizedDataset train, int epochs)
     {
         long rowsPerStep = (long)recipe.Training.BatchSize * recipe.Training.GradientAccumulationSteps;
         long rows = recipe.Dataset.Packing
             ? (train.Samples.Sum(s => (long)s.Ids.Length - 1) + recipe.Dataset.SeqLen - 1) / recipe.Dataset.SeqLen
             : train.Samples.Count;
-        return Math.Max(1, recipe.Training.Epochs * ((rows + rowsPerStep - 1) / rowsPerStep));
+        return Math.Max(1, epochs * ((rows + rowsPerStep - 1) / rowsPerStep));
     }
 }
