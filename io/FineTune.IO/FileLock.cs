@@ -70,6 +70,25 @@ public sealed class FileLock : IDisposable
         return errno == LibC.EAGAIN ? false : throw new DirectIoException("flock", "(open file)", 0, 0, errno);
     }
 
+    /// <summary>
+    /// Waits for and takes an exclusive lock on a directory itself (flock on its descriptor): nothing is left in
+    /// the folder, which is what short critical sections over a shared folder want.
+    /// </summary>
+    public static FileLock LockDirectory(string directory)
+    {
+        SafeFileHandle handle = OpenNoFollow(directory, LibC.O_RDONLY | LibC.O_DIRECTORY);
+        while (LibC.FLock((int)handle.DangerousGetHandle(), LibC.LOCK_EX) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno != LibC.EINTR)
+            {
+                handle.Dispose();
+                throw new DirectIoException("flock", directory, 0, 0, errno);
+            }
+        }
+        return new FileLock(directory, handle);
+    }
+
     /// <summary>Whether a live open file holds the lock on <paramref name="path"/> (an existing regular file; symlinks are not followed).</summary>
     public static bool IsHeld(string path)
     {

@@ -19,6 +19,7 @@ internal static unsafe class LibC
     public const int O_CREAT = 0x40;
     public const int O_DIRECT = 0x4000;
     public const int O_NOFOLLOW = 0x20000;
+    public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
 
     // errno values (asm-generic/errno-base.h, errno.h).

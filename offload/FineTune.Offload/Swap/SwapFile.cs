@@ -34,9 +34,10 @@ public sealed class SwapFile : IDisposable
     public string Description => $"nvme ({Engine})";
 
     /// <summary>
-    /// Creates finetune-<paramref name="contents"/>-PID-GUID.swap in <paramref name="directory"/> with
-    /// <paramref name="byteCount"/> bytes reserved. A missing directory or too little free space is a
-    /// <see cref="UserErrorException"/> naming <paramref name="contents"/> and what to change.
+    /// Creates finetune-<paramref name="contents"/>-GUID.swap in <paramref name="directory"/> with
+    /// <paramref name="byteCount"/> bytes reserved, after removing the swap files of dead runs there
+    /// (<see cref="StaleSwapFiles"/>: a live file is flocked by its owner). A missing directory or too little free
+    /// space is a <see cref="UserErrorException"/> naming <paramref name="contents"/> and what to change.
     /// </summary>
     public static SwapFile Create(string? directory, string contents, long byteCount, IoEngineKind engineKind = IoEngineKind.Auto,
         int queueDepth = IoEngineFactory.DefaultQueueDepth)
@@ -45,17 +46,22 @@ public sealed class SwapFile : IDisposable
             throw new UserErrorException($"The {contents} on NVMe need nvme_dir; set offload.nvme_dir to a directory on a fast local drive.");
         if (!Directory.Exists(directory))
             throw new UserErrorException($"The NVMe directory {directory} for the {contents} does not exist; create it or set nvme_dir to an existing directory.");
+        StaleSwapFiles.Remove(directory);
         long size = Math.Max(HostAlignment.RoundUpToPage(byteCount), HostAlignment.PageByteCount);
         long available = new DriveInfo(System.IO.Path.GetFullPath(directory)).AvailableFreeSpace;
         if (size > available)
             throw new UserErrorException(
                 $"The {contents} need {HostMemoryPool.FormatGiB(size)} in {directory} but only {HostMemoryPool.FormatGiB(available)} is free; free space or choose another nvme_dir.");
-        string path = System.IO.Path.Combine(directory, $"finetune-{contents.Replace(' ', '-')}-{Environment.ProcessId}-{Guid.NewGuid():N}.swap");
+        string path = System.IO.Path.Combine(directory, $"finetune-{contents.Replace(' ', '-')}-{Guid.NewGuid():N}.swap");
         DirectFile? file = null;
         IIoEngine? readEngine = null;
         try
         {
-            file = DirectFile.Open(path, DirectFileAccess.ReadWrite, create: true);
+            using (StaleSwapFiles.LockFolder(directory))
+            {
+                file = DirectFile.Open(path, DirectFileAccess.ReadWrite, create: true);
+                StaleSwapFiles.Claim(file);
+            }
             file.Preallocate(size);
             readEngine = IoEngineFactory.Create(engineKind, queueDepth);
             IIoEngine writeEngine = IoEngineFactory.Create(engineKind, queueDepth);

@@ -47,12 +47,15 @@ public sealed class ConcurrentRunTests
             live.KillHard();
         }
 
-        // the lock file of the killed run is still there, but nobody holds it
+        // the lock file of the killed run is still there, but nobody holds it; so are its swap files, until the resume
         Assert.True(File.Exists(Path.Combine(tiny.RunDirectory, RunFolderLock.FileName)));
+        string swap = Path.Combine(tiny.RunDirectory, "swap");
+        Assert.NotEmpty(Directory.GetFiles(swap, "finetune-*.swap"));
         long last = store.List()[^1].Step;
         var (resumeCode, resumeOutput, resumeError) = CliRunner.Run("run", tiny.RecipePath, $"training.max_steps={last + 2}", "resume=true", "checkpoint.every_steps=2");
         Assert.True(resumeCode == 0, resumeOutput + resumeError);
         Assert.Contains($"finished {last + 2}/{last + 2} steps", resumeOutput);
+        Assert.Empty(Directory.GetFiles(swap, "finetune-*.swap")); // the dead run's were removed, the resume's own deleted at its end
     }
 
     private static void WaitFor(Func<bool> condition, FinetuneProcess process)

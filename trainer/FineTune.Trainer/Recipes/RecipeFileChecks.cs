@@ -70,7 +70,9 @@ internal static class RecipeFileChecks
         if (!Directory.Exists(full) && !insideOutput)
             throw new UserErrorException($"offload.nvme_dir {dir}{v.Where("offload.nvme_dir")} does not exist; create it on an NVMe drive (mkdir -p) or point nvme_dir at an existing folder.");
         string existing = RequireWritable(dir, "offload.nvme_dir", v);
-        double freeGb = new DriveInfo(existing).AvailableFreeSpace / OffloadSection.BytesPerGb;
+        // swap files of dead runs are removed when the run starts, so their space counts as free
+        long reclaimable = Directory.Exists(full) ? Offload.Swap.StaleSwapFiles.ReclaimableByteCount(full) : 0;
+        double freeGb = (new DriveInfo(existing).AvailableFreeSpace + reclaimable) / OffloadSection.BytesPerGb;
         if (recipe.Offload.NvmeGb is double wantedGb && wantedGb > freeGb)
             throw new UserErrorException($"offload.nvme_gb {RecipeValues.Format(wantedGb)}{v.Where("offload.nvme_gb")} is more than the {RecipeValues.Format(Math.Round(freeGb, 2))} GiB free in offload.nvme_dir {dir}; free space there or lower nvme_gb.");
         return freeGb;
