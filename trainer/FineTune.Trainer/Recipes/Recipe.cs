@@ -63,6 +63,9 @@ public sealed class Recipe
     /// <summary>The complete resolved recipe as YAML; <see cref="Parse"/> of it gives the same recipe.</summary>
     public string ToYaml() => RecipeYamlWriter.Write(Values);
 
+    /// <summary>As <see cref="ToYaml"/> with every path made absolute (what a checkpoint stores, so a resume works from any directory).</summary>
+    public string ToYamlWithAbsolutePaths() => RecipeYamlWriter.Write(Values, absolutePaths: true);
+
     /// <summary>
     /// Every active scalar field with a value, as (dotted path, double | string | bool) for TensorBoard's hparams
     /// dashboard; lists are split into path.0, path.1.

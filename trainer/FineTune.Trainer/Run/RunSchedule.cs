@@ -8,8 +8,8 @@ namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// The learning-rate schedule of a run and the two rules around it, printed at start (docs/running.md):
-/// - Warmup longer than the run (max_steps or the epoch-derived total): the warmup is shortened to the run's
-///   length, so the peak lr is reached at the last step instead of never. The same rule for both ways of
+/// - Warmup not shorter than the run (max_steps or the epoch-derived total): the warmup is shortened to the run's
+///   length less one, so the peak lr is used at the last step instead of never. The same rule for both ways of
 ///   giving the length; no error.
 /// - Resume with a different total (training.max_steps raised or lowered): the schedule is re-planned from the
 ///   resume point. The lr at the checkpoint's step is kept and the decay runs from it to the final lr at the
@@ -28,8 +28,8 @@ public static class RunSchedule
     public static (LearningRateSchedule Schedule, string Description) Plan(Recipe recipe, long totalSteps, TrainerState? state)
     {
         LearningRateSchedule fresh = Create(recipe, totalSteps, recipe.Schedule.WarmupSteps);
-        string capped = recipe.Schedule.WarmupSteps > totalSteps
-            ? F($" (schedule.warmup_steps {recipe.Schedule.WarmupSteps} is longer than this run's {totalSteps} steps, so the warmup takes all of them and the peak comes at the last step)")
+        string capped = recipe.Schedule.WarmupSteps >= totalSteps && recipe.Schedule.WarmupSteps > 0
+            ? F($" (schedule.warmup_steps {recipe.Schedule.WarmupSteps} is not shorter than this run's {totalSteps} steps, so the warmup is shortened to {totalSteps - 1} and the peak lr comes at the last step)")
             : "";
         if (state is null)
             return (fresh, Describe(fresh) + capped);
@@ -47,7 +47,8 @@ public static class RunSchedule
         if (step == 0 || (step < old.WarmupSteps && old.DecayStartStep is null && fresh.WarmupSteps == old.WarmupSteps))
             return (fresh, F($"{Describe(fresh)}{capped}; re-planned for {totalSteps} steps (was {oldTotal}) with the warmup unchanged"));
         LearningRateSchedule replanned = old.ReplannedFrom(step, totalSteps);
-        return (replanned, F($"lr schedule re-planned from the resume point: the run now has {totalSteps} steps (was {oldTotal}), so the lr continues from {replanned.DecayStartLr:0.###e+0} at step {step} and decays ({Name(replanned.Kind)}) to {replanned.PeakLr * replanned.MinLrRatio:0.###e+0} at step {totalSteps}, without a jump"));
+        string floor = replanned.DecayStartLr == 0 ? "; the run had decayed to lr 0 (schedule.min_lr_ratio 0), so its extra steps do not change the weights: raise schedule.min_lr_ratio, or start a new run from this checkpoint" : "";
+        return (replanned, F($"lr schedule re-planned from the resume point: the run now has {totalSteps} steps (was {oldTotal}), so the lr continues from {replanned.DecayStartLr:0.###e+0} at step {step} and decays ({Name(replanned.Kind)}) to {replanned.PeakLr * replanned.MinLrRatio:0.###e+0} at step {totalSteps}, without a jump{floor}"));
     }
 
     /// <summary>Records what <see cref="Plan"/> needs to continue <paramref name="schedule"/> after a resume.</summary>
@@ -66,7 +67,7 @@ public static class RunSchedule
 
     private static LearningRateSchedule Create(Recipe r, long totalSteps, long warmupSteps) => new(
         r.Schedule.Type switch { ScheduleType.Linear => ScheduleKind.Linear, ScheduleType.Constant => ScheduleKind.Constant, _ => ScheduleKind.Cosine },
-        r.Optimizer.Lr, Math.Min(warmupSteps, totalSteps), totalSteps, r.Schedule.MinLrRatio);
+        r.Optimizer.Lr, Math.Min(warmupSteps, totalSteps - 1), totalSteps, r.Schedule.MinLrRatio);
 
     private static string Describe(LearningRateSchedule s)
     {

@@ -60,7 +60,8 @@ public sealed class LearningRateSchedule
                 return DecayStartLr;
             double finalLr = PeakLr * MinLrRatio;
             double remaining = Math.Clamp((double)(step - start) / Math.Max(1, TotalSteps - start), 0.0, 1.0);
-            return finalLr + (DecayStartLr - finalLr) * (Kind == ScheduleKind.Cosine ? 0.5 * (1.0 + Math.Cos(Math.PI * remaining)) : 1.0 - remaining);
+            double kept = Kind == ScheduleKind.Cosine ? 0.5 * (1.0 + Math.Cos(Math.PI * remaining)) : 1.0 - remaining;
+            return DecayStartLr * kept + finalLr * (1.0 - kept); // exactly DecayStartLr at the start step (kept = 1)
         }
         if (step < WarmupSteps)
             return PeakLr * step / WarmupSteps;
