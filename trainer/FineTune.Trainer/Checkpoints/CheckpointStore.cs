@@ -13,6 +13,7 @@ public sealed partial class CheckpointStore
 {
     internal const string TempMarker = ".tmp-";
     private const int ReadChunkByteCount = 1 << 20;
+    private const long ManifestLimitByteCount = 64L << 20;
 
     [GeneratedRegex(@"^step_(\d+)$")]
     private static partial Regex CompleteName();
@@ -183,6 +184,8 @@ public sealed partial class CheckpointStore
         string manifestPath = Path.Combine(checkpoint.DirectoryPath, CheckpointManifest.FileName);
         if (!File.Exists(manifestPath))
             return $"{CheckpointManifest.FileName} is missing";
+        if (IO.InputFile.KindOf(manifestPath) != "file" || new FileInfo(manifestPath).Length > ManifestLimitByteCount)
+            return $"{CheckpointManifest.FileName} is not a regular file of at most {ManifestLimitByteCount} bytes";
         manifest = CheckpointManifest.TryParse(File.ReadAllBytes(manifestPath), out string? manifestProblem);
         if (manifest is null)
             return $"{CheckpointManifest.FileName} is unreadable: {manifestProblem}";

@@ -28,29 +28,25 @@ public static class LlamaConfigReader
 
     public static LlamaConfig ReadFile(string path)
     {
-        if (!File.Exists(path))
+        if (!File.Exists(path) && !Directory.Exists(path))
             throw new UserErrorException($"{path}: not found; the model folder needs an HF config.json.");
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (IOException e)
-        {
-            throw new UserErrorException($"{path}: cannot be read ({e.Message}).", e);
-        }
-        return Parse(text, path);
+        byte[] bytes = IO.InputFile.ReadAllBytes(path, IO.InputFile.ConfigLimitByteCount, "config.json");
+        return Parse(System.Text.Encoding.UTF8.GetString(bytes), path);
     }
 
     /// <summary>Parses config.json text; <paramref name="sourceName"/> is the path used in messages.</summary>
     public static LlamaConfig Parse(string json, string sourceName)
     {
         JsonNode? node;
+        // the one strict rule (duplicate keys refused, file and key named) before the typed reads
+        using (IO.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(json), sourceName, "re-download the model's config.json"))
+        {
+        }
         try
         {
             node = JsonNode.Parse(json);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
             throw new UserErrorException($"{sourceName}: not valid JSON ({e.Message}).", e);
         }

@@ -35,7 +35,15 @@ public sealed class Recipe
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            if (path.Length > 0 && !path.Contains('\0') && (File.Exists(path) || Directory.Exists(path)))
+                IO.InputFile.RequireRegular(path, "Recipe file");
+            else if (path.Length == 0 || path.Contains('\0'))
+                IO.InputFile.RequireRegular(path, "The recipe path");
+            text = System.Text.Encoding.UTF8.GetString(IO.InputFile.ReadAllBytes(path, IO.InputFile.RecipeLimitByteCount, "recipe file"));
+        }
+        catch (UserErrorException e) when (e.Message.Contains("does not exist", StringComparison.Ordinal))
+        {
+            throw new UserErrorException($"Recipe file {path} does not exist; give the path of a .yaml recipe (see recipes/).", e);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {

@@ -102,6 +102,8 @@ internal static class RecipeBinder
                 string closest = RecipeKeySuggester.ClosestChoice(field.Choices, text);
                 throw new UserErrorException($"{field.Path} on {where} is '{text}' but must be {field.Expected} (did you mean {closest}?).");
             case FieldKind.Path:
+                if (text.Length == 0 || text.Contains('\0'))
+                    throw new UserErrorException($"{field.Path} on {where} is {(text.Length == 0 ? "an empty path" : "a path with a NUL character")}; give a path, or null to use the default {RecipeYamlWriter.FormatDefault(field)}.");
                 return text.StartsWith("~/", StringComparison.Ordinal)
                     ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), text[2..])
                     : text;

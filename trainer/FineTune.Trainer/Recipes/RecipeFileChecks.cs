@@ -35,9 +35,9 @@ internal static class RecipeFileChecks
         if (!options.AllowMissingInputs)
         {
             if (recipe.Dataset.Format != DatasetFormat.Synthetic)
-                RequireExists(recipe.Dataset.Path!, "dataset.path", v, "a dataset file");
+                RequireData(recipe.Dataset.Path!, "dataset.path", v, "a dataset file");
             if (recipe.Eval.Path is string evalPath)
-                RequireExists(evalPath, "eval.path", v, "an evaluation dataset file");
+                RequireData(evalPath, "eval.path", v, "an evaluation dataset file");
             if (recipe.Tokenizer.Kind == TokenizerKind.Hf && recipe.Tokenizer.Path is string tokenizerPath)
             {
                 string key = v.String("tokenizer.path") is null ? "model.path" : "tokenizer.path";
@@ -46,8 +46,13 @@ internal static class RecipeFileChecks
                     throw new UserErrorException($"{key} {tokenizerPath}{v.Where(key)} holds no tokenizer.json; set tokenizer.path to the folder or file that has it, or use tokenizer.kind=byte.");
             }
         }
-        if (recipe.Resume is string resume && resume != "latest" && !Directory.Exists(resume))
-            throw new UserErrorException($"resume {resume}{v.Where("resume")} is not a checkpoint folder; use resume=latest or the path of a step_<N> folder.");
+        if (recipe.Resume is string resume && resume != "latest")
+        {
+            // the same structural test run applies (Checkpoints.CheckpointStore.Open): an existing step_<N> folder with a manifest
+            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(resume)));
+            if (!Directory.Exists(resume) || !System.Text.RegularExpressions.Regex.IsMatch(name, @"^step_\d+$") || !File.Exists(Path.Combine(resume, "manifest.json")))
+                throw new UserErrorException($"resume {resume}{v.Where("resume")} is not a checkpoint folder (an existing step_<N> folder with a manifest.json under a run's checkpoints/); use resume=latest or the path of such a folder.");
+        }
     }
 
     public static void CheckOutputs(Recipe recipe, RecipeValues v)
@@ -78,8 +83,25 @@ internal static class RecipeFileChecks
         return freeGb;
     }
 
+    /// <summary>A data file must be a non-empty regular file (a FIFO would block), a folder must hold data files: what reading it at run time requires.</summary>
+    private static void RequireData(string path, string key, RecipeValues v, string what)
+    {
+        RequireExists(path, key, v, what);
+        if (Directory.Exists(path))
+        {
+            if (!Directory.EnumerateFiles(path).Any(f => f.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)))
+                throw new UserErrorException($"{key} {path}{v.Where(key)} is a folder without .txt, .json or .jsonl files; point it at {what} or a folder of them.");
+            return;
+        }
+        IO.InputFile.RequireRegular(path, key);
+        if (new FileInfo(path).Length == 0)
+            throw new UserErrorException($"{key} {path}{v.Where(key)} is an empty file; point it at {what} with at least one record.");
+    }
+
     private static void RequireExists(string path, string key, RecipeValues v, string what)
     {
+        if (path.Length == 0 || path.Contains('\0'))
+            throw new UserErrorException($"{key}{v.Where(key)} is {(path.Length == 0 ? "an empty path" : "a path with a NUL character")}; point it at {what}.");
         if (!File.Exists(path) && !Directory.Exists(path))
             throw new UserErrorException($"{key} {path}{v.Where(key)} does not exist; point it at {what}.");
     }
