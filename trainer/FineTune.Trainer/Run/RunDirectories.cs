@@ -31,6 +31,22 @@ public static class RunDirectories
         return created;
     }
 
+    /// <summary>
+    /// Refuses a run whose files in output_dir are symbolic links: FineTune appends to metrics.jsonl, writes into
+    /// tensorboard/ and checkpoints/, and deletes old checkpoints; through a link any of that would land outside
+    /// the run folder. (To keep checkpoints on another disk, set checkpoint.dir there.)
+    /// </summary>
+    public static void RefuseLinks(Recipe recipe)
+    {
+        foreach (string name in new[] { RunMetricsLog.FileName, "tensorboard", "checkpoints", RunFolderLock.FileName })
+        {
+            string path = Path.Combine(recipe.OutputDir, name);
+            FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
+            if (info.Exists && info.LinkTarget is string target)
+                throw new UserErrorException($"{path} is a symbolic link (to {target}), and FineTune never writes or deletes through links out of output_dir; remove the link{(name == "checkpoints" ? ", and set checkpoint.dir to keep checkpoints on another disk" : "")}.");
+        }
+    }
+
     /// <summary>The folders a run locks: output_dir, and checkpoint.dir when it lies outside it.</summary>
     public static IEnumerable<(string Folder, string What)> LockedFolders(Recipe recipe)
     {

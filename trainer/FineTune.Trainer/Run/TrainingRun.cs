@@ -41,6 +41,7 @@ public sealed class TrainingRun
     public RunResult Execute(CancellationToken cancel)
     {
         Torch.Torch.SetNumThreads(TorchThreadCount());
+        RunDirectories.RefuseLinks(_recipe);
         IReadOnlyList<string> created = RunDirectories.Prepare(_recipe);
         try
         {
