@@ -67,6 +67,21 @@ public sealed class RunOutputTests
         RunDivergence.Check(Metrics(7, 2.0, 1.0), recipe, null);
     }
 
+    [Fact]
+    public void HostGbNullIsDescribedAsTheRunsReportIt()
+    {
+        // issue 22: documented as "80% of available memory" while runs printed "no host budget set"
+        string doc = RecipeSchema.Field("offload.host_gb").Description;
+        Assert.DoesNotContain("80%", doc);
+        Assert.Contains("null means no budget", doc);
+        var result = new RunResult
+        {
+            Step = 1, TotalSteps = 1, StartStep = 0, Interrupted = false, TokensPerSecond = 1, PositionsPerSecond = 1, PeakResidentByteCount = 1 << 30,
+            PredictedHostPeakByteCount = 1 << 30, PoolReservedByteCount = 0, MetricsFile = "m", CheckpointDirectory = "c", HostBudgetByteCount = null,
+        };
+        Assert.Contains(RunSummary.Lines(result), line => line.Contains("(no host budget set)", StringComparison.Ordinal) && doc.Contains("no host budget set", StringComparison.Ordinal));
+    }
+
     private static StepMetrics Metrics(long step, double loss, double norm) => new()
     {
         Step = step, Loss = loss, GradientNorm = norm, LearningRate = 1e-3, Skipped = false, LossScale = 1, TokenCount = 10, Seconds = 1,

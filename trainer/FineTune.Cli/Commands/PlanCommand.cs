@@ -48,7 +48,7 @@ internal static class PlanCommand
         yield return "predicted peak memory per tier:";
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");
-        string budget = p.HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host_gb set)";
+        string budget = p.HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host budget set: offload.host_gb is null)";
         string transient = !p.LoadingDominates ? "working set"
             : p.OpensModelLazily ? "one tensor at a time while the weight file fills"
             : "loaded weights while the engine builds";
