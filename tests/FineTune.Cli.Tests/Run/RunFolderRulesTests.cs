@@ -138,6 +138,35 @@ public sealed class RunFolderRulesTests
     }
 
     [Fact]
+    public void ASymlinkedMetricsFileIsRefusedAndItsTargetUntouched()
+    {
+        using var tiny = new TinyRunRecipe();
+        string outside = Path.Combine(tiny.OutputDirectory, "precious.txt");
+        File.WriteAllText(outside, "not a run's file\n");
+        Directory.CreateDirectory(tiny.RunDirectory);
+        string link = Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName);
+        File.CreateSymbolicLink(link, outside);
+
+        var (code, _, error) = CliRunner.Run("run", tiny.RecipePath, "training.max_steps=2", "resume=true");
+
+        Assert.Equal(2, code);
+        Assert.Contains($"{link} is a symbolic link (to {outside}), and FineTune never writes or deletes through links out of output_dir", error);
+        Assert.Equal("not a run's file\n", File.ReadAllText(outside));
+    }
+
+    [Fact]
+    public void CheckpointsAreSavedByTimeToo()
+    {
+        // issue 22: with every_steps null a long run saved nothing until the end; every_minutes (default 30) saves by time
+        using var tiny = new TinyRunRecipe();
+        var (code, _, error) = CliRunner.Run("run", tiny.RecipePath, "training.max_steps=3", "checkpoint.every_steps=null", "checkpoint.every_minutes=0.00001", "checkpoint.keep_last=5");
+        Assert.True(code == 0, error);
+        Assert.Equal([1L, 2L, 3L], new CheckpointStore(Path.Combine(tiny.RunDirectory, "checkpoints")).List().Select(c => c.Step));
+        var defaults = FineTune.Trainer.Recipes.Recipe.Parse("", "defaults.yaml", options: new() { Validate = false }).Checkpoint;
+        Assert.Equal((500, 30.0), (defaults.EverySteps, defaults.EveryMinutes));
+    }
+
+    [Fact]
     public void BareFinetuneAndHelpPrintTheUsage()
     {
         foreach (string[] args in new[] { Array.Empty<string>(), ["help"], ["help", "resume"] })

@@ -82,8 +82,7 @@ internal static class EvalCommand
 
     private static int[] Encode(string folder, string textFile)
     {
-        if (!File.Exists(textFile))
-            throw new UserErrorException($"--text {textFile}: no such file.");
+        FineTune.IO.InputFile.RequireRegular(textFile, "--text");
         if (!File.Exists(Path.Combine(folder, TokenizerLoader.TokenizerFileName)))
             throw new UserErrorException($"--text needs {Path.Combine(folder, TokenizerLoader.TokenizerFileName)}, which does not exist; pass --tokens instead.");
         ITokenizer tokenizer = TokenizerLoader.Load(folder);
