@@ -19,13 +19,16 @@ public sealed class DiskFullTests
         using var tiny = new TinyRunRecipe();
         using var disk = new SizeLimitedFolder(1);
         string output = Path.Combine(disk.Path, "run");
-        var (code, _, error) = CliRunner.Run("run", tiny.RecipePath, $"output_dir={output}", $"offload.nvme_dir={tiny.OutputDirectory}", "training.max_steps=4");
-        Assert.True(code == 2, error);
-        Assert.Single(error.Trim().Split('\n'));
-        Assert.Contains($"checkpoint.dir {output}/checkpoints has", error);
-        Assert.Contains("GiB free but this run needs about", error);
-        Assert.Contains("checkpoint.keep_last 2 plus the one being written", error);
-        Assert.False(Directory.Exists(output)); // nothing left behind
+        foreach (string command in new[] { "validate", "plan", "run" })
+        {
+            var (code, _, error) = CliRunner.Run(command, tiny.RecipePath, $"output_dir={output}", $"offload.nvme_dir={tiny.OutputDirectory}", "training.max_steps=4");
+            Assert.True(code == 2, $"{command}: {error}");
+            Assert.Single(error.Trim().Split('\n'));
+            Assert.Contains($"checkpoint.dir {output}/checkpoints has", error);
+            Assert.Contains("GiB free but this run needs about", error);
+            Assert.Contains("checkpoint.keep_last 2 plus the one being written", error);
+            Assert.False(Directory.Exists(output)); // nothing left behind
+        }
     }
 
     [MountFact]

@@ -26,6 +26,7 @@ internal static class PlanCommand
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
             long baseline = RunPlan.MeasureRuntimeBaseline();
             RunPlan plan = RunPlan.Create(r, baseline);
+            RunSpaceCheck.CheckCheckpoints(r, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(r.Checkpoint.Dir));
             foreach (string line in Lines(r, plan, baseline))
                 Console.WriteLine(line);
             return ExitCodes.Success;
