@@ -65,7 +65,9 @@ public sealed class MalformedRunTests
     public void ExportOfADamagedOrMissingSourceIsAUserError()
     {
         using var tiny = new TinyRunRecipe();
-        AssertUserError(["export", Path.Combine(tiny.OutputDirectory, "nothing"), Path.Combine(tiny.OutputDirectory, "hf")], "nothing");
+        AssertUserError(["export", Path.Combine(tiny.OutputDirectory, "nothing"), Path.Combine(tiny.OutputDirectory, "hf")], $"export: {Path.Combine(tiny.OutputDirectory, "nothing")} does not exist");
+        AssertUserError(["export", "", Path.Combine(tiny.OutputDirectory, "hf")], "export was given an empty path");
+        AssertUserError(["export", tiny.RecipePath, Path.Combine(tiny.OutputDirectory, "hf")], $"export: {tiny.RecipePath} is a file");
     }
 
     private static void AssertUserError(string[] args, string expectedFragment)

@@ -115,6 +115,7 @@ public sealed class RunFolderRulesTests
             (tiny.RecipePath, $"{tiny.RecipePath} is a recipe file, but resume takes a run folder; continue that recipe's run with finetune run {tiny.RecipePath} resume=true"),
             (notRun, $"{notRun} has no checkpoints/ folder, so it is not a FineTune run folder"),
             (empty, $"{empty} is a run folder without a checkpoint yet"),
+            ("", "resume was given an empty RUN"),
         };
         foreach (var (target, sentence) in cases)
         {

@@ -54,6 +54,8 @@ internal static class ResumeCommand
     /// <summary>(run folder, its checkpoints folder, the checkpoint whose recipe is read, the resume= value).</summary>
     private static (string Run, string Checkpoints, CheckpointInfo Checkpoint, string Resume) Resolve(string given)
     {
+        if (given.Trim().Length == 0)
+            throw new UserErrorException("resume was given an empty RUN; give the output_dir of a run (the folder holding checkpoints/).");
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(given));
         if (File.Exists(full))
         {

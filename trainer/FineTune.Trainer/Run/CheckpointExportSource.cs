@@ -11,6 +11,8 @@ public static class CheckpointExportSource
 {
     public static string Resolve(string source, string what = "export")
     {
+        if (source.Trim().Length == 0)
+            throw new UserErrorException($"{what} was given an empty path; give an HF model folder, a checkpoint folder (step_N) or a run's output_dir.");
         if (File.Exists(source))
             throw new UserErrorException($"{what}: {source} is a file; give an HF model folder, a checkpoint folder (step_N) or a run's output_dir.");
         if (!Directory.Exists(source))
@@ -33,6 +35,8 @@ public static class CheckpointExportSource
     /// <summary>The run folder <paramref name="source"/> belongs to (itself, or the folder above checkpoints/step_N), or null for an HF folder.</summary>
     public static string? RunFolderOf(string source)
     {
+        if (source.Trim().Length == 0)
+            return null;
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(source));
         if (Directory.Exists(Path.Combine(full, "checkpoints")))
             return full;
