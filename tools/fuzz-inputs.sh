@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The hostile-input fuzz of issue 21 at scale: CI runs about 1,200 cases per property (config.json, safetensors
 # headers, recipes); this runs CASES per property (default 100000). Every case must end in success or one sentence,
-# never another exception, a hang or peak RSS over 2 GiB (tests/FineTune.Trainer.Tests/Fuzz).
+# (and overrides of a valid recipe), never another exception, a hang or peak RSS over 2 GiB (tests/FineTune.Trainer.Tests/Fuzz).
 #   tools/fuzz-inputs.sh [CASES]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -71,6 +71,20 @@ internal static class HostileGenerators
                select damage(Yaml(entries.Select(e => (e.Item1, e.Item2)).ToList()));
     }
 
+    /// <summary>
+    /// Overrides (key=value) for a valid base recipe: 0-4 fields set to values meant for them or for another kind,
+    /// so most cases bind and reach the semantic, file, size and budget checks and the plan.
+    /// </summary>
+    public static Gen<string[]> RecipeOverrides(IReadOnlyList<string> paths, IReadOnlyList<string> files)
+    {
+        Gen<string> value = Gen.Frequency(
+            (3, Gen.Choose(0, 4096).Select(i => i.ToString(CultureInfo.InvariantCulture))),
+            (2, Number()),
+            (1, Gen.Elements("null", "true", "false", "0.5", "1e-3", "[0.9, 0.95]", "cuda", "cpu", "nvme", "host", "auto", "bf16", "fp32", "text", "alpaca", "chat", "synthetic", "cosine", "add", "split", "drop", "latest")),
+            (1, Gen.Elements(files.ToArray())));
+        return Gen.Choose(0, 4).SelectMany(count => Gen.ArrayOf(Gen.Zip(Gen.Elements(paths.ToArray()), value).Select(kv => $"{kv.Item1}={kv.Item2}"), count));
+    }
+
     private static string Object(IReadOnlyList<(string Key, string Value)> pairs) =>
         "{" + string.Join(",", pairs.Select(p => $"\"{p.Key}\":{p.Value}")) + "}";
 
