@@ -54,6 +54,7 @@ public sealed class HostileInputTests : IDisposable
         { "gpu for the device", ["training.device=gpu"], "(did you mean cuda?)" },
         { "another tool's key", ["dataset.train_on_inputs=true"], "train_on_inputs has no FineTune counterpart" },
         { "a synthetic set that takes hours", ["dataset.synthetic.count=2000000000"], "would take hours to generate" },
+        { "a step count that takes years", ["training.max_steps=100000000000"], "training.max_steps gives 100,000,000,000 steps, which at the plan's" },
     };
 
     [Theory]

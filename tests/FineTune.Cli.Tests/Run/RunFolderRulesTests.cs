@@ -168,6 +168,31 @@ public sealed class RunFolderRulesTests
     }
 
     [Fact]
+    public void ARunStartedWithRelativePathsResumesFromAnotherDirectory()
+    {
+        // issue 22: the checkpoint's recipe.yaml kept relative paths, so a resume from another directory failed
+        using var tiny = new TinyRunRecipe();
+        string previous = Directory.GetCurrentDirectory();
+        string run = Path.Combine(tiny.OutputDirectory, "rel");
+        try
+        {
+            Directory.SetCurrentDirectory(tiny.OutputDirectory);
+            var (code, _, error) = CliRunner.Run("run", tiny.RecipePath, "output_dir=rel", "offload.nvme_dir=rel/swap", "training.max_steps=2");
+            Assert.True(code == 0, error);
+            Directory.SetCurrentDirectory(Path.GetTempPath());
+            var (resumeCode, output, resumeError) = CliRunner.Run("resume", run, "training.max_steps=4");
+            Assert.True(resumeCode == 0, output + resumeError);
+            Assert.Contains("finished 4/4 steps (resumed from step 2)", output);
+            string stored = File.ReadAllText(Path.Combine(run, "checkpoints", "step_4", "recipe.yaml"));
+            Assert.Contains($"nvme_dir: {run}/swap\n", stored);
+        }
+        finally
+        {
+            Directory.SetCurrentDirectory(previous);
+        }
+    }
+
+    [Fact]
     public void BareFinetuneAndHelpPrintTheUsage()
     {
         foreach (string[] args in new[] { Array.Empty<string>(), ["help"], ["help", "resume"] })

@@ -75,6 +75,7 @@ public sealed class TrainingRun
         long baseline = RunPlan.MeasureRuntimeBaseline();
         RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
         RunSpaceCheck.CheckCheckpoints(recipe, plan, store);
+        RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
         using LlamaModel model = checkpoint is null
             ? setup.CreateModel(plan)
             : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
