@@ -177,8 +177,12 @@ public sealed class RunFolderRulesTests
         try
         {
             Directory.SetCurrentDirectory(tiny.OutputDirectory);
-            var (code, _, error) = CliRunner.Run("run", tiny.RecipePath, "output_dir=rel", "offload.nvme_dir=rel/swap", "training.max_steps=2");
+            var (code, first, error) = CliRunner.Run("run", tiny.RecipePath, "output_dir=rel", "offload.nvme_dir=rel/swap", "training.max_steps=2");
             Assert.True(code == 0, error);
+            // issue 22: the dataset summary at start, and one casing for tiers (it printed "optimizer states: Nvme")
+            Assert.Contains("data: 200 records loaded (0 truncated, 0 split, 0 dropped) -> 200 samples;", first);
+            Assert.Contains("steps per epoch; run: 2 steps; format: synthetic reverse task, compact prompt", first);
+            Assert.Contains("; optimizer states: nvme\n", first);
             Directory.SetCurrentDirectory(Path.GetTempPath());
             var (resumeCode, output, resumeError) = CliRunner.Run("resume", run, "training.max_steps=4");
             Assert.True(resumeCode == 0, output + resumeError);
@@ -189,6 +193,20 @@ public sealed class RunFolderRulesTests
         finally
         {
             Directory.SetCurrentDirectory(previous);
+        }
+    }
+
+    [Fact]
+    public void EvalTakesACheckpointFolderOrARunFolder()
+    {
+        // issue 22: export accepted a step_N folder, eval did not
+        using var tiny = new TinyRunRecipe();
+        Assert.Equal(0, CliRunner.Run("run", tiny.RecipePath, "training.max_steps=2").ExitCode);
+        foreach (string model in new[] { Path.Combine(tiny.RunDirectory, "checkpoints", "step_2"), tiny.RunDirectory })
+        {
+            var (code, output, error) = CliRunner.Run("eval", "--model", model, "--tokens", "97 98 99 100 101", "--device", "cpu");
+            Assert.True(code == 0, $"{model}: {error}");
+            Assert.Contains("perplexity: ", output);
         }
     }
 

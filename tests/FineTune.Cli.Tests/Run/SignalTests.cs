@@ -61,9 +61,15 @@ public sealed class SignalTests
     public void ASecondCtrlCSaysItAbortsWithoutACheckpoint()
     {
         using var tiny = new TinyRunRecipe();
-        using var run = new FinetuneProcess(["run", tiny.RecipePath, "training.max_steps=100000", "checkpoint.every_steps=100000"]);
+        // a wider model, so a step and the checkpoint after the first Ctrl-C last long enough for the second to land
+        using var run = new FinetuneProcess(["run", tiny.RecipePath, "training.max_steps=100000", "checkpoint.every_steps=100000",
+            "model.config.hidden_size=256", "model.config.intermediate_size=1024", "model.config.num_hidden_layers=4"]);
         KillResumeTests.WaitForFirstStep(run, Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName));
         run.Signal("INT");
+        // two signals sent back to back can merge into one pending signal: wait until the first was handled
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!run.Output.Contains("Ctrl-C: saving a checkpoint", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
+            Thread.Sleep(5);
         run.Signal("INT");
         int code = run.WaitForExit(TimeSpan.FromSeconds(60));
         Assert.NotEqual(0, code);
