@@ -175,11 +175,11 @@ public sealed record RunPlan
         // either way an 8 MiB staging buffer and the optimizer's first masters through one sub-group window
         long largest = memory.Layout.Parameters.Max(p => p.ElementCount);
         long chunk = Math.Min(largest, LlamaInitializer.ChunkElementCount);
-        bool lazily = parametersOnNvme;
         long window = (8L << 20) + HostAlignment.RoundUpToPage(Math.Min(memory.Layout.SubGroupElementCount, parameters) * e) + HostAlignment.PageByteCount;
-        long loading = !lazily ? weights
-            : fromFolder ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + window
-            : chunk * (4 + 4 + e) + window;
+        long streamedLoading = fromFolder ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + window : chunk * (4 + 4 + e) + window;
+        // a folder is always opened lazily with params on NVMe; a creation is streamed when that holds less than the whole model
+        bool lazily = parametersOnNvme && (fromFolder || streamedLoading < weights);
+        long loading = lazily ? streamedLoading : weights;
         double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
         int cores = Environment.ProcessorCount;
         return new RunPlan
