@@ -44,7 +44,7 @@ public sealed class ParameterStoreReadOnlyTests : IDisposable
         Assert.Equal(!readOnly && tier == WeightTier.Nvme, store.WriteBack is not null);
         Tensor[] values = s_layout.Parameters.Select((p, i) => FineTune.Torch.Torch.Full(p.Shape, 0.5 + i, DType.Float32)).ToArray();
         for (int p = 0; p < values.Length; p++)
-            store.Fill(p, values[p]);
+            store.Fill(p, 0, values[p]);
         store.CompleteFill();
 
         using (StageLease lease = store.Acquire(1, +1))

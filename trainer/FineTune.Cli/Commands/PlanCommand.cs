@@ -25,14 +25,18 @@ internal static class PlanCommand
         {
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
             long baseline = RunPlan.MeasureRuntimeBaseline();
+            var store = new FineTune.Trainer.Checkpoints.CheckpointStore(r.Checkpoint.Dir);
             if (LoraSetup.ConfigOf(r) is not null)
             {
                 // LoRA trains with its own engine: its plan (frozen base tier, adapter states, base reads per step)
-                foreach (string line in LoraRunPlan.Create(r, LoraSetup.ModelConfigOf(r), baseline).Lines(r, baseline))
+                LoraRunPlan lora = LoraRunPlan.Create(r, LoraSetup.ModelConfigOf(r), baseline);
+                RunSpaceCheck.CheckCheckpoints(r, lora.CheckpointByteCount, lora.Memory.NvmeFileByteCount, store);
+                foreach (string line in lora.Lines(r, baseline))
                     Console.WriteLine(line);
                 return ExitCodes.Success;
             }
             RunPlan plan = RunPlan.Create(r, baseline);
+            RunSpaceCheck.CheckCheckpoints(r, plan, store);
             foreach (string line in Lines(r, plan, baseline))
                 Console.WriteLine(line);
             return ExitCodes.Success;
@@ -55,7 +59,7 @@ internal static class PlanCommand
         yield return "predicted peak memory per tier:";
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");
-        string budget = p.HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host_gb set)";
+        string budget = p.HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host budget set: offload.host_gb is null)";
         string transient = !p.LoadingDominates ? "working set"
             : p.OpensModelLazily ? "one tensor at a time while the weight file fills"
             : "loaded weights while the engine builds";

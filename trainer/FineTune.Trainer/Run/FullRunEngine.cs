@@ -11,24 +11,28 @@ namespace FineTune.Trainer.Runs;
 internal sealed class FullRunEngine : IRunEngine
 {
     private readonly TrainingEngine _engine;
-    private readonly long _predictedHostPeak;
+    private readonly RunPlan _plan;
+    private readonly long _baseline;
 
-    private FullRunEngine(LlamaModel model, TrainingEngine engine, long predictedHostPeak)
+    private FullRunEngine(LlamaModel model, TrainingEngine engine, RunPlan plan, long baseline)
     {
         Model = model;
         _engine = engine;
-        _predictedHostPeak = predictedHostPeak;
+        _plan = plan;
+        _baseline = baseline;
     }
 
-    public static FullRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint)
+    public static FullRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint, LearningRateSchedule schedule, CheckpointStore store)
     {
         RunPlan plan = RunPlan.Create(setup.Recipe, baselineByteCount, resuming: checkpoint is not null);
+        RunSpaceCheck.CheckCheckpoints(setup.Recipe, plan, store);
+        RunDurationCheck.Check(setup.Recipe, plan, setup.TotalSteps);
         LlamaModel model = checkpoint is null
             ? setup.CreateModel(plan)
             : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
         try
         {
-            return new FullRunEngine(model, new TrainingEngine(model, setup.EngineOptions(plan)), plan.HostPeakByteCount(baselineByteCount));
+            return new FullRunEngine(model, new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule }), plan, baselineByteCount);
         }
         catch
         {
@@ -45,10 +49,12 @@ internal sealed class FullRunEngine : IRunEngine
 
     public long PoolReservedByteCount => _engine.PoolReservedByteCount;
 
-    public long PredictedHostPeakByteCount => _predictedHostPeak;
+    public long PredictedHostPeakByteCount => _plan.HostPeakByteCount(_baseline);
+
+    public long CheckpointByteCount => _plan.CheckpointByteCount;
 
     public string Description =>
-        $"model: {Model.ParameterCount:N0} parameters, {Model.DType.Name()} on {Model.Device}; engine pools {_engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {_engine.WeightLocation}; activations: {_engine.ActivationLocation}; optimizer states: {_engine.Options.OptimizerTier}";
+        $"model: {Model.ParameterCount:N0} parameters, {Model.DType.Name()} on {Model.Device}; engine pools {_engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {_engine.WeightLocation}; activations: {_engine.ActivationLocation}; optimizer states: {_engine.Options.OptimizerTier.ToString().ToLowerInvariant()}";
 
     public StepMetrics Step(IReadOnlyList<Batch> microBatches) => _engine.Step(microBatches);
 

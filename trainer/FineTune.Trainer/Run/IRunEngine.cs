@@ -14,11 +14,14 @@ namespace FineTune.Trainer.Runs;
 /// </summary>
 internal interface IRunEngine : IDisposable
 {
-    /// <summary>The engine for <paramref name="setup"/>'s recipe, built from scratch or for a resume from <paramref name="checkpoint"/>.</summary>
-    static IRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint) =>
+    /// <summary>
+    /// The engine for <paramref name="setup"/>'s recipe, built from scratch or for a resume from <paramref name="checkpoint"/>,
+    /// after its plan's checks (budgets; checkpoints and swap fit the disk of <paramref name="store"/>).
+    /// </summary>
+    static IRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint, LearningRateSchedule schedule, CheckpointStore store) =>
         LoraSetup.ConfigOf(setup.Recipe) is null
-            ? FullRunEngine.Create(setup, baselineByteCount, checkpoint)
-            : LoraRunEngine.Create(setup, baselineByteCount, checkpoint);
+            ? FullRunEngine.Create(setup, baselineByteCount, checkpoint, schedule, store)
+            : LoraRunEngine.Create(setup, baselineByteCount, checkpoint, schedule, store);
 
     /// <summary>The model being trained (evaluated between steps with model.Forward).</summary>
     LlamaModel Model { get; }
@@ -32,6 +35,9 @@ internal interface IRunEngine : IDisposable
 
     /// <summary>The plan's host peak for this run.</summary>
     long PredictedHostPeakByteCount { get; }
+
+    /// <summary>Bytes of one checkpoint (what the disk must hold before each save).</summary>
+    long CheckpointByteCount { get; }
 
     /// <summary>The run's "model: ..." line: parameters, dtype, where each state lives.</summary>
     string Description { get; }

@@ -40,7 +40,7 @@ public static class LoraCheckpoints
         engine.SaveOptimizerState(optimizerFolder);
         RunCheckpoints.Register(writer, optimizerFolder, RunCheckpoints.OptimizerFolder);
         writer.WriteText(BaseFingerprint.FileName, fingerprint.ToJson());
-        writer.WriteTrainerState(RunCheckpoints.TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, tokensSeen));
+        writer.WriteTrainerState(RunCheckpoints.TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, engine.Options.Schedule, tokensSeen));
         writer.WriteRecipe(recipe);
         return writer.Commit(recipe.Checkpoint.KeepLast);
     }

@@ -10,8 +10,8 @@ using FineTune.Trainer.Training.Adapters;
 namespace FineTune.Trainer.Runs;
 
 /// <summary>
-/// LoRA in a run: the base opened lazily from model.path (or, with model.config, generated from training.seed
-/// straight into the engine's store), the adapters (fresh, from model.lora.path, or a resumed checkpoint's adapter/),
+/// LoRA in a run: the base opened lazily from model.path (or, with model.config, created streamed and generated from
+/// training.seed straight into the engine's store), the adapters (fresh, from model.lora.path, or a resumed checkpoint's adapter/),
 /// the <see cref="AdapterEngine"/> filled from the base once, and <see cref="LoraCheckpoints"/>. A resume checks the
 /// base's file sizes against the checkpoint before streaming it and its CRC-32Cs after.
 /// </summary>
@@ -19,17 +19,19 @@ internal sealed class LoraRunEngine : IRunEngine
 {
     private readonly LoraAdapters _adapters;
     private readonly AdapterEngine _engine;
-    private readonly long _predictedHostPeak;
+    private readonly LoraRunPlan _plan;
+    private readonly long _baseline;
 
-    private LoraRunEngine(LlamaModel model, LoraAdapters adapters, AdapterEngine engine, long predictedHostPeak)
+    private LoraRunEngine(LlamaModel model, LoraAdapters adapters, AdapterEngine engine, LoraRunPlan plan, long baseline)
     {
         Model = model;
         _adapters = adapters;
         _engine = engine;
-        _predictedHostPeak = predictedHostPeak;
+        _plan = plan;
+        _baseline = baseline;
     }
 
-    public static LoraRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint)
+    public static LoraRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint, LearningRateSchedule schedule, CheckpointStore store)
     {
         Recipe recipe = setup.Recipe;
         if (checkpoint is not null && !LoraCheckpoints.IsLora(checkpoint))
@@ -37,18 +39,19 @@ internal sealed class LoraRunEngine : IRunEngine
         string? folder = recipe.Model.Path;
         LlamaConfig config = folder is not null ? LlamaConfigReader.ReadFolder(folder) : RunSetup.ConfigOf(recipe, setup.Tokenizer);
         LoraRunPlan plan = LoraRunPlan.Create(recipe, config, baselineByteCount, setup.TotalSteps);
+        RunSpaceCheck.CheckCheckpoints(recipe, plan.CheckpointByteCount, plan.Memory.NvmeFileByteCount, store);
         if (checkpoint is not null && folder is not null)
             LoraCheckpoints.CheckBaseSizes(checkpoint, folder);
         LlamaModel model = folder is not null
             ? LlamaModel.Open(folder, plan.WeightDType, Device.Cpu)
-            : BaseWeights.Unfilled(config, plan.WeightDType, Device.Cpu);
+            : LlamaModel.CreateStreamed(config, recipe.Training.Seed, plan.WeightDType, Device.Cpu);
         LoraAdapters? adapters = null;
         try
         {
             adapters = checkpoint is null ? LoraSetup.CreateAdapters(recipe, model) : Resumed(checkpoint, model, recipe, plan.Lora);
             BaseWeights source = folder is not null ? BaseWeights.FromFolder(folder) : BaseWeights.Generated(recipe.Training.Seed);
-            var engine = new AdapterEngine(model, adapters, plan.Options, source);
-            return new LoraRunEngine(model, adapters, engine, plan.HostPeakByteCount(baselineByteCount));
+            var engine = new AdapterEngine(model, adapters, plan.Options with { Schedule = schedule }, source);
+            return new LoraRunEngine(model, adapters, engine, plan, baselineByteCount);
         }
         catch
         {
@@ -66,7 +69,9 @@ internal sealed class LoraRunEngine : IRunEngine
 
     public long PoolReservedByteCount => _engine.PoolReservedByteCount;
 
-    public long PredictedHostPeakByteCount => _predictedHostPeak;
+    public long PredictedHostPeakByteCount => _plan.HostPeakByteCount(_baseline);
+
+    public long CheckpointByteCount => _plan.CheckpointByteCount;
 
     public string Description
     {

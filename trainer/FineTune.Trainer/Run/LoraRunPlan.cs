@@ -29,9 +29,11 @@ public sealed record LoraRunPlan
     public required TrainingOptions Options { get; init; }
     public required DType WeightDType { get; init; }
     public required long WorkingByteCount { get; init; }
-    /// <summary>Transient host bytes while the store fills: the largest base tensor as read (float32 at most) and converted.</summary>
+    /// <summary>Transient host bytes while the store fills: the largest base tensor (or drawn chunk) as read, float32 at most, and converted.</summary>
     public required long LoadingByteCount { get; init; }
     public required NvmeTraffic Traffic { get; init; }
+    /// <summary>One checkpoint: the adapters and extras in float32 (the PEFT file) and their fp32 master, m and v; the base is recorded, not copied.</summary>
+    public long CheckpointByteCount => Memory.TrainedElementCount * 16L;
     public required long TokensPerStep { get; init; }
     public long? HostBudgetByteCount { get; init; }
 
@@ -80,7 +82,9 @@ public sealed record LoraRunPlan
         // logits with their softmax gradient; the adapters add (B, T, r) per projection, negligible beside them
         long layerWork = 2L * b * t * (4L * c + 3L * config.IntermediateSize) * e + 2L * b * config.HeadCount * t * t * 4;
         long logits = 3L * b * t * config.VocabSize * 4;
-        long largest = memory.Layout.Parameters.Max(p => p.ElementCount);
+        // the base is read into the store one tensor at a time (model.path: the largest tensor as read, float32 at most,
+        // and its converted copy) or drawn one chunk at a time (model.config)
+        long largest = recipe.Model.Path is null ? Math.Min(LlamaInitializer.ChunkElementCount, memory.Layout.Parameters.Max(p => p.ElementCount)) : memory.Layout.Parameters.Max(p => p.ElementCount);
         return new LoraRunPlan
         {
             Config = config, Lora = lora, Memory = memory, Options = options, WeightDType = dtype,
@@ -112,9 +116,9 @@ public sealed record LoraRunPlan
         yield return F($"  activations        {Gib(Config.LayerCount * (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen * Config.HiddenSize * WeightDType.ElementByteCount()),10} GiB  {(m.NvmeActivationLayers > 0 ? $"nvme ({dir}), staged through host buffers" : "host")} (one checkpoint per layer per micro-batch)");
         yield return "predicted peak memory per tier:";
         string budget = HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host_gb set)";
-        string transient = LoadingByteCount > WorkingByteCount ? "largest base tensor while the store fills" : "working set";
+        string transient = LoadingByteCount > WorkingByteCount ? "one base tensor at a time while the store fills" : "working set";
         yield return F($"  host               {Gib(HostPeakByteCount(baselineByteCount)),10} GiB{budget}: pools {Gib(m.PoolByteCount)} + trained tensors {Gib(m.TrainedTensorByteCount)} + {transient} {Gib(Math.Max(WorkingByteCount, LoadingByteCount))} + runtime {Gib(baselineByteCount)}");
-        yield return F($"  nvme               {Gib(m.NvmeFileByteCount),10} GiB  under nvme_dir; each checkpoint holds the adapters and their states, {Gib(m.TrainedElementCount * 16L)} GiB x keep_last {recipe.Checkpoint.KeepLast} in {recipe.Checkpoint.Dir} (the base is recorded by path and CRC-32C, not copied)");
+        yield return F($"  nvme               {Gib(m.NvmeFileByteCount),10} GiB  under nvme_dir; each checkpoint holds the adapters and their states, {Gib(CheckpointByteCount)} GiB x keep_last {recipe.Checkpoint.KeepLast} in {recipe.Checkpoint.Dir} (the base is recorded by path and CRC-32C, not copied)");
         yield return F($"nvme traffic per step: base read {Gib(Traffic.WeightReadBytes)} GiB (every stage forward and again for backward, each of {recipe.Training.GradientAccumulationSteps} micro-batches), never written; adapter states read {Gib(Traffic.StateReadBytes)} / write {Gib(Traffic.StateWriteBytes)} GiB; activations read {Gib(Traffic.ActivationReadBytes)} / write {Gib(Traffic.ActivationWriteBytes)} GiB ({TokensPerStep:N0} tokens per step)");
         if (m.BaseOnNvme)
             yield return F($"  at {RunPlan.AssumedNvmeBytesPerSecond / 1e9:0} GB/s the base reads alone take {Traffic.WeightReadBytes / RunPlan.AssumedNvmeBytesPerSecond:0.###} s per step; measure the drive with `finetune bench io` or a whole step with `finetune bench lora`.");

@@ -43,7 +43,7 @@ public static class RunCheckpoints
         Directory.CreateDirectory(optimizerFolder);
         engine.SaveOptimizerState(optimizerFolder);
         Register(writer, optimizerFolder, OptimizerFolder);
-        writer.WriteTrainerState(TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, tokensSeen));
+        writer.WriteTrainerState(TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, engine.Options.Schedule, tokensSeen));
         writer.WriteRecipe(recipe);
         return writer.Commit(recipe.Checkpoint.KeepLast);
     }
@@ -71,17 +71,23 @@ public static class RunCheckpoints
     }
 
     /// <summary>The trainer state of a checkpoint taken after <paramref name="step"/> steps (any engine: full fine-tuning or LoRA).</summary>
-    internal static TrainerState TrainerStateAt(long step, DataPosition position, long scheduleStep, DynamicLossScaler? lossScaler, long tokensSeen) => new()
+    internal static TrainerState TrainerStateAt(long step, DataPosition position, long scheduleStep, DynamicLossScaler? lossScaler,
+        LearningRateSchedule? schedule, long tokensSeen)
     {
-        Step = step,
-        Epoch = position.Epoch,
-        DataPosition = JsonSerializer.SerializeToNode(position)!.AsObject(),
-        RngStates = new Dictionary<string, byte[]> { [DataRngName] = Encoding.ASCII.GetBytes(position.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
-        SchedulerState = new JsonObject { [ScheduleStepKey] = scheduleStep, [CleanStepsKey] = lossScaler?.CleanSteps ?? 0 },
-        LossScale = lossScaler?.Scale ?? 1.0,
-        SkippedSteps = lossScaler?.SkippedSteps ?? 0,
-        TokensSeen = tokensSeen,
-    };
+        var schedulerState = new JsonObject { [ScheduleStepKey] = scheduleStep, [CleanStepsKey] = lossScaler?.CleanSteps ?? 0 };
+        RunSchedule.Save(schedulerState, schedule);
+        return new TrainerState
+        {
+            Step = step,
+            Epoch = position.Epoch,
+            DataPosition = JsonSerializer.SerializeToNode(position)!.AsObject(),
+            RngStates = new Dictionary<string, byte[]> { [DataRngName] = Encoding.ASCII.GetBytes(position.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
+            SchedulerState = schedulerState,
+            LossScale = lossScaler?.Scale ?? 1.0,
+            SkippedSteps = lossScaler?.SkippedSteps ?? 0,
+            TokensSeen = tokensSeen,
+        };
+    }
 
     /// <summary>Reads a verified checkpoint's trainer state: the data position, the schedule's step, and the loss scaler restored.</summary>
     internal static (TrainerState State, DataPosition Position, long ScheduleStep) ReadTrainerState(CheckpointInfo checkpoint, DynamicLossScaler? lossScaler)

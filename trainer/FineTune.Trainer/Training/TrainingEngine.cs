@@ -60,12 +60,10 @@ public sealed partial class TrainingEngine : IDisposable
         try
         {
             _store = new ParameterStore(Plan.Layout, Plan.Store, _pool, Plan.WeightsOnNvme ? Drive("weights") : null);
+            // one parameter (a model opened lazily) or one chunk of one (a streamed creation) at a time
             for (int i = 0; i < model.Parameters.Count; i++)
-            {
-                NamedParameter parameter = model.Parameters[i];
-                using StageWeights read = model.UseWeights(parameter); // a model opened lazily: one parameter read at a time
-                _store.Fill(i, read[parameter]);
-            }
+                foreach (var (offset, values) in model.ReadChunks(model.Parameters[i]))
+                    _store.Fill(i, offset, values);
             _store.CompleteFill();
             _gradients = Plan.Gradients == GradientTier.Consumed
                 ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount)

@@ -63,7 +63,7 @@ public sealed class AdapterEngineStreamedBaseTests
             using var scratch = new TinyTraining.ScratchDirectory();
             using var scope = TensorScope.Enter();
             using LlamaModel model = onNvme
-                ? BaseWeights.Unfilled(TinyTraining.Config(), DType.BFloat16, Device.Cpu)
+                ? LlamaModel.CreateStreamed(TinyTraining.Config(), 7, DType.BFloat16, Device.Cpu)
                 : TinyTraining.Model(DType.BFloat16, seed: 7);
             using LoraAdapters adapters = LoraAdapters.Create(model, lora, seed: 5);
             TrainingOptions options = TinyTraining.Options() with

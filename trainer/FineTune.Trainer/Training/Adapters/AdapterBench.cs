@@ -46,7 +46,7 @@ public static class AdapterBench
         long before = ProcessMemory.ResidentByteCount();
         var (total, available) = MachineMemory();
         using var scope = TensorScope.Enter();
-        using LlamaModel model = BaseWeights.Unfilled(config, DType.BFloat16, Device.Cpu);
+        using LlamaModel model = LlamaModel.CreateStreamed(config, o.Seed, DType.BFloat16, Device.Cpu);
         using LoraAdapters adapters = LoraAdapters.Create(model, lora, o.Seed);
         long baseBytes = model.ParameterCount * 2;
         progress?.Invoke($"generating the {baseBytes / 1e9:0.0} GB bf16 base into {o.NvmeDirectory}, one tensor at a time");

@@ -11,8 +11,9 @@ namespace FineTune.Trainer.Training.Adapters;
 /// <see cref="LlamaModel.Open"/>); no fingerprint.</item>
 /// <item><see cref="FromFolder"/>: an HF folder's safetensors read directly, each file's CRC-32C assembled from the
 /// parts as they are read; the fingerprint names the folder and its files.</item>
-/// <item><see cref="Generated"/>: LlamaInitializer's seeded weights drawn tensor by tensor (a random base larger
-/// than memory, created straight into the NVMe store); the fingerprint is the CRC-32C of the weights as stored.</item>
+/// <item><see cref="Generated"/>: LlamaInitializer's seeded weights drawn chunk by chunk (a random base larger than
+/// memory, created straight into the NVMe store; give the engine a model from <see cref="LlamaModel.CreateStreamed"/>);
+/// the fingerprint is the CRC-32C of the weights as stored.</item>
 /// </list>
 /// A source is used by one engine, once.
 /// </summary>
@@ -26,18 +27,8 @@ public abstract class BaseWeights
     /// <summary>The safetensors weights of the HF folder <paramref name="folder"/> (that of the engine's model), hashed as they are read.</summary>
     public static BaseWeights FromFolder(string folder) => new FolderBaseWeights(folder);
 
-    /// <summary>LlamaModel.Create's weights for <paramref name="seed"/>, generated one tensor at a time.</summary>
+    /// <summary>LlamaModel.Create's weights for <paramref name="seed"/>, generated one chunk at a time.</summary>
     public static BaseWeights Generated(long seed) => new GeneratedBaseWeights(seed);
-
-    /// <summary>
-    /// The model to train with <see cref="Generated"/>: its shape and layers, no weights anywhere yet (the engine
-    /// generates them into its store; reading one before an engine holds the model throws, naming the parameter).
-    /// </summary>
-    public static LlamaModel Unfilled(LlamaConfig config, FineTune.Torch.DType dtype, FineTune.Torch.Device device)
-    {
-        config.Validate("the model config");
-        return new LlamaModel(config, new Dictionary<string, FineTune.Torch.Tensor>(), dtype, device);
-    }
 
     /// <summary>Fills every parameter of <paramref name="store"/> (layout order, then CompleteFill); returns the base's fingerprint, or null.</summary>
     internal abstract BaseFingerprint? FillInto(ParameterStore store, LlamaModel model);

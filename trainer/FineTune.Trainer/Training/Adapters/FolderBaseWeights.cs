@@ -45,7 +45,7 @@ internal sealed class FolderBaseWeights(string folder) : BaseWeights
                 hashes.Add(file, info.FileOffset, info.ByteCount, crc);
                 using var scope = TensorScope.Enter();
                 DType diskType = CheckpointDTypes.ToTorch(info.DType)!.Value; // OpenChecked refused the others
-                store.Fill(i, FineTune.Torch.Torch.FromPointer(buffer.Address, parameter.Spec.Shape, diskType));
+                store.Fill(i, 0, FineTune.Torch.Torch.FromPointer(buffer.Address, parameter.Spec.Shape, diskType));
             }
             store.CompleteFill();
             return new BaseFingerprint { Source = Path.GetFullPath(folder), IsFolder = true, Files = hashes.Finish(files) };

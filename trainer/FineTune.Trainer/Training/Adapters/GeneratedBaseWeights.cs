@@ -7,9 +7,9 @@ using FineTune.Trainer.Models;
 namespace FineTune.Trainer.Training.Adapters;
 
 /// <summary>
-/// <see cref="BaseWeights.Generated"/>: <see cref="LlamaInitializer.Stream"/> draws each tensor (float32 on the
-/// CPU, rounded to the store's dtype) and it goes straight into the store, so the host holds one tensor and its
-/// draw at a time. The fingerprint is one pseudo-file, the CRC-32C of the weights as stored (layout order), so a
+/// <see cref="BaseWeights.Generated"/>: <see cref="LlamaInitializer.Generate"/> draws each tensor in row chunks
+/// (float32 on the CPU, rounded to the store's dtype: LlamaModel.Create's values) and each goes straight into the
+/// store, so the host holds one chunk and its draw at a time. The fingerprint is one pseudo-file, the CRC-32C of the weights as stored (layout order), so a
 /// resume that regenerates the base checks that this libtorch draws the same numbers.
 /// </summary>
 internal sealed class GeneratedBaseWeights(long seed) : BaseWeights
@@ -21,15 +21,13 @@ internal sealed class GeneratedBaseWeights(long seed) : BaseWeights
         using var staging = new AlignedBuffer(StagingByteCount);
         uint crc = 0;
         long byteCount = 0;
-        int index = 0;
-        foreach (var (spec, tensor) in LlamaInitializer.Stream(model.Config, seed, model.DType, Device.Cpu))
+        // chunks come in layout order (parameters in the stable order, rows in order): the CRC is the whole base's
+        foreach (var (parameter, offset, values) in LlamaInitializer.Generate(model.Config, seed, model.DType, Device.Cpu))
         {
-            using (tensor)
+            using (values)
             {
-                if (spec.Name != model.Parameters[index].Name)
-                    throw new InvalidOperationException($"the initializer gave {spec.Name} where the layout has {model.Parameters[index].Name}.");
-                store.Fill(index++, tensor);
-                (crc, byteCount) = Append(crc, byteCount, tensor, staging);
+                store.Fill(parameter, offset, values);
+                (crc, byteCount) = Append(crc, byteCount, values, staging);
             }
         }
         store.CompleteFill();
