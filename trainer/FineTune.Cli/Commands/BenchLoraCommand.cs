@@ -58,7 +58,7 @@ internal static class BenchLoraCommand
             Console.WriteLine($"machine memory         {r.MemoryTotalByteCount / gib:0.00} GiB total, {r.MemoryAvailableByteCount / gib:0.00} GiB available at start: the base is {r.BaseByteCount / (double)Math.Max(1, r.MemoryTotalByteCount):0.00}x total memory");
             Console.WriteLine($"adapters               LoRA r {options.Rank} on {string.Join(", ", options.TargetModules)}: {r.TrainedParameterCount:N0} trained parameters; {FineTune.Torch.Torch.NumThreads} torch threads");
             Console.WriteLine($"drive                  sequential O_DIRECT read {r.ReadBytesPerSecondBefore / 1e9:0.00} GB/s before the base, {r.ReadBytesPerSecondAfter / 1e9:0.00} GB/s after; write {r.WriteBytesPerSecond / 1e9:0.00} GB/s ({r.BandwidthEngine}), measured in this run");
-            Console.WriteLine($"base created           in {r.FillSeconds:0} s ({r.BaseByteCount / r.FillSeconds / 1e9:0.00} GB/s: drawn, rounded to bf16 and written tensor by tensor)");
+            Console.WriteLine($"base created           in {r.FillSeconds:0} s ({r.BaseByteCount / r.FillSeconds / 1e9:0.00} GB/s: drawn, rounded to bf16 and written chunk by chunk)");
             for (int i = 0; i < r.Steps.Count; i++)
             {
                 var s = r.Steps[i];

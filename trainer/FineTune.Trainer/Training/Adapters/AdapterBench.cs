@@ -10,7 +10,7 @@ namespace FineTune.Trainer.Training.Adapters;
 /// <summary>
 /// `finetune bench lora`: LoRA over a base far larger than host memory. The drive's sequential O_DIRECT read
 /// bandwidth is measured first (SequentialBandwidth, the swap's own engine); then a random-init bf16 Llama of the
-/// given shape is generated tensor by tensor straight into the engine's NVMe store (<see cref="BaseWeights.Generated"/>,
+/// given shape is generated chunk by chunk straight into the engine's NVMe store (<see cref="BaseWeights.Generated"/>,
 /// never whole in memory), adapters are attached and a few steps run on random tokens, the base streaming through
 /// the layer slots; the drive is measured again once the base file is gone (a shared drive's rate moves). It reports
 /// tokens/s next to the base-read floor (base bytes read per step / the faster of the two read rates: no step can be
@@ -49,7 +49,7 @@ public static class AdapterBench
         using LlamaModel model = LlamaModel.CreateStreamed(config, o.Seed, DType.BFloat16, Device.Cpu);
         using LoraAdapters adapters = LoraAdapters.Create(model, lora, o.Seed);
         long baseBytes = model.ParameterCount * 2;
-        progress?.Invoke($"generating the {baseBytes / 1e9:0.0} GB bf16 base into {o.NvmeDirectory}, one tensor at a time");
+        progress?.Invoke($"generating the {baseBytes / 1e9:0.0} GB bf16 base into {o.NvmeDirectory}, one chunk at a time");
         using var engine = new AdapterEngine(model, adapters, options, BaseWeights.Generated(o.Seed));
         var steps = new List<StepMetrics>();
         var random = new SplitMix64((ulong)o.Seed);

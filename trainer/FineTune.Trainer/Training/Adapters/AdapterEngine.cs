@@ -16,7 +16,7 @@ namespace FineTune.Trainer.Training.Adapters;
 /// <summary>
 /// LoRA training as a library: the frozen base in a read-only <see cref="ParameterStore"/> (resident, or on NVMe
 /// streamed through the layer slots exactly as full fine-tuning streams its weights), filled once from a
-/// <see cref="BaseWeights"/> source one tensor at a time; only the adapters and the trainable extras train
+/// <see cref="BaseWeights"/> source one tensor (or chunk) at a time; only the adapters and the trainable extras train
 /// (<see cref="TrainedParameters"/>: resident, fp32 gradients, AdamW states in the engine's pool through
 /// <see cref="PartitionedOptimizer"/>, or on NVMe). The base gets no master copy, no optimizer state, no gradient
 /// buffer, no write-back, and its views do not require grad, so backward computes input gradients only; the
@@ -60,12 +60,13 @@ public sealed class AdapterEngine : IDisposable
         LossScaler = options.LossScaler;
         Plan = AdapterPlan.For(model.Config, model.DType, adapters.Config, options);
         AdapterEngineChecks.CheckPlan(Plan, options);
-        if (adapters.AttachedTo is null)
+        bool attached = adapters.AttachedTo is null;
+        if (attached)
             adapters.AttachTo(model);
-        _pool = HostMemoryPool.Create(Plan.Pool, options.HostBudgetByteCount);
-        _devices = new NvmeDeviceSet(options.IoEngine);
         try
         {
+            _pool = HostMemoryPool.Create(Plan.Pool, options.HostBudgetByteCount);
+            _devices = new NvmeDeviceSet(options.IoEngine);
             _store = new ParameterStore(Plan.Layout, Plan.Store, _pool, Plan.BaseOnNvme ? Drive("the LoRA base") : null);
             long fillStart = Stopwatch.GetTimestamp();
             BaseFingerprint = (baseWeights ?? BaseWeights.Of(model)).FillInto(_store, model);
@@ -80,6 +81,8 @@ public sealed class AdapterEngine : IDisposable
         catch
         {
             ReleaseParts();
+            if (attached)
+                adapters.Detach(); // a failed engine leaves the model and adapters as they were
             throw;
         }
         _weights = new AdapterWeights(_store, model, _trained);
@@ -263,11 +266,11 @@ public sealed class AdapterEngine : IDisposable
     {
         if (!_trained.TryGetExtra(parameter, out Tensor trained))
             return _store.ReadOwned(_weights.IndexOf(parameter));
+        Tensor copy;
+        using (TensorScope.Enter())
         using (FineTune.Torch.Torch.NoGrad())
-        {
-            Tensor copy = trained.Detach().Clone();
-            return TensorScope.Current?.Detach(copy) ?? copy;
-        }
+            copy = trained.Detach().Clone().MoveToOuterScope();
+        return TensorScope.Current?.Detach(copy) ?? copy;
     }
 
     private long CheckStep(IReadOnlyList<Batch> microBatches)

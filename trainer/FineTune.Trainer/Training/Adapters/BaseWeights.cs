@@ -5,7 +5,7 @@ namespace FineTune.Trainer.Training.Adapters;
 
 /// <summary>
 /// Where an <see cref="AdapterEngine"/> reads the frozen base from while it fills its read-only parameter store,
-/// once, one tensor at a time in the layout's order, so the whole base is never in host memory:
+/// once, one tensor or chunk at a time in the layout's order, so the whole base is never in host memory:
 /// <list type="bullet">
 /// <item><see cref="Of"/>: what the model itself serves (its resident tensors, or a folder it was opened from with
 /// <see cref="LlamaModel.Open"/>); no fingerprint.</item>

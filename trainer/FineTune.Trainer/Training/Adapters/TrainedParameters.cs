@@ -36,10 +36,14 @@ internal sealed class TrainedParameters : IDisposable
             var names = new HashSet<string>(adapters.TrainableBaseParameterNames, StringComparer.Ordinal);
             foreach (NamedParameter p in model.Parameters.Where(p => names.Contains(p.Name)))
             {
-                Tensor start = p.IsResident ? p.Tensor : initial(p);
                 Tensor working;
+                using (TensorScope.Enter())
                 using (FineTune.Torch.Torch.NoGrad())
-                    working = start.Detach().To(Device.Cpu, model.DType).Contiguous().Clone();
+                {
+                    // the model's own tensor stays the model's; a copy read from the store dies with this scope
+                    Tensor start = p.IsResident ? p.Tensor : TensorScope.Current!.Include(initial(p));
+                    working = start.Detach().To(Device.Cpu, model.DType).Contiguous().Clone().MoveToOuterScope();
+                }
                 working = TensorScope.Current?.Detach(working) ?? working;
                 working.RequiresGrad = true;
                 _extras[p] = working;
