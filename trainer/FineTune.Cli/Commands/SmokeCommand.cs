@@ -70,7 +70,7 @@ internal static class SmokeCommand
     private static void PrintRates()
     {
         (BlasKind kind, string? path) = BlasLibrary.Resolve();
-        Console.WriteLine($"BLAS: {kind}{(path is null ? "" : $" ({path})")}");
+        Console.WriteLine($"BLAS: {kind}{(path is null ? "" : $" ({path})")}; OpenMP wait: {FineTune.Torch.Native.OpenMpPolicy.Description}");
         if (BlasLibrary.Advice(kind, path) is string advice)
             Console.WriteLine($"warning: {advice}");
         GemmRate f32 = GemmRate.Measure(DType.Float32), bf16 = GemmRate.Measure(DType.BFloat16);
