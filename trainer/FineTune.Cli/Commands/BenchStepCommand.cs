@@ -30,6 +30,7 @@ internal static class BenchStepCommand
             int steps = parseResult.GetValue(stepsOption), accumulation = parseResult.GetValue(accumulationOption);
             if (steps < 1 || accumulation < 1)
                 throw new UserErrorException("--steps and --accumulation must be at least 1.");
+            FineTune.Torch.Torch.SetNumThreads(FineTune.Trainer.Runs.TrainingRun.TorchThreadCount()); // as a run would
             FineTune.Torch.Blas.BlasLibrary.WarnIfSlow(Console.Error);
             var options = new StepBenchOptions
             {

@@ -37,6 +37,7 @@ internal static class EvalCommand
             string? tokenText = parsed.GetValue(tokens), textFile = parsed.GetValue(text);
             if ((tokenText is null) == (textFile is null))
                 throw new UserErrorException("give exactly one of --tokens \"1 2 3\" or --text FILE.");
+            FineTune.Torch.Torch.SetNumThreads(FineTune.Trainer.Runs.TrainingRun.TorchThreadCount()); // as a run would
             FineTune.Torch.Blas.BlasLibrary.WarnIfSlow(Console.Error);
             Device target = ResolveDevice(parsed.GetValue(device)!);
             DType computeType = CheckpointDTypes.Parse(parsed.GetValue(dtype)!, "--dtype");
