@@ -51,10 +51,16 @@ step_build() {
   local prefix std
   prefix=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)') || { echo "python3 has no torch"; return 1; }
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, "devices", torch.cuda.device_count())'
+  # Hints for torch's own CMake config: the H200's architecture (nothing here compiles CUDA code, but torch's
+  # config may enable the CUDA language and probe it) and the cuDNN the pip wheel carries under nvidia/cudnn.
+  local hints=(-DCMAKE_CUDA_ARCHITECTURES=90) cudnn
+  export TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST:-9.0}
+  cudnn=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null) \
+    && [ -d "$cudnn/include" ] && hints+=("-DCUDNN_INCLUDE_PATH=$cudnn/include" "-DCUDNN_LIBRARY_PATH=$(ls "$cudnn"/lib/libcudnn.so* 2>/dev/null | head -1)")
   for std in "" 20 17; do
     rm -rf "$SCRATCH/shim"
-    echo "== cmake (FT_CXX_STANDARD=${std:-default})"
-    if cmake -S "$ROOT/torch/native" -B "$SCRATCH/shim" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$prefix" ${std:+-DFT_CXX_STANDARD=$std} \
+    echo "== cmake (FT_CXX_STANDARD=${std:-default}) ${hints[*]}"
+    if cmake -S "$ROOT/torch/native" -B "$SCRATCH/shim" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$prefix" "${hints[@]}" ${std:+-DFT_CXX_STANDARD=$std} \
        && cmake --build "$SCRATCH/shim" -j"$(nproc)"; then
       grep -q FT_WITH_CUDA "$SCRATCH/shim/CMakeFiles/finetune_torch.dir/flags.make" && echo "shim built with CUDA" || echo "shim built WITHOUT CUDA"
       return 0
