@@ -58,7 +58,7 @@ step_build() {
   cudnn=$(python3 -c 'import nvidia.cudnn as m; print(list(m.__path__)[0])' 2>/dev/null) \
     && [ -d "$cudnn/include" ] && hints+=("-DCUDNN_INCLUDE_PATH=$cudnn/include" "-DCUDNN_LIBRARY_PATH=$(ls "$cudnn"/lib/libcudnn.so* 2>/dev/null | head -1)")
   for std in "" 20 17; do
-    rm -rf "$SCRATCH/shim"
+    [ -z "$std" ] || rm -rf "$SCRATCH/shim"   # a retry with another standard starts clean
     echo "== cmake (FT_CXX_STANDARD=${std:-default}) ${hints[*]}"
     if cmake -S "$ROOT/torch/native" -B "$SCRATCH/shim" -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=$prefix" "${hints[@]}" ${std:+-DFT_CXX_STANDARD=$std} \
        && cmake --build "$SCRATCH/shim" -j"$(nproc)"; then
@@ -155,7 +155,7 @@ for s in "${STEPS[@]}"; do
   read -r name seconds file <<<"$s"
   start=$(date +%s.%N)
   echo "==== $name (timeout ${seconds} s)" >>"$OUT/$file"
-  timeout -k 5 "$seconds" "$SELF" __step "$name" >>"$OUT/$file" 2>&1
+  timeout -k 5 "$seconds" bash "$SELF" __step "$name" >>"$OUT/$file" 2>&1
   rc=$?
   elapsed=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')
   case $rc in 0) status=ok;; 124|137) status="TIMED OUT";; *) status="FAILED (exit $rc)";; esac
