@@ -3,6 +3,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Baselines;
 using Xunit;
 using static FineTune.Trainer.Tests.Training.TinyTraining;
 
@@ -18,16 +19,17 @@ public sealed class CudaTrainingTests(ITestOutputHelper output)
     private static List<double> Losses(Device device, DType dtype, TrainingMode mode, List<Batch> batches, string? nvme = null)
     {
         using LlamaModel model = LlamaModel.Create(Config(), 7, dtype, device);
-        var options = Options(mode) with
+        var options = Options() with
         {
             Precision = dtype == DType.BFloat16 ? PrecisionMode.BFloat16 : PrecisionMode.Float32,
             OptimizerTier = nvme is null ? FineTune.Offload.Optimizer.StateTier.Host : FineTune.Offload.Optimizer.StateTier.Nvme,
             NvmeDirectory = nvme,
             NvmeActivationLayers = nvme is null ? 0 : -1,
         };
-        using var engine = new TrainingEngine(model, options);
-        List<double> losses = Run(engine, batches).Select(m => m.Loss).ToList();
-        Assert.Equal(device, model.Parameters[0].Tensor.Device);
+        using ITrainer trainer = NewTrainer(model, options, mode);
+        List<double> losses = Run(trainer, batches).Select(m => m.Loss).ToList();
+        using (StageWeights weights = model.UseWeights(model.Parameters[0]))
+            Assert.Equal(device, weights[model.Parameters[0]].Device);
         return losses;
     }
 
