@@ -36,10 +36,10 @@ STEPS=(
   "unpack 20 summary.txt"
   "smoke 25 smoke-and-tests.txt"
   "gpu-tests 60 smoke-and-tests.txt"
-  "bench-io 40 bench-io.txt"
+  "bench-io 45 bench-io.txt"
   "bench-step 95 bench-step.txt"
   "quickstart 60 quickstart.txt"
-  "hf-clients 40 hf-clients.txt"
+  "hf-clients 35 hf-clients.txt"
 )
 
 die() { echo "gpu-check: $*" >&2; exit 2; }
@@ -77,7 +77,7 @@ step_unpack() {
 
 step_smoke() { app smoke; }
 
-step_gpu-tests() { "$SCRATCH/app/FineTune.Gpu.Tests" -noColor -parallel none; }
+step_gpu-tests() { "$SCRATCH/app/FineTune.Gpu.Tests" -noColor -parallelMode none; }
 
 step_bench-io() {
   mkdir -p "$SCRATCH/io" && df -h "$SCRATCH" && app bench io --dir "$SCRATCH/io" --size 2GiB --rounds 2 $(command -v fio >/dev/null || echo --no-fio)
