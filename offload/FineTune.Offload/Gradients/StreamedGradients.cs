@@ -11,7 +11,9 @@ namespace FineTune.Offload.Gradients;
 /// the optimizer as it updates the sub-groups covering it, and freed as soon as the last of those is done. No
 /// per-parameter accumulator exists; what is alive at once is bounded by <c>maxOutstandingByteCount</c> (the compute
 /// thread waits in <see cref="WaitForRoom"/> when the optimizer lags: back-pressure), which the plan sizes at about two
-/// stages. The global norm is kept as one fp64 partial per (parameter, 64 Ki-element chunk), computed when the
+/// stages or two sub-groups. The wait is only for gradients the optimizer can already consume (their sub-groups lie
+/// above the backward boundary, <see cref="SetBoundary"/>): when none can, it would never end, so it does not start.
+/// The global norm is kept as one fp64 partial per (parameter, 64 Ki-element chunk), computed when the
 /// gradient is published and summed in ascending order, so it equals <see cref="GradientNorm.SumOfSquares"/> over
 /// fp32 accumulators bit for bit.
 /// Thread-safe: published from the compute thread, read and released from the optimizer's task.
@@ -26,7 +28,9 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
     private readonly int[] _groupsLeft;
     private readonly int[] _groupsOf;
     private readonly double[][] _partials;
+    private readonly long[] _firstGroupElement;
     private long _outstanding;
+    private long _boundary;
 
     public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount)
     {
@@ -35,9 +39,14 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
         _published = new Tensor?[layout.Parameters.Count];
         _groupsLeft = new int[layout.Parameters.Count];
         _groupsOf = new int[layout.Parameters.Count];
+        _firstGroupElement = Enumerable.Repeat(long.MaxValue, layout.Parameters.Count).ToArray();
         foreach (SubGroup group in layout.SubGroups)
             foreach (SubGroupSegment segment in group.Segments)
+            {
                 _groupsOf[segment.Parameter]++;
+                _firstGroupElement[segment.Parameter] = Math.Min(_firstGroupElement[segment.Parameter], group.FirstElement);
+            }
+        _boundary = layout.ElementCount;
         _partials = layout.Parameters.Select(p => new double[(p.ElementCount + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount]).ToArray();
     }
 
@@ -47,12 +56,30 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
     /// <summary>Highest <see cref="OutstandingByteCount"/> seen (what the plan's bound is checked against).</summary>
     public long PeakOutstandingByteCount { get; private set; }
 
-    /// <summary>Blocks until <paramref name="byteCount"/> more bytes fit under the bound (or nothing is outstanding).</summary>
+    /// <summary>Backward has finalised every gradient at or after flat element <paramref name="boundary"/> (it only moves down).</summary>
+    public void SetBoundary(long boundary)
+    {
+        lock (_lock)
+            _boundary = Math.Min(_boundary, boundary);
+    }
+
+    /// <summary>
+    /// Blocks until <paramref name="byteCount"/> more bytes fit under the bound, or nothing outstanding can be consumed
+    /// before more is published (its sub-groups reach below the boundary): waiting then would never end.
+    /// </summary>
     public void WaitForRoom(long byteCount)
     {
         lock (_lock)
-            while (_outstanding > 0 && _outstanding + byteCount > _maxOutstanding)
+            while (_outstanding > 0 && _outstanding + byteCount > _maxOutstanding && AnyConsumable())
                 Monitor.Wait(_lock);
+    }
+
+    private bool AnyConsumable()
+    {
+        for (int p = 0; p < _published.Length; p++)
+            if (_published[p] is not null && _firstGroupElement[p] >= _boundary)
+                return true;
+        return false;
     }
 
     /// <summary>
@@ -129,6 +156,7 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
                 _published[p] = null;
             }
             _outstanding = 0;
+            _boundary = _layout.ElementCount;
             Monitor.PulseAll(_lock);
         }
     }

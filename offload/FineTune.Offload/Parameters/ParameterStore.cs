@@ -101,21 +101,22 @@ public sealed class ParameterStore : IDisposable
         _resident is null ? 0 : (nint)(_resident.Pointer + _layout.ResidentByteOffset(parameter));
 
     /// <summary>
-    /// Sets <paramref name="parameter"/>'s initial weights from <paramref name="values"/> (its shape, any dtype and
-    /// device: converted). On NVMe, parameters must come in layout order (they are staged through an 8 MiB buffer and
-    /// written in whole pages); <see cref="CompleteFill"/> writes the rest.
+    /// Sets elements [<paramref name="offset"/>, offset + n) of <paramref name="parameter"/>'s initial weights from
+    /// <paramref name="values"/> (n elements in row-major order, any dtype and device: converted). On NVMe, chunks must
+    /// come in layout order (they are staged through an 8 MiB buffer and written in whole pages); <see cref="CompleteFill"/>
+    /// writes the rest.
     /// </summary>
-    public void Fill(int parameter, Tensor values)
+    public void Fill(int parameter, long offset, Tensor values)
     {
         using var scope = TensorScope.Enter();
         using var noGrad = FineTune.Torch.Torch.NoGrad();
         if (_resident is not null)
         {
-            _residentViews[parameter]!.CopyFrom(values);
+            _residentViews[parameter]!.Reshape(-1).Narrow(0, offset, values.NumElements).CopyFrom(values.Reshape(-1));
             return;
         }
-        if (_layout.FlatOffset(parameter) != _filledElements)
-            throw new InvalidOperationException($"Parameter {parameter} starts at element {_layout.FlatOffset(parameter)} but the weight file is filled up to {_filledElements}: fill in layout order.");
+        if (_layout.FlatOffset(parameter) + offset != _filledElements)
+            throw new InvalidOperationException($"Parameter {parameter} element {offset} is element {_layout.FlatOffset(parameter) + offset} of the flat space but the weight file is filled up to {_filledElements}: fill in layout order.");
         const long stagingBytes = 8L << 20;
         int elementBytes = _file!.ElementByteCount;
         long stagingElements = stagingBytes / elementBytes;
@@ -194,10 +195,16 @@ public sealed class ParameterStore : IDisposable
         return new StageLease(this, stage, views);
     }
 
+    /// <summary>
+    /// Whether stage s's weights may be read ahead now; false while an update still running would rewrite them (the
+    /// engine sets it; null: always).
+    /// </summary>
+    public Func<int, bool>? PrefetchGate { get; set; }
+
     /// <summary>Starts reading stage <paramref name="stage"/>'s weights if a slot is free (NVMe); out-of-range stages are ignored.</summary>
     public void Prefetch(int stage)
     {
-        if (_slots is not null && stage >= 0 && stage < _layout.Stages.Count && _layout.RangeOfStage(stage) is int range)
+        if (_slots is not null && stage >= 0 && stage < _layout.Stages.Count && _layout.RangeOfStage(stage) is int range && PrefetchGate?.Invoke(stage) != false)
             _slots.Prefetch(range);
     }
 

@@ -73,11 +73,13 @@ public sealed class MemoryPlan
     public long GradientPoolByteCount => Pool.ReservedByteCount(BufferKind.GradientAccumulators);
 
     /// <summary>
-    /// Consumed gradients: the bound on gradient bytes alive at once, two stages' worth (backward waits beyond it),
-    /// plus a weight two stages use (a tied LM head's fp32 contribution). Not pooled: autograd's own tensors.
+    /// Consumed gradients: the bound on gradient bytes alive at once, two stages' or two sub-groups' worth, whichever is
+    /// more (a sub-group is updated once every gradient in it is final; backward waits beyond the bound), plus a weight
+    /// two stages use (a tied LM head's fp32 contribution). Not pooled: autograd's own tensors.
     /// </summary>
     public long ConsumedGradientBoundByteCount => Gradients != GradientTier.Consumed ? 0
-        : 2 * Layout.Stages.Max(s => s.Owned.Sum(PublishedGradientByteCount))
+        : 2 * Math.Max(Layout.Stages.Max(s => s.Owned.Sum(PublishedGradientByteCount)),
+              Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(PublishedGradientByteCount)))
           + Layout.Stages.SelectMany(s => s.Uses.Except(s.Owned)).Distinct().Sum(p => Layout.Parameters[p].ElementCount * 4L);
 
     /// <summary>

@@ -13,6 +13,9 @@ namespace FineTune.Trainer.Runs;
 public sealed class RunMetricsLog : IDisposable
 {
     public const string FileName = "metrics.jsonl";
+
+    /// <summary>&lt;output_dir&gt;/eval.jsonl: {"step", "eval_loss"} per evaluation (a separate file: readers of metrics.jsonl expect a loss per line).</summary>
+    public const string EvalFileName = "eval.jsonl";
     private readonly FileStream _stream;
 
     public RunMetricsLog(string outputDirectory)
@@ -46,6 +49,24 @@ public sealed class RunMetricsLog : IDisposable
         buffer.WriteByte((byte)'\n');
         _stream.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
         _stream.Flush();
+    }
+
+    /// <summary>Appends one evaluation to eval.jsonl beside metrics.jsonl.</summary>
+    public void AppendEval(long step, double evalLoss)
+    {
+        if (!double.IsFinite(evalLoss))
+            return; // an eval set without a trained token has no loss to draw
+        var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("step", step);
+            json.WriteNumber("eval_loss", evalLoss);
+            json.WriteEndObject();
+        }
+        buffer.WriteByte((byte)'\n');
+        using var stream = new FileStream(Path.Combine(Path.GetDirectoryName(FilePath)!, EvalFileName), FileMode.Append, FileAccess.Write, FileShare.Read);
+        stream.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
     }
 
     /// <summary>Loss per step, the last line of each step winning (a resumed run re-logs the steps it repeats).</summary>

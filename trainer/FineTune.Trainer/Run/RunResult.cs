@@ -46,6 +46,17 @@ public sealed record RunResult
 
     public double? EvalLoss { get; init; }
 
+    /// <summary>Train loss of every step so far (resumed steps included), for the summary's sparkline.</summary>
+    public IReadOnlyList<double> LossCurve { get; init; } = [];
+
+    /// <summary>Eval loss of every evaluation so far.</summary>
+    public IReadOnlyList<double> EvalLossCurve { get; init; } = [];
+
+    /// <summary>The loss/learning-rate PNG written into the run folder; null when it could not be drawn (<see cref="PlotError"/>).</summary>
+    public string? PlotFile { get; init; }
+
+    public string? PlotError { get; init; }
+
     public string? TensorBoardFile { get; init; }
 
     public required string MetricsFile { get; init; }

@@ -35,6 +35,9 @@ public sealed class RunSetup
     /// <summary>The synthetic task and held-out records whose greedy answers are checked; null for file datasets.</summary>
     public (SyntheticTask Task, IReadOnlyList<InstructionRecord> Records, InstructionTemplate Template)? Synthetic { get; private init; }
 
+    /// <summary>The chat template conversations are rendered with, and why; null when the data holds no conversation.</summary>
+    public ChatTemplateChoice? Chat { get; private init; }
+
     public DataLoaderOptions LoaderOptions { get; private init; } = null!;
 
     public DType ModelDType { get; private init; }
@@ -53,7 +56,10 @@ public sealed class RunSetup
         int evalCount = recipe.Eval.EverySteps is null || recipe.Eval.Path is not null ? 0 : Math.Max(1, (int)Math.Round(records.Count * recipe.Eval.Fraction));
         if (evalCount >= records.Count)
             throw new UserErrorException($"eval.fraction {recipe.Eval.Fraction} leaves no training records out of {records.Count}; lower eval.fraction.");
-        var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), null, template);
+        ChatTemplateChoice? chat = records.Any(r => r.Format == DataFormat.Chat)
+            ? ChatTemplateChoice.Detect(recipe.Tokenizer.Kind == TokenizerKind.Byte ? TokenizerLoader.ByteTokenizerName : recipe.Tokenizer.Path!)
+            : null;
+        var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), null, template, chat?.Template);
         TokenizedDataset train = TokenizedDataset.Build(records.Take(records.Count - evalCount).ToList(), tokenizer, datasetOptions);
         if (train.Samples.Count == 0)
             throw new UserErrorException($"the dataset gives no training samples of at most {recipe.Dataset.SeqLen} tokens; check dataset.path and dataset.seq_len.");
@@ -69,6 +75,7 @@ public sealed class RunSetup
             TrainData = train,
             EvalData = eval,
             Synthetic = synthetic,
+            Chat = chat,
             LoaderOptions = loaderOptions,
             ModelDType = DTypeOf(recipe.Training.Precision),
             ComputeDevice = DeviceOf(recipe.Training.Device),

@@ -4,6 +4,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
+using FineTune.Trainer.Plots;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.TensorBoard;
 using FineTune.Trainer.Training;
@@ -61,6 +62,8 @@ public sealed class TrainingRun
             int discarded = new CheckpointStore(recipe.Checkpoint.Dir).DiscardAfter(checkpoint.Step);
             _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; removed {discarded} newer checkpoint(s) of the abandoned run" : "")}");
         }
+        if (setup.Chat is not null)
+            _progress.Message($"chat template: {setup.Chat.Reason}");
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
         _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier}");
@@ -99,6 +102,7 @@ public sealed class TrainingRun
                 {
                     evalLoss = RunEvaluation.Loss(model, setup.EvalData, setup.LoaderOptions);
                     logger?.Log(step, MetricTags.EvalLoss, evalLoss.Value);
+                    metricsLog.AppendEval(step, evalLoss.Value);
                     _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
                 }
                 interrupted = cancel.IsCancellationRequested && !last;
@@ -121,6 +125,7 @@ public sealed class TrainingRun
         _progress.EndLine();
         logger?.LogSessionEnd(!interrupted);
         SortedDictionary<long, double> losses = RunMetricsLog.ReadLosses(metricsLog.FilePath);
+        var (plotFile, plotError, evalCurve) = DrawPlot(recipe.OutputDir);
         return new RunResult
         {
             Step = step,
@@ -139,6 +144,10 @@ public sealed class TrainingRun
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted ? null : Accuracy(model, setup),
             EvalLoss = evalLoss,
+            LossCurve = losses.Values.ToList(),
+            EvalLossCurve = evalCurve,
+            PlotFile = plotFile,
+            PlotError = plotError,
             TensorBoardFile = logger?.FilePath,
             MetricsFile = metricsLog.FilePath,
             LastCheckpoint = lastCheckpoint,
@@ -167,6 +176,26 @@ public sealed class TrainingRun
         yield return new(MetricTags.PoolInUseBytes, m.PoolPeakInUseByteCount);
         yield return new(MetricTags.ReadBytesPerSecond, m.Seconds > 0 ? m.BytesRead / m.Seconds : 0);
         yield return new(MetricTags.WriteBytesPerSecond, m.Seconds > 0 ? m.BytesWritten / m.Seconds : 0);
+    }
+
+    /// <summary>
+    /// Writes OUTPUT_DIR/loss.png from the run's logs (the whole run, resumes included). A plot that cannot be drawn
+    /// (no SkiaSharp native library on this platform, a full disk) costs the run nothing: the summary says why.
+    /// </summary>
+    private static (string? File, string? Error, IReadOnlyList<double> EvalCurve) DrawPlot(string outputDirectory)
+    {
+        RunHistory history = RunHistory.Read(outputDirectory);
+        IReadOnlyList<double> evalCurve = history.Eval.Select(e => e.Loss).ToList();
+        string file = Path.Combine(outputDirectory, LossPlot.FileName);
+        try
+        {
+            LossPlot.Save([history], file);
+            return (file, null, evalCurve);
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or IOException or UnauthorizedAccessException)
+        {
+            return (null, e.Message, evalCurve);
+        }
     }
 
     private static double? Accuracy(LlamaModel model, RunSetup setup) => setup.Recipe.Eval.TaskAccuracy && setup.Synthetic is var (task, records, template)

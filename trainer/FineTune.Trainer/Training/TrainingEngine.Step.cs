@@ -38,6 +38,8 @@ public sealed partial class TrainingEngine
                 _gradients.BeginMicroBatch();
                 lossSum += _pass.Run(microBatches[m], gradientScale, (stage, weights) =>
                 {
+                    if (first && stage == Plan.Layout.Stages.Count - 1)
+                        _update.Settle(); // an update under the forward still reads the gradients about to be overwritten
                     _gradients.StageDone(stage, weights, first); // before the weights (and their .grad) are let go
                     if (last && Plan.Layout.OwnedFirstElement(stage) is long boundary)
                         _update.StageFinished(boundary);
@@ -68,7 +70,8 @@ public sealed partial class TrainingEngine
         {
             _gradients.EndStep();
         }
-        double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds;
+        // the optimizer's time on this step's critical path: deciding this step, and waiting for the previous one's update
+        double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds + _update.TakeWaitSeconds();
         LossScaler?.Update(!skipped);
         StepCount++;
         // the resident copies of NVMe weights predate the update; start reading the next step's first stage now

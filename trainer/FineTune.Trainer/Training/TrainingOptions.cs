@@ -65,6 +65,13 @@ public sealed record TrainingOptions
     /// <summary>Where gradients go between backward and the optimizer; Auto lets the plan decide.</summary>
     public Gradients.GradientTier GradientTier { get; init; } = Gradients.GradientTier.Auto;
 
+    /// <summary>
+    /// With clipping or loss scaling (the update needs the global norm first): true (default) decides the step when
+    /// backward ends and applies it under the next step's forward, stage by stage (exact, the state I/O off the
+    /// critical path); false runs it after backward with the first state reads prefetched during the last backward.
+    /// </summary>
+    public bool DeferUpdateToNextForward { get; init; } = true;
+
     /// <summary>Update finished sub-groups while backward continues (only without clipping and loss scaling).</summary>
     public bool OverlapOptimizerWithBackward { get; init; } = true;
 

@@ -45,6 +45,8 @@ internal sealed class ConsumedGradients : IGradientHarvest
     public void StageDone(int stage, StageWeights weights, bool firstMicroBatch)
     {
         LayoutStage owner = _layout.Stages[stage];
+        if (_layout.OwnedFirstElement(stage) is long first)
+            _streamed.SetBoundary(first + owner.Owned.Sum(p => _layout.Parameters[p].ElementCount)); // everything above this stage is final
         _streamed.WaitForRoom(owner.Owned.Sum(_publishedByteCount));
         using (FineTune.Torch.Torch.NoGrad())
         {
@@ -86,6 +88,8 @@ internal sealed class ConsumedGradients : IGradientHarvest
                 _streamed.Publish(p, final);
             }
         }
+        if (_layout.OwnedFirstElement(stage) is long boundary)
+            _streamed.SetBoundary(boundary);
     }
 
     public void EndStep()
