@@ -3,6 +3,7 @@ using System.Globalization;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Models.Lora;
+using FineTune.Trainer.Runs;
 using FineTune.Trainer.Tokenizers;
 
 namespace FineTune.Cli.Commands;
@@ -21,7 +22,7 @@ internal static class EvalCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "HF model folder (config.json + safetensors).", Required = true };
+        var model = new Option<string>("--model") { Description = "HF model folder (config.json + safetensors), a checkpoint (step_N) or a run folder (its newest checkpoint).", Required = true };
         var tokens = new Option<string?>("--tokens") { Description = "Token ids separated by spaces or commas, e.g. \"1 2 3\"." };
         var text = new Option<string?>("--text") { Description = "A UTF-8 text file, encoded with the model folder's tokenizer.json." };
         var seq = new Option<int?>("--seq") { Description = "Tokens per forward pass (default: min(max_position_embeddings, 2048))." };
@@ -35,7 +36,7 @@ internal static class EvalCommand
             command.Options.Add(option);
         command.SetAction(parsed =>
         {
-            string folder = parsed.GetValue(model)!;
+            string folder = CheckpointExportSource.Resolve(parsed.GetValue(model)!, "eval --model");
             string? tokenText = parsed.GetValue(tokens), textFile = parsed.GetValue(text);
             if ((tokenText is null) == (textFile is null))
                 throw new UserErrorException("give exactly one of --tokens \"1 2 3\" or --text FILE.");
@@ -115,8 +116,7 @@ internal static class EvalCommand
 
     private static int[] Encode(string folder, string textFile)
     {
-        if (!File.Exists(textFile))
-            throw new UserErrorException($"--text {textFile}: no such file.");
+        FineTune.IO.InputFile.RequireRegular(textFile, "--text");
         if (!File.Exists(Path.Combine(folder, TokenizerLoader.TokenizerFileName)))
             throw new UserErrorException($"--text needs {Path.Combine(folder, TokenizerLoader.TokenizerFileName)}, which does not exist; pass --tokens instead.");
         ITokenizer tokenizer = TokenizerLoader.Load(folder);

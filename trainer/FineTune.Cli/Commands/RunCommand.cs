@@ -20,15 +20,23 @@ internal static class RunCommand
     {
         var recipe = new Argument<string>("RECIPE") { Description = "Recipe file (.yaml); see recipes/ and docs/recipes.md." };
         var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value pairs that override the recipe, e.g. training.max_steps=50 resume=true.", Arity = ArgumentArity.ZeroOrMore };
+        Option<bool> discardNewer = DiscardNewerOption();
         var command = new Command("run", "Train a recipe: data, model, offloaded engine, TensorBoard logs and checkpoints under output_dir. Ctrl-C or SIGTERM saves a checkpoint after the current step and exits with 130; exit 2 is a user error.");
         command.Arguments.Add(recipe);
         command.Arguments.Add(overrides);
-        command.SetAction(parsed => Execute(Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? [])));
+        command.Options.Add(discardNewer);
+        command.SetAction(parsed => Execute(Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []), parsed.GetValue(discardNewer)));
         return command;
     }
 
+    /// <summary>`--discard-newer`, shared with resume: the only way a resume deletes checkpoints newer than the one it starts from.</summary>
+    internal static Option<bool> DiscardNewerOption() => new("--discard-newer")
+    {
+        Description = "When resuming from a checkpoint older than the newest (resume=<step_N>, or past a damaged newest one), delete the newer ones; without it such a resume is refused.",
+    };
+
     /// <summary>Runs a resolved recipe with the console's progress output and Ctrl-C / SIGTERM handling; returns the exit code.</summary>
-    internal static int Execute(Recipe recipe)
+    internal static int Execute(Recipe recipe, bool discardNewer = false)
     {
         using var cancel = new CancellationTokenSource();
         int signals = 0;
@@ -40,8 +48,10 @@ internal static class RunCommand
         }
         ConsoleCancelEventHandler onCancelKey = (_, e) =>
         {
-            // The first Ctrl-C asks for a clean stop; a second one lets the runtime terminate the process.
+            // The first Ctrl-C asks for a clean stop; a second one lets the runtime terminate the process, after saying so.
             e.Cancel = Volatile.Read(ref signals) == 0;
+            if (!e.Cancel)
+                Console.Error.WriteLine($"{Environment.NewLine}Ctrl-C again: aborting now without a checkpoint of this step; the last checkpoint in {recipe.Checkpoint.Dir} stays usable (finetune resume {recipe.OutputDir}).");
             Stop("Ctrl-C");
         };
         Console.CancelKeyPress += onCancelKey;
@@ -52,8 +62,8 @@ internal static class RunCommand
         });
         try
         {
-            var progress = new RunProgress(Console.Out, LiveRenderer(), recipe.Logging.LogEverySteps);
-            RunResult result = new TrainingRun(recipe, progress).Execute(cancel.Token);
+            var progress = new RunProgress(Console.Out, LiveRenderer(), recipe.Logging.LogEverySteps, TerminalColumns);
+            RunResult result = new TrainingRun(recipe, progress) { DiscardNewer = discardNewer }.Execute(cancel.Token);
             foreach (string line in RunSummary.Lines(result))
                 Console.WriteLine(line);
             return result.Interrupted ? InterruptedExitCode : ExitCodes.Success;
@@ -74,5 +84,19 @@ internal static class RunCommand
             Console.Write("\r\u001b[2K");
             AnsiConsole.Markup(Markup.Escape(line).Replace("loss ", "[bold]loss[/] ", StringComparison.Ordinal));
         };
+    }
+
+    /// <summary>Columns the live line may use: one less than the terminal's width, so it never wraps (which would leave a stale copy behind on every update).</summary>
+    internal static int TerminalColumns()
+    {
+        try
+        {
+            int width = Console.WindowWidth;
+            return width > 1 ? width - 1 : RunProgressLine.UnlimitedWidth;
+        }
+        catch (Exception e) when (e is IOException or PlatformNotSupportedException or InvalidOperationException)
+        {
+            return 79;
+        }
     }
 }

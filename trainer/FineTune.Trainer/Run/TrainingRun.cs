@@ -34,39 +34,73 @@ public sealed class TrainingRun
         _progress = progress;
     }
 
+    /// <summary>
+    /// Resuming from a checkpoint older than the newest in the same checkpoint folder deletes the newer ones
+    /// (`--discard-newer`); without it such a resume is refused, since it would overwrite them.
+    /// </summary>
+    public bool DiscardNewer { get; init; }
+
     public RunResult Execute(CancellationToken cancel)
     {
         Torch.Torch.SetNumThreads(TorchThreadCount());
+        RunDirectories.RefuseLinks(_recipe);
+        IReadOnlyList<string> created = RunDirectories.Prepare(_recipe);
+        try
+        {
+            using RunFolderLock folderLock = RunFolderLock.Acquire(RunDirectories.LockedFolders(_recipe));
+            return Train(_recipe, cancel);
+        }
+        catch
+        {
+            // a run that failed before writing anything leaves no empty run folders behind
+            RunDirectories.RemoveIfEmpty(created);
+            throw;
+        }
+    }
+
+    private RunResult Train(Recipe recipe, CancellationToken cancel)
+    {
+        var store = new CheckpointStore(recipe.Checkpoint.Dir);
         (Torch.Blas.BlasKind blas, string? blasPath) = Torch.Blas.BlasLibrary.Resolve();
         if (Torch.Blas.BlasLibrary.Advice(blas, blasPath) is string advice)
             _progress.Message($"warning: {advice}");
         string compute = $"libtorch {Torch.Torch.NumThreads} threads of {Environment.ProcessorCount} cores, OpenMP wait {Torch.Native.OpenMpPolicy.Description}, BLAS {blas}";
-        Recipe recipe = _recipe;
-        RunDirectories.Prepare(recipe);
         CheckpointInfo? checkpoint = RunCheckpoints.Find(recipe);
+        bool sameRun = checkpoint is not null && RunDirectories.IsInside(checkpoint.DirectoryPath, recipe.Checkpoint.Dir);
+        IReadOnlyList<CheckpointInfo> newer = sameRun ? store.Newer(checkpoint!.Step) : [];
+        if (newer.Count > 0 && !DiscardNewer)
+            throw new UserErrorException($"{recipe.Checkpoint.Dir} holds {newer.Count} checkpoint(s) newer than {checkpoint!.DirectoryPath} ({string.Join(", ", newer.Select(c => Path.GetFileName(c.DirectoryPath)))}), which resuming from it would overwrite; add --discard-newer to delete them, or continue from it in a new run folder with output_dir=NEW.");
         if (checkpoint is null)
-            RunDirectories.StartFresh(recipe);
+            RunDirectories.StartFresh(recipe, continuesThisRun: recipe.Resume is not null);
+        else if (!sameRun)
+            RunDirectories.StartFresh(recipe, continuesThisRun: false); // a new run that branches from another run's checkpoint
         RunSetup setup = RunSetup.Create(recipe);
+        _progress.Message(setup.DataSummary);
+        TrainerState? savedState = checkpoint?.ReadTrainerState();
+        (LearningRateSchedule schedule, string scheduleLine) = RunSchedule.Plan(recipe, setup.TotalSteps, savedState);
         long baseline = RunPlan.MeasureRuntimeBaseline();
         RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
+        RunSpaceCheck.CheckCheckpoints(recipe, plan, store);
+        RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
         using LlamaModel model = checkpoint is null
             ? setup.CreateModel(plan)
             : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
-        using var engine = new TrainingEngine(model, setup.EngineOptions(plan));
+        using var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule });
         DataPosition? position = null;
         long tokensSeen = 0;
         if (checkpoint is not null)
         {
             (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine);
             tokensSeen = state.TokensSeen;
-            int discarded = new CheckpointStore(recipe.Checkpoint.Dir).DiscardAfter(checkpoint.Step);
-            _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; removed {discarded} newer checkpoint(s) of the abandoned run" : "")}");
+            int discarded = DiscardNewer ? store.DiscardAfter(checkpoint.Step) : 0;
+            _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; --discard-newer deleted {discarded} newer checkpoint(s) of the abandoned run" : "")}");
         }
         if (setup.Chat is not null)
             _progress.Message($"chat template: {setup.Chat.Reason}");
+        _progress.Message(scheduleLine);
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
-        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier}");
+        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier.ToString().ToLowerInvariant()}");
         double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
 
         using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);
@@ -78,6 +112,7 @@ public sealed class TrainingRun
         bool interrupted = false;
         long step = startStep;
         var batches = new Batch[recipe.Training.GradientAccumulationSteps];
+        var sinceCheckpoint = Stopwatch.StartNew();
         try
         {
             while (step < setup.TotalSteps)
@@ -94,6 +129,7 @@ public sealed class TrainingRun
                 bool last = step == setup.TotalSteps;
                 if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
                     logger?.Log(step, Scalars(metrics));
+                RunDivergence.Check(metrics, recipe, lastCheckpoint);
                 _progress.Step(new RunProgressLine(step, setup.TotalSteps, metrics.Loss, metrics.LearningRate, metrics.TokensPerSecond,
                     (metrics.BytesRead + metrics.BytesWritten) / Math.Max(metrics.Seconds, 1e-9), ProcessMemory.ResidentByteCount(),
                     engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
@@ -106,9 +142,13 @@ public sealed class TrainingRun
                     _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
                 }
                 interrupted = cancel.IsCancellationRequested && !last;
-                if (last || interrupted || (recipe.Checkpoint.EverySteps is int every && step % every == 0))
+                bool due = (recipe.Checkpoint.EverySteps is int every && step % every == 0)
+                    || (recipe.Checkpoint.EveryMinutes is double minutes && sinceCheckpoint.Elapsed.TotalMinutes >= minutes);
+                if (last || interrupted || due)
                 {
+                    RunSpaceCheck.CheckNextCheckpoint(recipe, plan.CheckpointByteCount, lastCheckpoint);
                     lastCheckpoint = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe));
+                    sinceCheckpoint.Restart();
                     _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
                 }
                 if (interrupted)
