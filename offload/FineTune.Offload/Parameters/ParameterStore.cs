@@ -176,6 +176,8 @@ public sealed class ParameterStore : IDisposable
     /// </summary>
     public StageLease Acquire(int stage, int direction)
     {
+        if (_layout.Blocks(stage) is not null)
+            throw new InvalidOperationException($"Stage {stage} computes its weights block by block; acquire its blocks.");
         var views = new Dictionary<int, Tensor>();
         if (_resident is not null)
         {
@@ -197,16 +199,62 @@ public sealed class ParameterStore : IDisposable
     }
 
     /// <summary>
-    /// Whether stage s's weights may be read ahead now; false while an update still running would rewrite them (the
+    /// Whether a range's weights may be read ahead now; false while an update still running would rewrite them (the
     /// engine sets it; null: always).
     /// </summary>
-    public Func<int, bool>? PrefetchGate { get; set; }
+    public Func<WeightRange, bool>? PrefetchGate { get; set; }
 
-    /// <summary>Starts reading stage <paramref name="stage"/>'s weights if a slot is free (NVMe); out-of-range stages are ignored.</summary>
+    /// <summary>
+    /// Block <paramref name="block"/> of a stage that computes by row blocks (<see cref="ParameterLayout.Blocks"/>): a
+    /// view of those rows of its weight, (rows, C), held until the lease is disposed; the next block in
+    /// <paramref name="direction"/> (then the next stage) is prefetched.
+    /// </summary>
+    public StageLease AcquireBlock(int stage, int block, int direction)
+    {
+        IReadOnlyList<LayoutBlock> blocks = _layout.Blocks(stage) ?? throw new InvalidOperationException($"Stage {stage} takes its weights whole.");
+        LayoutBlock b = blocks[block];
+        var views = new Dictionary<int, Tensor>();
+        Tensor? own = null;
+        if (_resident is not null)
+        {
+            // a leaf of its own over the rows (a narrowed view of the whole weight would send its gradient to the whole)
+            long rowBytes = _layout.Parameters[b.Parameter].ElementCount / _layout.Parameters[b.Parameter].Shape[0] * _layout.WeightType.ByteCount();
+            long[] shape = [b.Rows, .. _layout.Parameters[b.Parameter].Shape[1..]];
+            own = Owned(FineTune.Torch.Torch.FromPointer(WeightAddress(b.Parameter) + (nint)(b.FirstRow * rowBytes), shape, _dtype));
+            own.RequiresGrad = true;
+            views[b.Parameter] = own;
+        }
+        else
+        {
+            if (_rangeUsers[b.Range] == 0)
+                _rangeViews[b.Range] = Bind(b.Range, _slots!.Acquire(b.Range));
+            _rangeUsers[b.Range]++;
+            views[b.Parameter] = _rangeViews[b.Range]![b.Parameter];
+            int next = block + direction;
+            if (direction != 0 && next >= 0 && next < blocks.Count)
+                PrefetchRange(blocks[next].Range);
+            else if (direction != 0)
+                Prefetch(stage + direction);
+        }
+        _stageUsers[stage]++;
+        return new StageLease(this, stage, views, b.Range, own);
+    }
+
+    /// <summary>Starts reading stage <paramref name="stage"/>'s weights (or its first block in forward order) if a slot is free (NVMe); out-of-range stages are ignored.</summary>
     public void Prefetch(int stage)
     {
-        if (_slots is not null && stage >= 0 && stage < _layout.Stages.Count && _layout.RangeOfStage(stage) is int range && PrefetchGate?.Invoke(stage) != false)
-            _slots.Prefetch(range);
+        if (_slots is null || stage < 0 || stage >= _layout.Stages.Count)
+            return;
+        if (_layout.RangeOfStage(stage) is int range)
+            PrefetchRange(range);
+        else if (_layout.Blocks(stage) is { Count: > 0 } blocks)
+            PrefetchRange(blocks[0].Range);
+    }
+
+    private void PrefetchRange(int range)
+    {
+        if (PrefetchGate?.Invoke(_layout.Ranges[range]) != false)
+            _slots!.Prefetch(range);
     }
 
     /// <summary>Forgets the resident copies after the optimizer rewrote the weight file (no stage may be held).</summary>
@@ -224,18 +272,26 @@ public sealed class ParameterStore : IDisposable
         if (_resident is not null)
             return Owned(_residentViews[parameter]!.Clone());
         int stage = Enumerable.Range(0, _layout.Stages.Count).First(s => _layout.Stages[s].Uses.Contains(parameter));
+        if (_layout.Blocks(stage) is { } blocks)
+        {
+            Tensor whole = Owned(FineTune.Torch.Torch.Empty(_layout.Parameters[parameter].Shape, _dtype));
+            for (int b = 0; b < blocks.Count; b++)
+                using (StageLease block = AcquireBlock(stage, b, 0))
+                    whole.Narrow(0, blocks[b].FirstRow, blocks[b].Rows).CopyFrom(block.Get(parameter));
+            return whole;
+        }
         using StageLease lease = Acquire(stage, 0);
         return Owned(lease.Get(parameter).Clone());
     }
 
-    internal void Release(int stage)
+    internal void Release(int stage, int? blockRange = null)
     {
         if (_disposed)
             return; // a lease outliving the store: its memory is gone with the store already
         if (_stageUsers[stage] <= 0)
             throw new InvalidOperationException($"Stage {stage}'s weights were released but not held.");
         _stageUsers[stage]--;
-        if (_resident is not null || _layout.RangeOfStage(stage) is not int range || --_rangeUsers[range] > 0)
+        if (_resident is not null || (blockRange ?? _layout.RangeOfStage(stage)) is not int range || --_rangeUsers[range] > 0)
             return;
         foreach (Tensor view in _rangeViews[range]!.Values)
             view.Dispose();
@@ -260,11 +316,19 @@ public sealed class ParameterStore : IDisposable
         _resident?.Dispose();
     }
 
-    /// <summary>Views of every parameter inside range <paramref name="range"/>, whose first element is at <paramref name="first"/>.</summary>
+    /// <summary>Views of every parameter inside range <paramref name="range"/> (or of a block's rows), whose first element is at <paramref name="first"/>.</summary>
     private Dictionary<int, Tensor> Bind(int range, nint first)
     {
         WeightRange r = _layout.Ranges[range];
         var views = new Dictionary<int, Tensor>();
+        if (_layout.BlockOfRange(range) is { } block)
+        {
+            long[] shape = [block.Rows, .. _layout.Parameters[block.Parameter].Shape[1..]];
+            Tensor rows = Owned(FineTune.Torch.Torch.FromPointer(first, shape, _dtype));
+            rows.RequiresGrad = true;
+            views[block.Parameter] = rows;
+            return views;
+        }
         for (int p = 0; p < _layout.Parameters.Count; p++)
         {
             long offset = _layout.FlatOffset(p) - r.First;
@@ -281,8 +345,10 @@ public sealed class ParameterStore : IDisposable
         return view;
     }
 
+    /// <summary>Layer slots, and one slot for a large embedding/LM head — two when it computes by blocks (one computing, one read ahead).</summary>
     private static IReadOnlyList<WeightSlotClass> SlotClasses(ParameterLayout layout, ParameterStoreOptions options) => layout.HasEdgeRange
-        ? [new WeightSlotClass(BufferKind.LayerWeightSlots, options.LayerSlots), new WeightSlotClass(BufferKind.EdgeWeightSlots, 1)]
+        ? [new WeightSlotClass(BufferKind.LayerWeightSlots, options.LayerSlots),
+            new WeightSlotClass(BufferKind.EdgeWeightSlots, Enumerable.Range(0, layout.Stages.Count).Any(s => layout.Blocks(s) is not null) ? 2 : 1)]
         : [new WeightSlotClass(BufferKind.LayerWeightSlots, options.LayerSlots)];
 
     /// <summary>These tensors outlive whatever scope the caller has open.</summary>

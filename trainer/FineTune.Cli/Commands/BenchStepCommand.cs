@@ -39,6 +39,8 @@ internal static class BenchStepCommand
             string precision = parseResult.GetValue(precisionOption)!;
             if (precision is not ("fp32" or "bf16"))
                 throw new UserErrorException($"--precision {precision} is not fp32 or bf16; use one of them.");
+            FineTune.Torch.Torch.SetNumThreads(FineTune.Trainer.Runs.TrainingRun.TorchThreadCount()); // as a run would
+            FineTune.Torch.Blas.BlasLibrary.WarnIfSlow(Console.Error);
             var options = new StepBenchOptions
             {
                 NvmeDirectory = directory,

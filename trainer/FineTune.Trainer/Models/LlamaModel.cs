@@ -251,8 +251,17 @@ public sealed class LlamaModel : IDisposable
         using (TensorScope.Enter())
         {
             Tensor x = ids;
+            long[]? tokens = null;
             for (int s = 0; s < Stages.Count; s++)
             {
+                if (Weights.Blocks(s) is { } blocks)
+                {
+                    int stage = s;
+                    x = Stages[s] is EmbeddingLayer embedding
+                        ? EdgeBlocks.EmbeddingForward(embedding, ids, tokens ??= ids.Contiguous().ToArray<long>(), blocks, j => Weights.AcquireBlock(stage, j, +1), Config.HiddenSize, DType)
+                        : EdgeBlocks.HeadForward(LmHead, x, blocks, j => Weights.AcquireBlock(stage, j, +1), Config.VocabSize);
+                    continue;
+                }
                 using StageWeights weights = Weights.Acquire(s, +1);
                 x = Stages[s].Forward(x, weights);
             }

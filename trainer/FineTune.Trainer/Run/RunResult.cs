@@ -37,6 +37,9 @@ public sealed record RunResult
     /// <summary>Host bytes reserved by the engine's pools (its plan).</summary>
     public required long PoolReservedByteCount { get; init; }
 
+    /// <summary>How the CPU side computed: libtorch threads, the OpenMP wait policy and the BLAS (fixed per machine, recorded for comparisons).</summary>
+    public string? Compute { get; init; }
+
     public double? AccuracyBefore { get; init; }
 
     public double? AccuracyAfter { get; init; }

@@ -21,6 +21,8 @@ public static class RunSummary
         string budget = r.HostBudgetByteCount is long b
             ? Invariant($" of the {Gib(b)} GiB host budget ({100.0 * r.PeakResidentByteCount / b:0}%, {(r.PeakResidentByteCount <= b ? "within" : "OVER")} budget)")
             : " (no host budget set)";
+        if (r.Compute is not null)
+            lines.Add($"compute: {r.Compute}");
         lines.Add(Invariant($"peak host memory (VmHWM): {Gib(r.PeakResidentByteCount)} GiB{budget}; planned {Gib(r.PredictedHostPeakByteCount)} GiB; engine pools reserve {Mib(r.PoolReservedByteCount)} MiB"));
         if (r.AccuracyAfter is double after)
             lines.Add(Invariant($"task accuracy (greedy, {RunSetup.AccuracyRecordCount} held-out records): {(r.AccuracyBefore is double before ? $"{before:P0} -> " : "")}{after:P0}"));

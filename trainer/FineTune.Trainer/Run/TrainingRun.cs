@@ -60,6 +60,10 @@ public sealed class TrainingRun
     private RunResult Train(Recipe recipe, CancellationToken cancel)
     {
         var store = new CheckpointStore(recipe.Checkpoint.Dir);
+        (Torch.Blas.BlasKind blas, string? blasPath) = Torch.Blas.BlasLibrary.Resolve();
+        if (Torch.Blas.BlasLibrary.Advice(blas, blasPath) is string advice)
+            _progress.Message($"warning: {advice}");
+        string compute = $"libtorch {Torch.Torch.NumThreads} threads of {Environment.ProcessorCount} cores, OpenMP wait {Torch.Native.OpenMpPolicy.Description}, BLAS {blas}";
         CheckpointInfo? checkpoint = RunCheckpoints.Find(recipe);
         bool sameRun = checkpoint is not null && RunDirectories.IsInside(checkpoint.DirectoryPath, recipe.Checkpoint.Dir);
         IReadOnlyList<CheckpointInfo> newer = sameRun ? store.Newer(checkpoint!.Step) : [];
@@ -170,6 +174,7 @@ public sealed class TrainingRun
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
             PredictedHostPeakByteCount = engine.PredictedHostPeakByteCount,
+            Compute = compute,
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted ? null : Accuracy(model, setup),
             EvalLoss = evalLoss,
@@ -185,13 +190,14 @@ public sealed class TrainingRun
     }
 
     /// <summary>
-    /// libtorch's intra-op threads: fixed per machine (FINETUNE_TORCH_THREADS, else half the logical cores, at least
-    /// one), so the same reductions are split the same way in the run and in its resume. Half, because the other
-    /// half runs the CPU AdamW and the I/O completions, and because OpenMP threads that spin on an oversubscribed CPU
-    /// were measured 8x slower than one thread on this 2-core machine (quickstart step 6.5 s vs 0.8 s per 512 tokens).
+    /// libtorch's intra-op threads: fixed per machine (FINETUNE_TORCH_THREADS, else every logical core), so the same
+    /// reductions are split the same way in the run and in its resume. Every core, because compute is what a CPU run
+    /// is for: the CPU AdamW, CRC and I/O completions fit around libtorch once its OpenMP threads sleep instead of
+    /// spinning while they wait (<see cref="FineTune.Torch.Native.OpenMpPolicy"/>); with libgomp's default spin, half
+    /// the cores was the only safe choice (8x slower otherwise, measured). docs/benchmarks.md has the measurement.
     /// </summary>
     public static int TorchThreadCount() =>
-        int.TryParse(Environment.GetEnvironmentVariable("FINETUNE_TORCH_THREADS"), out int threads) && threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / 2);
+        int.TryParse(Environment.GetEnvironmentVariable("FINETUNE_TORCH_THREADS"), out int threads) && threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount);
 
     private static IEnumerable<KeyValuePair<string, double>> Scalars(StepMetrics m)
     {

@@ -90,7 +90,7 @@ public sealed partial class TrainingEngine : IDisposable
             : PrefetchesOptimizerStates ? new PrefetchingUpdate(_optimizer)
             : new SynchronousUpdate(_optimizer);
         // a prefetch of weights an update under the forward has not written yet would read stale ones
-        _store.PrefetchGate = stage => Plan.Layout.RangeOfStage(stage) is not int r || _update.WeightsReady(Plan.Layout.Ranges[r].First + Plan.Layout.Ranges[r].Count);
+        _store.PrefetchGate = range => _update.WeightsReady(range.First + range.Count);
         _weights = new StoreWeights(_store, model, _update.WaitForWeights);
         model.LendWeights(_weights);
         ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back

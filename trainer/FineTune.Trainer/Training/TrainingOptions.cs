@@ -59,6 +59,13 @@ public sealed record TrainingOptions
     /// <summary>Elements per optimizer sub-group (the unit of swapping and of overlap with backward).</summary>
     public long SubGroupElementCount { get; init; } = 4_000_000;
 
+    /// <summary>
+    /// A large embedding or LM head is computed in row blocks of about this many elements, so host memory holds one
+    /// block (a 128k vocabulary at hidden 3072 is 0.8 GB in bf16); -1 (default): when it is more than twice a decoder
+    /// layer, blocks of half a layer; 0: never.
+    /// </summary>
+    public long EdgeBlockElementCount { get; init; } = -1;
+
     /// <summary>Micro-batches per optimizer step the engine is planned for (gradient_accumulation_steps).</summary>
     public int AccumulationSteps { get; init; } = 1;
 
