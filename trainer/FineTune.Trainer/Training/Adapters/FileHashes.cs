@@ -6,7 +6,7 @@ namespace FineTune.Trainer.Training.Adapters;
 /// <summary>
 /// The CRC-32C of each file of a base folder, assembled from the CRCs of the byte ranges read out of it in whatever
 /// order they were read (tensor by tensor in the model's order): at the end each file's header, any bytes no
-/// tensor covered, and the recorded ranges are put in file order and combined (<see cref="Crc32CCombine"/>), which
+/// tensor covered, and the recorded ranges are put in file order and combined (<see cref="Crc32C.Combine"/>), which
 /// gives exactly the CRC of the whole file. Small files that are part of the base (config.json, the shard index)
 /// are read whole.
 /// </summary>
@@ -51,7 +51,7 @@ internal sealed class FileHashes(string folder)
             if (offset < position)
                 throw new InvalidOperationException($"{file.Path}: tensor bytes at {offset} overlap bytes already hashed up to {position}.");
             crc = Append(crc, file, position, offset - position);
-            crc = Crc32CCombine.Combine(crc, rangeCrc, byteCount);
+            crc = Crc32C.Combine(crc, rangeCrc, byteCount);
             position = offset + byteCount;
         }
         return Append(crc, file, position, file.FileByteCount - position);
