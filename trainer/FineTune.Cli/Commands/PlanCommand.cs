@@ -27,7 +27,7 @@ internal static class PlanCommand
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
             long baseline = RunPlan.MeasureRuntimeBaseline();
             RunPlan plan = RunPlan.Create(r, baseline);
-            RunSpaceCheck.CheckCheckpoints(r, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(r.Checkpoint.Dir));
+            RunSpaceCheck.CheckCheckpoints(r, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(r.Checkpoint.Dir), r.Training.MaxSteps);
             if (LoraSetup.ConfigOf(r) is LoraConfig lora)
             {
                 foreach (string line in LoraFootprint.Of(plan.Config, lora).Lines(plan.ElementByteCount, r.Training.GradientAccumulationSteps))

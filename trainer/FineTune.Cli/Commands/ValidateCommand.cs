@@ -45,7 +45,7 @@ internal static class ValidateCommand
             {
                 // what run checks next, before it allocates: the plan fits the budgets and the checkpoints fit the disk
                 RunPlan plan = RunPlan.Create(resolved, RunPlan.MeasureRuntimeBaseline(), resuming: resolved.Resume is not null);
-                RunSpaceCheck.CheckCheckpoints(resolved, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(resolved.Checkpoint.Dir));
+                RunSpaceCheck.CheckCheckpoints(resolved, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(resolved.Checkpoint.Dir), resolved.Training.MaxSteps);
                 if (resolved.Training.MaxSteps is long steps) // an epoch count needs the data read: run checks that one
                     RunDurationCheck.Check(resolved, plan, steps);
             }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FineTune.Offload.Optimizer;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
@@ -30,8 +31,12 @@ public static class RunCheckpoints
     private const string CleanStepsKey = "loss_scale_clean_steps";
     private const string DataRngName = "data_order";
 
-    /// <summary>Writes the checkpoint of <paramref name="step"/> optimizer steps and prunes to checkpoint.keep_last; returns its folder.</summary>
-    public static string Save(Recipe recipe, long step, LlamaModel model, TrainingEngine engine, DataPosition position, long tokensSeen, string? tokenizerFolder)
+    /// <summary>
+    /// Writes the checkpoint of <paramref name="step"/> optimizer steps and prunes to checkpoint.keep_last; returns its
+    /// folder and how the optimizer states went in (linked to the NVMe swap file, or copied).
+    /// </summary>
+    public static (string Folder, SavedStates States) Save(Recipe recipe, long step, LlamaModel model, TrainingEngine engine, DataPosition position, long tokensSeen,
+        string? tokenizerFolder, PhaseProgress? progress = null)
     {
         var store = new CheckpointStore(recipe.Checkpoint.Dir);
         using CheckpointWriter writer = store.BeginWrite(step);
@@ -40,8 +45,10 @@ public static class RunCheckpoints
         Register(writer, modelFolder, ModelFolder);
         string optimizerFolder = Path.Combine(writer.TempDirectory, OptimizerFolder);
         Directory.CreateDirectory(optimizerFolder);
-        engine.SaveOptimizerState(optimizerFolder);
-        Register(writer, optimizerFolder, OptimizerFolder);
+        SavedStates states = engine.SaveOptimizerState(optimizerFolder, progress?.For("optimizer states", engine.Optimizer.StateByteCount));
+        // the states are CRC'd per extent in their own manifest, checked as a resume reads them: nothing reads tens of GB twice
+        writer.PathForVerifiedBy($"{OptimizerFolder}/{OptimizerStateFile.DataFileName}", $"{OptimizerFolder}/{OptimizerStateFile.ManifestFileName}");
+        Register(writer, optimizerFolder, OptimizerFolder, except: OptimizerStateFile.DataFileName);
         var schedulerState = new JsonObject { [ScheduleStepKey] = engine.StepCount, [CleanStepsKey] = engine.LossScaler?.CleanSteps ?? 0 };
         RunSchedule.Save(schedulerState, engine.Options.Schedule);
         writer.WriteTrainerState(new TrainerState
@@ -56,8 +63,13 @@ public static class RunCheckpoints
             TokensSeen = tokensSeen,
         });
         writer.WriteRecipe(recipe);
-        return writer.Commit(recipe.Checkpoint.KeepLast);
+        return (writer.Commit(recipe.Checkpoint.KeepLast), states);
     }
+
+    /// <summary>"optimizer states linked to the swap file (38.2 GB, nothing copied)", or copied, and why.</summary>
+    public static string Describe(SavedStates states) => states.Linked
+        ? $"optimizer states linked to the NVMe swap file ({states.ByteCount / 1e9:0.00} GB, nothing copied{(states.ChecksumReadByteCount > 0 ? $"; {states.ChecksumReadByteCount / 1e9:0.00} GB read back for CRCs" : "")})"
+        : $"optimizer states copied ({states.CopiedByteCount / 1e9:0.00} GB: {states.WhyCopied})";
 
     /// <summary>
     /// The checkpoint a resume starts from: recipe.resume "latest" (the newest, verified; a damaged one is refused
@@ -73,12 +85,20 @@ public static class RunCheckpoints
     }
 
     /// <summary>Reads the trainer state of a verified checkpoint and restores the engine's optimizer, schedule and loss scale.</summary>
-    public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, TrainingEngine engine)
+    public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, TrainingEngine engine, PhaseProgress? progress = null)
     {
         TrainerState state = checkpoint.ReadTrainerState();
         DataPosition position = state.DataPosition.Deserialize<DataPosition>()
             ?? throw new UserErrorException($"{checkpoint.FilePath(TrainerState.FileName)} has no data position; resume from another checkpoint.");
-        engine.LoadOptimizerState(checkpoint.FilePath(OptimizerFolder));
+        try
+        {
+            engine.LoadOptimizerState(checkpoint.FilePath(OptimizerFolder), progress?.For("optimizer states", engine.Optimizer.StateByteCount));
+        }
+        catch (DamagedStatesException damaged)
+        {
+            // the states' CRCs are checked as they are read (once): the same sentence as a damage the manifest finds
+            throw new CheckpointStore(Path.GetDirectoryName(checkpoint.DirectoryPath)!).Damaged(checkpoint, $"file {OptimizerFolder}/{OptimizerStateFile.DataFileName} {damaged.Problem}");
+        }
         long scheduleStep = state.SchedulerState[ScheduleStepKey]?.GetValue<long>() ?? state.Step;
         engine.RestoreStepCount(scheduleStep);
         engine.LossScaler?.Restore(state.LossScale, state.SchedulerState[CleanStepsKey]?.GetValue<int>() ?? 0, state.SkippedSteps);
@@ -86,9 +106,9 @@ public static class RunCheckpoints
     }
 
     /// <summary>Adds every file under <paramref name="folder"/> (written by other code) to the checkpoint's manifest.</summary>
-    private static void Register(CheckpointWriter writer, string folder, string relativeFolder)
+    private static void Register(CheckpointWriter writer, string folder, string relativeFolder, string? except = null)
     {
-        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where(f => Path.GetRelativePath(folder, f) != except))
             writer.PathFor($"{relativeFolder}/{Path.GetRelativePath(folder, file).Replace('\\', '/')}");
     }
 }

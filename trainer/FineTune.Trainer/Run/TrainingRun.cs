@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FineTune.Offload.Memory;
+using FineTune.Offload.Optimizer;
 using FineTune.Torch;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
@@ -80,17 +81,19 @@ public sealed class TrainingRun
         (LearningRateSchedule schedule, string scheduleLine) = RunSchedule.Plan(recipe, setup.TotalSteps, savedState);
         long baseline = RunPlan.MeasureRuntimeBaseline();
         RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
-        RunSpaceCheck.CheckCheckpoints(recipe, plan, store);
+        RunSpaceCheck.CheckCheckpoints(recipe, plan, store, setup.TotalSteps);
+        RunSpaceCheck.Space checkpointSpace = RunSpaceCheck.Predict(recipe, plan, store.List().Count, setup.TotalSteps);
         RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
         using LlamaModel model = checkpoint is null
             ? setup.CreateModel(plan)
             : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
-        using var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule });
+        var creating = new PhaseProgress(_progress.Message, checkpoint is null ? "creating the engine" : "loading the engine");
+        using var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule, SetupProgress = creating.Report });
         DataPosition? position = null;
         long tokensSeen = 0;
         if (checkpoint is not null)
         {
-            (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine);
+            (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine, new PhaseProgress(_progress.Message, $"verifying and loading {Path.GetFileName(checkpoint.DirectoryPath)}"));
             tokensSeen = state.TokensSeen;
             int discarded = DiscardNewer ? store.DiscardAfter(checkpoint.Step) : 0;
             _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; --discard-newer deleted {discarded} newer checkpoint(s) of the abandoned run" : "")}");
@@ -113,13 +116,17 @@ public sealed class TrainingRun
         long step = startStep;
         var batches = new Batch[recipe.Training.GradientAccumulationSteps];
         var sinceCheckpoint = Stopwatch.StartNew();
+        double lastStepSeconds = 0;
         try
         {
             while (step < setup.TotalSteps)
             {
                 for (int i = 0; i < batches.Length; i++)
                     batches[i] = loader.Next();
+                // a checkpoint after this step takes the NVMe states as they are written: keep their CRCs as they go
+                engine.RecordStateChecksums = CheckpointFollows(recipe, step + 1, setup.TotalSteps, sinceCheckpoint.Elapsed + TimeSpan.FromSeconds(lastStepSeconds));
                 StepMetrics metrics = engine.Step(batches);
+                lastStepSeconds = metrics.Seconds;
                 step = metrics.Step;
                 tokensSeen += metrics.TokenCount;
                 sessionSeconds += metrics.Seconds;
@@ -142,14 +149,14 @@ public sealed class TrainingRun
                     _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
                 }
                 interrupted = cancel.IsCancellationRequested && !last;
-                bool due = (recipe.Checkpoint.EverySteps is int every && step % every == 0)
-                    || (recipe.Checkpoint.EveryMinutes is double minutes && sinceCheckpoint.Elapsed.TotalMinutes >= minutes);
-                if (last || interrupted || due)
+                if (last || interrupted || CheckpointFollows(recipe, step, setup.TotalSteps, sinceCheckpoint.Elapsed))
                 {
-                    RunSpaceCheck.CheckNextCheckpoint(recipe, plan.CheckpointByteCount, lastCheckpoint);
-                    lastCheckpoint = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe));
+                    RunSpaceCheck.CheckNextCheckpoint(recipe, checkpointSpace, lastCheckpoint);
+                    var saving = Stopwatch.StartNew();
+                    (lastCheckpoint, SavedStates states) = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe),
+                        new PhaseProgress(_progress.Message, $"checkpoint step_{step}"));
                     sinceCheckpoint.Restart();
-                    _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
+                    _progress.Message($"step {step}: checkpoint {lastCheckpoint} in {saving.Elapsed.TotalSeconds:0.0} s; {RunCheckpoints.Describe(states)}");
                 }
                 if (interrupted)
                     break;
@@ -194,6 +201,12 @@ public sealed class TrainingRun
             CheckpointDirectory = recipe.Checkpoint.Dir,
         };
     }
+
+    /// <summary>Whether a checkpoint is due after <paramref name="step"/>: the last step, checkpoint.every_steps, or checkpoint.every_minutes since the last one.</summary>
+    private static bool CheckpointFollows(Recipe recipe, long step, long totalSteps, TimeSpan sinceCheckpoint) =>
+        step == totalSteps
+        || (recipe.Checkpoint.EverySteps is int every && step % every == 0)
+        || (recipe.Checkpoint.EveryMinutes is double minutes && sinceCheckpoint.TotalMinutes >= minutes);
 
     /// <summary>
     /// libtorch's intra-op threads: fixed per machine (FINETUNE_TORCH_THREADS, else every logical core), so the same
