@@ -15,7 +15,8 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_system_packages() {
-  local wanted=(cmake g++ fio)
+  local wanted=(cmake g++ fio libgloo-dev)
+  # libgloo-dev: the headers of Gloo, the CPU collective library of c10d process groups (libtorch ships the code).
   # Debian's CPU libtorch is only needed when no other libtorch was given.
   [ -z "${FINETUNE_LIBTORCH:-}" ] && wanted+=(libtorch-dev)
   local missing=()
