@@ -34,7 +34,7 @@ public sealed record DistributedEnvironment(int Rank, int WorldSize, int LocalRa
         ArgumentNullException.ThrowIfNull(variable);
         string? Get(string name) => variable(name) is { Length: > 0 } value ? value.Trim() : null;
         string? rankText = Get(RankVariable), worldText = Get(WorldSizeVariable);
-        TimeSpan timeout = Get(TimeoutVariable) is string t ? TimeSpan.FromSeconds(Number(TimeoutVariable, t, 1, 86_400, -1)) : ProcessGroupOptions.DefaultTimeout;
+        TimeSpan timeout = Get(TimeoutVariable) is string t ? TimeSpan.FromSeconds(Number(TimeoutVariable, t, 1, 86_400, -1, "give the timeout of joining and of each collective in whole seconds")) : ProcessGroupOptions.DefaultTimeout;
         if (rankText is null && worldText is null)
             return Single with { Timeout = timeout };
         if (rankText is null || worldText is null)
@@ -74,8 +74,9 @@ public sealed record DistributedEnvironment(int Rank, int WorldSize, int LocalRa
         TcpStore store;
         try
         {
+            // A single rank has no peers to find it: any free port will do, so two single runs never collide.
             store = Rank == 0
-                ? TcpStore.Serve(MasterAddress, MasterPort, WorldSize, options.Timeout)
+                ? TcpStore.Serve(MasterAddress, IsDistributed ? MasterPort : 0, WorldSize, options.Timeout)
                 : TcpStore.Connect(MasterAddress, MasterPort, WorldSize, options.Timeout);
         }
         catch (TorchException e)
@@ -98,10 +99,10 @@ public sealed record DistributedEnvironment(int Rank, int WorldSize, int LocalRa
     private static bool IsLoopback(string address) =>
         address is "localhost" or "::1" || address.StartsWith("127.", StringComparison.Ordinal);
 
-    private static int Number(string name, string text, int min, int max, int rank)
+    private static int Number(string name, string text, int min, int max, int rank, string hint = "set it as torchrun does")
     {
         if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int value) || value < min || value > max)
-            throw Refuse(rank, $"{name}={text} is not a whole number in {min}..{max}; set it as torchrun does.");
+            throw Refuse(rank, $"{name}={text} is not a whole number in {min}..{max}; {hint}.");
         return value;
     }
 

@@ -71,7 +71,9 @@ public sealed class ProcessGroup : IDisposable
         if (worldSize < 1 || rank < 0 || rank >= worldSize)
             throw new ArgumentOutOfRangeException(nameof(rank), $"rank {rank} is not in 0..{worldSize - 1}");
         if (!IsBackendAvailable(options.Backend))
-            throw new DistributedException($"rank {rank} of {worldSize}: this FineTune was built without {options.Backend} (Gloo needs libgloo-dev, NCCL a CUDA libtorch with nccl.h); rebuild it with ./build.sh.", rank, "join");
+            throw new DistributedException(options.Backend == DistributedBackend.Gloo
+                ? $"rank {rank} of {worldSize}: this FineTune was built without Gloo; install libgloo-dev and rebuild it with ./build.sh."
+                : $"rank {rank} of {worldSize}: this FineTune was built without NCCL; rebuild it with FINETUNE_LIBTORCH=<a CUDA libtorch> ./build.sh, with nccl.h where CMake finds it.", rank, "join");
         if (worldSize > 1)
             GroupJoin.WaitForEveryRank(store, options.KeyPrefix, rank, worldSize, options.Timeout);
         IntPtr handle;
