@@ -84,15 +84,16 @@ public sealed class CollectiveTests
     }
 
     [Theory]
-    [InlineData(2)]
-    [InlineData(3)]
-    public void AllGatherPlacesRankRsInputAtItsOffset(int worldSize)
+    [InlineData(AllGatherMethod.BroadcastPerShard, 2)]
+    [InlineData(AllGatherMethod.BroadcastPerShard, 3)]
+    [InlineData(AllGatherMethod.GlooAllGather, 3)]
+    public void AllGatherPlacesRankRsInputAtItsOffset(AllGatherMethod method, int worldSize)
     {
         LoopbackRanks.RunAll(worldSize, group =>
         {
             using Tensor input = Torch.FromArray<float>(Pattern(group.Rank, N), [N]);
             using Tensor output = Torch.Full([worldSize * N], -1.0, DType.Float32);
-            group.AllGather(input, output);
+            group.AllGather(input, output, method);
             float[] expected = Enumerable.Range(0, worldSize).SelectMany(r => Pattern(r, N)).ToArray();
             Assert.Equal(expected, output.ToArray<float>());
         });
@@ -140,7 +141,7 @@ public sealed class CollectiveTests
         {
             using Tensor input = Torch.Zeros([N], DType.Float32);
             using Tensor tooSmall = Torch.Zeros([N], DType.Float32);
-            var e = Assert.Throws<TorchException>(() => group.AllGather(input, tooSmall));
+            var e = Assert.Throws<TorchException>(() => group.AllGather(input, tooSmall, AllGatherMethod.GlooAllGather));
             Assert.Contains("all_gather needs an output of world size x input elements", e.Message);
             Assert.False(group.IsBroken);
             group.Barrier();

@@ -117,16 +117,37 @@ public sealed class ProcessGroup : IDisposable
     public void Broadcast(Tensor tensor, int root) =>
         Collective("broadcast", tensor, () => NativeMethods.ft_pg_broadcast(Handle, tensor.Handle, root));
 
-    /// <summary>output (W * n) gets every rank's input (n) at [r * n, (r + 1) * n), same dtype.</summary>
-    public void AllGather(Tensor input, Tensor output) =>
-        Collective("all_gather", input, () => NativeMethods.ft_pg_all_gather(Handle, input.Handle, output.Handle), output);
+    /// <summary>output (W * n) gets every rank's input (n) at [r * n, (r + 1) * n), same dtype. NCCL does this
+    /// natively; Gloo through <paramref name="method"/>, by default <see cref="ProcessGroupOptions.AllGatherMethod"/>.</summary>
+    public void AllGather(Tensor input, Tensor output, AllGatherMethod? method = null)
+    {
+        if (Backend == DistributedBackend.Nccl || (method ?? _options.AllGatherMethod) == AllGatherMethod.GlooAllGather)
+        {
+            Collective("all_gather", input, () => NativeMethods.ft_pg_all_gather(Handle, input.Handle, output.Handle), output);
+            return;
+        }
+        long n = input.NumElements;
+        if (output.NumElements != n * WorldSize || output.DType != input.DType)
+            throw new ArgumentException($"all_gather needs an output of {WorldSize} x {n} {input.DType} elements, got {output.NumElements} {output.DType}", nameof(output));
+        using Tensor flat = output.View(-1);
+        for (int r = 0; r < WorldSize; r++)
+        {
+            using Tensor shard = flat.Narrow(0, r * n, n);
+            if (r == Rank)
+            {
+                using Tensor mine = input.View(-1);
+                shard.CopyFrom(mine);
+            }
+            Broadcast(shard, r);
+        }
+    }
 
     /// <summary>
     /// output (n) gets the reduction over ranks of their input (W * n) at [Rank * n, (Rank + 1) * n). input is
     /// scratch: its contents afterwards are unspecified (the Gloo fallbacks reduce in place). NCCL does this
-    /// natively; Gloo through <see cref="ProcessGroupOptions.ReduceScatterFallback"/>.
+    /// natively; Gloo through <paramref name="fallback"/>, by default <see cref="ProcessGroupOptions.ReduceScatterFallback"/>.
     /// </summary>
-    public void ReduceScatter(Tensor input, Tensor output, ReduceOp op = ReduceOp.Sum)
+    public void ReduceScatter(Tensor input, Tensor output, ReduceOp op = ReduceOp.Sum, ReduceScatterFallback? fallback = null)
     {
         long n = output.NumElements;
         if (input.NumElements != n * WorldSize)
@@ -137,7 +158,7 @@ public sealed class ProcessGroup : IDisposable
             return;
         }
         using Tensor flat = input.View(-1);
-        if (_options.ReduceScatterFallback == ReduceScatterFallback.AllReduceThenCopy)
+        if ((fallback ?? _options.ReduceScatterFallback) == ReduceScatterFallback.AllReduceThenCopy)
         {
             AllReduce(flat, op);
         }

@@ -21,7 +21,11 @@ public sealed record ProcessGroupOptions
 
     /// <summary>Reduce-scatter on backends without a native one (Gloo); see <see cref="ReduceScatterFallback"/>.
     /// The default is the faster of the two on loopback in `finetune bench collectives`.</summary>
-    public ReduceScatterFallback ReduceScatterFallback { get; init; } = ReduceScatterFallback.ReducePerShard;
+    public ReduceScatterFallback ReduceScatterFallback { get; init; } = ReduceScatterFallback.AllReduceThenCopy;
+
+    /// <summary>All-gather on Gloo; see <see cref="AllGatherMethod"/>. The default is the faster of the two on
+    /// loopback in `finetune bench collectives`.</summary>
+    public AllGatherMethod AllGatherMethod { get; init; } = AllGatherMethod.BroadcastPerShard;
 
     /// <summary>How often each rank bumps its heartbeat counter in the store. A failed collective waits three
     /// intervals and names the ranks whose counters did not move.</summary>

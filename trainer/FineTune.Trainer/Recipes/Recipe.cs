@@ -54,7 +54,7 @@ public sealed class Recipe
         options ??= RecipeLoadOptions.Default;
         RecipeDocument document = RecipeDocument.Parse(yamlText, sourceName);
         RecipeOverrides.Apply(document, overrides ?? []);
-        Recipe recipe = FromValues(RecipeBinder.Bind(document));
+        Recipe recipe = FromValues(RecipeBinder.Bind(document), options.Rank);
         if (options.Validate)
             RecipeValidator.Validate(recipe, options);
         return recipe;
@@ -86,7 +86,7 @@ public sealed class Recipe
         return hparams;
     }
 
-    internal static Recipe FromValues(RecipeValues v) => new()
+    internal static Recipe FromValues(RecipeValues v, int rank = 0) => new()
     {
         Model = ModelSection.From(v),
         Tokenizer = TokenizerSection.From(v),
@@ -94,7 +94,7 @@ public sealed class Recipe
         Training = TrainingSection.From(v),
         Optimizer = OptimizerSection.From(v),
         Schedule = ScheduleSection.From(v),
-        Offload = OffloadSection.From(v),
+        Offload = OffloadSection.From(v, rank),
         Logging = LoggingSection.From(v),
         Checkpoint = CheckpointSection.From(v),
         Eval = EvalSection.From(v),

@@ -1,0 +1,76 @@
+using System.Diagnostics;
+using FineTune.Offload.Bench;
+using FineTune.Torch;
+using FineTune.Torch.Distributed;
+
+namespace FineTune.Cli.Bench;
+
+/// <summary>One collective's figures: the best round's seconds (the slowest rank's, as every rank waits for it) and
+/// its bus bandwidth (nccl-tests' busbw: the bytes each rank's link must carry per second, comparable across W).</summary>
+internal sealed record CollectiveTiming(string Name, double Seconds, long BufferByteCount, double BusFactor)
+{
+    public double AlgorithmBytesPerSecond => BufferByteCount / Seconds;
+    public double BusBytesPerSecond => AlgorithmBytesPerSecond * BusFactor;
+}
+
+/// <summary>
+/// `finetune bench collectives`, one rank's part. Rank 0 first measures the limit while the others wait at a
+/// barrier: the stream triad (memory bandwidth, all cores; on one machine every byte a collective moves is copied
+/// through memory at least twice, into the kernel and out of it). Then every rank times all-reduce, both Gloo
+/// all-gather methods, both reduce-scatter fallbacks and broadcast of the same buffer: a barrier before
+/// each round, the round's time reduced with max over ranks, the best round kept.
+/// reference: nccl-tests doc/PERFORMANCE.md for algbw and busbw (all-reduce 2(W-1)/W, all-gather and
+/// reduce-scatter (W-1)/W, broadcast 1).
+/// </summary>
+internal static class CollectiveBench
+{
+    public static (double TriadBytesPerSecond, List<CollectiveTiming> Timings) Run(ProcessGroup group, long elementCount, int rounds, Action<string>? progress)
+    {
+        int w = group.WorldSize;
+        long n = elementCount / w * w;  // divisible by the world size, for the sharded collectives
+        double triad = 0;
+        if (group.Rank == 0)
+        {
+            progress?.Invoke("measuring memory bandwidth (stream triad)");
+            triad = StreamTriad.MeasureBytesPerSecond(16L << 20, repeats: 5);
+        }
+        group.Barrier();
+        using Tensor full = Torch.Torch.Ones([n], DType.Float32);
+        using Tensor shard = Torch.Torch.Ones([n / w], DType.Float32);
+        double busAllReduce = 2.0 * (w - 1) / w, busSharded = (double)(w - 1) / w;
+        var timings = new List<CollectiveTiming>
+        {
+            Time(group, "all_reduce", rounds, n * 4, busAllReduce, () => group.AllReduce(full), progress),
+            Time(group, "all_gather (broadcast per shard)", rounds, n * 4, busSharded, () => group.AllGather(shard, full, AllGatherMethod.BroadcastPerShard), progress),
+            Time(group, "all_gather (gloo allgather)", rounds, n * 4, busSharded, () => group.AllGather(shard, full, AllGatherMethod.GlooAllGather), progress),
+            Time(group, "reduce_scatter (all-reduce + copy)", rounds, n * 4, busSharded,
+                () => group.ReduceScatter(full, shard, ReduceOp.Sum, ReduceScatterFallback.AllReduceThenCopy), progress),
+            Time(group, "reduce_scatter (reduce per shard)", rounds, n * 4, busSharded,
+                () => group.ReduceScatter(full, shard, ReduceOp.Sum, ReduceScatterFallback.ReducePerShard), progress),
+            Time(group, "broadcast", rounds, n * 4, 1.0, () => group.Broadcast(full, 0), progress),
+        };
+        // Every rank has the same timings (max-reduced); the limit is rank 0's, passed to all for symmetry.
+        Span<double> limit = [triad];
+        group.AllReduce(limit, ReduceOp.Max);
+        return (limit[0], timings);
+    }
+
+    private static CollectiveTiming Time(ProcessGroup group, string name, int rounds, long byteCount, double busFactor, Action collective, Action<string>? progress)
+    {
+        if (group.Rank == 0)
+            progress?.Invoke($"{name}: 1 warm-up and {rounds} timed rounds");
+        collective();
+        double best = double.MaxValue;
+        Span<double> seconds = stackalloc double[1];
+        for (int r = 0; r < rounds; r++)
+        {
+            group.Barrier();
+            long start = Stopwatch.GetTimestamp();
+            collective();
+            seconds[0] = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            group.AllReduce(seconds, ReduceOp.Max);
+            best = Math.Min(best, seconds[0]);
+        }
+        return new CollectiveTiming(name, best, byteCount, busFactor);
+    }
+}
