@@ -43,6 +43,14 @@ public sealed class LaunchVerdictTests
     }
 
     [Fact]
+    public void TheSameRefusalFromEveryRankIsPassedOnOnceWithoutARank()
+    {
+        const string refusal = "data-parallel training (world size 2) is not wired into the training engine yet; run with one process.";
+        // Rank 1 happened to end first: the sentence is every rank's, so naming rank 1 would mislead.
+        Assert.Equal((2, refusal), LaunchVerdict.Of([Exit(0, 2, 1.1, error: refusal), Exit(1, 2, 1.0, error: refusal)]));
+    }
+
+    [Fact]
     public void ABugInARankIsExitOneAndPointsAtItsStackTrace()
     {
         var (code, sentence) = LaunchVerdict.Of([Exit(0, 0, 1), Exit(1, 1, 2), Exit(2, 0, 1)]);

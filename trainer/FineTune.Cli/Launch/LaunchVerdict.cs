@@ -21,19 +21,21 @@ internal static class LaunchVerdict
         return cause.ExitCode switch
         {
             ExitCodes.Bug => (ExitCodes.Bug, $"rank {cause.Rank} hit an internal error (a bug in FineTune, please report it) and {stopped}; its stack trace is in {cause.LogPath}."),
-            ExitCodes.UserError => (ExitCodes.UserError, Relay(cause)),
+            ExitCodes.UserError => (ExitCodes.UserError, Relay(cause, exits)),
             > 128 and < 160 => (ExitCodes.UserError, $"rank {cause.Rank} died (killed by {SignalName(cause.ExitCode - 128)}) and {stopped}; its output is in {cause.LogPath}."),
             _ => (ExitCodes.UserError, $"rank {cause.Rank} exited with code {cause.ExitCode} and {stopped}; its output is in {cause.LogPath}."),
         };
     }
 
-    /// <summary>The rank's own sentence, which names the rank when it is about a peer; a plain user error
-    /// (a bad recipe, a full disk) is the same on every rank and gets the rank in front.</summary>
-    private static string Relay(RankExit cause)
+    /// <summary>The rank's own sentence, which names the rank when it is about a peer. A user error every rank
+    /// gave alike (a refused recipe) is passed on as it is; one only this rank gave (its nvme_dir is full) gets
+    /// the rank in front.</summary>
+    private static string Relay(RankExit cause, IReadOnlyList<RankExit> exits)
     {
         if (cause.LastError is not string sentence)
             return $"rank {cause.Rank} failed (exit code 2) without saying why; its output is in {cause.LogPath}.";
-        return sentence.StartsWith("rank ", StringComparison.Ordinal) || cause.Rank == 0 ? sentence : $"rank {cause.Rank}: {sentence}";
+        bool everyRankSaidIt = exits.All(e => e.LastError == sentence);
+        return sentence.StartsWith("rank ", StringComparison.Ordinal) || cause.Rank == 0 || everyRankSaidIt ? sentence : $"rank {cause.Rank}: {sentence}";
     }
 
     internal static string SignalName(int signal) => signal switch

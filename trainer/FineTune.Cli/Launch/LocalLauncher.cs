@@ -43,6 +43,9 @@ internal static class LocalLauncher
             lock (ranks)
                 ranks.ForEach(r => r.Signal(15));
         });
+        // Ctrl-C reached every rank from the terminal already; the launcher stays to collect their exits (dying here
+        // would close rank 0's output pipe under it while it saves its checkpoint).
+        using PosixSignalRegistration interrupt = PosixSignalRegistration.Create(PosixSignal.SIGINT, context => context.Cancel = true);
         try
         {
             lock (ranks)
