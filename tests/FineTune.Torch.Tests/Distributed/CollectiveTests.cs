@@ -103,6 +103,8 @@ public sealed class CollectiveTests
     [InlineData(ReduceScatterFallback.AllReduceThenCopy, 2)]
     [InlineData(ReduceScatterFallback.ReducePerShard, 2)]
     [InlineData(ReduceScatterFallback.ReducePerShard, 3)]
+    [InlineData(ReduceScatterFallback.AllToAllThenSum, 2)]
+    [InlineData(ReduceScatterFallback.AllToAllThenSum, 3)]
     public void ReduceScatterGivesEachRankTheSumOfItsShard(ReduceScatterFallback fallback, int worldSize)
     {
         var options = LoopbackRanks.Options(TimeSpan.FromSeconds(30)) with { ReduceScatterFallback = fallback };
@@ -118,6 +120,20 @@ public sealed class CollectiveTests
             float[] expected = Enumerable.Range(0, N).Select(i => rankSum + worldSize * (float)(group.Rank * N + i)).ToArray();
             Assert.Equal(expected, shard.ToArray<float>());
         }, options);
+    }
+
+    [Fact]
+    public void AllToAllSendsShardSToRankS()
+    {
+        LoopbackRanks.RunAll(3, group =>
+        {
+            // Rank r's shard s holds 10 r + s everywhere: rank s must receive 10 r + s from each rank r, in rank order.
+            float[] input = Enumerable.Range(0, 3 * N).Select(j => 10f * group.Rank + j / N).ToArray();
+            using Tensor t = Torch.FromArray<float>(input, [3 * N]);
+            using Tensor received = Torch.Full([3 * N], -1.0, DType.Float32);
+            group.AllToAll(t, received);
+            Assert.Equal(Enumerable.Range(0, 3 * N).Select(j => 10f * (j / N) + group.Rank).ToArray(), received.ToArray<float>());
+        });
     }
 
     [Fact]

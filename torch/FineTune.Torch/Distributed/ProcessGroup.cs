@@ -147,7 +147,9 @@ public sealed class ProcessGroup : IDisposable
     /// scratch: its contents afterwards are unspecified (the Gloo fallbacks reduce in place). NCCL does this
     /// natively; Gloo through <paramref name="fallback"/>, by default <see cref="ProcessGroupOptions.ReduceScatterFallback"/>.
     /// </summary>
-    public void ReduceScatter(Tensor input, Tensor output, ReduceOp op = ReduceOp.Sum, ReduceScatterFallback? fallback = null)
+    /// <param name="scratch">W * n elements of the input's dtype for <see cref="ReduceScatterFallback.AllToAllThenSum"/>
+    /// (a pool buffer); null allocates one for the call.</param>
+    public void ReduceScatter(Tensor input, Tensor output, ReduceOp op = ReduceOp.Sum, ReduceScatterFallback? fallback = null, Tensor? scratch = null)
     {
         long n = output.NumElements;
         if (input.NumElements != n * WorldSize)
@@ -158,7 +160,13 @@ public sealed class ProcessGroup : IDisposable
             return;
         }
         using Tensor flat = input.View(-1);
-        if ((fallback ?? _options.ReduceScatterFallback) == ReduceScatterFallback.AllReduceThenCopy)
+        ReduceScatterFallback method = fallback ?? _options.ReduceScatterFallback;
+        if (method == ReduceScatterFallback.AllToAllThenSum && op == ReduceOp.Sum)
+        {
+            SumOfAllToAll(flat, output, n, scratch);
+            return;
+        }
+        if (method != ReduceScatterFallback.ReducePerShard)
         {
             AllReduce(flat, op);
         }
@@ -173,6 +181,38 @@ public sealed class ProcessGroup : IDisposable
         using Tensor mine = flat.Narrow(0, Rank * n, n);
         using Tensor target = output.View(-1);
         target.CopyFrom(mine);
+    }
+
+    /// <summary>input and output (W * n): rank r's input [s * n, (s + 1) * n) lands in rank s's output at
+    /// [r * n, (r + 1) * n) (torch.distributed.all_to_all_single with equal splits).</summary>
+    public void AllToAll(Tensor input, Tensor output) =>
+        Collective("all_to_all", input, () => NativeMethods.ft_pg_all_to_all(Handle, input.Handle, output.Handle), output);
+
+    private void SumOfAllToAll(Tensor flatInput, Tensor output, long n, Tensor? scratch)
+    {
+        if (scratch is not null && (scratch.NumElements != flatInput.NumElements || scratch.DType != flatInput.DType))
+            throw new ArgumentException($"reduce_scatter's scratch must hold {flatInput.NumElements} {flatInput.DType} elements", nameof(scratch));
+        Tensor received = scratch ?? Torch.Empty([flatInput.NumElements], flatInput.DType);
+        try
+        {
+            using Tensor flatReceived = received.View(-1);
+            AllToAll(flatInput, flatReceived);
+            // (W, n): row s is rank s's contribution to this rank's shard, summed in rank order on every rank.
+            using Tensor target = output.View(-1);
+            for (int s = 0; s < WorldSize; s++)
+            {
+                using Tensor piece = flatReceived.Narrow(0, s * n, n);
+                if (s == 0)
+                    target.CopyFrom(piece);
+                else
+                    target.AddInPlace(piece);
+            }
+        }
+        finally
+        {
+            if (scratch is null)
+                received.Dispose();
+        }
     }
 
     /// <summary>Whether <see cref="ReduceScatter"/> is one native call here (NCCL) rather than a fallback (Gloo).</summary>

@@ -20,11 +20,13 @@ public sealed record ProcessGroupOptions
     public int GlooThreads { get; init; }
 
     /// <summary>Reduce-scatter on backends without a native one (Gloo); see <see cref="ReduceScatterFallback"/>.
-    /// The default is the faster of the two on loopback in `finetune bench collectives`.</summary>
-    public ReduceScatterFallback ReduceScatterFallback { get; init; } = ReduceScatterFallback.AllReduceThenCopy;
+    /// The default was the fastest of the three on 2 loopback ranks in `finetune bench collectives` (64 MiB: 31-51 ms
+    /// against 53-65 ms for all-reduce + copy in 3 runs of 4, on a shared 2-core machine); give it a scratch buffer
+    /// from the pool, or it allocates one of the input's size per call.</summary>
+    public ReduceScatterFallback ReduceScatterFallback { get; init; } = ReduceScatterFallback.AllToAllThenSum;
 
-    /// <summary>All-gather on Gloo; see <see cref="AllGatherMethod"/>. The default is the faster of the two on
-    /// loopback in `finetune bench collectives`.</summary>
+    /// <summary>All-gather on Gloo; see <see cref="AllGatherMethod"/>. The default was 5-20x faster than Gloo's
+    /// allgather on 2 loopback ranks in `finetune bench collectives` (64 MiB: 17-38 ms against 86-350 ms).</summary>
     public AllGatherMethod AllGatherMethod { get; init; } = AllGatherMethod.BroadcastPerShard;
 
     /// <summary>How often each rank bumps its heartbeat counter in the store. A failed collective waits three

@@ -14,4 +14,9 @@ public enum ReduceScatterFallback
     /// <summary>W reduces, shard r to rank r (Gloo's reduce is a ring reduce-scatter then a gather to the root):
     /// close to reduce-scatter traffic, W calls.</summary>
     ReducePerShard = 1,
+
+    /// <summary>One all-to-all (each rank sends shard s to rank s: exactly reduce-scatter's (W-1)/W of the bytes)
+    /// into a scratch buffer of the input's size, then this rank sums the W pieces it received, in rank order.
+    /// Sum only; other reductions use <see cref="AllReduceThenCopy"/>.</summary>
+    AllToAllThenSum = 2,
 }

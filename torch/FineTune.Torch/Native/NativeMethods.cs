@@ -158,6 +158,7 @@ internal static unsafe class NativeMethods
     [DllImport(Lib)] public static extern int ft_pg_all_gather(IntPtr group, IntPtr input, IntPtr output);
     [DllImport(Lib)] public static extern int ft_pg_reduce_scatter(IntPtr group, IntPtr input, IntPtr output, int op);
     [DllImport(Lib)] public static extern int ft_pg_supports_reduce_scatter(IntPtr group, int* supported);
+    [DllImport(Lib)] public static extern int ft_pg_all_to_all(IntPtr group, IntPtr input, IntPtr output);
     [DllImport(Lib)] public static extern int ft_pg_barrier(IntPtr group);
     [DllImport(Lib)] public static extern int ft_pg_is_broken(IntPtr group, int* broken);
 }

@@ -257,6 +257,22 @@ FT_EXPORT int32_t ft_pg_reduce_scatter(ft_process_group group, ft_tensor input, 
   FT_CATCH
 }
 
+FT_EXPORT int32_t ft_pg_all_to_all(ft_process_group group, ft_tensor input, ft_tensor output) {
+  FT_TRY
+  GroupHandle& g = G(group);
+  at::Tensor& in = T(input);
+  at::Tensor& out = T(output);
+  TORCH_CHECK(in.numel() == out.numel() && in.numel() % g.size == 0 && in.scalar_type() == out.scalar_type(), prefix(g),
+              "all_to_all needs input and output of the same dtype and world size x n elements, got ", in.numel(), " ",
+              in.scalar_type(), " and ", out.numel(), " ", out.scalar_type());
+  c10d::AllToAllOptions options;
+  options.timeout = g.timeout;
+  at::Tensor flatIn = in.view({-1}), flatOut = out.view({-1});
+  std::vector<int64_t> equalSplits;  // empty: W equal parts, as torch.distributed.all_to_all_single does
+  collective(g, "all_to_all", {&in, &out}, [&] { return g.group->alltoall_base(flatOut, flatIn, equalSplits, equalSplits, options); });
+  FT_CATCH
+}
+
 FT_EXPORT int32_t ft_pg_barrier(ft_process_group group) {
   FT_TRY
   GroupHandle& g = G(group);

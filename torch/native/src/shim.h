@@ -225,6 +225,9 @@ FT_EXPORT int32_t ft_pg_all_gather(ft_process_group group, ft_tensor input, ft_t
  * native reduce-scatter (Gloo in libtorch 1.13) fail; *supported says which (FineTune.Torch falls back then). */
 FT_EXPORT int32_t ft_pg_reduce_scatter(ft_process_group group, ft_tensor input, ft_tensor output, int32_t op);
 FT_EXPORT int32_t ft_pg_supports_reduce_scatter(ft_process_group group, int32_t* supported);
+/* input and output: (W * n) contiguous, same dtype; rank r's input [s * n, (s + 1) * n) lands in rank s's output at
+ * [r * n, (r + 1) * n). The building block of a reduce-scatter that moves only (W-1)/W of the buffer per rank. */
+FT_EXPORT int32_t ft_pg_all_to_all(ft_process_group group, ft_tensor input, ft_tensor output);
 FT_EXPORT int32_t ft_pg_barrier(ft_process_group group);
 /* 1 once a collective of this group failed or timed out (argument errors do not break a group). */
 FT_EXPORT int32_t ft_pg_is_broken(ft_process_group group, int32_t* broken);

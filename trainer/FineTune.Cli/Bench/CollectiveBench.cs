@@ -17,7 +17,7 @@ internal sealed record CollectiveTiming(string Name, double Seconds, long Buffer
 /// `finetune bench collectives`, one rank's part. Rank 0 first measures the limit while the others wait at a
 /// barrier: the stream triad (memory bandwidth, all cores; on one machine every byte a collective moves is copied
 /// through memory at least twice, into the kernel and out of it). Then every rank times all-reduce, both Gloo
-/// all-gather methods, both reduce-scatter fallbacks and broadcast of the same buffer: a barrier before
+/// all-gather methods, the three reduce-scatter fallbacks and broadcast of the same buffer: a barrier before
 /// each round, the round's time reduced with max over ranks, the best round kept.
 /// reference: nccl-tests doc/PERFORMANCE.md for algbw and busbw (all-reduce 2(W-1)/W, all-gather and
 /// reduce-scatter (W-1)/W, broadcast 1).
@@ -37,6 +37,7 @@ internal static class CollectiveBench
         group.Barrier();
         using Tensor full = Torch.Torch.Ones([n], DType.Float32);
         using Tensor shard = Torch.Torch.Ones([n / w], DType.Float32);
+        using Tensor scratch = Torch.Torch.Empty([n], DType.Float32);  // the all-to-all's landing buffer, as a pool would lend it
         double busAllReduce = 2.0 * (w - 1) / w, busSharded = (double)(w - 1) / w;
         var timings = new List<CollectiveTiming>
         {
@@ -47,6 +48,8 @@ internal static class CollectiveBench
                 () => group.ReduceScatter(full, shard, ReduceOp.Sum, ReduceScatterFallback.AllReduceThenCopy), progress),
             Time(group, "reduce_scatter (reduce per shard)", rounds, n * 4, busSharded,
                 () => group.ReduceScatter(full, shard, ReduceOp.Sum, ReduceScatterFallback.ReducePerShard), progress),
+            Time(group, "reduce_scatter (all-to-all + sum)", rounds, n * 4, busSharded,
+                () => group.ReduceScatter(full, shard, ReduceOp.Sum, ReduceScatterFallback.AllToAllThenSum, scratch), progress),
             Time(group, "broadcast", rounds, n * 4, 1.0, () => group.Broadcast(full, 0), progress),
         };
         // Every rank has the same timings (max-reduced); the limit is rank 0's, passed to all for symmetry.

@@ -51,9 +51,9 @@ internal static class BenchCollectivesCommand
         Console.WriteLine($"memory (stream triad)  {triad / 1e9:0.00} GB/s on all cores");
         foreach (CollectiveTiming t in timings)
             Console.WriteLine($"{t.Name,-36} {t.Seconds * 1e3,8:0.0} ms  algbw {t.AlgorithmBytesPerSecond / 1e9:0.00} GB/s  busbw {t.BusBytesPerSecond / 1e9:0.00} GB/s = {t.BusBytesPerSecond / triad:0.000} of memory bandwidth");
-        CollectiveTiming copy = timings.Single(t => t.Name.Contains("all-reduce + copy", StringComparison.Ordinal));
-        CollectiveTiming perShard = timings.Single(t => t.Name.Contains("reduce per shard", StringComparison.Ordinal));
-        Console.WriteLine($"reduce_scatter choice  {Faster(perShard, copy)}; the default is {new ProcessGroupOptions().ReduceScatterFallback}");
+        CollectiveTiming fastest = timings.Where(t => t.Name.StartsWith("reduce_scatter", StringComparison.Ordinal)).MinBy(t => t.Seconds)!;
+        CollectiveTiming allReduce = timings.Single(t => t.Name == "all_reduce");
+        Console.WriteLine($"reduce_scatter choice  {fastest.Name} is fastest here, at {allReduce.Seconds / fastest.Seconds:0.00}x the speed of an all-reduce of the buffer; the default is {new ProcessGroupOptions().ReduceScatterFallback}");
         CollectiveTiming broadcasts = timings.Single(t => t.Name.Contains("broadcast per shard", StringComparison.Ordinal));
         CollectiveTiming gloo = timings.Single(t => t.Name.Contains("gloo allgather", StringComparison.Ordinal));
         Console.WriteLine($"all_gather choice      {Faster(broadcasts, gloo)}; the default is {new ProcessGroupOptions().AllGatherMethod}");
