@@ -11,6 +11,8 @@ namespace FineTune.Torch.Distributed;
 /// A failure throws <see cref="DistributedException"/> naming this rank, the operation and, when the heartbeats
 /// tell, the rank that stopped answering; the group is then broken for good (<see cref="IsBroken"/>).
 /// Collectives of one group are not meant to be issued from several threads at once (c10d pairs them by order).
+/// After a collective timed out, Gloo's worker may still touch the tensors it was given until Gloo's own timeout
+/// ends it: keep memory that tensors view (a pool buffer) allocated until the group is disposed.
 /// </summary>
 public sealed class ProcessGroup : IDisposable
 {
