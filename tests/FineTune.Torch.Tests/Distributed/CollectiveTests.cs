@@ -164,4 +164,23 @@ public sealed class CollectiveTests
             group.Barrier();
         });
     }
+
+    [Fact]
+    public void ADtypeGlooCannotReduceIsRefusedWithoutBreakingTheGroup()
+    {
+        LoopbackRanks.RunAll(2, group =>
+        {
+            // Gloo in libtorch 1.13 has no bfloat16 reduction; the error must not read as a peer's failure.
+            using Tensor bf16 = Torch.Ones([8], DType.BFloat16);
+            if (Torch.LibTorchVersion.StartsWith("1.", StringComparison.Ordinal))
+            {
+                var e = Assert.Throws<TorchException>(() => group.AllReduce(bf16));
+                Assert.Equal($"rank {group.Rank} of 2 (gloo): all_reduce cannot carry BFloat16 tensors over Gloo in libtorch {Torch.LibTorchVersion}; use float32 (FineTune keeps gradients and master weights in float32)", e.Message);
+            }
+            Assert.False(group.IsBroken);
+            using Tensor f32 = Torch.Ones([8], DType.Float32);
+            group.AllReduce(f32);
+            Assert.Equal(Enumerable.Repeat(2f, 8).ToArray(), f32.ToArray<float>());
+        });
+    }
 }

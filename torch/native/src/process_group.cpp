@@ -75,6 +75,20 @@ c10d::ReduceOp reduce_op(int32_t op) {
   TORCH_CHECK(false, "FineTune: unknown reduce op code ", op);
 }
 
+// The dtypes ProcessGroupGloo's algorithms are instantiated for (its GENERATE_ALL_TYPES); 2.x added bfloat16.
+bool gloo_carries(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: case at::kDouble: case at::kHalf: case at::kChar: case at::kByte: case at::kInt: case at::kLong:
+      return true;
+#if TORCH_VERSION_MAJOR >= 2
+    case at::kBFloat16:
+      return true;
+#endif
+    default:
+      return false;
+  }
+}
+
 // Waits for one collective within the group's timeout. NCCL's wait() only orders the caller's CUDA stream after
 // the collective; polling isCompleted() (a CUDA event query) is what makes the host wait bounded.
 void wait_for(GroupHandle& g, const c10::intrusive_ptr<c10d::Work>& work) {
@@ -99,18 +113,34 @@ void collective(GroupHandle& g, const char* operation, const std::vector<at::Ten
   }
   at::DeviceType want = g.backend == kNccl ? at::kCUDA : at::kCPU;
   for (at::Tensor* t : tensors) {
+    // Gloo finds out about a dtype it cannot carry on its worker thread, after the peers have started: refuse here.
+    TORCH_CHECK(g.backend != kGloo || gloo_carries(t->scalar_type()), prefix(g), operation, " cannot carry ",
+                t->scalar_type(), " tensors over Gloo in libtorch ", TORCH_VERSION, "; use float32 (FineTune keeps gradients and master weights in float32)");
     TORCH_CHECK(t->device().type() == want, prefix(g), operation, " needs ", want == at::kCPU ? "CPU" : "CUDA",
                 " tensors, got one on ", t->device());
     TORCH_CHECK(t->is_contiguous(), prefix(g), operation, " needs contiguous tensors (call Contiguous() first)");
   }
   std::string cause;
+  c10::intrusive_ptr<c10d::Work> work;
   try {
-    wait_for(g, body());
-    return;
-  } catch (const c10::Error& e) {
-    cause = e.what_without_backtrace();
+    work = body();
   } catch (const std::exception& e) {
-    cause = e.what();
+    // Gloo checks a call's arguments (dtype, sizes) on the caller's thread before it queues any work, so a throw
+    // here sent nothing and the group is still in step: the caller's error, not a peer's. NCCL may already have
+    // talked to its peers (communicator setup) when it throws, so there it breaks the group as any failure does.
+    const auto* error = dynamic_cast<const c10::Error*>(&e);
+    cause = error != nullptr ? error->what_without_backtrace() : e.what();
+    TORCH_CHECK(g.backend != kGloo, prefix(g), operation, " refused its arguments: ", cause);
+  }
+  if (work) {
+    try {
+      wait_for(g, work);
+      return;
+    } catch (const c10::Error& e) {
+      cause = e.what_without_backtrace();
+    } catch (const std::exception& e) {
+      cause = e.what();
+    }
   }
   std::string message = prefix(g) + operation + " failed: " + cause;
   {

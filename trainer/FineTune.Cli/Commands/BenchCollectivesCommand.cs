@@ -44,7 +44,6 @@ internal static class BenchCollectivesCommand
         using ProcessGroup group = env.JoinGroup();
         long elements = (long)mib * (1 << 20) / 4;
         var (triad, timings) = CollectiveBench.Run(group, elements, rounds, message => Console.Error.WriteLine($"  {message}..."));
-        group.Barrier();
         if (group.Rank != 0)
             return ExitCodes.Success;
         Console.WriteLine($"ranks                  {group.WorldSize} on this machine over loopback Gloo (libtorch {FineTune.Torch.Torch.LibTorchVersion}), {mib} MiB float32 per collective, best of {rounds}; {Environment.ProcessorCount} cores");
