@@ -1,19 +1,19 @@
-using System.Diagnostics;
 using FineTune.IO;
 using FineTune.Offload.Memory;
-using FineTune.Offload.Swap;
+using FineTune.Offload.Rings;
+using FineTune.Offload.Storage;
 using FineTune.Torch;
 
 namespace FineTune.Offload.Activations;
 
 /// <summary>
 /// Where the training step keeps each decoder layer's input between forward and backward (activation
-/// checkpoints). Host-tier checkpoints live in pooled buffers rented once; NVMe-tier checkpoints are copied into one
-/// of a few staging buffers and written to a preallocated O_DIRECT file on the store's own io engines (one queue for
-/// writes, one for reads), so the forward pass goes on while the write runs; it waits only when every staging
-/// buffer still holds a write in flight (the disk is slower than the compute; counted as write wait).
-/// Backward calls <see cref="Prefetch"/> ahead of need; <see cref="Load"/> waits for that read (counted as read wait).
-/// A checkpoint whose write has not yet been recycled is served from its staging buffer without a read.
+/// checkpoints). Host-tier checkpoints live in pooled buffers rented once; NVMe-tier checkpoints are copied into a
+/// staging <see cref="BufferRing"/> and written to a preallocated O_DIRECT file on the drive's shared queues, so the
+/// forward pass goes on while the write runs; it waits only when every staging buffer still holds a write in flight
+/// (the disk is slower than the compute; counted as write wait). Backward calls <see cref="Prefetch"/> ahead of need;
+/// <see cref="Load"/> waits for that read (counted as read wait). A checkpoint still in its staging buffer (written or
+/// being written) is served from there without a read (a hit).
 ///
 /// Not thread-safe: every call comes from the compute thread; I/O completions only complete tasks. Checkpoints are
 /// rewritten by every micro-batch; the caller loads each one at most once after saving it.
@@ -21,33 +21,34 @@ namespace FineTune.Offload.Activations;
 /// </summary>
 public sealed class ActivationStore : IDisposable
 {
-    internal const string HostClass = "activation checkpoints";
-    internal const string StagingClass = "activation staging (nvme)";
-
     private readonly ActivationStoreOptions _options;
     private readonly HostLease?[] _hostLeases;
-    private readonly StagingSlot[] _staging;
+    private readonly BufferRing? _staging;
     private readonly (long[] Shape, DType DType)?[] _saved; // null: not saved since its last Load
     private readonly long _extentByteCount;
-    private readonly SwapFile? _file;
-    private long _sequence;
+    private readonly DeviceFile? _file;
 
-    public ActivationStore(HostMemoryPool pool, ActivationStoreOptions options)
+    /// <param name="pool">Pool planned with <see cref="AddToPlan"/>.</param>
+    /// <param name="options">Shape of the store.</param>
+    /// <param name="device">The drive of nvme_dir shared with the other stores; null: a device of its own.</param>
+    public ActivationStore(HostMemoryPool pool, ActivationStoreOptions options, NvmeDevice? device = null)
     {
         options.Validate();
         _options = options;
         _hostLeases = new HostLease?[options.CheckpointCount];
         _saved = new (long[], DType)?[options.CheckpointCount];
         _extentByteCount = AlignedBuffer.RoundUpToSector(options.CheckpointByteCount);
-        _staging = [];
         try
         {
             for (int i = options.NvmeCheckpointCount; i < options.CheckpointCount; i++)
-                _hostLeases[i] = pool.Rent(HostClass);
+                _hostLeases[i] = pool.Rent(BufferKind.ActivationCheckpoints);
             if (options.NvmeCheckpointCount == 0)
                 return;
-            _staging = Enumerable.Range(0, options.StagingBufferCount).Select(_ => new StagingSlot(pool.Rent(StagingClass))).ToArray();
-            _file = SwapFile.Create(options.NvmeDirectory, "activations", _extentByteCount * options.NvmeCheckpointCount, options.IoEngine, options.IoQueueDepth);
+            _staging = new BufferRing("activation staging", pool.RentAll(BufferKind.ActivationStaging), Counters);
+            long fileBytes = _extentByteCount * options.NvmeCheckpointCount;
+            _file = device is null
+                ? DeviceFile.Create(options.NvmeDirectory, "activations", fileBytes, options.IoEngine, options.IoQueueDepth)
+                : device.CreateFile("activations", fileBytes);
         }
         catch
         {
@@ -61,17 +62,18 @@ public sealed class ActivationStore : IDisposable
     {
         options.Validate();
         if (options.HostCheckpointCount > 0)
-            plan.Add(HostClass, options.CheckpointByteCount, options.HostCheckpointCount);
+            plan.Add(BufferKind.ActivationCheckpoints, options.CheckpointByteCount, options.HostCheckpointCount);
         if (options.NvmeCheckpointCount > 0)
-            plan.Add(StagingClass, AlignedBuffer.RoundUpToSector(options.CheckpointByteCount), options.StagingBufferCount);
+            plan.Add(BufferKind.ActivationStaging, AlignedBuffer.RoundUpToSector(options.CheckpointByteCount), options.StagingBufferCount);
     }
 
-    public ActivationCounters Counters { get; } = new();
+    /// <summary>Bytes written and read, staging hits (loads served without a read), waits.</summary>
+    public TransferCounters Counters { get; } = new();
 
     /// <summary>The NVMe swap file, or null when every checkpoint is in host memory.</summary>
     public string? FilePath => _file?.Path;
 
-    /// <summary>"host" or "host + nvme (io_uring, O_DIRECT, path)".</summary>
+    /// <summary>"host" or "host N + nvme M (io_uring, O_DIRECT, path)".</summary>
     public string Description => _file is null ? "host" : $"host {_options.HostCheckpointCount} + nvme {_options.NvmeCheckpointCount} ({_file.Engine})";
 
     public bool IsOnNvme(int index) => index < _options.NvmeCheckpointCount;
@@ -88,15 +90,14 @@ public sealed class ActivationStore : IDisposable
             Buffer.MemoryCopy((void*)input.DataPointer, _hostLeases[index]!.Pointer, byteCount, byteCount);
             return;
         }
-        foreach (StagingSlot held in _staging.Where(s => s.State == SlotState.Holding && s.Index == index))
-            held.Release();
-        StagingSlot slot = AcquireFree();
+        BufferRing staging = _staging!;
+        if (staging.Find(index) is { State: RingSlotState.Cached or RingSlotState.Ready } stale)
+            staging.Discard(stale); // the previous micro-batch's copy
+        RingSlot slot = staging.TakeVictim()
+            ?? throw new InvalidOperationException("Every activation staging buffer holds a read; the prefetch depth exceeds the buffers.");
+        staging.Fill(slot, index);
         Buffer.MemoryCopy((void*)input.DataPointer, slot.Lease.Pointer, byteCount, byteCount);
-        slot.State = SlotState.Writing;
-        slot.Index = index;
-        slot.Sequence = ++_sequence;
-        slot.Pending = _file!.WriteAsync(index * _extentByteCount, slot.Lease.Buffer, 0, _extentByteCount).AsTask();
-        Counters.BytesWritten += _extentByteCount;
+        staging.StartWrite(slot, _extentByteCount, buffer => _file!.WriteAsync(index * _extentByteCount, buffer, 0, _extentByteCount));
     }
 
     /// <summary>
@@ -106,18 +107,18 @@ public sealed class ActivationStore : IDisposable
     /// </summary>
     public void Prefetch(int index)
     {
-        if (index < 0 || !IsOnNvme(index) || _saved[index] is null || FindSlot(index) is not null)
+        if (index < 0 || !IsOnNvme(index) || _saved[index] is null || _staging!.Find(index) is not null)
             return;
         for (int higher = index + 1; higher < _options.NvmeCheckpointCount; higher++)
-            if (_saved[higher] is not null && FindSlot(higher) is null)
+            if (_saved[higher] is not null && _staging.Find(higher) is null)
                 return;
-        if (!_staging.Any(s => s.State is SlotState.Free or SlotState.Writing))
+        if (_staging.TakeVictim() is not RingSlot slot)
             return;
-        StagingSlot slot = AcquireFree();
-        slot.State = SlotState.Reading;
-        slot.Index = index;
-        slot.Pending = _file!.ReadAsync(index * _extentByteCount, slot.Lease.Buffer, 0, _extentByteCount).AsTask();
-        Counters.BytesRead += _extentByteCount;
+        _staging.StartRead(slot, index, _extentByteCount, async buffer =>
+        {
+            await _file!.ReadAsync(index * _extentByteCount, buffer, 0, _extentByteCount).ConfigureAwait(false);
+            return 0L;
+        });
     }
 
     /// <summary>A new tensor holding checkpoint <paramref name="index"/> as saved (shape, dtype); waits for its read if needed.</summary>
@@ -132,101 +133,44 @@ public sealed class ActivationStore : IDisposable
             _saved[index] = null;
             return result;
         }
-        StagingSlot? slot = FindSlot(index);
+        BufferRing staging = _staging!;
+        RingSlot? slot = staging.Find(index);
+        if (slot is { State: RingSlotState.Writing or RingSlotState.Cached })
+        {
+            Counters.AddHit();
+            staging.WaitWrite(slot); // the buffer may be reused only once the disk has it
+        }
         if (slot is null)
         {
             Prefetch(index);
-            slot = FindSlot(index);
+            slot = staging.Find(index);
         }
         if (slot is null)
         {
             // Loaded out of top-down order: free the lowest prefetched buffer (waiting for its read), then fetch.
-            StagingSlot victim = _staging.Where(s => s.State is SlotState.Reading or SlotState.Holding).MinBy(s => s.Index)!;
-            victim.Pending?.GetAwaiter().GetResult();
-            victim.Release();
+            RingSlot victim = staging.Slots.Where(s => s.State is RingSlotState.Reading or RingSlotState.Ready).MinBy(s => s.Key)!;
+            staging.WaitRead(victim);
+            staging.Discard(victim);
             Prefetch(index);
-            slot = FindSlot(index) ?? throw new InvalidOperationException($"checkpoint {index} could not be fetched: a higher checkpoint is still unloaded.");
+            slot = staging.Find(index) ?? throw new InvalidOperationException($"checkpoint {index} could not be fetched: a higher checkpoint is still unloaded.");
         }
-        long start = Stopwatch.GetTimestamp();
-        if (slot.State == SlotState.Writing)
-        {
-            Counters.StagingHits++;
-            slot.Pending!.GetAwaiter().GetResult(); // the buffer may be reused only once the disk has it
-            Counters.WriteWaitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-        }
-        else if (slot.State == SlotState.Reading)
-        {
-            slot.Pending!.GetAwaiter().GetResult();
-            Counters.ReadWaitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-        }
+        staging.Use(slot);
         Buffer.MemoryCopy(slot.Lease.Pointer, (void*)result.DataPointer, byteCount, byteCount);
-        slot.Release();
+        staging.Release(slot);
+        staging.Discard(slot);
         _saved[index] = null;
         return result;
     }
 
     /// <summary>Waits for every write in flight (end of a step, or before disposal).</summary>
-    public void Drain()
-    {
-        foreach (StagingSlot slot in _staging.Where(s => s.Pending is not null).OrderBy(s => s.Sequence))
-        {
-            long start = Stopwatch.GetTimestamp();
-            try { slot.Pending!.GetAwaiter().GetResult(); }
-            finally { Counters.WriteWaitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds; }
-            if (slot.State == SlotState.Writing)
-                slot.Release();
-            else
-                slot.State = SlotState.Holding;
-            slot.Pending = null;
-        }
-    }
-
-    private StagingSlot? FindSlot(int index) => _staging.FirstOrDefault(s => s.Index == index && s.State != SlotState.Free);
-
-    /// <summary>A free staging buffer: one already free, else the oldest finished or in-flight write (waited for).</summary>
-    private StagingSlot AcquireFree()
-    {
-        StagingSlot? free = _staging.FirstOrDefault(s => s.State == SlotState.Free);
-        if (free is not null)
-            return free;
-        StagingSlot? oldest = _staging.Where(s => s.State == SlotState.Writing).MinBy(s => s.Sequence)
-            ?? throw new InvalidOperationException("Every activation staging buffer holds a read; the prefetch depth exceeds the buffers.");
-        long start = Stopwatch.GetTimestamp();
-        oldest.Pending!.GetAwaiter().GetResult();
-        Counters.WriteWaitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-        oldest.Release();
-        return oldest;
-    }
+    public void Drain() => _staging?.CompleteWrites();
 
     public void Dispose()
     {
-        foreach (StagingSlot slot in _staging)
-        {
-            try { slot.Pending?.GetAwaiter().GetResult(); }
-            catch (DirectIoException) { } // the error already reached the caller of Load or Drain; now only cleanup matters
-            slot.Lease.Dispose();
-        }
+        _staging?.Dispose();
         foreach (HostLease? lease in _hostLeases)
             lease?.Dispose();
         Array.Clear(_hostLeases);
         _file?.Dispose();
-    }
-
-    private enum SlotState { Free, Writing, Reading, Holding }
-
-    private sealed class StagingSlot(HostLease lease)
-    {
-        public HostLease Lease { get; } = lease;
-        public SlotState State { get; set; }
-        public int Index { get; set; } = -1;
-        public long Sequence { get; set; }
-        public Task? Pending { get; set; }
-
-        public void Release()
-        {
-            State = SlotState.Free;
-            Index = -1;
-            Pending = null;
-        }
     }
 }

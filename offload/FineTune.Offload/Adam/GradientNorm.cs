@@ -24,9 +24,7 @@ public static unsafe class GradientNorm
         {
             (int index, long start, long count) = chunks[c];
             (nint pointer, ElementType type, _) = buffers[index];
-            partial[c] = type == ElementType.Float32
-                ? SumOfSquaresFloat32((float*)pointer + start, count)
-                : SumOfSquaresBFloat16((ushort*)pointer + start, count);
+            partial[c] = SumOfSquaresChunk(pointer + (nint)(start * type.ByteCount()), type, count);
         });
         double total = 0;
         foreach (double p in partial)
@@ -78,6 +76,18 @@ public static unsafe class GradientNorm
             }
         }
         double total = Vector512.Sum(acc0 + acc1);
+        // the same 8-wide step as the fp32 pass, so bf16 gradients and their exact fp32 copies give the same sum
+        Vector256<double> acc2 = Vector256<double>.Zero;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= elementCount; i += 8)
+            {
+                Vector256<float> values = (Vector256.WidenLower(Vector128.Load(data + i).ToVector256()) << 16).AsSingle();
+                (Vector256<double> lower, Vector256<double> upper) = Vector256.Widen(values);
+                acc2 = Vector256.FusedMultiplyAdd(lower, lower, Vector256.FusedMultiplyAdd(upper, upper, acc2));
+            }
+        }
+        total += Vector256.Sum(acc2);
         for (; i < elementCount; i++)
         {
             double value = LowPrecision.FromBFloat16(data[i]);
@@ -85,4 +95,9 @@ public static unsafe class GradientNorm
         }
         return total;
     }
+
+    /// <summary>The sum of squares of one chunk, fp32 or bf16 (the pass <see cref="SumOfSquares"/> runs per chunk).</summary>
+    internal static double SumOfSquaresChunk(nint pointer, ElementType type, long elementCount) => type == ElementType.Float32
+        ? SumOfSquaresFloat32((float*)pointer, elementCount)
+        : SumOfSquaresBFloat16((ushort*)pointer, elementCount);
 }

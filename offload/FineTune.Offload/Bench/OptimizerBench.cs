@@ -73,19 +73,22 @@ public static unsafe class OptimizerBench
         PartitionedOptimizer optimizer;
         try
         {
-            optimizer = PartitionedOptimizer.Create(parameters, options);
+            optimizer = options.Allocator == PoolAllocatorKind.Baseline
+                ? ZeroInfinityBaseline.Create(parameters, options)
+                : PartitionedOptimizer.Create(parameters, options);
         }
         catch (UserErrorException error) when (error.Message.Contains("host_gb", StringComparison.Ordinal))
         {
             long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(options.SubGroupElementCount);
             var groups = SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroup);
-            long need = PartitionedOptimizer.PlanPool(groups, subGroup, options).ReservedByteCount(options.Allocator);
+            long need = (options.Allocator == PoolAllocatorKind.Baseline ? ZeroInfinityBaseline.PlanPool(groups, subGroup, options) : PartitionedOptimizer.PlanPool(groups, subGroup, options))
+                .ReservedByteCount(options.Allocator);
             return (new OptimizerRun(name, true, error.Message, 0, 0, 0, 0, 0, 0, need, 0, ProcessMemory.PeakResidentByteCount()), groups.Count, "");
         }
         using (optimizer)
         {
             optimizer.Step(); // warm-up: first touch of the pool and of the swap file's extents
-            OptimizerCounters before = optimizer.Counters.Snapshot();
+            FineTune.Offload.Rings.TransferSnapshot before = optimizer.Counters.Snapshot();
             var times = new List<double>();
             for (int s = 0; s < steps; s++)
             {
@@ -93,7 +96,7 @@ public static unsafe class OptimizerBench
                 optimizer.Step();
                 times.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
             }
-            OptimizerCounters after = optimizer.Counters;
+            FineTune.Offload.Rings.TransferSnapshot after = optimizer.Counters.Snapshot();
             times.Sort();
             double median = times[times.Count / 2];
             var run = new OptimizerRun(name, false, null, median,
@@ -101,7 +104,7 @@ public static unsafe class OptimizerBench
                 (after.BytesWritten - before.BytesWritten) / steps,
                 (after.ReadWaitSeconds - before.ReadWaitSeconds) / steps,
                 (after.WriteWaitSeconds - before.WriteWaitSeconds) / steps,
-                (after.UpdateSeconds - before.UpdateSeconds) / steps,
+                (after.ComputeSeconds - before.ComputeSeconds) / steps,
                 optimizer.Pool.ReservedByteCount, optimizer.Pool.PeakInUseByteCount, ProcessMemory.PeakResidentByteCount());
             return (run, optimizer.SubGroups.Count, optimizer.StateLocation);
         }

@@ -14,11 +14,11 @@ public sealed unsafe class HostLease : IDisposable
 
     private readonly AlignedBuffer _buffer;
 
-    internal HostLease(HostMemoryPool pool, int slot, string className, AlignedBuffer buffer, long byteCount)
+    internal HostLease(HostMemoryPool pool, int slot, BufferKind kind, AlignedBuffer buffer, long byteCount)
     {
         _pool = pool;
         Slot = slot;
-        ClassName = className;
+        Kind = kind;
         _buffer = buffer;
         ByteCount = byteCount;
     }
@@ -26,7 +26,10 @@ public sealed unsafe class HostLease : IDisposable
     internal int Slot { get; }
 
     /// <summary>The buffer class this lease was rented from.</summary>
-    public string ClassName { get; }
+    public BufferKind Kind { get; }
+
+    /// <summary>The class's name, for messages.</summary>
+    public string ClassName => Kind.Describe();
 
     /// <summary>Bytes the caller asked for (the class's exact byte count).</summary>
     public long ByteCount { get; }

@@ -19,8 +19,8 @@ public sealed unsafe class HostMemoryPool : IDisposable
     private readonly object _lock = new();
     private readonly PoolPlan _plan;
     private readonly IHostMemoryRegistrar? _registrar;
-    private readonly Dictionary<string, Stack<int>> _freeSlots = new();
-    private readonly List<(string ClassName, AlignedBuffer Buffer, long ByteCount)> _slots = new();
+    private readonly Dictionary<BufferKind, Stack<int>> _freeSlots = new();
+    private readonly List<(BufferKind Kind, AlignedBuffer Buffer, long ByteCount)> _slots = new();
     private readonly HashSet<int> _rentedSlots = new();
     private long _inUseByteCount;
     private long _peakInUseByteCount;
@@ -83,14 +83,14 @@ public sealed unsafe class HostMemoryPool : IDisposable
         foreach (BufferClass bufferClass in _plan.Classes)
         {
             var free = new Stack<int>();
-            _freeSlots[bufferClass.Name] = free;
+            _freeSlots[bufferClass.Kind] = free;
             if (bufferClass.Count == 0)
                 continue;
             long backingByteCount = Kind == PoolAllocatorKind.Exact ? HostAlignment.RoundUpToPage(bufferClass.ByteCount) : baselineByteCount;
             for (int i = 0; i < bufferClass.Count; i++)
             {
                 var buffer = new AlignedBuffer(backingByteCount);
-                _slots.Add((bufferClass.Name, buffer, bufferClass.ByteCount));
+                _slots.Add((bufferClass.Kind, buffer, bufferClass.ByteCount));
                 ReservedByteCount += buffer.CapacityByteCount;
                 _registrar?.Register(buffer.Pointer, buffer.CapacityByteCount);
                 free.Push(_slots.Count - 1);
@@ -98,29 +98,57 @@ public sealed unsafe class HostMemoryPool : IDisposable
         }
     }
 
-    /// <summary>How many buffers the plan gave class <paramref name="className"/> (0 when the plan lacks it).</summary>
-    public int CountOf(string className) => _plan.Classes.FirstOrDefault(c => c.Name == className)?.Count ?? 0;
+    /// <summary>The plan the pool was sized from.</summary>
+    public PoolPlan Plan => _plan;
 
-    /// <summary>Bytes of each buffer of class <paramref name="className"/> as planned (0 when the plan lacks it).</summary>
-    public long ByteCountOf(string className) => _plan.Classes.FirstOrDefault(c => c.Name == className)?.ByteCount ?? 0;
+    /// <summary>How many buffers the plan gave <paramref name="kind"/> (0 when the plan lacks it).</summary>
+    public int CountOf(BufferKind kind) => _plan.Get(kind)?.Count ?? 0;
 
-    /// <summary>Rents a buffer of the named class. Throws when none is free: the plan under-counted.</summary>
-    public HostLease Rent(string className)
+    /// <summary>Bytes of each buffer of <paramref name="kind"/> as planned (0 when the plan lacks it).</summary>
+    public long ByteCountOf(BufferKind kind) => _plan.Get(kind)?.ByteCount ?? 0;
+
+    /// <summary>Bytes reserved for <paramref name="kind"/>'s buffers (what the plan's figure must equal).</summary>
+    public long ReservedByteCountOf(BufferKind kind)
+    {
+        lock (_lock)
+            return _slots.Where(s => s.Kind == kind).Sum(s => s.Buffer.CapacityByteCount);
+    }
+
+    /// <summary>Rents a buffer of <paramref name="kind"/>. Throws when none is free: the plan under-counted.</summary>
+    public HostLease Rent(BufferKind kind)
     {
         lock (_lock)
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
-            if (!_freeSlots.TryGetValue(className, out Stack<int>? free))
-                throw new ArgumentException($"The pool has no buffer class '{className}'.", nameof(className));
+            if (!_freeSlots.TryGetValue(kind, out Stack<int>? free))
+                throw new ArgumentException($"The pool has no buffer class '{kind.Describe()}'.", nameof(kind));
             if (free.Count == 0)
-                throw new InvalidOperationException($"All {_plan.Find(className).Count} buffers of class '{className}' are rented; the pool plan under-counts them.");
+                throw new InvalidOperationException($"All {_plan.Find(kind).Count} buffers of class '{kind.Describe()}' are rented; the pool plan under-counts them.");
             int slot = free.Pop();
             _rentedSlots.Add(slot);
-            var (name, buffer, byteCount) = _slots[slot];
+            var (rentedKind, buffer, byteCount) = _slots[slot];
             _inUseByteCount += buffer.CapacityByteCount;
             _peakInUseByteCount = Math.Max(_peakInUseByteCount, _inUseByteCount);
-            return new HostLease(this, slot, name, buffer, byteCount);
+            return new HostLease(this, slot, rentedKind, buffer, byteCount);
         }
+    }
+
+    /// <summary>Rents every buffer of <paramref name="kind"/> (a ring's buffers).</summary>
+    public IReadOnlyList<HostLease> RentAll(BufferKind kind)
+    {
+        var leases = new List<HostLease>();
+        try
+        {
+            for (int i = CountOf(kind); i > 0; i--)
+                leases.Add(Rent(kind));
+        }
+        catch
+        {
+            foreach (HostLease lease in leases)
+                lease.Dispose();
+            throw;
+        }
+        return leases;
     }
 
     internal void Return(HostLease lease)
@@ -129,8 +157,32 @@ public sealed unsafe class HostMemoryPool : IDisposable
         {
             if (!_rentedSlots.Remove(lease.Slot))
                 throw new InvalidOperationException($"Buffer {lease.Slot} of class '{lease.ClassName}' was returned but is not rented.");
-            _freeSlots[lease.ClassName].Push(lease.Slot);
+            _freeSlots[lease.Kind].Push(lease.Slot);
             _inUseByteCount -= lease.BackingByteCount;
+        }
+    }
+
+    /// <summary>
+    /// Gives the memory of every free buffer of <paramref name="kinds"/> back to the OS (a training engine at the end,
+    /// before it copies the weights out, so both never coexist). Trimmed buffers cannot be rented again.
+    /// </summary>
+    public void Trim(IReadOnlyCollection<BufferKind> kinds)
+    {
+        lock (_lock)
+        {
+            foreach (BufferKind kind in kinds)
+            {
+                if (!_freeSlots.TryGetValue(kind, out Stack<int>? free))
+                    continue;
+                while (free.Count > 0)
+                {
+                    int slot = free.Pop();
+                    AlignedBuffer buffer = _slots[slot].Buffer;
+                    _registrar?.Unregister(buffer.Pointer);
+                    ReservedByteCount -= buffer.CapacityByteCount;
+                    buffer.Dispose();
+                }
+            }
         }
     }
 

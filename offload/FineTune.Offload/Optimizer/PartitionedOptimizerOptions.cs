@@ -17,8 +17,11 @@ public sealed record PartitionedOptimizerOptions
 
     public StateTier Tier { get; init; } = StateTier.Host;
 
-    /// <summary>Directory of the swap file (Tier Nvme).</summary>
+    /// <summary>Directory of the swap file (Tier Nvme) when no <see cref="Device"/> is given.</summary>
     public string? NvmeDirectory { get; init; }
+
+    /// <summary>The drive shared with the run's other stores (Tier Nvme); null: a device of its own on <see cref="NvmeDirectory"/>.</summary>
+    public FineTune.Offload.Storage.NvmeDevice? Device { get; init; }
 
     /// <summary>Host bytes the pool may reserve (host_gb); the optimizer refuses to build past it.</summary>
     public long HostBudgetByteCount { get; init; } = long.MaxValue;
@@ -26,7 +29,7 @@ public sealed record PartitionedOptimizerOptions
     /// <summary>Pipeline buffers of the full sub-group size (read k+1, update k, write k-1 needs 3).</summary>
     public int PipelineBufferCount { get; init; } = 3;
 
-    /// <summary>Exact pool, or the ZeRO-Infinity-like baseline (which also stages fp32 gradients, as ZeRO-Infinity does).</summary>
+    /// <summary>Exact pool, or the power-of-two baseline allocator (see offload/Bench/ZeroInfinityBaseline for the whole baseline).</summary>
     public PoolAllocatorKind Allocator { get; init; } = PoolAllocatorKind.Exact;
 
     public IoEngineKind IoEngine { get; init; } = IoEngineKind.Auto;
@@ -60,6 +63,9 @@ public sealed record PartitionedOptimizerOptions
     /// to be in place already (a weight file written from the checkpoint), and Weight may be 0.
     /// </summary>
     public Action<SubGroup, nint>? InitialMasters { get; init; }
+
+    /// <summary>Where the optimizer reads gradients; null: each <see cref="HostParameter.Gradient"/> buffer in place.</summary>
+    public IGradientSource? Gradients { get; init; }
 
     /// <summary>Threads of the CPU update; -1 uses every core.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;

@@ -1,56 +1,76 @@
-using System.Diagnostics;
 using FineTune.Offload.Memory;
+using FineTune.Offload.Rings;
 using FineTune.Offload.Swap;
 
 namespace FineTune.Offload.Optimizer;
 
 /// <summary>
-/// Streams sub-group states through a bounded set of pool buffers: while sub-group k is updated, k+1 is being read
-/// and k-1 written, reads and writes on separate queues of the store. A buffer is reused only after its write
-/// completed (state OnDisk); when none is free the pipeline waits for the oldest write, which bounds host memory
-/// to the buffers the plan gave it. The last sub-group may be smaller and then uses its own exact-size buffer.
-/// Buffer choice and every state change except ReadInFlight -> Ready happen on the caller's flow; a read's
-/// completion touches only its own buffer, and the caller awaits it before looking at that buffer again.
+/// Streams sub-group states through a bounded <see cref="BufferRing"/>: while sub-group k is updated, the next one in
+/// the given order is being read and k-1 written, reads and writes on the store's separate queues. A buffer is
+/// reused only after its write completed; when none is free the pipeline waits for the oldest write, which bounds host
+/// memory to the buffers the plan gave it. A smaller last sub-group uses a ring of its own exact-size buffer.
+/// The order is the caller's (ascending for a plain step, descending when updates follow backward), and each update
+/// may first await a readiness decision (its gradients becoming final, or the global norm): the next read is started
+/// before that wait, so state prefetch overlaps the rest of backward. A decision of false abandons the step: buffers
+/// already read are dropped unchanged (nothing is written), so a skipped step leaves swap exactly as it was.
+/// With integrity checking, each extent's CRC-32C is kept at write and verified at read.
 /// </summary>
-internal sealed partial class SwapPipeline
+internal sealed class SwapPipeline
 {
     private readonly ISwapStore _store;
     private readonly IReadOnlyList<SubGroup> _groups;
-    private readonly List<SwapSlot> _fullSlots;
-    private readonly SwapSlot? _tailSlot;
+    private readonly BufferRing? _full;
+    private readonly BufferRing? _tail;
     private readonly long _fullElementCount;
-    private readonly OptimizerCounters _counters;
-    private long _writeSequence;
     private readonly uint[]? _extentCrcs;
 
-    public SwapPipeline(ISwapStore store, IReadOnlyList<SubGroup> groups, List<SwapSlot> fullSlots, SwapSlot? tailSlot,
-        long fullElementCount, OptimizerCounters counters, bool verifyIntegrity = false)
+    public SwapPipeline(ISwapStore store, IReadOnlyList<SubGroup> groups, BufferRing? full, BufferRing? tail, long fullElementCount, bool verifyIntegrity = false)
     {
         _extentCrcs = verifyIntegrity ? new uint[groups.Count] : null;
         _store = store;
         _groups = groups;
-        _fullSlots = fullSlots;
-        _tailSlot = tailSlot;
+        _full = full;
+        _tail = tail;
         _fullElementCount = fullElementCount;
-        _counters = counters;
     }
 
-    /// <summary>read k+1 | work on k | write k-1, for every sub-group in order.</summary>
-    public async Task UpdateAllAsync(Action<SubGroup, HostLease> update)
+    /// <summary>read k+1 | update k | write k-1 over every sub-group in ascending order.</summary>
+    public async Task UpdateAllAsync(Action<SubGroup, HostLease> update) =>
+        await UpdateInOrderAsync(_groups, _ => Task.FromResult(true), update).ConfigureAwait(false);
+
+    /// <summary>
+    /// The pipeline over <paramref name="order"/>; before updating each sub-group it awaits
+    /// <paramref name="waitUntilReady"/>. Returns false (nothing more updated or written) when that says false.
+    /// </summary>
+    public async Task<bool> UpdateInOrderAsync(IReadOnlyList<SubGroup> order, Func<SubGroup, Task<bool>> waitUntilReady, Action<SubGroup, HostLease> update)
     {
-        Task<SwapSlot>? next = _groups.Count > 0 ? await StartReadAsync(_groups[0]).ConfigureAwait(false) : null;
-        for (int k = 0; k < _groups.Count; k++)
+        RingSlot? next = order.Count > 0 ? await StartReadAsync(order[0]).ConfigureAwait(false) : null;
+        for (int k = 0; k < order.Count; k++)
         {
-            long waitStart = Stopwatch.GetTimestamp();
-            SwapSlot slot = await next!.ConfigureAwait(false);
-            _counters.ReadWaitSeconds += Stopwatch.GetElapsedTime(waitStart).TotalSeconds;
-            _counters.BytesRead += _store.ExtentByteCount(k);
-            next = k + 1 < _groups.Count ? await StartReadAsync(_groups[k + 1]).ConfigureAwait(false) : null;
-            slot.MoveTo(SwapBufferState.Filling, k);
-            update(_groups[k], slot.Lease);
-            StartWrite(slot, k);
+            SubGroup group = order[k];
+            RingSlot slot = next!;
+            BufferRing ring = RingFor(group);
+            await ring.WaitReadAsync(slot).ConfigureAwait(false);
+            Verify(group, slot);
+            next = k + 1 < order.Count ? await StartReadAsync(order[k + 1]).ConfigureAwait(false) : null;
+            if (!await waitUntilReady(group).ConfigureAwait(false))
+            {
+                ring.Discard(slot);
+                if (next is not null)
+                {
+                    BufferRing nextRing = RingFor(order[k + 1]);
+                    await nextRing.WaitReadAsync(next).ConfigureAwait(false);
+                    nextRing.Discard(next);
+                }
+                await DrainAsync().ConfigureAwait(false);
+                return false;
+            }
+            ring.Use(slot);
+            update(group, slot.Lease);
+            StartWrite(group, slot);
         }
         await DrainAsync().ConfigureAwait(false);
+        return true;
     }
 
     /// <summary>Fills every sub-group's buffer (initial states, checkpoint load) and writes it out.</summary>
@@ -58,52 +78,84 @@ internal sealed partial class SwapPipeline
     {
         foreach (SubGroup group in _groups)
         {
-            SwapSlot slot = await AcquireAsync(group).ConfigureAwait(false);
-            if (slot.State == SwapBufferState.OnDisk)
-                slot.MoveTo(SwapBufferState.Free, -1);
-            slot.MoveTo(SwapBufferState.Filling, group.Index);
+            BufferRing ring = RingFor(group);
+            RingSlot slot = await TakeAsync(ring, group).ConfigureAwait(false);
+            ring.Fill(slot, group.Index);
             fill(group, slot.Lease);
-            StartWrite(slot, group.Index);
+            StartWrite(group, slot);
         }
         await DrainAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Reads every sub-group (checkpoint save), prefetching the next one while <paramref name="visit"/> runs.</summary>
+    /// <summary>Reads every sub-group in order (checkpoint save), prefetching the next one while <paramref name="visit"/> runs.</summary>
     public async Task VisitAllAsync(Action<SubGroup, HostLease> visit)
     {
-        Task<SwapSlot>? next = _groups.Count > 0 ? await StartReadAsync(_groups[0]).ConfigureAwait(false) : null;
+        RingSlot? next = _groups.Count > 0 ? await StartReadAsync(_groups[0]).ConfigureAwait(false) : null;
         for (int k = 0; k < _groups.Count; k++)
         {
-            SwapSlot slot = await next!.ConfigureAwait(false);
-            _counters.BytesRead += _store.ExtentByteCount(k);
+            SubGroup group = _groups[k];
+            RingSlot slot = next!;
+            BufferRing ring = RingFor(group);
+            await ring.WaitReadAsync(slot).ConfigureAwait(false);
+            Verify(group, slot);
             next = k + 1 < _groups.Count ? await StartReadAsync(_groups[k + 1]).ConfigureAwait(false) : null;
-            visit(_groups[k], slot.Lease);
-            slot.MoveTo(SwapBufferState.Free, -1);
+            ring.Use(slot);
+            visit(group, slot.Lease);
+            ring.Release(slot);
+            ring.Discard(slot);
         }
     }
 
-    /// <summary>Picks a buffer for <paramref name="group"/> (waiting for a write if needed) and starts the read.</summary>
-    private async Task<Task<SwapSlot>> StartReadAsync(SubGroup group)
+    /// <summary>After a failure: waits until no I/O is in flight on any buffer, swallowing the I/O's own errors.</summary>
+    public void Quiesce()
     {
-        SwapSlot slot = await AcquireAsync(group).ConfigureAwait(false);
-        slot.MoveTo(SwapBufferState.ReadInFlight, group.Index);
-        Task<SwapSlot> read = FinishReadAsync(slot, group.Index);
-        slot.PendingRead = read;
-        return read;
+        _full?.Quiesce();
+        _tail?.Quiesce();
     }
 
-    private async Task<SwapSlot> FinishReadAsync(SwapSlot slot, int subGroup)
+    /// <summary>Waits for every write, oldest first.</summary>
+    public async Task DrainAsync()
     {
-        await _store.ReadAsync(subGroup, slot.Lease).ConfigureAwait(false);
-        if (_extentCrcs is not null)
+        if (_full is not null)
+            await _full.CompleteWritesAsync().ConfigureAwait(false);
+        if (_tail is not null)
+            await _tail.CompleteWritesAsync().ConfigureAwait(false);
+    }
+
+    private BufferRing RingFor(SubGroup group) => (group.ElementCount != _fullElementCount && _tail is not null ? _tail : _full)
+        ?? throw new InvalidOperationException($"No pipeline ring holds sub-group {group.Index}'s size.");
+
+    private async Task<RingSlot> StartReadAsync(SubGroup group)
+    {
+        BufferRing ring = RingFor(group);
+        RingSlot slot = await TakeAsync(ring, group).ConfigureAwait(false);
+        ring.StartRead(slot, group.Index, _store.ExtentByteCount(group.Index), async _ =>
         {
-            uint crc = ExtentCrc(slot.Lease, _groups[subGroup]);
-            if (crc != _extentCrcs[subGroup])
-                throw new IOException($"Swap extent {subGroup} (sub-group {subGroup}'s states, {_store.Description}) read back with CRC32C {crc:x8}, " +
-                    $"written with {_extentCrcs[subGroup]:x8}: the drive returned corrupt data.");
-        }
-        slot.MoveTo(SwapBufferState.Ready, subGroup);
+            await _store.ReadAsync(group.Index, slot.Lease).ConfigureAwait(false);
+            return 0L;
+        });
         return slot;
+    }
+
+    private static async Task<RingSlot> TakeAsync(BufferRing ring, SubGroup group) =>
+        await ring.TakeVictimAsync().ConfigureAwait(false)
+            ?? throw new InvalidOperationException($"No pipeline buffer can take sub-group {group.Index}: every buffer is being read or updated.");
+
+    private void StartWrite(SubGroup group, RingSlot slot)
+    {
+        if (_extentCrcs is not null)
+            _extentCrcs[group.Index] = ExtentCrc(slot.Lease, group);
+        RingFor(group).StartWrite(slot, _store.ExtentByteCount(group.Index), _ => _store.WriteAsync(group.Index, slot.Lease));
+    }
+
+    private void Verify(SubGroup group, RingSlot slot)
+    {
+        if (_extentCrcs is null)
+            return;
+        uint crc = ExtentCrc(slot.Lease, group);
+        if (crc != _extentCrcs[group.Index])
+            throw new IOException($"Swap extent {group.Index} (sub-group {group.Index}'s states, {_store.Description}) read back with CRC32C {crc:x8}, " +
+                $"written with {_extentCrcs[group.Index]:x8}: the drive returned corrupt data.");
     }
 
     private static unsafe uint ExtentCrc(HostLease lease, SubGroup group)
@@ -113,70 +165,5 @@ internal sealed partial class SwapPipeline
         for (long done = 0; done < group.StateByteCount; done += chunk)
             crc = FineTune.IO.Crc32C.Append(crc, new ReadOnlySpan<byte>(lease.Pointer + done, (int)Math.Min(chunk, group.StateByteCount - done)));
         return crc;
-    }
-
-    private void StartWrite(SwapSlot slot, int subGroup)
-    {
-        if (_extentCrcs is not null)
-            _extentCrcs[subGroup] = ExtentCrc(slot.Lease, _groups[subGroup]);
-        slot.MoveTo(SwapBufferState.WriteInFlight, subGroup);
-        slot.WriteSequence = ++_writeSequence;
-        slot.PendingWrite = _store.WriteAsync(subGroup, slot.Lease).AsTask();
-    }
-
-    /// <summary>A buffer of the right class for <paramref name="group"/> whose contents nobody needs (Free or OnDisk).</summary>
-    private async Task<SwapSlot> AcquireAsync(SubGroup group)
-    {
-        bool tail = group.ElementCount != _fullElementCount && _tailSlot is not null;
-        IReadOnlyList<SwapSlot> candidates = tail ? new[] { _tailSlot! } : _fullSlots;
-        while (true)
-        {
-            foreach (SwapSlot slot in candidates)
-                if (slot.State is SwapBufferState.Free or SwapBufferState.OnDisk)
-                    return slot;
-            SwapSlot? oldest = candidates.Where(s => s.State == SwapBufferState.WriteInFlight).MinBy(s => s.WriteSequence);
-            if (oldest is null)
-                throw new InvalidOperationException($"No pipeline buffer can take sub-group {group.Index}: every buffer is being read or updated.");
-            await CompleteWriteAsync(oldest).ConfigureAwait(false);
-        }
-    }
-
-    private async Task CompleteWriteAsync(SwapSlot slot)
-    {
-        long waitStart = Stopwatch.GetTimestamp();
-        await slot.PendingWrite!.ConfigureAwait(false);
-        _counters.WriteWaitSeconds += Stopwatch.GetElapsedTime(waitStart).TotalSeconds;
-        _counters.BytesWritten += _store.ExtentByteCount(slot.SubGroup);
-        slot.PendingWrite = null;
-        slot.MoveTo(SwapBufferState.OnDisk, slot.SubGroup);
-    }
-
-    /// <summary>
-    /// After a failure: waits until no I/O is in flight on any buffer (so the pool may free them), swallowing the
-    /// I/O's own errors, which the failed step has already reported or superseded.
-    /// </summary>
-    public void Quiesce()
-    {
-        foreach (SwapSlot slot in _fullSlots.Append(_tailSlot).OfType<SwapSlot>())
-        {
-            foreach (Task? pending in new[] { slot.PendingRead, slot.PendingWrite })
-            {
-                try
-                {
-                    pending?.Wait();
-                }
-                catch (AggregateException)
-                {
-                    // Reported by the step that started it, or irrelevant once that step failed.
-                }
-            }
-        }
-    }
-
-    /// <summary>Waits for every write, leaving all buffers OnDisk or Free.</summary>
-    public async Task DrainAsync()
-    {
-        foreach (SwapSlot slot in _fullSlots.Append(_tailSlot).OfType<SwapSlot>().Where(s => s.State == SwapBufferState.WriteInFlight).OrderBy(s => s.WriteSequence).ToList())
-            await CompleteWriteAsync(slot).ConfigureAwait(false);
     }
 }

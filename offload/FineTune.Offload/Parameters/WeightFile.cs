@@ -1,7 +1,7 @@
 using FineTune.IO;
 using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
-using FineTune.Offload.Swap;
+using FineTune.Offload.Storage;
 
 namespace FineTune.Offload.Parameters;
 
@@ -11,14 +11,14 @@ namespace FineTune.Offload.Parameters;
 /// a sub-group is one contiguous byte range (written back whole by <see cref="WeightWriteBack"/>) and a model stage
 /// is one too (read by <see cref="WeightSlots"/> as the page window that holds it). Reads and writes have separate
 /// io engines (queues). The file is scratch space, deleted on Dispose; checkpoints export the weights separately.
-/// The file is a <see cref="SwapFile"/>.
+/// The file is a <see cref="DeviceFile"/> on the run's shared drive.
 /// reference: ZeRO-Infinity's parameter swapper (fp16 params in their own NVMe files, apart from optimizer states).
 /// </summary>
 public sealed class WeightFile : IDisposable
 {
-    private readonly SwapFile _file;
+    private readonly DeviceFile _file;
 
-    private WeightFile(ElementType type, long elementCount, SwapFile file)
+    private WeightFile(ElementType type, long elementCount, DeviceFile file)
     {
         ElementType = type;
         ElementCount = elementCount;
@@ -40,7 +40,14 @@ public sealed class WeightFile : IDisposable
         int queueDepth = IoEngineFactory.DefaultQueueDepth)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(elementCount);
-        return new WeightFile(type, elementCount, SwapFile.Create(directory, "weights", elementCount * type.ByteCount(), engineKind, queueDepth));
+        return new WeightFile(type, elementCount, DeviceFile.Create(directory, "weights", elementCount * type.ByteCount(), engineKind, queueDepth));
+    }
+
+    /// <summary>Creates and preallocates the file on a shared <paramref name="device"/>; too little free space is a <see cref="UserErrorException"/>.</summary>
+    public static WeightFile Create(NvmeDevice device, ElementType type, long elementCount)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(elementCount);
+        return new WeightFile(type, elementCount, device.CreateFile("weights", elementCount * type.ByteCount()));
     }
 
     /// <summary>The page-aligned byte window [Offset, Offset + ByteCount) of the file that holds elements [first, first + count).</summary>

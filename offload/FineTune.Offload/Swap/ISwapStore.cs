@@ -19,10 +19,6 @@ public interface ISwapStore : IDisposable
     /// <summary>Bytes of extent <paramref name="extent"/> (a multiple of 4096).</summary>
     long ExtentByteCount(int extent);
 
-    long BytesRead { get; }
-
-    long BytesWritten { get; }
-
     /// <summary>Reads the whole extent into the start of <paramref name="buffer"/>.</summary>
     ValueTask ReadAsync(int extent, HostLease buffer);
 

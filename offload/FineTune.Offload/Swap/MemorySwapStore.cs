@@ -29,6 +29,7 @@ public sealed unsafe class MemorySwapStore : ISwapStore
 
     public long ExtentByteCount(int extent) => _byteCounts[extent];
 
+    /// <summary>Bytes copied in and out (tests compare them with the pipeline's counters).</summary>
     public long BytesRead => Interlocked.Read(ref _bytesRead);
 
     public long BytesWritten => Interlocked.Read(ref _bytesWritten);

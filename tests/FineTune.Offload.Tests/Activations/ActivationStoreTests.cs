@@ -71,9 +71,9 @@ public sealed class ActivationStoreTests
                 }
                 // Every NVMe checkpoint is written once per pass (a 4 KiB extent); reads are those not served from staging.
                 Assert.Equal(3L * nvmeCount * 4096, store.Counters.BytesWritten);
-                Assert.Equal(3L * nvmeCount * 4096 - store.Counters.StagingHits * 4096, store.Counters.BytesRead);
+                Assert.Equal(3L * nvmeCount * 4096 - store.Counters.Hits * 4096, store.Counters.BytesRead);
                 if (nvmeCount > 0)
-                    Assert.True(store.Counters.StagingHits >= 3, "the top NVMe checkpoint of each pass is still in its staging buffer");
+                    Assert.True(store.Counters.Hits >= 3, "the top NVMe checkpoint of each pass is still in its staging buffer");
             }
             Assert.Equal(0, pool.OutstandingLeaseCount);
             if (file is not null)

@@ -1,6 +1,7 @@
 using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
+using FineTune.Offload.Rings;
 using FineTune.Offload.Swap;
 using FineTune.Offload.Tests.Adam;
 using Xunit;
@@ -60,11 +61,13 @@ public sealed class SwapFaultTests
     [Fact]
     public void BufferStateMachineRejectsReuseDuringAWrite()
     {
-        Assert.True(SwapSlot.IsAllowed(SwapBufferState.OnDisk, SwapBufferState.ReadInFlight));
-        Assert.False(SwapSlot.IsAllowed(SwapBufferState.WriteInFlight, SwapBufferState.ReadInFlight));
-        Assert.False(SwapSlot.IsAllowed(SwapBufferState.WriteInFlight, SwapBufferState.Filling));
-        Assert.False(SwapSlot.IsAllowed(SwapBufferState.ReadInFlight, SwapBufferState.Filling));
-        Assert.False(SwapSlot.IsAllowed(SwapBufferState.Free, SwapBufferState.WriteInFlight));
+        // a buffer whose write completed may be evicted and read into; one whose write is in flight may not
+        Assert.True(RingSlot.IsAllowed(RingSlotState.Writing, RingSlotState.Cached) && RingSlot.IsAllowed(RingSlotState.Cached, RingSlotState.Free)
+            && RingSlot.IsAllowed(RingSlotState.Free, RingSlotState.Reading));
+        Assert.False(RingSlot.IsAllowed(RingSlotState.Writing, RingSlotState.Reading));
+        Assert.False(RingSlot.IsAllowed(RingSlotState.Writing, RingSlotState.InUse));
+        Assert.False(RingSlot.IsAllowed(RingSlotState.Reading, RingSlotState.InUse));
+        Assert.False(RingSlot.IsAllowed(RingSlotState.Free, RingSlotState.Writing));
     }
 
     private sealed class FailingStore : ISwapStore

@@ -108,7 +108,7 @@ public sealed class WeightFileTests
     [Fact]
     public void MissingOrUnsetDirectoryIsAUserErrorNamingNvmeDir()
     {
-        UserErrorException unset = Assert.Throws<UserErrorException>(() => WeightFile.Create(null, ElementType.BFloat16, 100));
+        UserErrorException unset = Assert.Throws<UserErrorException>(() => WeightFile.Create((string?)null, ElementType.BFloat16, 100));
         Assert.Contains("nvme_dir", unset.Message);
         string missing = Path.Combine(Path.GetTempPath(), "finetune-no-such-dir-" + Guid.NewGuid().ToString("N"));
         UserErrorException absent = Assert.Throws<UserErrorException>(() => WeightFile.Create(missing, ElementType.BFloat16, 100));

@@ -1,3 +1,4 @@
+using FineTune.Offload.Rings;
 using FineTune.IO;
 using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
@@ -12,7 +13,7 @@ namespace FineTune.Offload.Tests.Parameters;
 /// resident ranges are hits without reads; prefetches read once and never evict an unused prefetch; a class whose
 /// slots are all held refuses; eviction is least recently used; Invalidate refuses while held and makes the next
 /// Acquire see the rewritten file; Release of a range not held throws; the constructor refuses a range too big for
-/// its class. Reads and hits are checked against <see cref="WeightCounters"/> after every call.
+/// its class. Reads and hits are checked against <see cref="TransferCounters"/> after every call.
 /// </summary>
 public sealed class WeightSlotsTests : IDisposable
 {
@@ -32,7 +33,7 @@ public sealed class WeightSlotsTests : IDisposable
     ];
     private static readonly long[] s_windowByteCounts = [4096, 8192, 4096, 12288, 16384];
 
-    private static readonly WeightSlotClass[] s_classes = [new("small weight slots", 2), new("large weight slots", 1)];
+    private static readonly WeightSlotClass[] s_classes = [new(BufferKind.LayerWeightSlots, 2), new(BufferKind.EdgeWeightSlots, 1)];
 
     private readonly SwapDirectory _directory = new();
     private readonly WeightFile _file;
@@ -44,7 +45,7 @@ public sealed class WeightSlotsTests : IDisposable
         _file = WeightFile.Create(_directory.Path, ElementType.BFloat16, ElementCount, IoEngineKind.Threads);
         WeightPattern.Fill(_file, Seed);
         _pool = PlannedPool();
-        _slots = new WeightSlots(_file, _pool, s_ranges, s_classes, new WeightCounters());
+        _slots = new WeightSlots(_file, _pool, s_ranges, s_classes, new TransferCounters());
     }
 
     public void Dispose()
@@ -55,7 +56,7 @@ public sealed class WeightSlotsTests : IDisposable
         _directory.Dispose();
     }
 
-    private WeightCounters Counters => _slots.Counters;
+    private TransferCounters Counters => _slots.Counters;
 
     [Fact]
     public void PlanSizesEachClassForItsLargestWindow()
@@ -230,13 +231,13 @@ public sealed class WeightSlotsTests : IDisposable
         WeightRange[] tooLarge = [.. s_ranges, new WeightRange(6000, 4000, 0)];
         using (HostMemoryPool pool = PlannedPool())
         {
-            ArgumentException error = Assert.Throws<ArgumentException>(() => new WeightSlots(_file, pool, tooLarge, s_classes, new WeightCounters()));
+            ArgumentException error = Assert.Throws<ArgumentException>(() => new WeightSlots(_file, pool, tooLarge, s_classes, new TransferCounters()));
             Assert.Contains("12288", error.Message);
         }
         // A range exactly the size of the slots is fine.
         WeightRange[] fits = [.. s_ranges, new WeightRange(2048, 4096, 0)];
         using (HostMemoryPool pool = PlannedPool())
-        using (var slots = new WeightSlots(_file, pool, fits, s_classes, new WeightCounters()))
+        using (var slots = new WeightSlots(_file, pool, fits, s_classes, new TransferCounters()))
         {
             Assert.Equal(-1, WeightPattern.FirstMismatch(slots.Acquire(5), 2048, 4096, Seed));
             slots.Release(5);
@@ -248,7 +249,7 @@ public sealed class WeightSlotsTests : IDisposable
     {
         using HostMemoryPool pool = PlannedPool();
         WeightRange[] badClass = [.. s_ranges, new WeightRange(0, 10, 2)];
-        Assert.Throws<ArgumentException>(() => new WeightSlots(_file, pool, badClass, s_classes, new WeightCounters()));
+        Assert.Throws<ArgumentException>(() => new WeightSlots(_file, pool, badClass, s_classes, new TransferCounters()));
     }
 
     // A refused range must not leave slots rented (it once did: the checks ran after renting, outside the cleanup).
@@ -257,9 +258,9 @@ public sealed class WeightSlotsTests : IDisposable
     {
         using HostMemoryPool pool = PlannedPool();
         WeightRange[] tooLarge = [.. s_ranges, new WeightRange(6000, 4000, 0)];
-        Assert.Throws<ArgumentException>(() => new WeightSlots(_file, pool, tooLarge, s_classes, new WeightCounters()));
+        Assert.Throws<ArgumentException>(() => new WeightSlots(_file, pool, tooLarge, s_classes, new TransferCounters()));
         Assert.Equal(0, pool.OutstandingLeaseCount);
-        using var slots = new WeightSlots(_file, pool, s_ranges, s_classes, new WeightCounters());
+        using var slots = new WeightSlots(_file, pool, s_ranges, s_classes, new TransferCounters());
     }
 
     private static HostMemoryPool PlannedPool()

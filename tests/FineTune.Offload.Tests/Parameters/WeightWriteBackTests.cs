@@ -1,3 +1,4 @@
+using FineTune.Offload.Rings;
 using FineTune.IO;
 using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
@@ -62,7 +63,7 @@ public sealed class WeightWriteBackTests
         var plan = new PoolPlan();
         WeightWriteBack.AddToPlan(plan, subGroup, weightType);
         using HostMemoryPool pool = HostMemoryPool.Create(plan, long.MaxValue);
-        var counters = new WeightCounters();
+        var counters = new TransferCounters();
         using var writeBack = new WeightWriteBack(file, pool, counters);
 
         using var reference = PartitionedOptimizer.Create(resident.Parameters, options);
@@ -107,7 +108,7 @@ public sealed class WeightWriteBackTests
         var plan = new PoolPlan();
         WeightWriteBack.AddToPlan(plan, 2048, weightType);
         using HostMemoryPool pool = HostMemoryPool.Create(plan, long.MaxValue);
-        var counters = new WeightCounters();
+        var counters = new TransferCounters();
         using var writeBack = new WeightWriteBack(file, pool, counters);
         using var window = new AlignedBuffer(2048 * 4 + HostAlignment.PageByteCount);
         var weightless = source.Parameters.Select(p => p with { Weight = 0 }).ToList();
@@ -142,7 +143,7 @@ public sealed class WeightWriteBackTests
         var plan = new PoolPlan();
         WeightWriteBack.AddToPlan(plan, 2048, ElementType.BFloat16);
         using HostMemoryPool pool = HostMemoryPool.Create(plan, long.MaxValue);
-        using var writeBack = new WeightWriteBack(file, pool, new WeightCounters());
+        using var writeBack = new WeightWriteBack(file, pool, new TransferCounters());
         Assert.Throws<ArgumentException>(() => PartitionedOptimizer.Create(parameters.Parameters, new PartitionedOptimizerOptions
         {
             SubGroupElementCount = 2048,
@@ -158,7 +159,7 @@ public sealed class WeightWriteBackTests
         var plan = new PoolPlan();
         WeightWriteBack.AddToPlan(plan, 2048, ElementType.BFloat16, bufferCount: 2);
         using HostMemoryPool pool = HostMemoryPool.Create(plan, long.MaxValue);
-        var counters = new WeightCounters();
+        var counters = new TransferCounters();
         using var writeBack = new WeightWriteBack(file, pool, counters);
         Assert.Equal(ElementType.BFloat16, writeBack.WeightType);
         Assert.Equal(2, pool.OutstandingLeaseCount);
@@ -192,7 +193,7 @@ public sealed class WeightWriteBackTests
         var plan = new PoolPlan();
         WeightWriteBack.AddToPlan(plan, 2048, ElementType.BFloat16);
         using HostMemoryPool pool = HostMemoryPool.Create(plan, long.MaxValue);
-        var counters = new WeightCounters();
+        var counters = new TransferCounters();
         using var writeBack = new WeightWriteBack(file, pool, counters);
         IReadOnlyList<SubGroup> groups = SubGroup.Partition([ElementCount], 2048);
 

@@ -2,6 +2,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Baselines;
 using Xunit;
 using static FineTune.Trainer.Tests.Training.TinyTraining;
 
@@ -20,17 +21,17 @@ public sealed class OpenedModelTests
         using var scratch = new ScratchDirectory();
         string folder = Exported(scratch, tied: true);
         List<Batch> batches = Batches(4, 2);
-        (List<double> Losses, float[] Weights) Train(bool open, TrainingOptions options)
+        (List<double> Losses, float[] Weights) Train(bool open, TrainingOptions options, TrainingMode mode = TrainingMode.Offloaded)
         {
             using LlamaModel model = open ? LlamaModel.Open(folder, DType.Float32, Device.Cpu) : LlamaModel.Load(folder, DType.Float32, Device.Cpu);
             Assert.Equal(!open, model.IsResident);
             List<double> losses;
-            using (var engine = new TrainingEngine(model, options))
+            using (ITrainer engine = NewTrainer(model, options, mode))
                 losses = Run(engine, batches).Select(m => m.Loss).ToList();
             Assert.True(model.IsResident); // the engine gives the trained weights back as ordinary tensors
             return (losses, Weights(model));
         }
-        TrainingOptions resident = Options(TrainingMode.Offloaded);
+        TrainingOptions resident = Options();
         TrainingOptions streamed = resident with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path };
         var reference = Train(open: false, resident);
         foreach (var other in new[] { Train(open: true, streamed), Train(open: true, resident), Train(open: false, streamed) })
@@ -38,8 +39,8 @@ public sealed class OpenedModelTests
             Assert.Equal(reference.Losses, other.Losses);
             Assert.Equal(reference.Weights, other.Weights);
         }
-        var inMemory = Train(open: false, Options(TrainingMode.InMemory));
-        Assert.Equal(inMemory.Losses, Train(open: true, Options(TrainingMode.InMemory)).Losses);
+        var inMemory = Train(open: false, Options(), TrainingMode.InMemory);
+        Assert.Equal(inMemory.Losses, Train(open: true, Options(), TrainingMode.InMemory).Losses);
     }
 
     [Fact]
@@ -72,7 +73,7 @@ public sealed class OpenedModelTests
         using var scratch = new ScratchDirectory();
         string folder = Exported(scratch, tied: true);
         List<Batch> batches = Batches(3, 2);
-        TrainingOptions streamed = Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path };
+        TrainingOptions streamed = Options() with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path };
 
         using (LlamaModel restored = LlamaModel.Open(folder, DType.Float32, Device.Cpu))
         {
@@ -100,18 +101,18 @@ public sealed class OpenedModelTests
         string folder = Exported(scratch, tied: true);
         string weights = Path.Combine(folder, "model.safetensors");
         Batch batch = Batches(1, 2)[0];
-        foreach (TrainingOptions options in new[]
+        foreach ((TrainingOptions options, TrainingMode mode) in new[]
         {
-            Options(TrainingMode.Offloaded),
-            Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path },
-            Options(TrainingMode.InMemory),
+            (Options(), TrainingMode.Offloaded),
+            (Options() with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path }, TrainingMode.Offloaded),
+            (Options(), TrainingMode.InMemory),
         })
         {
             using LlamaModel model = LlamaModel.Open(folder, DType.Float32, Device.Cpu);
             Assert.True(OpenCount(weights) > 0);
             NamedParameter first = model.Parameters[0];
             IDisposable? held = model.UseWeights(first); // read from the checkpoint before the engine takes the model
-            using var engine = new TrainingEngine(model, options);
+            using ITrainer engine = NewTrainer(model, options, mode);
             held?.Dispose(); // must not evict what the engine put in its place
             Assert.Equal(0, OpenCount(weights)); // a pruned checkpoint would free its space now, not at the end of the run
             Assert.True(double.IsFinite(engine.Step(batch).Loss), options.ToString());
@@ -129,15 +130,27 @@ public sealed class OpenedModelTests
         string path = Path.Combine(folder, "model.safetensors");
         using (var file = new FileStream(path, FileMode.Open, FileAccess.Write))
             file.SetLength(file.Length - 64);
-        Assert.ThrowsAny<Exception>(() => new TrainingEngine(model, Options(TrainingMode.Offloaded)));
-        // what was moved into the engine's pool before the failure was given back as tensors that own their memory
-        NamedParameter[] resident = model.Parameters.Where(p => p.IsResident).ToArray();
-        Assert.NotEmpty(resident);
-        foreach (NamedParameter parameter in resident)
+        Assert.ThrowsAny<Exception>(() => new TrainingEngine(model, Options()));
+        // the engine copied weights into its pool before the failure, but the model never pointed into that pool: it
+        // still reads every readable weight from its checkpoint, unchanged
+        int readable = 0;
+        foreach (NamedParameter parameter in model.Parameters)
         {
             NamedParameter expected = reference.Parameters.Single(p => p.Name == parameter.Name);
-            Assert.Equal(expected.Tensor.Contiguous().ToArray<float>(), parameter.Tensor.Contiguous().ToArray<float>());
+            StageWeights weights;
+            try
+            {
+                weights = model.UseWeights(parameter);
+            }
+            catch (FineTune.IO.Safetensors.SafetensorsFormatException)
+            {
+                continue; // in the truncated tail of the file
+            }
+            using (weights)
+                Assert.Equal(expected.Tensor.Contiguous().ToArray<float>(), weights[parameter].Contiguous().ToArray<float>());
+            readable++;
         }
+        Assert.True(readable >= model.Parameters.Count - 2, $"{readable} of {model.Parameters.Count} weights readable");
     }
 
     /// <summary>File descriptors of this process open on <paramref name="path"/> (Linux /proc/self/fd).</summary>

@@ -3,6 +3,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Baselines;
 using Xunit;
 using static FineTune.Trainer.Tests.Training.TinyTraining;
 
@@ -27,10 +28,10 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
         {
             using LlamaModel model = Model(tied: tied);
             List<StepMetrics> metrics;
-            using (var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with
+            using (var engine = new TrainingEngine(model, Options() with
             {
                 ParameterTier = tier, NvmeDirectory = scratch.Path, OptimizerTier = StateTier.Nvme, NvmeActivationLayers = 2,
-                AdamW = new() { LearningRate = 3e-3, MaxGradNorm = clip ? 0.5 : 0 },
+                AdamW = new() { LearningRate = 3e-3, MaxGradNorm = clip ? 0.5 : 0 }, AccumulationSteps = accumulation,
             }))
             {
                 metrics = batches.Chunk(accumulation).Select(window => engine.Step(window)).ToList();
@@ -67,7 +68,7 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
         {
             using LlamaModel model = Model(DType.BFloat16);
             List<double> losses;
-            using (var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with { Precision = PrecisionMode.BFloat16, ParameterTier = tier, NvmeDirectory = scratch.Path }))
+            using (var engine = new TrainingEngine(model, Options() with { Precision = PrecisionMode.BFloat16, ParameterTier = tier, NvmeDirectory = scratch.Path }))
             {
                 Assert.Equal(0, engine.Optimizer!.SubGroupElementCount % 2048); // a sub-group of bf16 weights fills whole 4 KiB pages
                 losses = Run(engine, batches).Select(m => m.Loss).ToList();
@@ -89,7 +90,7 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
         Batch probe = batches[0];
         float[] logitsDuring;
         string exported = Path.Combine(scratch.Path, "export");
-        using (var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path }))
+        using (var engine = new TrainingEngine(model, Options() with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path }))
         {
             Run(engine, batches);
             Assert.Throws<InvalidOperationException>(() => model.Parameters[0].Tensor); // not resident, and says so
@@ -112,7 +113,7 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
     {
         using var scratch = new ScratchDirectory();
         List<Batch> batches = Batches(6, 2);
-        TrainingOptions options = Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path, OptimizerTier = StateTier.Nvme };
+        TrainingOptions options = Options() with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path, OptimizerTier = StateTier.Nvme };
         List<double> straight;
         using (LlamaModel model = Model())
         using (var engine = new TrainingEngine(model, options))
@@ -139,7 +140,7 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
     {
         using var scratch = new ScratchDirectory();
         List<Batch> batches = Batches(4, 2);
-        TrainingOptions resident = Options(TrainingMode.Offloaded) with { Precision = PrecisionMode.BFloat16, NvmeDirectory = scratch.Path, SubGroupElementCount = 5000 };
+        TrainingOptions resident = Options() with { Precision = PrecisionMode.BFloat16, NvmeDirectory = scratch.Path, SubGroupElementCount = 5000 };
         TrainingOptions streamed = resident with { ParameterTier = ParameterTier.Nvme };
         List<double> straight;
         using (LlamaModel model = Model(DType.BFloat16))
@@ -170,20 +171,21 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
         using var scratch = new ScratchDirectory();
         List<Batch> batches = Batches(2, 2);
         using LlamaModel model = Model();
-        var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path });
+        var engine = new TrainingEngine(model, Options() with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = scratch.Path });
         engine.Step(batches[0]);
         NamedParameter first = model.Parameters[0];
-        IDisposable handle = model.UseWeights(first)!;
-        Assert.True(first.IsResident);
+        StageWeights handle = model.UseWeights(first);
+        Assert.Equal(first.Spec.Shape, handle[first].Shape); // the weights are resident while the handle lives
         Assert.Throws<InvalidOperationException>(() => engine.Step(batches[1])); // it would rewrite the weights the handle holds
         handle.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => handle[first]);
         Assert.False(first.IsResident);
         engine.Step(batches[1]);
-        IDisposable late = model.UseWeights(first)!;
+        StageWeights late = model.UseWeights(first);
         engine.Dispose();
         late.Dispose(); // after the engine: a no-op, the model keeps the tensors the engine gave back
         Assert.All(model.Parameters, p => Assert.True(p.IsResident));
-        Assert.Null(model.UseWeights(first));
+        Assert.Same(StageWeights.Resident, model.UseWeights(first));
     }
 
     [Fact]
@@ -195,7 +197,7 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
         long Planned(ParameterTier tier)
         {
             using LlamaModel model = LlamaModel.Create(config, 7, DType.Float32, Device.Cpu);
-            using var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with { ParameterTier = tier, NvmeDirectory = scratch.Path, ParameterSlots = 2 });
+            using var engine = new TrainingEngine(model, Options() with { ParameterTier = tier, NvmeDirectory = scratch.Path, ParameterSlots = 2 });
             engine.Step(Batches(1, 2)[0]);
             Assert.Equal(engine.PlannedHostByteCount, engine.PoolReservedByteCount);
             return engine.PlannedHostByteCount;
@@ -211,11 +213,11 @@ public sealed class ParameterOffloadTests(Xunit.Abstractions.ITestOutputHelper o
     public void ParameterOffloadIsRefusedWhereItCannotWork()
     {
         using LlamaModel model = Model();
-        var noDirectory = Assert.Throws<UserErrorException>(() => new TrainingEngine(model, Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme }));
+        var noDirectory = Assert.Throws<UserErrorException>(() => new TrainingEngine(model, Options() with { ParameterTier = ParameterTier.Nvme }));
         Assert.Contains("nvme_dir", noDirectory.Message);
         Assert.All(model.Parameters, p => Assert.True(p.IsResident)); // a refused engine leaves the model as it was
-        Assert.Throws<ArgumentException>(() => new TrainingEngine(model, Options(TrainingMode.InMemory) with { ParameterTier = ParameterTier.Nvme }));
-        Assert.Throws<UserErrorException>(() => new TrainingEngine(model, Options(TrainingMode.Offloaded) with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = "/tmp", ParameterSlots = 1 }));
+        Assert.Throws<ArgumentException>(() => NewTrainer(model, Options() with { ParameterTier = ParameterTier.Nvme }, TrainingMode.InMemory));
+        Assert.Throws<UserErrorException>(() => new TrainingEngine(model, Options() with { ParameterTier = ParameterTier.Nvme, NvmeDirectory = "/tmp", ParameterSlots = 1 }));
     }
 
     private static Tensor Ids(Batch batch) => FineTune.Torch.Torch.FromArray(batch.InputIds, [batch.BatchSize, batch.SequenceLength]);

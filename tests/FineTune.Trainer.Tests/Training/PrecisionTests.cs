@@ -2,6 +2,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Baselines;
 using Xunit;
 using static FineTune.Trainer.Tests.Training.TinyTraining;
 
@@ -20,10 +21,11 @@ public sealed class PrecisionTests
         List<StepMetrics> Train(TrainingMode mode, DType dtype)
         {
             using LlamaModel model = Model(dtype);
-            var options = Options(mode) with { Precision = dtype == DType.BFloat16 ? PrecisionMode.BFloat16 : PrecisionMode.Float32 };
-            using var engine = new TrainingEngine(model, options);
+            var options = Options() with { Precision = dtype == DType.BFloat16 ? PrecisionMode.BFloat16 : PrecisionMode.Float32 };
+            using ITrainer engine = NewTrainer(model, options, mode);
             List<StepMetrics> metrics = Run(engine, batches);
-            Assert.Equal(dtype, model.Parameters[0].Tensor.DType);
+            using (StageWeights weights = model.UseWeights(model.Parameters[0]))
+                Assert.Equal(dtype, weights[model.Parameters[0]].DType);
             return metrics;
         }
         List<StepMetrics> offloaded = Train(TrainingMode.Offloaded, DType.BFloat16);
@@ -56,7 +58,7 @@ public sealed class PrecisionTests
             }
         }
         using LlamaModel model = Model(DType.Float16);
-        var options = Options(TrainingMode.Offloaded) with { Precision = PrecisionMode.Float16 };
+        var options = Options() with { Precision = PrecisionMode.Float16 };
         if (!halfWorks)
         {
             var error = Assert.Throws<UserErrorException>(() => new TrainingEngine(model, options));

@@ -4,6 +4,7 @@ using FineTune.Trainer.Data.Synthetic;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Tokenizers;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Baselines;
 
 namespace FineTune.Trainer.Tests.Training;
 
@@ -41,23 +42,33 @@ internal static class TinyTraining
         return new Batch(count, t, batch.InputIds.AsSpan(first * t, count * t).ToArray(), batch.Labels.AsSpan(first * t, count * t).ToArray(), batch.PositionAfter);
     }
 
-    public static TrainingOptions Options(TrainingMode mode, int microBatchSize = 2) => new()
+    public static TrainingOptions Options(int microBatchSize = 2) => new()
     {
-        Mode = mode,
         MicroBatchSize = microBatchSize,
         SequenceLength = SequenceLength,
         AdamW = new() { LearningRate = 3e-3 },
         SubGroupElementCount = 8192,
     };
 
+    /// <summary>The engine, or the in-memory baseline (with or without recompute), on <paramref name="model"/>.</summary>
+    public static ITrainer NewTrainer(LlamaModel model, TrainingOptions options, TrainingMode mode, bool recompute = true) =>
+        Trainers.Create(model, options, mode, recompute);
+
     /// <summary>Runs one step per batch and returns the metrics.</summary>
+    public static List<StepMetrics> Run(ITrainer trainer, IEnumerable<Batch> batches) => batches.Select(b => trainer.Step(b)).ToList();
+
     public static List<StepMetrics> Run(TrainingEngine engine, IEnumerable<Batch> batches) => batches.Select(b => engine.Step(b)).ToList();
 
-    /// <summary>Every weight as fp32, in the model's parameter order.</summary>
+    /// <summary>Every weight as fp32, in the model's parameter order (read through the model's weight source: its own
+    /// tensors, or a training engine's store while one holds the model).</summary>
     public static float[] Weights(LlamaModel model)
     {
         using var scope = TensorScope.Enter();
-        return model.Parameters.SelectMany(p => p.Tensor.To(DType.Float32).Contiguous().ToArray<float>()).ToArray();
+        return model.Parameters.SelectMany(p =>
+        {
+            using StageWeights weights = model.UseWeights(p);
+            return weights[p].To(DType.Float32).Contiguous().ToArray<float>();
+        }).ToArray();
     }
 
     public static double MaxRelativeDifference(IReadOnlyList<double> a, IReadOnlyList<double> b) =>

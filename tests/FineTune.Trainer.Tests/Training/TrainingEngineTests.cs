@@ -3,6 +3,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Baselines;
 using Xunit;
 using static FineTune.Trainer.Tests.Training.TinyTraining;
 
@@ -23,7 +24,7 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         using LlamaModel offloadedModel = Model(), inMemoryModel = Model();
         List<StepMetrics> offloaded, inMemory;
         float[] offloadedWeights, inMemoryWeights;
-        using (var engine = new TrainingEngine(offloadedModel, Options(TrainingMode.Offloaded) with
+        using (var engine = new TrainingEngine(offloadedModel, Options() with
         {
             OptimizerTier = StateTier.Nvme, NvmeActivationLayers = -1, NvmeDirectory = scratch.Path,
         }))
@@ -34,7 +35,7 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
             Assert.All(offloaded, m => Assert.True(m.BytesRead > 0 && m.BytesWritten > 0));
             offloadedWeights = Weights(offloadedModel);
         }
-        using (var engine = new TrainingEngine(inMemoryModel, Options(TrainingMode.InMemory)))
+        using (ITrainer engine = NewTrainer(inMemoryModel, Options(), TrainingMode.InMemory))
         {
             inMemory = Run(engine, batches);
             inMemoryWeights = Weights(inMemoryModel);
@@ -65,7 +66,7 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
             List<StepMetrics> metrics = Run(engine, batches);
             return (metrics.Select(m => m.Loss).ToList(), metrics.Select(m => m.GradientNorm).ToList(), Weights(model));
         }
-        TrainingOptions host = Options(TrainingMode.Offloaded) with { OverlapOptimizerWithBackward = false };
+        TrainingOptions host = Options() with { OverlapOptimizerWithBackward = false };
         var reference = Train(host);
         var overlapped = Train(host with { OverlapOptimizerWithBackward = true });
         var nvme = Train(host with { OverlapOptimizerWithBackward = true, OptimizerTier = StateTier.Nvme, NvmeActivationLayers = 2, NvmeDirectory = scratch.Path });
@@ -87,7 +88,7 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         {
             using LlamaModel model = Model();
             var scaler = new DynamicLossScaler(Math.Pow(2, 140), backoffFactor: Math.Pow(2, -40)); // step 1 overflows and is skipped
-            using var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded) with
+            using var engine = new TrainingEngine(model, Options() with
             {
                 AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 0.5 }, LossScaler = scaler, OverlapOptimizerWithBackward = overlap,
                 OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path, SubGroupElementCount = 4096,
@@ -112,9 +113,9 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         List<Batch> big = Batches(4, 8);
         using LlamaModel accumulatedModel = Model(), bigModel = Model();
         List<StepMetrics> accumulated, single;
-        using (var engine = new TrainingEngine(accumulatedModel, Options(mode, microBatchSize: 2) with { AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 1.0 } }))
+        using (ITrainer engine = NewTrainer(accumulatedModel, Options(microBatchSize: 2) with { AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 1.0 } }, mode))
             accumulated = big.Select(b => engine.Step([Rows(b, 0, 2), Rows(b, 2, 2), Rows(b, 4, 2), Rows(b, 6, 2)])).ToList();
-        using (var engine = new TrainingEngine(bigModel, Options(mode, microBatchSize: 8) with { AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 1.0 } }))
+        using (ITrainer engine = NewTrainer(bigModel, Options(microBatchSize: 8) with { AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 1.0 } }, mode))
             single = Run(engine, big);
         output.WriteLine($"{mode}: accumulation 4x2 vs 1x8: max relative loss difference {MaxRelativeDifference(accumulated.Select(m => m.Loss).ToList(), single.Select(m => m.Loss).ToList()):0.00e+0}, " +
             $"max |weight difference| {MaxAbsoluteDifference(Weights(accumulatedModel), Weights(bigModel)):0.00e+0}");
@@ -131,14 +132,14 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         List<double> Train(bool checkpointing)
         {
             using LlamaModel model = Model(tied: true);
-            using var engine = new TrainingEngine(model, Options(TrainingMode.InMemory) with { ActivationCheckpointing = checkpointing });
+            using ITrainer engine = NewTrainer(model, Options(), TrainingMode.InMemory, recompute: checkpointing);
             return Run(engine, batches).Select(m => m.Loss).ToList();
         }
         List<double> recomputed = Train(true), fullGraph = Train(false);
         Assert.Equal(fullGraph[0], recomputed[0], 12);
         Assert.True(MaxRelativeDifference(recomputed, fullGraph) < 1e-6);
         using LlamaModel offloadedModel = Model();
-        Assert.Throws<ArgumentException>(() => new TrainingEngine(offloadedModel, Options(TrainingMode.Offloaded) with { ActivationCheckpointing = false }));
+        Assert.Throws<ArgumentException>(() => NewTrainer(offloadedModel, Options(), TrainingMode.Offloaded, recompute: false));
     }
 
     [Fact]
@@ -149,7 +150,7 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         List<StepMetrics> Train(TrainingMode mode)
         {
             using LlamaModel model = Model();
-            using var engine = new TrainingEngine(model, Options(mode) with { AdamW = new() { MaxGradNorm = 0.5 }, Schedule = schedule });
+            using ITrainer engine = NewTrainer(model, Options() with { AdamW = new() { MaxGradNorm = 0.5 }, Schedule = schedule }, mode);
             Assert.False(engine.OverlapsOptimizer);
             return Run(engine, batches);
         }
@@ -168,14 +169,14 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         List<Batch> batches = Batches(3, 2);
         List<StepMetrics> plain, scaled;
         using (LlamaModel model = Model())
-        using (var engine = new TrainingEngine(model, Options(mode)))
+        using (ITrainer engine = NewTrainer(model, Options(), mode))
             plain = Run(engine, batches.Skip(1));
         using (LlamaModel model = Model())
         {
             // 2^140 overflows fp32 (max ~2^128): the seeded gradient is infinite, the step is skipped, the scale backs
             // off by 2^-40 to 2^100, where every gradient is finite; powers of two make unscaling exact.
             var scaler = new DynamicLossScaler(Math.Pow(2, 140), backoffFactor: Math.Pow(2, -40));
-            using var engine = new TrainingEngine(model, Options(mode) with { LossScaler = scaler });
+            using ITrainer engine = NewTrainer(model, Options() with { LossScaler = scaler }, mode);
             float[] before = Weights(model);
             scaled = [engine.Step(batches[1])];
             Assert.True(scaled[0].Skipped);
@@ -196,7 +197,7 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         using var scratch = new ScratchDirectory();
         List<Batch> batches = Batches(8, 2);
         var schedule = new LearningRateSchedule(ScheduleKind.Linear, 3e-3, warmupSteps: 2, totalSteps: 8);
-        TrainingOptions options = Options(TrainingMode.Offloaded) with { Schedule = schedule, OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path };
+        TrainingOptions options = Options() with { Schedule = schedule, OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path };
         List<double> straight;
         using (LlamaModel model = Model())
         using (var engine = new TrainingEngine(model, options))
@@ -224,11 +225,11 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
     public void MismatchedPrecisionAndOversizedBatchesAreRefused()
     {
         using LlamaModel model = Model();
-        var error = Assert.Throws<UserErrorException>(() => new TrainingEngine(model, Options(TrainingMode.Offloaded) with { Precision = PrecisionMode.BFloat16 }));
+        var error = Assert.Throws<UserErrorException>(() => new TrainingEngine(model, Options() with { Precision = PrecisionMode.BFloat16 }));
         Assert.Contains("BFloat16", error.Message);
-        using var engine = new TrainingEngine(model, Options(TrainingMode.Offloaded, microBatchSize: 1));
+        using var engine = new TrainingEngine(model, Options(microBatchSize: 1));
         Assert.Throws<ArgumentException>(() => engine.Step(Batches(1, 2)[0]));
         using LlamaModel other = Model();
-        Assert.Throws<UserErrorException>(() => new TrainingEngine(other, Options(TrainingMode.Offloaded) with { HostBudgetByteCount = 1 << 16 }));
+        Assert.Throws<UserErrorException>(() => new TrainingEngine(other, Options() with { HostBudgetByteCount = 1 << 16 }));
     }
 }

@@ -2,14 +2,16 @@ using System.CommandLine;
 using System.Globalization;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
+using FineTune.Trainer.Models.Lora;
 using FineTune.Trainer.Tokenizers;
 
 namespace FineTune.Cli.Commands;
 
 /// <summary>
-/// `finetune eval --model DIR (--tokens "1 2 3" | --text FILE) [--seq N] [--device D] [--dtype T]`: loads an HF
-/// Llama-family folder and prints the mean next-token cross-entropy and perplexity of the tokens (--text is
-/// encoded with the folder's tokenizer.json, BOS added as the tokenizer's template says).
+/// `finetune eval --model DIR [--adapter PEFT_DIR] (--tokens "1 2 3" | --text FILE) [--seq N] [--device D] [--dtype T]`:
+/// loads an HF Llama-family folder (plus a PEFT LoRA adapter over it) and prints the mean next-token cross-entropy
+/// and perplexity of the tokens (--text is encoded with the folder's tokenizer.json, BOS added as the tokenizer's
+/// template says).
 /// </summary>
 internal static class EvalCommand
 {
@@ -21,9 +23,10 @@ internal static class EvalCommand
         var seq = new Option<int?>("--seq") { Description = "Tokens per forward pass (default: min(max_position_embeddings, 2048))." };
         var device = new Option<string>("--device") { Description = "cpu, cuda or cuda:N (default: cuda when available).", DefaultValueFactory = _ => "auto" };
         var dtype = new Option<string>("--dtype") { Description = "Compute dtype: f32, bf16 or f16.", DefaultValueFactory = _ => "f32" };
+        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) to evaluate over the model." };
 
         var command = new Command("eval", "Mean next-token cross-entropy and perplexity of a model on tokens or a text file.");
-        foreach (Option option in new Option[] { model, tokens, text, seq, device, dtype })
+        foreach (Option option in new Option[] { model, adapter, tokens, text, seq, device, dtype })
             command.Options.Add(option);
         command.SetAction(parsed =>
         {
@@ -37,10 +40,14 @@ internal static class EvalCommand
             int[] ids = tokenText is not null ? ParseTokens(tokenText) : Encode(folder, textFile!);
             using var scope = TensorScope.Enter();
             using var loaded = LlamaModel.Load(folder, computeType, target);
+            using LoraAdapters? adapters = parsed.GetValue(adapter) is string adapterFolder ? PeftAdapterReader.Load(adapterFolder, loaded) : null;
+            adapters?.AttachTo(loaded);
             int sequenceLength = parsed.GetValue(seq) ?? Math.Min(loaded.Config.MaxPositionEmbeddings, 2048);
             EvaluationResult result = LlamaEvaluator.Evaluate(loaded, ids, sequenceLength);
 
             Console.WriteLine($"model: {folder} ({loaded.Config.ModelType}, {loaded.Config.LayerCount} layers, {loaded.ParameterCount:N0} parameters, {computeType.Name()} on {target})");
+            if (adapters is not null)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"adapter: {parsed.GetValue(adapter)} (LoRA r {adapters.Config.Rank}, alpha {adapters.Config.Alpha:G6} on {string.Join(", ", adapters.Config.Targets)}; {adapters.ParameterCount:N0} parameters)"));
             Console.WriteLine($"tokens: {result.TokenCount:N0} in {result.WindowCount} window(s) of up to {sequenceLength}; {result.PredictionCount:N0} predictions");
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"mean cross-entropy: {result.MeanCrossEntropy:F6} nats/token"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"perplexity: {result.Perplexity:F4}"));

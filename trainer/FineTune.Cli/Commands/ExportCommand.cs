@@ -3,6 +3,7 @@ using System.Globalization;
 using FineTune.IO.Safetensors;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
+using FineTune.Trainer.Models.Lora;
 using FineTune.Trainer.Runs;
 
 namespace FineTune.Cli.Commands;
@@ -12,6 +13,8 @@ namespace FineTune.Cli.Commands;
 /// SOURCE is an HF Llama-family folder, a training checkpoint (a step_N folder, verified against its manifest
 /// first) or a run's output_dir (its newest checkpoint). Reads the weights (checking every tensor) and writes an HF
 /// folder, converting the dtype and re-sharding; tokenizer and generation files are copied.
+/// `--adapter PEFT_DIR --merge` folds a LoRA adapter into the weights it adapts (W + (alpha / r) B A in float32):
+/// the base is opened lazily and streamed one tensor at a time, so it need not fit in memory.
 /// </summary>
 internal static class ExportCommand
 {
@@ -28,10 +31,13 @@ internal static class ExportCommand
             DefaultValueFactory = _ => SafetensorsIndex.DefaultMaxShardByteCount / 1e9,
         };
 
+        var adapter = new Option<string?>("--adapter") { Description = "A PEFT LoRA adapter folder to merge into SOURCE (with --merge)." };
+        var merge = new Option<bool>("--merge") { Description = "Write SOURCE with --adapter merged in: W + (alpha / r) B A for every adapted weight." };
+
         var command = new Command("export", "Write an HF model folder from a checkpoint, a run or another HF folder: convert its dtype, re-shard, copy its tokenizer files.");
         command.Arguments.Add(sourceArgument);
         command.Arguments.Add(outArgument);
-        foreach (Option option in new Option[] { model, output, dtype, maxShard })
+        foreach (Option option in new Option[] { model, output, dtype, maxShard, adapter, merge })
             command.Options.Add(option);
         command.SetAction(parsed =>
         {
@@ -47,7 +53,22 @@ internal static class ExportCommand
             string dtypeText = parsed.GetValue(dtype) ?? config.TorchDType ?? "f32";
             DType diskType = CheckpointDTypes.Parse(dtypeText, parsed.GetValue(dtype) is null ? $"{source}/config.json torch_dtype" : "--dtype");
 
+            string? adapterFolder = parsed.GetValue(adapter);
+            if (parsed.GetValue(merge) != (adapterFolder is not null))
+                throw new UserErrorException(adapterFolder is null
+                    ? "--merge needs --adapter PEFT_DIR: the LoRA adapter to merge into SOURCE."
+                    : "--adapter is only used with --merge (a PEFT adapter folder is already the exported adapter); add --merge to write SOURCE with the adapter merged in.");
+
             using var scope = TensorScope.Enter();
+            if (adapterFolder is not null)
+            {
+                // float32 so that W + (alpha / r) B A is rounded once, to the disk dtype, as it is written.
+                using var opened = LlamaModel.Open(source, DType.Float32, Device.Cpu);
+                using LoraAdapters adapters = PeftAdapterReader.Load(adapterFolder, opened);
+                LlamaExporter.Export(opened, destination, diskType, (long)(shardGb * 1e9), tokenizerSourceFolder: source, merge: adapters);
+                Console.WriteLine($"wrote {destination}: {opened.Parameters.Count} tensors, {opened.ParameterCount:N0} parameters as {diskType.Name()}, with {adapterFolder} merged into {adapters.Adapters.Count} weights");
+                return ExitCodes.Success;
+            }
             using var loaded = LlamaModel.Load(source, diskType, Device.Cpu);
             LlamaExporter.Export(loaded, destination, diskType, (long)(shardGb * 1e9), tokenizerSourceFolder: source);
             Console.WriteLine($"wrote {destination}: {loaded.Parameters.Count} tensors, {loaded.ParameterCount:N0} parameters as {diskType.Name()}");

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
+using FineTune.Trainer.Models.Lora;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Runs;
 
@@ -26,6 +27,12 @@ internal static class PlanCommand
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
             long baseline = RunPlan.MeasureRuntimeBaseline();
             RunPlan plan = RunPlan.Create(r, baseline);
+            if (LoraSetup.ConfigOf(r) is LoraConfig lora)
+            {
+                foreach (string line in LoraFootprint.Of(plan.Config, lora).Lines(plan.ElementByteCount, r.Training.GradientAccumulationSteps))
+                    Console.WriteLine(line);
+                Console.WriteLine("  (LoRA training is not wired into the engine yet: the tiers below are those of full fine-tuning)");
+            }
             foreach (string line in Lines(r, plan, baseline))
                 Console.WriteLine(line);
             return ExitCodes.Success;

@@ -5,16 +5,17 @@ namespace FineTune.Trainer.Models;
 
 /// <summary>
 /// The weights of a model opened with <see cref="LlamaModel.Open"/>: the checkpoint's safetensors files stay open
-/// (headers checked against the config at open) and each stage's tensors are read when the stage is used and freed
-/// when the handle is disposed, so evaluation, export and a training engine's setup hold one stage at a time.
-/// Owned by the model; a training engine takes over the residency while it holds the model.
+/// (headers checked against the config at open) and a stage's tensors are read when the stage is acquired and freed
+/// when the lease is disposed, so evaluation, export and a training engine's setup hold one stage at a time. The
+/// tensors read belong to the lease, never to the model's parameters; a parameter the model already holds resident
+/// is served from memory. Owned by the model; closed with it, or by
+/// <see cref="LlamaModel"/> once a training engine has taken every weight.
 /// </summary>
-internal sealed class CheckpointWeights : IWeightResidency, IDisposable
+internal sealed class CheckpointWeights : IWeightSource, IDisposable
 {
     private readonly LlamaModel _model;
     private readonly List<SafetensorsFile> _files = [];
     private readonly Dictionary<string, SafetensorsFile> _byTensor;
-    private bool _closed;
 
     public CheckpointWeights(LlamaModel model, string folder)
     {
@@ -30,56 +31,53 @@ internal sealed class CheckpointWeights : IWeightResidency, IDisposable
         }
     }
 
-    public IDisposable Use(int stageIndex, int direction) => Load(LlamaModel.StageWeights(_model.Stages[stageIndex]));
+    public bool IsResident => false;
 
-    public IDisposable Use(NamedParameter parameter) => Load([parameter]);
+    public StageWeights Acquire(int stageIndex, int direction) => Read(LlamaModel.WeightsOf(_model.Stages[stageIndex]));
 
-    /// <summary>Closes the files; the tensors read so far then belong to the model (handles still open no longer evict).</summary>
+    /// <summary>One parameter's tensor, read now (a training engine copying the checkpoint one tensor at a time).</summary>
+    public StageWeights Acquire(NamedParameter parameter) => Read([parameter]);
+
     public void Dispose()
     {
-        _closed = true;
         foreach (SafetensorsFile file in _files)
             file.Dispose();
         _files.Clear();
     }
 
-    /// <summary>Reads the parameters not yet resident; the handle evicts exactly those, if they still hold what it read.</summary>
-    private Handle Load(IReadOnlyList<NamedParameter> parameters)
+    private StageWeights Read(IReadOnlyList<NamedParameter> parameters)
     {
-        var loaded = new List<(NamedParameter, Tensor)>();
+        var tensors = new Dictionary<NamedParameter, Tensor>();
         try
         {
             foreach (NamedParameter parameter in parameters.Where(p => !p.IsResident))
             {
                 Tensor tensor = LlamaCheckpointReader.ReadTensor(_byTensor[parameter.Name], parameter.Spec, _model.DType, _model.Device);
-                tensor = TensorScope.Current?.Detach(tensor) ?? tensor;
-                parameter.Tensor = tensor;
-                loaded.Add((parameter, tensor));
+                tensors[parameter] = TensorScope.Current?.Detach(tensor) ?? tensor;
             }
         }
         catch
         {
-            Handle.Evict(loaded);
+            Free(tensors);
             throw;
         }
-        return new Handle(this, loaded);
+        // a parameter the model holds in memory (made resident, e.g. a trained extra) is served as it is, not re-read
+        return new StageWeights(
+            parameter => tensors.TryGetValue(parameter, out Tensor? tensor) ? tensor
+                : parameter.IsResident && parameters.Contains(parameter) ? parameter.Tensor
+                : throw new ArgumentException($"{parameter.Name} was not read with this stage.", nameof(parameter)),
+            new Release(() => Free(tensors)));
     }
 
-    private sealed class Handle(CheckpointWeights owner, List<(NamedParameter Parameter, Tensor Tensor)> loaded) : IDisposable
+    private static void Free(Dictionary<NamedParameter, Tensor> tensors)
     {
-        public void Dispose()
-        {
-            if (!owner._closed) // once closed, an engine has taken the model over (ReleaseCheckpoint): the tensors are the model's
-                Evict(loaded);
-        }
+        foreach (Tensor tensor in tensors.Values)
+            tensor.Dispose();
+        tensors.Clear();
+    }
 
-        /// <summary>A parameter given another tensor meanwhile (an engine took the model over) keeps it.</summary>
-        public static void Evict(List<(NamedParameter Parameter, Tensor Tensor)> loaded)
-        {
-            foreach (var (parameter, tensor) in loaded)
-                if (parameter.IsResident && ReferenceEquals(parameter.Tensor, tensor))
-                    parameter.Evict();
-            loaded.Clear();
-        }
+    private sealed class Release(Action release) : IDisposable
+    {
+        public void Dispose() => release();
     }
 }

@@ -1,4 +1,5 @@
 using FineTune.Torch;
+using FineTune.Trainer.Models.Lora;
 using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
@@ -37,8 +38,11 @@ public sealed class DecoderLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
-    /// <summary>x (B, T, C) -> (B, T, C).</summary>
-    public Tensor Forward(Tensor input)
+    /// <summary>LoRA adapters on this layer's projections, or null (attached by <see cref="LoraAdapters.AttachTo"/>).</summary>
+    public LoraLayer? Lora { get; internal set; }
+
+    /// <summary>x (B, T, C) -> (B, T, C), computing with <paramref name="weights"/>.</summary>
+    public Tensor Forward(Tensor input, StageWeights weights)
     {
         long batch = input.Shape[0], sequenceLength = input.Shape[1];
         if (_config.SlidingWindow is int window && sequenceLength > window)
@@ -47,29 +51,36 @@ public sealed class DecoderLayer : IModelLayer
 
         using (TensorScope.Enter())
         {
+            Tensor W(string localName) => weights[_byName[localName]];
+            // x (B, T, in) -> W x + b (B, T, out) of the projection at module, plus its LoRA update when it has one
+            Tensor Project(Tensor x, string module)
+            {
+                Tensor y = Linear(x, W(module + ".weight"), _byName.TryGetValue(module + ".bias", out var bias) ? weights[bias] : null);
+                return Lora is null ? y : Lora.Apply(module, x, y);
+            }
             Tensor h = RmsNorm.Apply(input, W("input_layernorm.weight"), _config.RmsNormEps);
-            Tensor attention = Attention(h, batch, sequenceLength);
-            Tensor x = input + Linear(attention, W("self_attn.o_proj.weight"), B("self_attn.o_proj.bias"));
+            Tensor attention = Attention(h, batch, sequenceLength, Project);
+            Tensor x = input + Project(attention, "self_attn.o_proj");
 
             Tensor m = RmsNorm.Apply(x, W("post_attention_layernorm.weight"), _config.RmsNormEps);
-            Tensor gate = Linear(m, W("mlp.gate_proj.weight"), B("mlp.gate_proj.bias"));
-            Tensor up = Linear(m, W("mlp.up_proj.weight"), B("mlp.up_proj.bias"));
-            Tensor mlp = Linear(gate.Silu() * up, W("mlp.down_proj.weight"), B("mlp.down_proj.bias"));
+            Tensor gate = Project(m, "mlp.gate_proj");
+            Tensor up = Project(m, "mlp.up_proj");
+            Tensor mlp = Project(gate.Silu() * up, "mlp.down_proj");
             return (x + mlp).MoveToOuterScope();
         }
     }
 
-    public Tensor? Backward(Tensor input, Tensor outputGrad) =>
-        LayerRecompute.Backward(Forward, input, outputGrad, inputHasGrad: true);
+    public Tensor? Backward(Tensor input, Tensor outputGrad, StageWeights weights) =>
+        LayerRecompute.Backward(x => Forward(x, weights), input, outputGrad, inputHasGrad: true);
 
     /// <summary>h (B, T, C) normed -> attention output (B, T, H*D) before o_proj.</summary>
-    private Tensor Attention(Tensor h, long batch, long sequenceLength)
+    private Tensor Attention(Tensor h, long batch, long sequenceLength, Func<Tensor, string, Tensor> Project)
     {
         long heads = _config.HeadCount, kvHeads = _config.KvHeadCount, headDim = _config.HeadDim;
         // (B, T, H*D) -> (B, H, T, D)
-        Tensor q = Linear(h, W("self_attn.q_proj.weight"), B("self_attn.q_proj.bias")).View(batch, sequenceLength, heads, headDim).Transpose(1, 2);
-        Tensor k = Linear(h, W("self_attn.k_proj.weight"), B("self_attn.k_proj.bias")).View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
-        Tensor v = Linear(h, W("self_attn.v_proj.weight"), B("self_attn.v_proj.bias")).View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
+        Tensor q = Project(h, "self_attn.q_proj").View(batch, sequenceLength, heads, headDim).Transpose(1, 2);
+        Tensor k = Project(h, "self_attn.k_proj").View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
+        Tensor v = Project(h, "self_attn.v_proj").View(batch, sequenceLength, kvHeads, headDim).Transpose(1, 2);
 
         var (cos, sin) = _rope.Tables(sequenceLength, h.Device, h.DType);
         q = _rope.Apply(q, cos, sin);
@@ -84,8 +95,4 @@ public sealed class DecoderLayer : IModelLayer
         Tensor attended = ScaledDotProductAttention(q, k, v, isCausal: true);
         return attended.Transpose(1, 2).Reshape(batch, sequenceLength, heads * headDim);
     }
-
-    private Tensor W(string localName) => _byName[localName].Tensor;
-
-    private Tensor? B(string localName) => _byName.TryGetValue(localName, out var p) ? p.Tensor : null;
 }

@@ -18,9 +18,9 @@ public sealed class EmbeddingLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
-    public Tensor Forward(Tensor input) => Embedding(Weight.Tensor, input);
+    public Tensor Forward(Tensor input, StageWeights weights) => Embedding(weights[Weight], input);
 
     /// <summary>Accumulates the embedding's gradient; token ids have none, so this returns null.</summary>
-    public Tensor? Backward(Tensor input, Tensor outputGrad) =>
-        LayerRecompute.Backward(Forward, input, outputGrad, inputHasGrad: false);
+    public Tensor? Backward(Tensor input, Tensor outputGrad, StageWeights weights) =>
+        LayerRecompute.Backward(x => Forward(x, weights), input, outputGrad, inputHasGrad: false);
 }

@@ -20,12 +20,12 @@ public sealed class FinalNormLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
-    public Tensor Forward(Tensor input)
+    public Tensor Forward(Tensor input, StageWeights weights)
     {
         using (TensorScope.Enter())
-            return RmsNorm.Apply(input, Weight.Tensor, _eps).MoveToOuterScope();
+            return RmsNorm.Apply(input, weights[Weight], _eps).MoveToOuterScope();
     }
 
-    public Tensor? Backward(Tensor input, Tensor outputGrad) =>
-        LayerRecompute.Backward(Forward, input, outputGrad, inputHasGrad: true);
+    public Tensor? Backward(Tensor input, Tensor outputGrad, StageWeights weights) =>
+        LayerRecompute.Backward(x => Forward(x, weights), input, outputGrad, inputHasGrad: true);
 }

@@ -15,6 +15,8 @@ namespace FineTune.Trainer.Models;
 /// var (loss, grad) = CausalLmLoss.ForwardBackward(x, CausalLmLoss.ShiftLabels(labels));
 /// for (s = Stages.Count - 1; s &gt;= 0; s--) grad = model.Stages[s].Backward(inputs[s], grad);      // null at the end
 /// </code>
+/// The weights come in explicitly (<see cref="StageWeights"/>): the overloads without them use the model's own
+/// resident tensors; the training engine and <see cref="LlamaModel.Forward"/> pass a lease from the weight source.
 /// Tied embeddings: the LM head's Backward accumulates into the embedding's weight, so both stages add to one .grad.
 /// </summary>
 public interface IModelLayer
@@ -25,7 +27,15 @@ public interface IModelLayer
     /// <summary>The parameters this layer owns (the LM head owns none when tied to the embedding).</summary>
     IReadOnlyList<NamedParameter> Parameters { get; }
 
-    Tensor Forward(Tensor input);
+    /// <summary>The layer's output, computing with <paramref name="weights"/> (a lease of the stage's weights from the model's source).</summary>
+    Tensor Forward(Tensor input, StageWeights weights);
 
-    Tensor? Backward(Tensor input, Tensor outputGrad);
+    /// <summary>Recompute-backward from the saved <paramref name="input"/>, with <paramref name="weights"/>.</summary>
+    Tensor? Backward(Tensor input, Tensor outputGrad, StageWeights weights);
+
+    /// <summary>Forward with the model's own resident tensors.</summary>
+    Tensor Forward(Tensor input) => Forward(input, StageWeights.Resident);
+
+    /// <summary>Backward with the model's own resident tensors.</summary>
+    Tensor? Backward(Tensor input, Tensor outputGrad) => Backward(input, outputGrad, StageWeights.Resident);
 }

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using FineTune.IO.Safetensors;
 using FineTune.Torch;
+using FineTune.Trainer.Models.Lora;
 using static FineTune.Torch.Torch;
 
 namespace FineTune.Trainer.Models;
@@ -11,7 +12,8 @@ namespace FineTune.Trainer.Models;
 /// or model-0000i-of-0000n.safetensors + model.safetensors.index.json when they exceed the shard limit, split as
 /// huggingface_hub does), and the tokenizer and generation files of the folder the model came from. Tied
 /// embeddings are written once (no lm_head.weight), as transformers saves them. Tensor bytes are streamed from the
-/// device in bounded chunks; each file is written to a temporary name and renamed.
+/// device in bounded chunks; each file is written to a temporary name and renamed. With LoRA adapters to merge,
+/// each adapted weight is written as W + (alpha / r) B A, computed in float32 one tensor at a time.
 /// </summary>
 public static class LlamaExporter
 {
@@ -29,8 +31,10 @@ public static class LlamaExporter
     /// <param name="dtype">Dtype on disk (bf16, f16 or f32); null keeps the model's dtype.</param>
     /// <param name="maxShardByteCount">Above this many weight bytes per file the weights are sharded.</param>
     /// <param name="tokenizerSourceFolder">Folder to copy tokenizer files from (usually the one the model was loaded from); null copies none.</param>
+    /// <param name="merge">LoRA adapters of this model to fold into the weights they adapt; null writes the weights as they are.</param>
     public static void Export(LlamaModel model, string folder, DType? dtype = null,
-        long maxShardByteCount = SafetensorsIndex.DefaultMaxShardByteCount, string? tokenizerSourceFolder = null)
+        long maxShardByteCount = SafetensorsIndex.DefaultMaxShardByteCount, string? tokenizerSourceFolder = null,
+        LoraAdapters? merge = null)
     {
         DType diskType = dtype ?? model.DType;
         SafetensorsDType stType = CheckpointDTypes.ToSafetensors(diskType);
@@ -49,10 +53,15 @@ public static class LlamaExporter
             foreach (string name in shards[i])
             {
                 NamedParameter parameter = byName[name];
+                LoraAdapter? adapter = merge?.ForWeight(name);
                 writer.Add(name, stType, parameter.Spec.Shape, stream =>
                 {
-                    using (model.UseWeights(parameter))
-                        WriteTensor(parameter.Tensor, diskType, stream);
+                    using StageWeights weights = model.UseWeights(parameter);
+                    if (adapter is null)
+                        WriteTensor(weights[parameter], diskType, stream);
+                    else
+                        using (TensorScope.Enter()) // frees W' (out, in) f32 before the next tensor
+                            WriteTensor(adapter.MergeInto(weights[parameter]), diskType, stream);
                 });
                 weightMap[name] = fileName;
             }
@@ -93,7 +102,7 @@ public static class LlamaExporter
     }
 
     /// <summary>Streams the tensor's elements, converted to <paramref name="diskType"/> on its device, in row-major order.</summary>
-    private static void WriteTensor(Tensor tensor, DType diskType, Stream stream)
+    internal static void WriteTensor(Tensor tensor, DType diskType, Stream stream)
     {
         using var scope = TensorScope.Enter();
         using var noGrad = NoGrad();

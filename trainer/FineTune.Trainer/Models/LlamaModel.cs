@@ -62,40 +62,84 @@ public sealed class LlamaModel : IDisposable
     public long ParameterCount => Parameters.Sum(p => p.Spec.ElementCount);
 
     /// <summary>
-    /// How non-resident weights are brought in: the checkpoint (<see cref="Open"/>), or a training engine that
-    /// streams them (parameter offload); null when they are all resident.
+    /// Where the weights come from now: the model's own tensors, the checkpoint it was opened from
+    /// (<see cref="Open"/>: read stage by stage), or a training engine's parameter store while an engine holds the
+    /// model (handed over with <see cref="LendWeights"/> and back with <see cref="ReturnWeights"/>).
     /// </summary>
-    internal IWeightResidency? Residency { get; set; }
-
-    /// <summary>Reads every weight not yet in memory and keeps it (a model opened lazily becomes an ordinary one).</summary>
-    internal void MakeResident()
-    {
-        foreach (NamedParameter parameter in Parameters.Where(p => !p.IsResident))
-            Residency?.Use(parameter); // the handle is dropped, not disposed: the tensor stays
-        if (IsResident)
-            Residency = null;
-    }
-
-    /// <summary>
-    /// Closes the checkpoint files of a model opened lazily once a training engine has taken every weight (into its
-    /// pool or weight file), so a checkpoint pruned meanwhile (keep_last) frees its disk space. No-op otherwise.
-    /// </summary>
-    internal void ReleaseCheckpoint()
-    {
-        if (_checkpoint is null || ReferenceEquals(Residency, _checkpoint))
-            return; // still the weights' source
-        _checkpoint.Dispose();
-        _checkpoint = null;
-    }
+    public IWeightSource Weights { get; private set; } = ResidentWeights.Instance;
 
     /// <summary>True when every parameter is in memory (Load, Create, or after an engine gave them back).</summary>
     public bool IsResident => Parameters.All(p => p.IsResident);
 
     /// <summary>
-    /// Keeps <paramref name="parameter"/>'s tensor resident until the handle is disposed: a no-op when every weight is
-    /// resident, a read from NVMe while a training engine offloads the parameters.
+    /// <paramref name="parameter"/>'s weights held until the lease is disposed (read them as <c>lease[parameter]</c>):
+    /// free for a resident model, one read for a model opened lazily or streamed by a training engine.
     /// </summary>
-    public IDisposable? UseWeights(NamedParameter parameter) => Residency?.Use(parameter);
+    public StageWeights UseWeights(NamedParameter parameter)
+    {
+        if (parameter.IsResident)
+            return StageWeights.Resident;
+        if (Weights is CheckpointWeights checkpoint)
+            return checkpoint.Acquire(parameter);
+        for (int s = 0; s < Stages.Count; s++)
+            if (WeightsOf(Stages[s]).Contains(parameter))
+                return Weights.Acquire(s, 0);
+        throw new ArgumentException($"{parameter.Name} is not a parameter of this model.", nameof(parameter));
+    }
+
+    /// <summary>Reads every weight not yet in memory and keeps it (a model opened lazily becomes an ordinary one).</summary>
+    internal void MakeResident()
+    {
+        if (Weights is not CheckpointWeights checkpoint)
+            return;
+        foreach (NamedParameter parameter in Parameters.Where(p => !p.IsResident))
+        {
+            using StageWeights read = checkpoint.Acquire(parameter);
+            Tensor copy = read[parameter].Clone();
+            parameter.Tensor = TensorScope.Current?.Detach(copy) ?? copy;
+        }
+        CloseCheckpoint();
+        Weights = ResidentWeights.Instance;
+    }
+
+    /// <summary>
+    /// A training engine takes the weights over: it has copied every one (through <see cref="UseWeights"/>) into
+    /// its parameter store, so the model's own tensors are freed, a checkpoint it was opened from is closed (a pruned
+    /// checkpoint frees its disk space), and from now on <paramref name="source"/> serves them.
+    /// </summary>
+    internal void LendWeights(IWeightSource source)
+    {
+        foreach (NamedParameter parameter in Parameters)
+            parameter.Evict();
+        CloseCheckpoint();
+        Weights = source;
+    }
+
+    /// <summary>
+    /// The engine lets go: with <paramref name="owned"/>, every parameter gets the tensor it returns (the trained
+    /// weights, owning their memory); without, the weights are gone (they ended with the engine's weight file).
+    /// </summary>
+    internal void ReturnWeights(Func<NamedParameter, Tensor>? owned)
+    {
+        if (owned is null)
+        {
+            Weights = UnavailableWeights.Instance;
+            return;
+        }
+        foreach (NamedParameter parameter in Parameters)
+        {
+            Tensor tensor = owned(parameter);
+            tensor.RequiresGrad = true;
+            parameter.Tensor = tensor;
+        }
+        Weights = ResidentWeights.Instance;
+    }
+
+    private void CloseCheckpoint()
+    {
+        _checkpoint?.Dispose();
+        _checkpoint = null;
+    }
 
     /// <summary>Reads DIR/config.json and the safetensors weights, converted to <paramref name="dtype"/> on <paramref name="device"/>.</summary>
     public static LlamaModel Load(string folder, DType dtype, Device device)
@@ -125,12 +169,12 @@ public sealed class LlamaModel : IDisposable
             model.Dispose();
             throw;
         }
-        model.Residency = model._checkpoint;
+        model.Weights = model._checkpoint;
         return model;
     }
 
     /// <summary>The weights a stage computes with: its own, or for a tied LM head the embedding's.</summary>
-    public static IReadOnlyList<NamedParameter> StageWeights(IModelLayer stage) =>
+    public static IReadOnlyList<NamedParameter> WeightsOf(IModelLayer stage) =>
         stage is LmHeadLayer head ? [head.Weight] : stage.Parameters;
 
     /// <summary>A fresh model with seeded weights (<see cref="LlamaInitializer"/>): the same seed gives the same weights on any device.</summary>
@@ -164,15 +208,15 @@ public sealed class LlamaModel : IDisposable
     public Tensor Forward(Tensor ids)
     {
         CheckIds(ids);
-        if (Residency is not null && FineTune.Torch.Torch.IsGradEnabled)
-            throw new InvalidOperationException("This model's weights are streamed stage by stage (LlamaModel.Open, or a training engine's parameter offload): run model.Forward under Torch.NoGrad(), and train through a TrainingEngine.");
+        if (!Weights.IsResident && FineTune.Torch.Torch.IsGradEnabled)
+            throw new InvalidOperationException("This model's weights are streamed stage by stage (LlamaModel.Open, or a training engine's parameter store): run model.Forward under Torch.NoGrad(), and train through a TrainingEngine.");
         using (TensorScope.Enter())
         {
             Tensor x = ids;
             for (int s = 0; s < Stages.Count; s++)
             {
-                using (Residency?.Use(s, +1))
-                    x = Stages[s].Forward(x);
+                using StageWeights weights = Weights.Acquire(s, +1);
+                x = Stages[s].Forward(x, weights);
             }
             return x.MoveToOuterScope();
         }

@@ -25,8 +25,8 @@ public sealed class LmHeadLayer : IModelLayer
 
     public IReadOnlyList<NamedParameter> Parameters { get; }
 
-    public Tensor Forward(Tensor input) => Linear(input, Weight.Tensor);
+    public Tensor Forward(Tensor input, StageWeights weights) => Linear(input, weights[Weight]);
 
-    public Tensor? Backward(Tensor input, Tensor outputGrad) =>
-        LayerRecompute.Backward(Forward, input, outputGrad, inputHasGrad: true);
+    public Tensor? Backward(Tensor input, Tensor outputGrad, StageWeights weights) =>
+        LayerRecompute.Backward(x => Forward(x, weights), input, outputGrad, inputHasGrad: true);
 }

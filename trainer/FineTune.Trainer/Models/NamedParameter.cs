@@ -3,11 +3,13 @@ using FineTune.Torch;
 namespace FineTune.Trainer.Models;
 
 /// <summary>
-/// One parameter of the model under its HF name. The tensor may be replaced (the training step swaps in weights
-/// it streamed from host or NVMe) but only by one of the declared shape, so a layer never sees a wrong shape.
-/// The parameter owns the tensor it holds: replacing or disposing it disposes the previous one.
-/// With parameter offload the training engine evicts the tensor between uses (<see cref="IsResident"/> false); reading
-/// it then throws, naming the way to reach the weights (<see cref="LlamaModel.UseWeights"/>).
+/// One parameter of the model under its HF name, and the model's own resident tensor for it when there is one. The
+/// tensor may be replaced, but only by one of the declared shape, so a layer never sees a wrong shape; the parameter
+/// owns the tensor it holds: replacing or disposing it disposes the previous one. Only the model assigns it (loading,
+/// creation, or a training engine giving trained weights back); layers never read it directly but through the
+/// <see cref="StageWeights"/> lease they are given. While the weights live elsewhere (a checkpoint opened lazily, a
+/// training engine's parameter store) <see cref="IsResident"/> is false and reading the tensor throws, naming the way
+/// to reach the weights (<see cref="LlamaModel.UseWeights"/>).
 /// </summary>
 public sealed class NamedParameter : IDisposable
 {

@@ -76,6 +76,7 @@ public sealed class Recipe
             {
                 case null: break;
                 case long l: hparams.Add(new(field.Path, (double)l)); break;
+                case string[] names: hparams.Add(new(field.Path, string.Join(",", names))); break;
                 case double[] pair:
                     for (int i = 0; i < pair.Length; i++)
                         hparams.Add(new($"{field.Path}.{i}", pair[i]));

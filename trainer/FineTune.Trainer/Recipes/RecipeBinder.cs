@@ -71,6 +71,8 @@ internal static class RecipeBinder
         }
         if (field.Kind == FieldKind.NumberPair)
             return ConvertPair(field, node, where);
+        if (field.Kind == FieldKind.NameList)
+            return ConvertNames(field, node, where);
         if (node is not YamlScalarNode scalar)
             throw new UserErrorException($"{field.Path} on {where} must be {field.Expected}, not a {RecipeDocument.Describe(node)}.");
         string text = scalar.Value ?? "";
@@ -123,6 +125,29 @@ internal static class RecipeBinder
             CheckRange(field, pair[i], text, where);
         }
         return pair;
+    }
+
+    /// <summary>A list of choices (`[q_proj, v_proj]`), or one scalar that may list them with commas (`q_proj,v_proj`).</summary>
+    private static string[] ConvertNames(RecipeField field, YamlNode node, string where)
+    {
+        IEnumerable<YamlNode> items = node is YamlSequenceNode sequence ? sequence.Children : [node];
+        var names = new List<string>();
+        foreach (YamlNode item in items)
+        {
+            if (item is not YamlScalarNode { Value: string text })
+                throw new UserErrorException($"{field.Path} on {where} must be {field.Expected}, not a {RecipeDocument.Describe(item)}.");
+            foreach (string name in text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+            {
+                if (!field.Choices.Contains(name, StringComparer.Ordinal))
+                {
+                    string closest = field.Choices.MinBy(c => RecipeKeySuggester.Distance(c, name))!;
+                    throw new UserErrorException($"{field.Path} on {where} lists '{name}' but must be {field.Expected} (did you mean {closest}?).");
+                }
+                if (!names.Contains(name))
+                    names.Add(name);
+            }
+        }
+        return names.ToArray();
     }
 
     private static bool TryParseNumber(string text, out double value) =>

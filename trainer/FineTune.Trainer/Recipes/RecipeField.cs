@@ -15,6 +15,8 @@ internal enum FieldKind
     Choice,
     /// <summary>A list of exactly two numbers, stored as double[2].</summary>
     NumberPair,
+    /// <summary>A list of names from <see cref="RecipeField.Choices"/> (or one name), stored as string[].</summary>
+    NameList,
 }
 
 /// <summary>
@@ -50,6 +52,7 @@ internal sealed record RecipeField(string Path, FieldKind Kind, object? Default,
                 FieldKind.Path => "a path",
                 FieldKind.Choice => "one of " + string.Join(", ", Choices),
                 FieldKind.NumberPair => "a list of two numbers",
+                FieldKind.NameList => "a list of names from " + string.Join(", ", Choices),
                 _ => throw new InvalidOperationException(Kind.ToString()),
             };
             string range = (Minimum, Maximum) switch

@@ -38,6 +38,9 @@ internal static class RecipeFileChecks
                 RequireExists(recipe.Dataset.Path!, "dataset.path", v, "a dataset file");
             if (recipe.Eval.Path is string evalPath)
                 RequireExists(evalPath, "eval.path", v, "an evaluation dataset file");
+            if (recipe.Model.Adapter == AdapterKind.Lora && recipe.Model.Lora.Path is string adapterPath
+                && !File.Exists(Path.Combine(adapterPath, "adapter_config.json")))
+                throw new UserErrorException($"model.lora.path {adapterPath}{v.Where("model.lora.path")} holds no adapter_config.json; point it at a PEFT adapter folder, or set it to null for fresh adapters.");
             if (recipe.Tokenizer.Kind == TokenizerKind.Hf && recipe.Tokenizer.Path is string tokenizerPath)
             {
                 string key = v.String("tokenizer.path") is null ? "model.path" : "tokenizer.path";

@@ -15,6 +15,10 @@ internal static class RecipeSchema
 
     private static readonly string[] s_tiers = ["auto", "device", "host", "nvme"];
 
+    // The names of Models/Lora/LoraTargets and LoraTrainableModules (recipes do not depend on the model code).
+    private static readonly string[] s_loraTargets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj", "all-linear"];
+    private static readonly string[] s_loraTrainable = ["input_layernorm", "post_attention_layernorm", "norm", "embed_tokens", "lm_head"];
+
     public static readonly IReadOnlyList<RecipeField> Fields =
     [
         Path("model.path", null, "Folder of a Hugging Face Llama-family checkpoint (config.json + *.safetensors). Give this or model.config."),
@@ -29,6 +33,13 @@ internal static class RecipeSchema
         Num("model.config.rms_norm_eps", 1e-6, "Epsilon of RMSNorm.", min: 0, minExclusive: true),
         Num("model.config.initializer_range", 0.02, "Standard deviation of the normal initialization of weights.", min: 0, minExclusive: true),
         Bool("model.config.tie_word_embeddings", false, "Share the embedding matrix with the output projection."),
+        Choice("model.adapter", "none", ["none", "lora"], "none trains every weight (full fine-tuning); lora freezes the base and trains the low-rank adapters of model.lora (exported in PEFT format)."),
+        Int("model.lora.rank", 8, "LoRA rank r: each adapted projection W (out, in) gets A (r, in) and B (out, r).", min: 1),
+        Num("model.lora.alpha", 16.0, "LoRA alpha: the update B A x is scaled by alpha / rank.", min: 0, minExclusive: true),
+        Num("model.lora.dropout", 0.0, "Dropout on each adapter's input while training; the masks are a function of training.seed, the step, the micro-batch and the projection, so a resumed run draws the same ones. 0 disables it.", min: 0, max: 1, maxExclusive: true),
+        Names("model.lora.target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"], s_loraTargets, "Projections that get an adapter; all-linear is all seven (q, k, v, o, gate, up, down)."),
+        Names("model.lora.trainable", [], s_loraTrainable, "Base modules trained in full beside the adapters (PEFT's modules_to_save), e.g. [input_layernorm, post_attention_layernorm, norm]."),
+        Path("model.lora.path", null, "A PEFT adapter folder (adapter_config.json + adapter_model.safetensors) to continue training from; null starts fresh adapters (A Kaiming-uniform, B zero). Its r, lora_alpha and target_modules must match the keys above."),
 
         Choice("tokenizer.kind", "auto", ["auto", "hf", "byte"], "hf reads tokenizer.json; byte maps UTF-8 bytes to ids 0-255; auto is hf when model.path is set, byte otherwise."),
         Path("tokenizer.path", null, "Folder (or tokenizer.json file) of an hf tokenizer; null means model.path."),
@@ -123,6 +134,9 @@ internal static class RecipeSchema
 
     private static RecipeField Choice(string path, string value, string[] choices, string doc) =>
         new(path, FieldKind.Choice, value, doc) { Choices = choices };
+
+    private static RecipeField Names(string path, string[] value, string[] choices, string doc) =>
+        new(path, FieldKind.NameList, value, doc) { Choices = choices };
 
     private static RecipeField Pair(string path, double[] value, string doc) =>
         new(path, FieldKind.NumberPair, value, doc) { Minimum = 0, Maximum = 1, MaximumExclusive = true };

@@ -12,6 +12,7 @@ internal static class RecipeValidator
     {
         RecipeValues v = recipe.Values;
         CheckModelChoice(recipe, v);
+        CheckAdapter(recipe, v);
         ModelShape? shape = RecipeFileChecks.CheckModel(recipe, v, options);
         if (shape is not null)
             CheckShape(recipe, v, shape);
@@ -32,6 +33,21 @@ internal static class RecipeValidator
             throw new UserErrorException("The recipe names no model; set model.path to a Hugging Face folder (e.g. model.path=/models/Llama-3.2-1B) or give model.config to train from scratch.");
         if (recipe.Model.Path is not null && recipe.Model.Config is not null)
             throw new UserErrorException($"The recipe gives both model.path{v.Where("model.path")} and model.config; keep one (add model.config=null to drop the config).");
+    }
+
+    private static void CheckAdapter(Recipe recipe, RecipeValues v)
+    {
+        if (recipe.Model.Adapter == AdapterKind.None)
+        {
+            // Changed from its default, not merely written: a resolved recipe (recipe.yaml of a checkpoint) writes every key.
+            string? set = RecipeSchema.Fields.Where(f => f.Path.StartsWith("model.lora.", StringComparison.Ordinal))
+                .FirstOrDefault(f => RecipeYamlWriter.FormatValue(v.Get(f.Path)) != RecipeYamlWriter.FormatDefault(f))?.Path;
+            if (set is not null)
+                throw new UserErrorException($"{set} is set{v.Where(set)} but model.adapter is none; add model.adapter=lora to train LoRA adapters, or remove the model.lora keys.");
+            return;
+        }
+        if (recipe.Model.Lora.TargetModules.Count == 0)
+            throw new UserErrorException($"model.lora.target_modules is empty{v.Where("model.lora.target_modules")}; list the projections to adapt, e.g. [q_proj, k_proj, v_proj, o_proj] or all-linear.");
     }
 
     private static void CheckShape(Recipe recipe, RecipeValues v, ModelShape shape)

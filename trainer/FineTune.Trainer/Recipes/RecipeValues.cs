@@ -5,7 +5,7 @@ namespace FineTune.Trainer.Recipes;
 /// <summary>
 /// The resolved value of every schema field (defaults filled in), which optional sections are present, and where
 /// each value came from ("line 7 of r.yaml", "the override training.batch_size=8"), so later checks can point at it.
-/// Values are long, double, bool, string, double[2] or null, as <see cref="FieldKind"/> says.
+/// Values are long, double, bool, string, double[2], string[] or null, as <see cref="FieldKind"/> says.
 /// </summary>
 internal sealed class RecipeValues
 {
@@ -16,7 +16,12 @@ internal sealed class RecipeValues
     public RecipeValues()
     {
         foreach (RecipeField field in RecipeSchema.Fields)
-            _values[field.Path] = field.Default is double[] pair ? (double[])pair.Clone() : field.Default;
+            _values[field.Path] = field.Default switch
+            {
+                double[] pair => (double[])pair.Clone(),
+                string[] names => (string[])names.Clone(),
+                var value => value,
+            };
     }
 
     public void Set(string path, object? value, string origin)
@@ -57,6 +62,7 @@ internal sealed class RecipeValues
     public double? NullableDouble(string path) => (double?)Get(path);
     public bool Bool(string path) => (bool)Get(path)!;
     public string? String(string path) => (string?)Get(path);
+    public IReadOnlyList<string> Names(string path) => (string[])Get(path)!;
     public (double, double) Pair(string path) => Get(path) is double[] { Length: 2 } p ? (p[0], p[1]) : throw new InvalidOperationException(path);
 
     /// <summary>A choice field as its enum: "io_uring" -> IoUring, "bf16" -> Bf16 (underscores dropped, case ignored).</summary>

@@ -48,6 +48,7 @@ internal static partial class RecipeYamlWriter
         long l => l.ToString(CultureInfo.InvariantCulture),
         double d => FormatDouble(d),
         double[] pair => "[" + string.Join(", ", pair.Select(FormatDouble)) + "]",
+        string[] names => "[" + string.Join(", ", names.Select(FormatString)) + "]",
         string s => FormatString(s),
         _ => throw new ArgumentException($"unexpected recipe value type {value.GetType().Name}"),
     };

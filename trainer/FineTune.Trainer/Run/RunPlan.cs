@@ -5,14 +5,16 @@ using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Recipes;
+using FineTune.Trainer.Planning;
 using FineTune.Trainer.Training;
+using FineTune.Torch;
 
 namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// The memory and time plan of a recipe, computed from the model's shape without loading weights: where each
-/// class of state lives, the host pool the engine will reserve (the same pool classes the engine and the
-/// partitioned optimizer plan, so the figure is the engine's own), a working-set estimate for one layer's
+/// class of state lives, the host pool the engine will reserve (the engine's own <see cref="MemoryPlan"/>, built from
+/// the same options the run gives the engine, so the figure is the engine's), a working-set estimate for one layer's
 /// recompute and backward, NVMe bytes per step, and a step-time prediction from stated throughput assumptions.
 /// Tiers left on auto are decided here: everything in host memory when it fits host_gb, else optimizer states to
 /// NVMe, then activations, then (CPU) the weights too; <see cref="Create"/> refuses with one sentence when nothing fits.
@@ -24,9 +26,12 @@ public sealed record RunPlan
     public const double AssumedCudaFlopsPerSecond = 200e12 * 0.4;
     public const double AssumedNvmeBytesPerSecond = 2e9;
     public const double AssumedCpuAdamWParamsPerSecondPerCore = 150e6;
-    private const long ParameterAlignmentByteCount = 64;
 
     public required LlamaConfig Config { get; init; }
+    /// <summary>The engine's memory plan for these tiers: its pool classes and NVMe files are the figures printed here.</summary>
+    public required MemoryPlan Memory { get; init; }
+    /// <summary>NVMe bytes per step by kind (states, weights, activations).</summary>
+    public required NvmeTraffic Traffic { get; init; }
     public required long ParameterCount { get; init; }
     public required int ElementByteCount { get; init; }
     public required bool OnCuda { get; init; }
@@ -147,79 +152,52 @@ public sealed record RunPlan
 
     private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder)
     {
-        IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
-        long parameters = specs.Sum(s => s.ElementCount);
         int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
+        DType dtype = recipe.Training.Precision switch { Precision.Fp32 => DType.Float32, Precision.Fp16 => DType.Float16, _ => DType.BFloat16 };
         int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
-
-        long requestedSubGroup = recipe.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount;
-        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(requestedSubGroup, WeightType(e));
-        var pool = new PoolPlan();
-        if (parametersOnNvme)
-        {
-            StreamedWeights.AddToPlan(pool, config, e, new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.ParameterSlots);
-            WeightWriteBack.AddToPlan(pool, Math.Min(subGroup, parameters), WeightType(e));
-        }
-        else
-        {
-            pool.Add("model weights", specs.Sum(s => Align(s.ElementCount * e)), 1);
-        }
-        pool.Add("fp32 gradients", specs.Sum(s => Align(s.ElementCount * 4)), 1);
-        long checkpointBytes = (long)b * t * c * e;
-        if (layers > 0)
-            ActivationStore.AddToPlan(pool, new ActivationStoreOptions { CheckpointCount = layers, CheckpointByteCount = checkpointBytes, NvmeCheckpointCount = activationsOnNvme ? layers : 0, NvmeDirectory = recipe.Offload.NvmeDir });
-        IReadOnlyList<SubGroup> groups = SubGroup.Partition(specs.Select(s => s.ElementCount).ToList(), subGroup);
-        long optimizerPool = PartitionedOptimizer.PlanPool(groups, subGroup, new PartitionedOptimizerOptions { Tier = optimizerTier, SubGroupElementCount = subGroup })
-            .ReservedByteCount(PoolAllocatorKind.Exact);
-        long poolBytes = pool.ReservedByteCount(PoolAllocatorKind.Exact) + optimizerPool;
+        // the engine's own memory plan, from the options the run will give it (schedule length does not change memory)
+        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1);
+        MemoryPlan memory = MemoryPlan.For(config, dtype, options);
+        long parameters = memory.Layout.ElementCount;
+        int accumulation = recipe.Training.GradientAccumulationSteps;
+        NvmeTraffic traffic = memory.TrafficPerStep(accumulation);
 
         // one layer's recompute + backward in fp32-ish: q,k,v,o, MLP gate/up/act, their grads (~2x), attention scores
         // (B, H, T, T) twice, and the logits with their softmax gradient (B, T, V) x 3
         long layerWork = 2L * b * t * (4L * c + 3L * config.IntermediateSize) * e + 2L * b * config.HeadCount * t * t * 4;
         long logits = 3L * b * t * config.VocabSize * 4;
-        long accumulation = recipe.Training.GradientAccumulationSteps;
         long tokens = (long)b * t * accumulation;
-        long activationBytes = layers * checkpointBytes;
-        long optimizerStates = 12 * parameters;
-        long nvmeIoActivations = activationsOnNvme ? activationBytes * accumulation : 0;
-        long nvmeIoOptimizer = optimizerTier == StateTier.Nvme ? optimizerStates : 0;
-        long weights = parameters * e;
-        // parameter offload reads every stage for forward and again for backward in each micro-batch, writes it once per step
-        long nvmeReadWeights = parametersOnNvme ? 2 * weights * accumulation : 0;
-        long nvmeWriteWeights = parametersOnNvme ? weights : 0;
+        long weights = memory.WeightByteCount;
         // LlamaModel.Open (model.path or a resume checkpoint, with params on NVMe) reads one tensor at a time: its disk
         // bytes (up to F64) through a chunk array of at most 64 MiB, then the compute type; an 8 MiB staging buffer;
         // and the optimizer's first masters through one sub-group window
-        long largest = specs.Max(s => s.ElementCount);
+        long largest = memory.Layout.Parameters.Max(p => p.ElementCount);
         bool lazily = parametersOnNvme && fromFolder;
         long loading = lazily
-            ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + (8L << 20) + Align(Math.Min(subGroup, parameters) * e) + HostAlignment.PageByteCount
+            ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + (8L << 20) + HostAlignment.RoundUpToPage(Math.Min(memory.Layout.SubGroupElementCount, parameters) * e) + HostAlignment.PageByteCount
             : weights;
         double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
         int cores = Environment.ProcessorCount;
         return new RunPlan
         {
-            Config = config, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
+            Config = config, Memory = memory, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
             OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme, ParametersOnNvme = parametersOnNvme,
-            WeightByteCount = weights, GradientByteCount = parameters * 4, OptimizerStateByteCount = optimizerStates,
-            ActivationByteCount = activationBytes, PoolByteCount = poolBytes, WorkingByteCount = layerWork + logits,
+            WeightByteCount = weights, GradientByteCount = memory.Layout.GradientByteCount, OptimizerStateByteCount = memory.StateByteCount,
+            ActivationByteCount = layers * (long)b * t * c * e, PoolByteCount = memory.PoolByteCount, WorkingByteCount = layerWork + logits,
             LoadingByteCount = loading, OpensModelLazily = lazily,
-            NvmeResidentByteCount = (optimizerTier == StateTier.Nvme ? optimizerStates : 0) + (activationsOnNvme ? activationBytes : 0) + (parametersOnNvme ? weights : 0),
-            NvmeReadBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeReadWeights,
-            NvmeWriteBytesPerStep = nvmeIoActivations + nvmeIoOptimizer + nvmeWriteWeights,
-            CheckpointByteCount = parameters * e + optimizerStates,
+            NvmeResidentByteCount = memory.NvmeFileByteCount,
+            NvmeReadBytesPerStep = traffic.ReadBytes,
+            NvmeWriteBytesPerStep = traffic.WriteBytes,
+            Traffic = traffic,
+            CheckpointByteCount = weights + memory.StateByteCount,
             TokensPerStep = tokens,
             ComputeSeconds = flops / (cuda ? AssumedCudaFlopsPerSecond : AssumedCpuFlopsPerSecondPerCore * cores),
-            IoSeconds = (2.0 * (nvmeIoActivations + nvmeIoOptimizer) + nvmeReadWeights + nvmeWriteWeights) / AssumedNvmeBytesPerSecond,
+            IoSeconds = (traffic.ReadBytes + traffic.WriteBytes) / AssumedNvmeBytesPerSecond,
             OptimizerSeconds = parameters / (AssumedCpuAdamWParamsPerSecondPerCore * cores),
             HostBudgetByteCount = budget,
         };
     }
-
-    private static ElementType WeightType(int elementByteCount) => elementByteCount == 4 ? ElementType.Float32 : ElementType.BFloat16;
-
-    private static long Align(long byteCount) => (byteCount + ParameterAlignmentByteCount - 1) / ParameterAlignmentByteCount * ParameterAlignmentByteCount;
 
     internal static string Gib(long byteCount) => (byteCount / OffloadSection.BytesPerGb).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
 }

@@ -108,34 +108,39 @@ public sealed class RunSetup
     }
 
     /// <summary>The engine's options for this recipe and <paramref name="plan"/>'s tiers: budgets, precision, AdamW and the schedule.</summary>
-    public TrainingOptions EngineOptions(RunPlan plan)
+    public TrainingOptions EngineOptions(RunPlan plan) =>
+        TrainingOptionsFor(Recipe, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, TotalSteps);
+
+    /// <summary>
+    /// The <see cref="TrainingOptions"/> a recipe gives with the chosen tiers; the plan builds its memory plan from the
+    /// same options the engine gets, so the two cannot disagree.
+    /// </summary>
+    public static TrainingOptions TrainingOptionsFor(Recipe r, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long totalSteps) => new()
     {
-        Recipe r = Recipe;
-        return new TrainingOptions
+        Precision = r.Training.Precision switch { Precision.Bf16 => PrecisionMode.BFloat16, Precision.Fp16 => PrecisionMode.Float16, _ => PrecisionMode.Float32 },
+        MicroBatchSize = r.Training.BatchSize,
+        SequenceLength = r.Dataset.SeqLen,
+        AdamW = new()
         {
-            Mode = TrainingMode.Offloaded,
-            Precision = r.Training.Precision switch { Precision.Bf16 => PrecisionMode.BFloat16, Precision.Fp16 => PrecisionMode.Float16, _ => PrecisionMode.Float32 },
-            MicroBatchSize = r.Training.BatchSize,
-            SequenceLength = r.Dataset.SeqLen,
-            AdamW = new()
-            {
-                LearningRate = r.Optimizer.Lr, Beta1 = r.Optimizer.Beta1, Beta2 = r.Optimizer.Beta2, Epsilon = r.Optimizer.Eps,
-                WeightDecay = r.Optimizer.WeightDecay, MaxGradNorm = r.Training.ClipGradNorm ?? 0,
-            },
-            Schedule = new LearningRateSchedule(
-                r.Schedule.Type switch { ScheduleType.Linear => ScheduleKind.Linear, ScheduleType.Constant => ScheduleKind.Constant, _ => ScheduleKind.Cosine },
-                r.Optimizer.Lr, r.Schedule.WarmupSteps, TotalSteps, r.Schedule.MinLrRatio),
-            OptimizerTier = plan.OptimizerTier,
-            NvmeActivationLayers = plan.ActivationsOnNvme ? -1 : 0,
-            ParameterTier = plan.ParametersOnNvme ? ParameterTier.Nvme : ParameterTier.Device,
-            // a run has saved its weights (final checkpoint, export) before the engine goes: nothing to read back
-            RestoreWeightsOnDispose = !plan.ParametersOnNvme,
-            NvmeDirectory = r.Offload.NvmeDir,
-            HostBudgetByteCount = r.Offload.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : long.MaxValue,
-            SubGroupElementCount = r.Offload.SubGroupParams ?? new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount,
-            IoEngine = r.Offload.IoEngine switch { IoEngine.IoUring => IO.IoEngineKind.IoUring, IoEngine.Threads => IO.IoEngineKind.Threads, _ => IO.IoEngineKind.Auto },
-        };
-    }
+            LearningRate = r.Optimizer.Lr, Beta1 = r.Optimizer.Beta1, Beta2 = r.Optimizer.Beta2, Epsilon = r.Optimizer.Eps,
+            WeightDecay = r.Optimizer.WeightDecay, MaxGradNorm = r.Training.ClipGradNorm ?? 0,
+        },
+        Schedule = new LearningRateSchedule(
+            r.Schedule.Type switch { ScheduleType.Linear => ScheduleKind.Linear, ScheduleType.Constant => ScheduleKind.Constant, _ => ScheduleKind.Cosine },
+            r.Optimizer.Lr, r.Schedule.WarmupSteps, Math.Max(totalSteps, 1), r.Schedule.MinLrRatio),
+        OptimizerTier = optimizerTier,
+        NvmeActivationLayers = activationsOnNvme ? -1 : 0,
+        ParameterTier = parametersOnNvme ? ParameterTier.Nvme : ParameterTier.Device,
+        // a run has saved its weights (final checkpoint, export) before the engine goes: nothing to read back
+        RestoreWeightsOnDispose = !parametersOnNvme,
+        NvmeDirectory = r.Offload.NvmeDir,
+        HostBudgetByteCount = r.Offload.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : long.MaxValue,
+        SubGroupElementCount = r.Offload.SubGroupParams ?? DefaultSubGroupElementCount,
+        IoEngine = r.Offload.IoEngine switch { IoEngine.IoUring => IO.IoEngineKind.IoUring, IoEngine.Threads => IO.IoEngineKind.Threads, _ => IO.IoEngineKind.Auto },
+    };
+
+    /// <summary>offload.sub_group_params when the recipe leaves it null: the engine's default.</summary>
+    public static long DefaultSubGroupElementCount { get; } = new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount;
 
     private static (List<DataRecord>, InstructionTemplate, (SyntheticTask, IReadOnlyList<InstructionRecord>, InstructionTemplate)?) ReadRecords(Recipe recipe)
     {

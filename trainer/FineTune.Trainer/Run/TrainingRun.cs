@@ -28,6 +28,7 @@ public sealed class TrainingRun
 
     public TrainingRun(Recipe recipe, RunProgress progress)
     {
+        LoraSetup.RefuseTraining(recipe); // before anything is written: never full fine-tuning in LoRA's place
         _recipe = recipe;
         _progress = progress;
     }

@@ -3,7 +3,7 @@ namespace FineTune.Trainer.Training;
 /// <summary>
 /// What one <see cref="TrainingEngine.Step(IReadOnlyList{FineTune.Trainer.Data.Batch})"/> did. Seconds are wall time
 /// of the calling thread: <see cref="ComputeSeconds"/> + the waits + <see cref="OptimizerSeconds"/> = <see cref="Seconds"/>.
-/// Bytes count activation checkpoints and optimizer states moved to and from swap during this step.
+/// Bytes count activation checkpoints, weights and optimizer states moved to and from the drive during this step.
 /// </summary>
 public sealed record StepMetrics
 {
@@ -46,6 +46,9 @@ public sealed record StepMetrics
     public required long BytesRead { get; init; }
 
     public required long BytesWritten { get; init; }
+
+    /// <summary>The step's NVMe bytes by kind (optimizer states, weights, activation checkpoints), read and written.</summary>
+    public FineTune.Trainer.Planning.NvmeTraffic Traffic { get; init; }
 
     /// <summary>Host bytes the engine's pools reserve (fixed after construction).</summary>
     public required long PoolReservedByteCount { get; init; }

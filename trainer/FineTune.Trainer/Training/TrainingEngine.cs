@@ -1,48 +1,48 @@
 using FineTune.IO;
 using FineTune.Offload.Activations;
 using FineTune.Offload.Adam;
+using FineTune.Offload.Gradients;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
 using FineTune.Offload.Parameters;
+using FineTune.Offload.Rings;
+using FineTune.Offload.Storage;
 using FineTune.Torch;
-using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
+using FineTune.Trainer.Planning;
+using FineTune.Trainer.Training.Gradients;
+using FineTune.Trainer.Training.Updates;
 
 namespace FineTune.Trainer.Training;
 
 /// <summary>
 /// The training step as a library: built from a <see cref="LlamaModel"/> and <see cref="TrainingOptions"/>, called
 /// once per optimizer step with the micro-batches of one accumulation window, returning <see cref="StepMetrics"/>.
-/// The caller owns the loop (data, logging, checkpoints); the engine owns the step:
-///   forward layer by layer under no-grad, saving each decoder layer's input (<see cref="ActivationStore"/>);
-///   loss and dLoss/dlogits at the top; backward layer by layer from the top, prefetching the next-lower
-///   checkpoint while the current layer recomputes with grad; gradients moved into fp32 accumulators per stage;
-///   after the last micro-batch, the optimizer step: overlapped with backward when neither clipping nor loss
-///   scaling needs the global norm first, else with its first state reads prefetched during the last backward.
-/// Loss: the sum of token cross-entropies over the window divided by the window's non-masked tokens (torchtune),
-/// so accumulation over micro-batches equals one big batch.
+/// The caller owns the loop (data, logging, checkpoints); the engine owns the step (TrainingEngine.Step.cs).
+/// Construction follows the one <see cref="MemoryPlan"/>: one host pool sized from it, one drive object per nvme_dir
+/// shared by every store, the <see cref="ParameterStore"/> (weights on the host or on NVMe, filled from the model one
+/// tensor at a time), the gradient harvest (fp32 accumulators, or consumed by the overlapped update with no
+/// per-parameter memory: <see cref="IGradientHarvest"/>), the activation store, the partitioned optimizer renting from the
+/// same pool, and the update strategy (<see cref="IOptimizerUpdate"/>). Then the model lends its weights to the
+/// engine (<see cref="LlamaModel.LendWeights"/>): while the engine holds it, model.Forward and the exporter read them
+/// from the store; Dispose gives the model ordinary tensors back (or, with
+/// <see cref="TrainingOptions.RestoreWeightsOnDispose"/> false, leaves them gone: a run has saved them).
+/// Loss: the sum of token cross-entropies over the window divided by its non-masked tokens (torchtune).
 /// Deterministic: the same model, seed, options and batches give the same losses and weights (fixed thread count).
-/// Checkpoint state: <see cref="StepCount"/>, <see cref="LossScaler"/>, <see cref="SaveOptimizerState"/>.
-/// The engine modifies the model in place (offloaded mode: its parameters become views into engine memory until
-/// Dispose gives them back as ordinary tensors). With <see cref="ParameterTier.Nvme"/> the weights move to an NVMe
-/// file and each stage's are brought in for its turn (<see cref="StreamedWeights"/>); outside a step the model's
-/// tensors are then not resident, and model.Forward and LlamaExporter stream them the same way.
 /// Not thread-safe: one Step at a time.
 /// </summary>
 public sealed partial class TrainingEngine : IDisposable
 {
     private readonly LlamaModel _model;
-    private readonly HostMemoryPool? _pool;
-    private readonly ParameterBuffers? _parameters;
-    private readonly PartitionedOptimizer? _optimizer;
-    private readonly InMemoryOptimizer? _inMemory;
+    private readonly HostMemoryPool _pool;
+    private readonly NvmeDeviceSet _devices;
+    private readonly ParameterStore _store;
+    private readonly IGradientHarvest _gradients;
     private readonly LayerInputCheckpoints _checkpoints;
-    private readonly WeightFile? _weightFile;
-    private readonly WeightWriteBack? _writeBack;
-    private readonly StreamedWeights? _streamed;
-    private readonly IReadOnlyList<NamedParameter>[] _stageWeights;
-    private readonly long?[] _stageFirstElement;
-    private readonly long _totalElementCount;
+    private readonly PartitionedOptimizer _optimizer;
+    private readonly StoreWeights _weights;
+    private readonly IOptimizerUpdate _update;
+    private readonly MicroBatchPass _pass;
     private bool _disposed;
 
     public TrainingEngine(LlamaModel model, TrainingOptions options)
@@ -52,93 +52,54 @@ public sealed partial class TrainingEngine : IDisposable
         _model = model;
         Options = options;
         CheckPrecision(model, options);
-        if (!options.ActivationCheckpointing && options.Mode == TrainingMode.Offloaded)
-            throw new ArgumentException("the offloaded mode always checkpoints activations; ActivationCheckpointing = false is for the in-memory baseline.", nameof(options));
         LossScaler = options.LossScaler ?? (options.Precision == PrecisionMode.Float16 ? new DynamicLossScaler() : null);
-        (_stageFirstElement, _totalElementCount) = FlatOffsets(model);
-        _stageWeights = model.Stages.Select(LlamaModel.StageWeights).ToArray();
-        bool streamed = options.ParameterTier == ParameterTier.Nvme;
-        if (streamed)
-            CheckParameterOffload(model, options);
-        model.SetRequiresGrad(true);
-        model.ClearGrads();
-        if (options.Mode == TrainingMode.InMemory)
-        {
-            model.MakeResident();
-            model.ReleaseCheckpoint();
-            model.SetRequiresGrad(true);
-            _inMemory = new InMemoryOptimizer(model, options.AdamW);
-            _checkpoints = new LayerInputCheckpoints(model.Layers.Count, null);
-            return;
-        }
-        var activationOptions = ActivationOptions(model, options);
-        ElementType weightType = ParameterBuffers.ElementTypeOf(model.DType);
-        var optimizerOptions = OptimizerOptions(options);
-        // rounded by the weight type whatever the tier, so a checkpoint's sub-groups match under either params tier
-        long subGroup = PartitionedOptimizer.RoundSubGroupElementCount(optimizerOptions.SubGroupElementCount, weightType);
-        optimizerOptions = optimizerOptions with { SubGroupElementCount = subGroup };
-        var plan = new PoolPlan();
-        ParameterBuffers.AddToPlan(plan, model, residentWeights: !streamed);
-        if (streamed)
-        {
-            StreamedWeights.AddToPlan(plan, model.Config, weightType.ByteCount(), options.ParameterSlots);
-            WeightWriteBack.AddToPlan(plan, Math.Min(subGroup, _totalElementCount), weightType);
-        }
-        if (activationOptions is not null)
-            ActivationStore.AddToPlan(plan, activationOptions);
-        IReadOnlyList<SubGroup> groups = SubGroup.Partition(model.Parameters.Select(p => p.Spec.ElementCount).ToList(), subGroup);
-        long optimizerByteCount = PartitionedOptimizer.PlanPool(groups, subGroup, optimizerOptions).ReservedByteCount(PoolAllocatorKind.Exact);
-        long engineByteCount = plan.ReservedByteCount(PoolAllocatorKind.Exact);
-        PlannedHostByteCount = optimizerByteCount + engineByteCount;
-        if (PlannedHostByteCount > options.HostBudgetByteCount)
-            throw new UserErrorException(
-                $"Training needs {Gib(PlannedHostByteCount)} of host buffers (weights, gradients and activations {Gib(engineByteCount)}, optimizer states {Gib(optimizerByteCount)}) " +
-                $"but host_gb allows {Gib(options.HostBudgetByteCount)}; raise host_gb, put states, activations or params on NVMe, or shrink the sub-groups.");
-        AlignedBuffer? scratch = null;
+        Plan = MemoryPlan.For(model.Config, model.DType, options);
+        CheckPlan(model, options, Plan);
+        _pool = HostMemoryPool.Create(Plan.Pool, options.HostBudgetByteCount);
+        _devices = new NvmeDeviceSet(options.IoEngine);
         try
         {
-            _pool = HostMemoryPool.Create(plan, engineByteCount);
-            if (streamed)
+            _store = new ParameterStore(Plan.Layout, Plan.Store, _pool, Plan.WeightsOnNvme ? Drive("weights") : null);
+            for (int i = 0; i < model.Parameters.Count; i++)
             {
-                _weightFile = WeightFile.Create(options.NvmeDirectory, weightType, _totalElementCount, options.IoEngine);
-                StreamedWeights.FillFile(_weightFile, model);
-                _writeBack = new WeightWriteBack(_weightFile, _pool, WeightCounters);
-                // the masters start from the file, one sub-group window at a time (a transient buffer, freed below)
-                scratch = new AlignedBuffer(HostAlignment.RoundUpToPage(Math.Min(subGroup, _totalElementCount) * weightType.ByteCount()) + HostAlignment.PageByteCount);
-                WeightFile file = _weightFile;
-                AlignedBuffer window = scratch;
-                optimizerOptions = optimizerOptions with
-                {
-                    WeightWriteBack = _writeBack,
-                    InitialMasters = (group, master) => file.ReadAsFloat32(group.FirstElement, group.ElementCount, master, window),
-                };
+                NamedParameter parameter = model.Parameters[i];
+                using StageWeights read = model.UseWeights(parameter); // a model opened lazily: one parameter read at a time
+                _store.Fill(i, read[parameter]);
             }
-            _parameters = new ParameterBuffers(_pool, model, residentWeights: !streamed);
-            if (!streamed)
-                model.Residency = null; // every parameter is a view into the pool now
-            _checkpoints = new LayerInputCheckpoints(model.Layers.Count, activationOptions is null ? null : new ActivationStore(_pool, activationOptions));
-            _optimizer = PartitionedOptimizer.Create(_parameters.HostParameters, optimizerOptions with { HostBudgetByteCount = optimizerByteCount });
-            scratch?.Dispose();
-            if (streamed)
-                _streamed = new StreamedWeights(model, _weightFile!, _pool, WeightCounters, options.ParameterSlots);
-            // the model's own tensors are gone (copied into the pool or the weight file): give their pages back
-            model.ReleaseCheckpoint();
-            ProcessMemory.ReturnFreedHeapMemory();
+            _store.CompleteFill();
+            _gradients = Plan.Gradients == GradientTier.Consumed
+                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount)
+                : new AccumulatedGradients(model, Plan.Layout, _pool);
+            _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
+                Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
+            _optimizer = PartitionedOptimizer.Create(HostParameters(model), Plan.Optimizer with
+            {
+                Device = Plan.StatesOnNvme ? Drive("optimizer states") : null,
+                Gradients = _gradients.Source,
+                WeightWriteBack = _store.WriteBack,
+                // parameter offload: the masters start from the weight file, one sub-group window at a time
+                InitialMasters = Plan.WeightsOnNvme ? _store.ReadMasters : null,
+            }, _pool);
+            _store.ReleaseScratch();
         }
         catch
         {
-            scratch?.Dispose();
-            _checkpoints?.Dispose();
-            _optimizer?.Dispose();
-            _parameters?.Dispose();
-            _writeBack?.Dispose();
-            _weightFile?.Dispose();
-            _pool?.Dispose();
+            ReleaseParts();
             throw;
         }
+        _weights = new StoreWeights(_store, model);
+        model.LendWeights(_weights);
+        ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back
+        _update = OverlapsOptimizer ? new OverlappedUpdate(_optimizer, Plan.Layout.ElementCount)
+            : PrefetchesOptimizerStates ? new PrefetchingUpdate(_optimizer)
+            : new SynchronousUpdate(_optimizer);
+        _pass = new MicroBatchPass(model, _weights, _checkpoints, options.ActivationStagingBuffers);
     }
 
     public TrainingOptions Options { get; }
+
+    /// <summary>The memory plan the engine was built from (pool classes, layout, stores, NVMe traffic).</summary>
+    public MemoryPlan Plan { get; }
 
     /// <summary>Steps taken (skipped ones included); the schedule's position. Restore it with <see cref="RestoreStepCount"/>.</summary>
     public long StepCount { get; private set; }
@@ -146,34 +107,46 @@ public sealed partial class TrainingEngine : IDisposable
     /// <summary>The dynamic loss scaler (fp16, or when given in the options); null otherwise. Its state belongs in checkpoints.</summary>
     public DynamicLossScaler? LossScaler { get; }
 
-    /// <summary>Host bytes the engine's pools reserve (offloaded mode; 0 in memory): weights, gradients, activations, optimizer.</summary>
-    public long PlannedHostByteCount { get; }
+    /// <summary>Host bytes the engine's pool reserves: weights, gradients, activations, optimizer (the plan's figure).</summary>
+    public long PlannedHostByteCount => Plan.PoolByteCount;
 
-    /// <summary>The offloaded optimizer (null in memory mode): its counters, tier and sub-groups.</summary>
-    public PartitionedOptimizer? Optimizer => _optimizer;
+    /// <summary>The partitioned optimizer: its counters, tier and sub-groups.</summary>
+    public PartitionedOptimizer Optimizer => _optimizer;
 
-    /// <summary>Parameter offload's counters (bytes read into slots and written back, waits); all zero without it.</summary>
-    public WeightCounters WeightCounters { get; } = new();
+    /// <summary>The weights' traffic (bytes read into slots and written back, waits); all zero with resident weights.</summary>
+    public TransferCounters WeightCounters => _store.Counters;
 
     /// <summary>Where the low-precision weights live: "resident" or the NVMe file and engine.</summary>
-    public string WeightLocation => _weightFile is null ? "resident" : $"{_weightFile.Description}, {Options.ParameterSlots} layer slots";
+    public string WeightLocation => _store.Description;
 
-    /// <summary>Where checkpoints go: "memory (tensors)", "host" or "host N + nvme M (...)".</summary>
+    /// <summary>Where checkpoints go: "host" or "host N + nvme M (...)".</summary>
     public string ActivationLocation => _checkpoints.Store?.Description ?? "memory (tensors)";
 
     /// <summary>True when this configuration updates sub-groups during backward.</summary>
-    public bool OverlapsOptimizer => _optimizer is not null && Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && LossScaler is null;
+    public bool OverlapsOptimizer => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && LossScaler is null;
 
     /// <summary>
     /// True when the update must wait for the global norm (clipping or loss scaling) but overlap is on: the first
     /// optimizer-state reads then start with the last backward, and the norm, unscale and clip follow it.
     /// </summary>
-    public bool PrefetchesOptimizerStates => _optimizer is not null && Options.OverlapOptimizerWithBackward && !OverlapsOptimizer;
+    public bool PrefetchesOptimizerStates => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer;
 
-    /// <summary>Reserved bytes of the engine's pool plus the optimizer's pool, now.</summary>
-    public long PoolReservedByteCount => (_pool?.ReservedByteCount ?? 0) + (_optimizer?.Pool.ReservedByteCount ?? 0);
+    /// <summary>How the optimizer runs relative to backward ("synchronous", "overlapped with backward", ...).</summary>
+    public string UpdateStrategy => _update.Name;
 
-    public long PoolPeakInUseByteCount => (_pool?.PeakInUseByteCount ?? 0) + (_optimizer?.Pool.PeakInUseByteCount ?? 0);
+    /// <summary>Where gradients go between backward and the optimizer.</summary>
+    public GradientTier GradientTier => _gradients.Tier;
+
+    /// <summary>Consumed gradients: the most gradient bytes alive at once so far (the plan bounds it); 0 with accumulators.</summary>
+    public long PeakConsumedGradientByteCount => (_gradients as ConsumedGradients)?.PeakOutstandingByteCount ?? 0;
+
+    /// <summary>Reserved bytes of the engine's pool, now.</summary>
+    public long PoolReservedByteCount => _pool.ReservedByteCount;
+
+    /// <summary>Reserved bytes of one buffer class of the engine's pool (what the plan's figure for it must equal).</summary>
+    public long ReservedByteCountOf(BufferKind kind) => _pool.ReservedByteCountOf(kind);
+
+    public long PoolPeakInUseByteCount => _pool.PeakInUseByteCount;
 
     /// <summary>Learning rate the next step will use.</summary>
     public double NextLearningRate => Options.Schedule?.At(StepCount) ?? Options.AdamW.LearningRate;
@@ -185,28 +158,26 @@ public sealed partial class TrainingEngine : IDisposable
         StepCount = stepCount;
     }
 
-    /// <summary>Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/> (offloaded mode).</summary>
-    public void SaveOptimizerState(string directory) => RequireOptimizer().SaveState(directory);
+    /// <summary>Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/>.</summary>
+    public void SaveOptimizerState(string directory) => _optimizer.SaveState(directory);
 
-    /// <summary>Loads a saved optimizer state and rewrites the model's weights from its masters (offloaded mode).</summary>
+    /// <summary>Loads a saved optimizer state (any sub-group layout) and rewrites the model's weights from its masters.</summary>
     public void LoadOptimizerState(string directory)
     {
         try
         {
-            RequireOptimizer().LoadState(directory);
+            _optimizer.LoadState(directory);
         }
         finally
         {
-            SettleWeights(); // the weight file was (perhaps partly) rewritten from the loaded masters
+            SettleWeights(); // the weights were (perhaps partly) rewritten from the loaded masters
         }
     }
 
-    public StepMetrics Step(Batch batch) => Step([batch]);
-
     /// <summary>
-    /// Frees everything the engine holds and gives the model tensors that own their memory (with parameter offload:
-    /// read back from the weight file, after the optimizer's pool is gone). Every part is released even when one
-    /// fails; the first failure is rethrown.
+    /// Frees everything the engine holds and gives the model tensors that own their memory (read back from the
+    /// store after the optimizer's buffers are freed). Every part is released even when one fails; the first
+    /// failure is rethrown.
     /// </summary>
     public void Dispose()
     {
@@ -216,33 +187,41 @@ public sealed partial class TrainingEngine : IDisposable
         var failures = new List<Exception>();
         void Release(Action release)
         {
-            try
-            {
-                release();
-            }
-            catch (Exception failure)
-            {
-                failures.Add(failure);
-            }
+            try { release(); }
+            catch (Exception failure) { failures.Add(failure); }
         }
         Release(() => _checkpoints.Dispose());
-        Release(() => _optimizer?.Dispose());
-        Release(() => _writeBack?.Flush());
-        Release(() =>
-        {
-            if (Options.RestoreWeightsOnDispose)
-                _streamed?.RestoreOwned();
-            else
-                _streamed?.Abandon();
-        });
-        Release(() => _streamed?.Dispose());
-        Release(() => _parameters?.Dispose());
-        Release(() => _writeBack?.Dispose());
-        Release(() => _weightFile?.Dispose());
-        Release(() => _pool?.Dispose());
-        Release(() => _inMemory?.Dispose());
+        Release(() => _optimizer.Dispose());
+        Release(() => _store.WriteBack?.Flush());
+        Release(() => _pool.Trim([BufferKind.OptimizerStates, BufferKind.OptimizerTailStates, BufferKind.ActivationCheckpoints, BufferKind.ActivationStaging]));
+        Release(() => _model.ReturnWeights(Options.RestoreWeightsOnDispose ? p => _store.ReadOwned(_weights.IndexOf(p)) : null));
+        Release(ReleaseParts);
         if (failures.Count > 0)
             System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failures[0]);
+    }
+
+    /// <summary>The stores, drives and pool, whichever were built (construction failure, or the end of Dispose).</summary>
+    private void ReleaseParts()
+    {
+        var parts = new IDisposable?[] { _checkpoints, _optimizer, _store, _gradients, _devices, _pool };
+        Exception? first = null;
+        foreach (IDisposable? part in parts)
+        {
+            try { part?.Dispose(); }
+            catch (Exception failure) { first ??= failure; }
+        }
+        if (first is not null)
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
+    }
+
+    /// <summary>The drive of nvme_dir, shared by every store on it (opened by the first).</summary>
+    private NvmeDevice Drive(string purpose) => _devices.For(Options.NvmeDirectory, purpose);
+
+    /// <summary>Each parameter as the optimizer sees it: its weights in the store (0 on NVMe: the write-back) and its fp32 accumulator.</summary>
+    private List<HostParameter> HostParameters(LlamaModel model)
+    {
+        ElementType weightType = Plan.Layout.WeightType;
+        return model.Parameters.Select((p, i) => new HostParameter(p.Name, p.Spec.ElementCount, _store.WeightAddress(i), weightType, _gradients.Address(i), ElementType.Float32)).ToList();
     }
 
     /// <summary>
@@ -252,26 +231,11 @@ public sealed partial class TrainingEngine : IDisposable
     /// </summary>
     private void SettleWeights()
     {
-        try
-        {
-            _writeBack?.Flush();
-        }
-        catch (Exception)
-        {
-            // reported by the failure that brought us here
-        }
-        try
-        {
-            _streamed?.Invalidate();
-        }
-        catch (InvalidOperationException)
-        {
-            // a stage still held by the caller: its copy is dropped on the next Invalidate
-        }
+        try { _store.WriteBack?.Flush(); }
+        catch (Exception) { } // reported by the failure that brought us here
+        try { _store.Invalidate(); }
+        catch (InvalidOperationException) { } // a stage still held by the caller: its copy is dropped on the next Invalidate
     }
-
-    private PartitionedOptimizer RequireOptimizer() =>
-        _optimizer ?? throw new NotSupportedException("The in-memory mode uses libtorch's AdamW, whose state FineTune does not save; use the offloaded mode for resumable runs.");
 
     private static void CheckPrecision(LlamaModel model, TrainingOptions options)
     {
@@ -287,14 +251,21 @@ public sealed partial class TrainingEngine : IDisposable
             throw new UserErrorException($"precision fp16 is not supported on the CPU by this libtorch ({FineTune.Torch.Torch.LibTorchVersion}): its CPU matmul has no float16 kernel; use bf16 or fp32 on CPU, fp16 on CUDA.");
     }
 
-    private static void CheckParameterOffload(LlamaModel model, TrainingOptions options)
+    /// <summary>Refusals before anything is allocated: a model that is not the plan's, parameter offload off the CPU, a pool over host_gb.</summary>
+    private static void CheckPlan(LlamaModel model, TrainingOptions options, MemoryPlan plan)
     {
-        if (options.Mode != TrainingMode.Offloaded)
-            throw new ArgumentException("parameter offload (ParameterTier.Nvme) belongs to the offloaded mode; the in-memory mode is the all-resident baseline.", nameof(options));
-        if (!model.Device.IsCpu)
+        IReadOnlyList<LayoutParameter> planned = plan.Layout.Parameters;
+        if (planned.Count != model.Parameters.Count || planned.Where((p, i) => p.Name != model.Parameters[i].Name).Any())
+            throw new ArgumentException("The model's parameters are not those of its config's layout.", nameof(model));
+        if (plan.WeightsOnNvme && !model.Device.IsCpu)
             throw new UserErrorException($"offload.params: nvme is implemented for CPU training only (this model is on {model.Device}); keep the parameters on the device.");
-        if (options.ParameterSlots < 2)
+        if (plan.WeightsOnNvme && options.ParameterSlots < 2)
             throw new UserErrorException($"parameter offload needs at least 2 layer slots (one computing, one being read), got {options.ParameterSlots}.");
+        long optimizer = plan.OptimizerPoolByteCount, total = plan.PoolByteCount;
+        if (total > options.HostBudgetByteCount)
+            throw new UserErrorException(
+                $"Training needs {Gib(total)} of host buffers (weights, gradients and activations {Gib(total - optimizer)}, optimizer states {Gib(optimizer)}) " +
+                $"but host_gb allows {Gib(options.HostBudgetByteCount)}; raise host_gb, put states, activations or params on NVMe, or shrink the sub-groups.");
     }
 
     private static bool HalfMatmulWorksOnCpu()
@@ -311,42 +282,6 @@ public sealed partial class TrainingEngine : IDisposable
             return false;
         }
     }
-
-    private static (long?[] StageFirst, long Total) FlatOffsets(LlamaModel model)
-    {
-        IReadOnlyDictionary<NamedParameter, long> offsets = ParameterBuffers.FlatOffsets(model);
-        long total = model.ParameterCount;
-        long?[] first = model.Stages.Select(s => s.Parameters.Count == 0 ? (long?)null : s.Parameters.Min(p => offsets[p])).ToArray();
-        return (first, total);
-    }
-
-    private static ActivationStoreOptions? ActivationOptions(LlamaModel model, TrainingOptions options)
-    {
-        int layers = model.Layers.Count;
-        if (layers == 0)
-            return null;
-        int elementBytes = model.DType == DType.Float32 ? 4 : 2;
-        int nvme = options.NvmeActivationLayers < 0 ? layers : Math.Min(options.NvmeActivationLayers, layers);
-        return new ActivationStoreOptions
-        {
-            CheckpointCount = layers,
-            CheckpointByteCount = (long)options.MicroBatchSize * options.SequenceLength * model.Config.HiddenSize * elementBytes,
-            NvmeCheckpointCount = nvme,
-            NvmeDirectory = options.NvmeDirectory,
-            StagingBufferCount = options.ActivationStagingBuffers,
-            IoEngine = options.IoEngine,
-        };
-    }
-
-    private static PartitionedOptimizerOptions OptimizerOptions(TrainingOptions options) => new()
-    {
-        AdamW = options.AdamW,
-        SubGroupElementCount = options.SubGroupElementCount,
-        Tier = options.OptimizerTier,
-        NvmeDirectory = options.NvmeDirectory,
-        IoEngine = options.IoEngine,
-        MaxDegreeOfParallelism = options.OptimizerThreads,
-    };
 
     private static string Gib(long byteCount) => byteCount == long.MaxValue ? "unlimited" : $"{byteCount / (double)(1L << 30):0.###} GiB";
 }

@@ -6,13 +6,11 @@ namespace FineTune.Trainer.Training;
 
 /// <summary>
 /// Everything <see cref="TrainingEngine"/> needs besides the model: the shape of a micro-batch (to plan the
-/// activation buffers), where each class of state lives, precision, optimizer and schedule. Defaults: offloaded,
-/// fp32, states and checkpoints in host memory, AdamW with PyTorch's defaults, constant learning rate.
+/// activation buffers), where each class of state lives, precision, optimizer and schedule. Defaults: fp32, weights,
+/// states and checkpoints in host memory, AdamW with PyTorch's defaults, constant learning rate.
 /// </summary>
 public sealed record TrainingOptions
 {
-    public TrainingMode Mode { get; init; } = TrainingMode.Offloaded;
-
     public PrecisionMode Precision { get; init; } = PrecisionMode.Float32;
 
     /// <summary>Largest micro-batch rows (B) a step will see.</summary>
@@ -30,10 +28,10 @@ public sealed record TrainingOptions
     /// <summary>Dynamic loss scaling; fp16 gets a default scaler when null. Usable with fp32 too (tests, experiments).</summary>
     public DynamicLossScaler? LossScaler { get; init; }
 
-    /// <summary>Where fp32 master, m and v live (offloaded mode).</summary>
+    /// <summary>Where fp32 master, m and v live.</summary>
     public StateTier OptimizerTier { get; init; } = StateTier.Host;
 
-    /// <summary>Where the low-precision weights live (offloaded mode): resident, or on NVMe streamed layer by layer.</summary>
+    /// <summary>Where the low-precision weights live: resident, or on NVMe streamed layer by layer.</summary>
     public ParameterTier ParameterTier { get; init; } = ParameterTier.Device;
 
     /// <summary>
@@ -61,15 +59,14 @@ public sealed record TrainingOptions
     /// <summary>Elements per optimizer sub-group (the unit of swapping and of overlap with backward).</summary>
     public long SubGroupElementCount { get; init; } = 4_000_000;
 
+    /// <summary>Micro-batches per optimizer step the engine is planned for (gradient_accumulation_steps).</summary>
+    public int AccumulationSteps { get; init; } = 1;
+
+    /// <summary>Where gradients go between backward and the optimizer; Auto lets the plan decide.</summary>
+    public Gradients.GradientTier GradientTier { get; init; } = Gradients.GradientTier.Auto;
+
     /// <summary>Update finished sub-groups while backward continues (only without clipping and loss scaling).</summary>
     public bool OverlapOptimizerWithBackward { get; init; } = true;
-
-    /// <summary>
-    /// In-memory mode only: false keeps the whole autograd graph of a micro-batch (no recompute), the plain PyTorch
-    /// baseline; true (default) runs the same layer-by-layer recompute schedule as the offloaded mode, so the two
-    /// differ only in where state lives. The offloaded mode always checkpoints.
-    /// </summary>
-    public bool ActivationCheckpointing { get; init; } = true;
 
     /// <summary>Threads of the CPU AdamW; -1: every core.</summary>
     public int OptimizerThreads { get; init; } = -1;

@@ -4,6 +4,7 @@ using FineTune.Offload.Optimizer;
 using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
+using FineTune.Trainer.Training.Baselines;
 
 namespace FineTune.Trainer.Training.Bench;
 
@@ -45,25 +46,25 @@ public static class StepBench
             NvmeDirectory = options.NvmeDirectory,
         };
         TrainingOptions offloaded = baseOptions with { OptimizerTier = StateTier.Nvme, NvmeActivationLayers = -1 };
-        (string Name, TrainingOptions Options)[] configurations =
+        (string Name, TrainingOptions Options, TrainingMode Mode, bool Recompute)[] configurations =
         [
-            ("in-memory", baseOptions with { Mode = TrainingMode.InMemory }),
-            ("offloaded", offloaded with { OverlapOptimizerWithBackward = true }),
-            ("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false }),
-            ("in-memory, no recompute", baseOptions with { Mode = TrainingMode.InMemory, ActivationCheckpointing = false }),
-            ("offloaded, params nvme", offloaded with { OverlapOptimizerWithBackward = true, ParameterTier = ParameterTier.Nvme }),
+            ("in-memory", baseOptions, TrainingMode.InMemory, true),
+            ("offloaded", offloaded with { OverlapOptimizerWithBackward = true }, TrainingMode.Offloaded, true),
+            ("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false }, TrainingMode.Offloaded, true),
+            ("in-memory, no recompute", baseOptions, TrainingMode.InMemory, false),
+            ("offloaded, params nvme", offloaded with { OverlapOptimizerWithBackward = true, ParameterTier = ParameterTier.Nvme }, TrainingMode.Offloaded, true),
         ];
 
         // Phase 1, memory: each configuration alone (peak RSS reset before it), through the warm-up steps.
         bool resetWorked = true;
         var memory = new List<(long Peak, long Before)>();
-        foreach (var (name, trainingOptions) in configurations)
+        foreach (var (name, trainingOptions, mode, recompute) in configurations)
         {
             progress?.Invoke($"peak memory of {name}");
             resetWorked &= ResetPeakResident();
             long before = ProcessMemory.ResidentByteCount();
             using (var model = LlamaModel.Create(config, 1, DType.Float32, Device.Cpu))
-            using (var trainer = new TrainingEngine(model, trainingOptions))
+            using (ITrainer trainer = Trainers.Create(model, trainingOptions, mode, recompute))
                 for (int s = 0; s < Math.Max(1, options.WarmupSteps); s++)
                     trainer.Step(windows[s]);
             memory.Add((ProcessMemory.PeakResidentByteCount(), before));
@@ -72,11 +73,11 @@ public static class StepBench
         // Phase 2, time: all engines alive, their timed steps interleaved (rotating order), so load from
         // other processes on a shared machine hits every configuration alike.
         var models = configurations.Select(_ => LlamaModel.Create(config, 1, DType.Float32, Device.Cpu)).ToArray();
-        var trainers = new List<TrainingEngine>();
+        var trainers = new List<ITrainer>();
         try
         {
             for (int c = 0; c < configurations.Length; c++)
-                trainers.Add(new TrainingEngine(models[c], configurations[c].Options));
+                trainers.Add(Trainers.Create(models[c], configurations[c].Options, configurations[c].Mode, configurations[c].Recompute));
             var timed = configurations.Select(_ => new List<StepMetrics>()).ToArray();
             for (int s = 0; s < stepCount; s++)
             {
@@ -92,18 +93,18 @@ public static class StepBench
             StepBenchRun Summarize(int c)
             {
                 StepMetrics median = timed[c].OrderBy(m => m.Seconds).ElementAt(timed[c].Count / 2);
-                TrainingEngine trainer = trainers[c];
+                ITrainer trainer = trainers[c];
                 return new StepBenchRun(configurations[c].Name, median.Seconds, median.TokensPerSecond, median.ComputeSeconds, median.ReadWaitSeconds,
                     median.WriteWaitSeconds, median.OptimizerSeconds, median.BytesRead, median.BytesWritten, trainer.PoolReservedByteCount,
                     memory[c].Peak, memory[c].Before, timed[c].Select(m => m.Loss).ToList(),
-                    trainer.Optimizer?.StateLocation ?? "memory (libtorch AdamW)", trainer.ActivationLocation, trainer.WeightLocation);
+                    trainer.Locations.States, trainer.Locations.Activations, trainer.Locations.Weights);
             }
             return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
                 Summarize(0), Summarize(1), Summarize(2), Summarize(3), Summarize(4), resetWorked);
         }
         finally
         {
-            foreach (TrainingEngine trainer in trainers)
+            foreach (ITrainer trainer in trainers)
                 trainer.Dispose();
             foreach (LlamaModel model in models)
                 model.Dispose();

@@ -1,0 +1,45 @@
+namespace FineTune.Offload.Memory;
+
+/// <summary>
+/// The classes of host buffers the pool holds, one per tensor-shape class of the plan. Typed so the plan, the pool and
+/// the stores that rent from it cannot disagree on a name; <see cref="BufferKinds.Describe"/> gives the text
+/// `finetune plan` prints.
+/// </summary>
+public enum BufferKind
+{
+    /// <summary>Every parameter's low-precision weights, resident (one flat buffer).</summary>
+    ResidentWeights,
+
+    /// <summary>fp32 gradient accumulators of every parameter (one flat buffer).</summary>
+    GradientAccumulators,
+
+    /// <summary>Parameter offload: slots for decoder-layer (and final-norm) weights read from NVMe.</summary>
+    LayerWeightSlots,
+
+    /// <summary>Parameter offload: the slot for an embedding or LM head larger than a layer.</summary>
+    EdgeWeightSlots,
+
+    /// <summary>Parameter offload: buffers carrying updated weights back to the weight file.</summary>
+    WeightWriteBack,
+
+    /// <summary>Activation checkpoints kept in host memory, one per layer.</summary>
+    ActivationCheckpoints,
+
+    /// <summary>Staging buffers carrying activation checkpoints to and from NVMe.</summary>
+    ActivationStaging,
+
+    /// <summary>Optimizer sub-group states [master | m | v], full-size (resident: one per sub-group; swapped: the pipeline's).</summary>
+    OptimizerStates,
+
+    /// <summary>The states of a smaller last sub-group, at its exact size.</summary>
+    OptimizerTailStates,
+
+    /// <summary>Baseline allocator only: ZeRO-Infinity's fp32 gradient staging buffer (one sub-group).</summary>
+    BaselineGradientStaging,
+
+    /// <summary>Baseline allocator only: the fp32 temporary of ZeRO-Infinity's overflow check (one sub-group).</summary>
+    BaselineOverflowTemporary,
+
+    /// <summary>Test and bench buffers that belong to no store.</summary>
+    Scratch,
+}

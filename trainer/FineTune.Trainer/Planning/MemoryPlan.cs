@@ -1,0 +1,170 @@
+using FineTune.IO;
+using FineTune.Offload.Activations;
+using FineTune.Offload.Adam;
+using FineTune.Offload.Gradients;
+using FineTune.Offload.Memory;
+using FineTune.Offload.Optimizer;
+using FineTune.Offload.Parameters;
+using FineTune.Torch;
+using FineTune.Trainer.Models;
+using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Gradients;
+
+namespace FineTune.Trainer.Planning;
+
+/// <summary>
+/// The one memory plan of a training engine, computed from the model's shape, its weight dtype and the
+/// <see cref="TrainingOptions"/> alone (no weights loaded): the flat parameter layout, how each store is built, every
+/// host pool class with its exact bytes (<see cref="Pool"/>), the NVMe files and the bytes each step moves. The engine
+/// reserves exactly <see cref="Pool"/> and builds its stores from these options; `finetune plan` prints the same
+/// figures; a test holds the two equal. Immutable.
+/// </summary>
+public sealed class MemoryPlan
+{
+    private MemoryPlan(LlamaConfig config, DType weightDType, TrainingOptions options)
+    {
+        Config = config;
+        WeightDType = weightDType;
+        Options = options;
+        ElementType weightType = ElementTypeExtensions.FromDType(weightDType);
+        Layout = LlamaLayout.For(config, weightType, options.SubGroupElementCount);
+        Store = new ParameterStoreOptions
+        {
+            Tier = options.ParameterTier == ParameterTier.Nvme ? WeightTier.Nvme : WeightTier.Resident,
+            LayerSlots = options.ParameterSlots,
+        };
+        Activations = ActivationOptions(config, weightDType, options);
+        Gradients = GradientTierFor(options);
+        Optimizer = new PartitionedOptimizerOptions
+        {
+            AdamW = options.AdamW,
+            SubGroupElementCount = Layout.SubGroupElementCount,
+            Tier = options.OptimizerTier,
+            NvmeDirectory = options.NvmeDirectory,
+            IoEngine = options.IoEngine,
+            MaxDegreeOfParallelism = options.OptimizerThreads,
+        };
+        var pool = new PoolPlan();
+        ParameterStore.AddToPlan(pool, Layout, Store);
+        if (Gradients == GradientTier.HostAccumulators)
+            GradientAccumulators.AddToPlan(pool, Layout);
+        if (Activations is not null)
+            ActivationStore.AddToPlan(pool, Activations);
+        pool.AddAll(PartitionedOptimizer.PlanPool(Layout.SubGroups, Layout.SubGroupElementCount, Optimizer));
+        Pool = pool;
+    }
+
+    public static MemoryPlan For(LlamaConfig config, DType weightDType, TrainingOptions options) => new(config, weightDType, options);
+
+    public LlamaConfig Config { get; }
+
+    public DType WeightDType { get; }
+
+    public TrainingOptions Options { get; }
+
+    public ParameterLayout Layout { get; }
+
+    public ParameterStoreOptions Store { get; }
+
+    /// <summary>Where gradients go: host accumulators (4 bytes a parameter in the pool), or consumed by the overlapped update.</summary>
+    public GradientTier Gradients { get; }
+
+    /// <summary>Pool bytes of gradients (0 when consumed: no per-parameter memory).</summary>
+    public long GradientPoolByteCount => Pool.ReservedByteCount(BufferKind.GradientAccumulators);
+
+    /// <summary>
+    /// Consumed gradients: the bound on gradient bytes alive at once, two stages' worth (backward waits beyond it),
+    /// plus a weight two stages use (a tied LM head's fp32 contribution). Not pooled: autograd's own tensors.
+    /// </summary>
+    public long ConsumedGradientBoundByteCount => Gradients != GradientTier.Consumed ? 0
+        : 2 * Layout.Stages.Max(s => s.Owned.Sum(PublishedGradientByteCount))
+          + Layout.Stages.SelectMany(s => s.Uses.Except(s.Owned)).Distinct().Sum(p => Layout.Parameters[p].ElementCount * 4L);
+
+    /// <summary>
+    /// Bytes of <paramref name="parameter"/>'s final gradient as consumed: autograd's own (the weights' dtype), or an
+    /// fp32 sum for a weight two stages use.
+    /// </summary>
+    public long PublishedGradientByteCount(int parameter) =>
+        Layout.Parameters[parameter].ElementCount * (Layout.Stages.Count(s => s.Uses.Contains(parameter)) > 1 ? 4 : WeightDType.ElementByteCount());
+
+    /// <summary>True when the update runs during backward (no clipping, no loss scaling).</summary>
+    public bool OverlapsBackward => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(Options);
+
+    /// <summary>The activation store's shape; null for a model without decoder layers.</summary>
+    public ActivationStoreOptions? Activations { get; }
+
+    /// <summary>The optimizer's options (the engine adds the shared pool, drive and initial masters).</summary>
+    public PartitionedOptimizerOptions Optimizer { get; }
+
+    /// <summary>Every host buffer class the engine's pool holds.</summary>
+    public PoolPlan Pool { get; }
+
+    /// <summary>Bytes the pool reserves (what host_gb is checked against).</summary>
+    public long PoolByteCount => Pool.ReservedByteCount(PoolAllocatorKind.Exact);
+
+    /// <summary>Bytes of the optimizer's classes of <see cref="Pool"/>.</summary>
+    public long OptimizerPoolByteCount => Pool.ReservedByteCount(BufferKind.OptimizerStates) + Pool.ReservedByteCount(BufferKind.OptimizerTailStates);
+
+    public bool StatesOnNvme => Options.OptimizerTier == StateTier.Nvme;
+
+    public bool WeightsOnNvme => Store.Tier == WeightTier.Nvme;
+
+    public int NvmeActivationLayers => Activations?.NvmeCheckpointCount ?? 0;
+
+    /// <summary>True when some store needs nvme_dir.</summary>
+    public bool UsesNvme => StatesOnNvme || WeightsOnNvme || NvmeActivationLayers > 0;
+
+    public long WeightByteCount => Layout.ElementCount * Layout.WeightType.ByteCount();
+
+    public long StateByteCount => 12 * Layout.ElementCount;
+
+    /// <summary>Bytes of one activation checkpoint extent on NVMe (sector-rounded).</summary>
+    public long ActivationExtentByteCount => Activations is null ? 0 : AlignedBuffer.RoundUpToSector(Activations.CheckpointByteCount);
+
+    /// <summary>Bytes the plan's files occupy in nvme_dir: weights, optimizer states and activation checkpoints, each page-rounded.</summary>
+    public long NvmeFileByteCount =>
+        (WeightsOnNvme ? HostAlignment.RoundUpToPage(WeightByteCount) : 0)
+        + (StatesOnNvme ? Layout.SubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
+        + NvmeActivationLayers * ActivationExtentByteCount;
+
+    /// <summary>NVMe bytes one optimizer step moves, by kind, for <paramref name="microBatches"/> micro-batches per step.</summary>
+    public NvmeTraffic TrafficPerStep(int microBatches)
+    {
+        long states = StatesOnNvme ? Layout.SubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0;
+        long activations = (long)NvmeActivationLayers * ActivationExtentByteCount * microBatches;
+        // every stage is read for forward and again for backward in each micro-batch; each sub-group written once
+        long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) : 0;
+        long weightWrites = WeightsOnNvme ? WeightByteCount : 0;
+        return new NvmeTraffic(states, states, weightReads, weightWrites, activations, activations);
+    }
+
+    private static bool HasLossScaler(TrainingOptions options) => options.LossScaler is not null || options.Precision == PrecisionMode.Float16;
+
+    /// <summary>Consumed when nothing needs the gradients after backward: one micro-batch and an update overlapped with it.</summary>
+    private static GradientTier GradientTierFor(TrainingOptions options)
+    {
+        bool overlapped = options.OverlapOptimizerWithBackward && options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(options);
+        if (options.GradientTier == GradientTier.Consumed && !(overlapped && options.AccumulationSteps == 1))
+            throw new ArgumentException("consumed gradients need one micro-batch per step and an update overlapped with backward (no clipping, no loss scaling).", nameof(options));
+        if (options.GradientTier != GradientTier.Auto)
+            return options.GradientTier;
+        return overlapped && options.AccumulationSteps == 1 ? GradientTier.Consumed : GradientTier.HostAccumulators;
+    }
+
+    private static ActivationStoreOptions? ActivationOptions(LlamaConfig config, DType dtype, TrainingOptions options)
+    {
+        int layers = config.LayerCount;
+        if (layers == 0)
+            return null;
+        int nvme = options.NvmeActivationLayers < 0 ? layers : Math.Min(options.NvmeActivationLayers, layers);
+        return new ActivationStoreOptions
+        {
+            CheckpointCount = layers,
+            CheckpointByteCount = (long)options.MicroBatchSize * options.SequenceLength * config.HiddenSize * dtype.ElementByteCount(),
+            NvmeCheckpointCount = nvme,
+            NvmeDirectory = options.NvmeDirectory,
+            StagingBufferCount = options.ActivationStagingBuffers,
+            IoEngine = options.IoEngine,
+        };
+    }
+}

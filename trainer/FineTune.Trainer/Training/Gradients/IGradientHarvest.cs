@@ -1,0 +1,28 @@
+using FineTune.Offload.Optimizer;
+using FineTune.Trainer.Models;
+
+namespace FineTune.Trainer.Training.Gradients;
+
+/// <summary>
+/// Where backward's gradients go, stage by stage: <see cref="StageDone"/> runs after each stage's backward with the
+/// stage's lease still held (its weights' .grad), and the optimizer reads them through <see cref="Source"/>.
+/// Implementations: <see cref="AccumulatedGradients"/> (fp32 host accumulators) and <see cref="ConsumedGradients"/>
+/// (handed to the update and freed after it).
+/// </summary>
+internal interface IGradientHarvest : IDisposable
+{
+    GradientTier Tier { get; }
+
+    /// <summary>The optimizer's view of the gradients.</summary>
+    IGradientSource Source { get; }
+
+    /// <summary>Host address of parameter <paramref name="parameter"/>'s gradients for the optimizer (0 when they move per step).</summary>
+    nint Address(int parameter);
+
+    void BeginMicroBatch();
+
+    void StageDone(int stage, StageWeights weights, bool firstMicroBatch);
+
+    /// <summary>After a step (or a failed one): nothing of it may stay.</summary>
+    void EndStep();
+}

@@ -1,0 +1,85 @@
+using FineTune.Torch;
+using FineTune.Trainer.Data;
+using FineTune.Trainer.Models;
+using static FineTune.Torch.Torch;
+
+namespace FineTune.Trainer.Training;
+
+/// <summary>
+/// Forward and backward of one micro-batch, layer by layer, as DESIGN's data flow draws it: forward under no-grad,
+/// each decoder layer's input saved (<see cref="LayerInputCheckpoints"/>: pool, NVMe or plain tensors); the loss and
+/// dLoss/dlogits at the top; backward from the top, each layer recomputed with grad from its saved input while the
+/// next-lower checkpoint is prefetched. Each stage computes with a lease from the weight source (the next stages
+/// prefetched in the direction of travel). After each stage's backward, <c>stageDone</c> sees the stage and its lease
+/// (its weights' .grad) before the lease is let go: the engine harvests gradients there and advances the optimizer.
+/// Shared by the training engine and the in-memory baseline, so the two differ only in where state lives.
+/// </summary>
+internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers)
+{
+    /// <summary>Runs the micro-batch; returns the sum of its token losses (the caller divides by the window's tokens).</summary>
+    public double Run(Batch batch, double gradientScale, Action<int, StageWeights>? stageDone)
+    {
+        using var scope = TensorScope.Enter();
+        long[] shape = [batch.BatchSize, batch.SequenceLength];
+        Tensor ids = FromArray(batch.InputIds, shape);       // (B, T) int64
+        Tensor targets = FromArray(batch.Labels, shape);     // (B, T) int64, already shifted, -100 ignored
+        IReadOnlyList<DecoderLayer> layers = model.Layers;
+        int head = model.Stages.Count - 1, norm = head - 1;
+
+        Tensor x;                                            // (B, T, C) residual stream
+        using (NoGrad())
+        {
+            using (StageWeights w = weights.Acquire(0, +1))
+                x = model.Embedding.Forward(ids, w);
+            for (int i = 0; i < layers.Count; i++)
+            {
+                checkpoints.Save(i, x);
+                Tensor next;
+                using (StageWeights w = weights.Acquire(i + 1, +1))
+                    next = layers[i].Forward(x, w);
+                x.Dispose();
+                x = next;
+            }
+        }
+        // The lower checkpoints are needed last: start reading the top NVMe ones while the head computes.
+        for (int i = layers.Count - 1; i >= Math.Max(0, layers.Count - stagingBuffers + 1); i--)
+            checkpoints.Prefetch(i);
+
+        Tensor normed, logits;
+        using (NoGrad())
+        {
+            using (StageWeights w = weights.Acquire(norm, +1))
+                normed = model.FinalNorm.Forward(x, w);      // (B, T, C)
+            using (StageWeights w = weights.Acquire(head, -1)) // backward starts here: prefetch downwards
+                logits = model.LmHead.Forward(normed, w);    // (B, T, V)
+        }
+        var (loss, logitsGrad) = CausalLmLoss.ForwardBackward(logits, targets, gradientScale, Reduction.Sum);
+        double lossSum = loss.Item<double>();
+        logits.Dispose();
+
+        Tensor grad = Backward(model.LmHead, head, normed, logitsGrad, stageDone)!;
+        normed.Dispose();
+        grad = Backward(model.FinalNorm, norm, x, grad, stageDone)!;
+        x.Dispose();
+        for (int i = layers.Count - 1; i >= 0; i--)
+        {
+            for (int ahead = 1; ahead < stagingBuffers; ahead++)
+                checkpoints.Prefetch(i - ahead);
+            Tensor input = checkpoints.Load(i);
+            grad = Backward(layers[i], i + 1, input, grad, stageDone)!;
+            input.Dispose();
+        }
+        Backward(model.Embedding, 0, ids, grad, stageDone);
+        return lossSum;
+    }
+
+    /// <summary>Backward of one stage with its lease held, then <paramref name="stageDone"/> before the lease goes.</summary>
+    private Tensor? Backward(IModelLayer stage, int stageIndex, Tensor input, Tensor outputGrad, Action<int, StageWeights>? stageDone)
+    {
+        using StageWeights w = weights.Acquire(stageIndex, -1);
+        Tensor? inputGrad = stage.Backward(input, outputGrad, w);
+        outputGrad.Dispose();
+        stageDone?.Invoke(stageIndex, w);
+        return inputGrad;
+    }
+}
