@@ -15,10 +15,12 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_system_packages() {
-  local wanted=(cmake g++ fio libgloo-dev)
+  local wanted=(cmake g++ fio fonts-dejavu-core libgloo-dev)  # the font: text in the loss plots (ScottPlot draws with system fonts)
   # libgloo-dev: the headers of Gloo, the CPU collective library of c10d process groups (libtorch ships the code).
-  # Debian's CPU libtorch is only needed when no other libtorch was given.
-  [ -z "${FINETUNE_LIBTORCH:-}" ] && wanted+=(libtorch-dev)
+  # Debian's CPU libtorch is only needed when no other libtorch was given. It pulls in the netlib reference BLAS,
+  # ~20x slower than OpenBLAS; the OpenMP build shares libtorch's OpenMP runtime, so the two never oversubscribe
+  # the cores (pthread OpenBLAS and BLIS were slower under libtorch: docs/benchmarks.md, "BLAS").
+  [ -z "${FINETUNE_LIBTORCH:-}" ] && wanted+=(libtorch-dev libopenblas0-openmp)
   local missing=()
   for p in "${wanted[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
@@ -28,7 +30,23 @@ install_system_packages() {
     sudo_if_needed apt-get update -q
     sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
+  [ -z "${FINETUNE_LIBTORCH:-}" ] && select_openblas_openmp
   command -v dotnet >/dev/null || { echo "error: the .NET 10 SDK is required (dotnet not on PATH)." >&2; exit 2; }
+}
+
+# Debian picks libblas.so.3 by alternatives priority, which ranks pthread OpenBLAS above the OpenMP one: switch
+# to OpenMP when the reference or a pthread BLAS is selected (a BLAS chosen otherwise, e.g. MKL, is left alone).
+select_openblas_openmp() {
+  local dir=/usr/lib/x86_64-linux-gnu name current
+  [ -e "$dir/openblas-openmp/libblas.so.3" ] || return 0
+  for name in libblas.so.3 liblapack.so.3; do
+    current=$(update-alternatives --query "$name-x86_64-linux-gnu" 2>/dev/null | awk '/^Value:/ {print $2}')
+    case $current in
+      "$dir/blas/"*|"$dir/lapack/"*|*pthread*)
+        log "selecting OpenBLAS (OpenMP) for $name (was $current)"
+        sudo_if_needed update-alternatives --set "$name-x86_64-linux-gnu" "$dir/openblas-openmp/$name" >/dev/null ;;
+    esac
+  done
 }
 
 libtorch_prefix() {

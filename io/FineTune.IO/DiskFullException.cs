@@ -20,6 +20,30 @@ public sealed class DiskFullException : DirectIoException
     public long? BytesAvailable { get; }
 
     /// <summary>
+    /// Whether <paramref name="exception"/> (or one it wraps) is a full disk or quota: ours, or a .NET IOException
+    /// whose HResult is the errno ENOSPC (28) or EDQUOT (122), as .NET reports them on Linux.
+    /// </summary>
+    public static bool IsDiskFull(Exception? exception)
+    {
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+            if (e is DiskFullException || (e is IOException && e.HResult is Native.LibC.ENOSPC or 122))
+                return true;
+        return false;
+    }
+
+    /// <summary>One sentence for a full disk met while writing: what was being written and what to change.</summary>
+    public static string Describe(Exception exception)
+    {
+        for (Exception? e = exception; e is not null; e = e.InnerException)
+            if (e is DiskFullException full)
+                return full.Message;
+        string message = exception.Message;
+        int quote = message.IndexOf(": '", StringComparison.Ordinal);
+        string where = quote >= 0 ? $" writing {message[(quote + 3)..].TrimEnd('\'', '.')}" : "";
+        return $"No space left on the disk{where}; free space there, or point output_dir, checkpoint.dir or offload.nvme_dir at a larger disk (complete checkpoints are never touched by a failed write).";
+    }
+
+    /// <summary>
     /// Free bytes for unprivileged users on the file system holding <paramref name="path"/> (a file, existing or not,
     /// in an existing directory), or null when it cannot be measured. Lets a planner refuse a run before it starts.
     /// </summary>

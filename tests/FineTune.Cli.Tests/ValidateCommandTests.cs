@@ -73,7 +73,6 @@ public sealed class ValidateCommandTests : IDisposable
         { "duplicate key", BaseRecipe + "training:\n  seed: 2\n", [], ["is not valid YAML at line 15", "Duplicate key training"] },
         { "dataset file not given", BaseRecipe, ["dataset.format=alpaca"], ["dataset.format is alpaca", "dataset.path is not set"] },
         { "dataset file missing", BaseRecipe, ["dataset.format=alpaca", "dataset.path={root}/none.json"], ["dataset.path {root}/none.json", "does not exist"] },
-        { "warmup longer than the run", BaseRecipe, ["training.max_steps=10", "schedule.warmup_steps=20"], ["schedule.warmup_steps 20", "longer than training.max_steps 10"] },
         { "fp16 on cpu", BaseRecipe, ["training.precision=fp16"], ["training.precision fp16", "needs a GPU"] },
         { "integer beyond int range", BaseRecipe, ["dataset.seq_len=99999999999"], ["dataset.seq_len is 99999999999", "must be at most 2147483647"] },
         { "evaluation with nothing to evaluate", BaseRecipe, ["eval.every_steps=10"], ["eval.every_steps is set", "set eval.fraction"] },

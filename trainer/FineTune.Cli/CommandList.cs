@@ -14,6 +14,8 @@ internal static class CommandList
         yield return TokenizeCommand.Create();
         yield return DataCommand.Create();
         yield return EvalCommand.Create();
+        yield return GenerateCommand.Create();
+        yield return PlotCommand.Create();
         yield return ExportCommand.Create();
         yield return RunCommand.Create();
         yield return ResumeCommand.Create();

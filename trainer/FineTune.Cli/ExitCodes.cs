@@ -13,6 +13,11 @@ public static class ExitCodes
 
     public static int Run(RootCommand root, string[] args)
     {
+        // `finetune` alone and `finetune help [COMMAND]` print the usage (System.CommandLine only knows --help)
+        if (args.Length == 0)
+            args = ["--help"];
+        else if (args[0] == "help")
+            args = [.. args[1..], "--help"];
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {
@@ -29,10 +34,11 @@ public static class ExitCodes
             Console.Error.WriteLine($"error: {e.Message}");
             return UserError;
         }
-        catch (FineTune.IO.DiskFullException e)
+        catch (Exception e) when (FineTune.IO.DiskFullException.IsDiskFull(e))
         {
-            // Running out of disk is the user's to fix (free space or point nvme_dir elsewhere), not a bug.
-            Console.Error.WriteLine($"error: {e.Message}");
+            // Running out of disk is the user's to fix (free space or point the folders elsewhere), not a bug,
+            // wherever it happens: checkpoint, export, metrics.jsonl, TensorBoard, swap.
+            Console.Error.WriteLine($"error: {FineTune.IO.DiskFullException.Describe(e)}");
             return UserError;
         }
         catch (FineTune.Torch.Distributed.DistributedException e)

@@ -1,6 +1,5 @@
 using FineTune.IO.Native;
 using System.Runtime.Intrinsics;
-using System.Runtime.Intrinsics.X86;
 
 namespace FineTune.IO.Bench;
 
@@ -33,7 +32,7 @@ public static unsafe class CrcBench
         }
         GC.KeepAlive(crcSink);
         GC.KeepAlive(sumSink);
-        return new CrcBenchResult(bufferByteCount, bestCrc, bestSum, Sse42.X64.IsSupported);
+        return new CrcBenchResult(bufferByteCount, bestCrc, bestSum, "System.IO.Hashing Crc32, Crc32C parameter set");
     }
 
     /// <summary>Sum of all 64-bit words with four independent vector accumulators (memory-bound, not add-bound).</summary>

@@ -18,6 +18,8 @@ internal static unsafe class LibC
     public const int O_RDWR = 0x2;
     public const int O_CREAT = 0x40;
     public const int O_DIRECT = 0x4000;
+    public const int O_NOFOLLOW = 0x20000;
+    public const int O_DIRECTORY = 0x10000;
     public const int O_CLOEXEC = 0x80000;
 
     // errno values (asm-generic/errno-base.h, errno.h).
@@ -34,7 +36,12 @@ internal static unsafe class LibC
     public const int EFBIG = 27;
     public const int ENOSPC = 28;
     public const int ENOSYS = 38;
+    public const int ELOOP = 40;
     public const int EOPNOTSUPP = 95;
+
+    // flock(2) operations.
+    public const int LOCK_EX = 2;
+    public const int LOCK_NB = 4;
 
     // mmap(2).
     public const int PROT_READ = 0x1;
@@ -73,6 +80,9 @@ internal static unsafe class LibC
     [DllImport(Library, EntryPoint = "write", SetLastError = true)]
     public static extern long Write(int fd, byte* buffer, nuint byteCount);
 
+    [DllImport(Library, EntryPoint = "flock", SetLastError = true)]
+    public static extern int FLock(int fd, int operation);
+
     [DllImport(Library, EntryPoint = "close", SetLastError = true)]
     public static extern int Close(int fd);
 
@@ -110,7 +120,7 @@ internal static unsafe class LibC
         {
             EPERM => "EPERM", ENOENT => "ENOENT", EINTR => "EINTR", EIO => "EIO", EBADF => "EBADF",
             EAGAIN => "EAGAIN", ENOMEM => "ENOMEM", EACCES => "EACCES", EBUSY => "EBUSY", EINVAL => "EINVAL",
-            EFBIG => "EFBIG", ENOSPC => "ENOSPC", ENOSYS => "ENOSYS", EOPNOTSUPP => "EOPNOTSUPP",
+            EFBIG => "EFBIG", ENOSPC => "ENOSPC", ENOSYS => "ENOSYS", ELOOP => "ELOOP", EOPNOTSUPP => "EOPNOTSUPP",
             _ => $"errno {errno}",
         };
         return $"{name} ({Marshal.GetPInvokeErrorMessage(errno)})";

@@ -81,6 +81,11 @@ internal static class SafetensorsHeaderParser
     {
         if (element.ValueKind != JsonValueKind.Object)
             throw new SafetensorsFormatException(path, $"tensor '{name}' must be an object with dtype, shape and data_offsets");
+        // System.Text.Json would silently take one of two "dtype" (or "shape", "data_offsets") fields
+        var fields = new HashSet<string>(StringComparer.Ordinal);
+        foreach (JsonProperty field in element.EnumerateObject())
+            if (!fields.Add(field.Name))
+                throw new SafetensorsFormatException(path, $"tensor '{name}' has its field '{field.Name}' twice");
         if (!element.TryGetProperty("dtype", out JsonElement dtypeElement) || dtypeElement.ValueKind != JsonValueKind.String)
             throw new SafetensorsFormatException(path, $"tensor '{name}' has no string dtype");
         string dtypeText = dtypeElement.GetString()!;

@@ -16,7 +16,7 @@ public sealed class GradientAccumulators : IDisposable
     private readonly ParameterLayout _layout;
     private readonly HostLease _buffer;
     private readonly Tensor[] _views;
-    private readonly HashSet<int> _harvested = new();
+    private readonly HashSet<(int Parameter, long FirstRow)> _harvested = new();
 
     public GradientAccumulators(ParameterLayout layout, HostMemoryPool pool)
     {
@@ -54,7 +54,7 @@ public sealed class GradientAccumulators : IDisposable
         using (FineTune.Torch.Torch.NoGrad())
         {
             Tensor accumulator = _views[parameter];
-            bool overwrite = _harvested.Add(parameter) && first;
+            bool overwrite = _harvested.Add((parameter, -1)) && first;
             using Tensor? grad = weight.Grad;
             if (grad is null)
             {
@@ -67,6 +67,32 @@ public sealed class GradientAccumulators : IDisposable
             else
                 accumulator.AddInPlace(grad);
             weight.Grad = null;
+        }
+    }
+
+    /// <summary>
+    /// As <see cref="Harvest"/> for rows [<paramref name="firstRow"/>, + rows) of a blocked edge weight, from the block's
+    /// leaf <paramref name="block"/> (its .grad is those rows' gradient; null: the block saw no token, a zero gradient).
+    /// </summary>
+    public void HarvestRows(int parameter, long firstRow, long rows, Tensor? block, bool first)
+    {
+        using (FineTune.Torch.Torch.NoGrad())
+        using (TensorScope.Enter())
+        {
+            Tensor accumulator = _views[parameter].Narrow(0, firstRow, rows);
+            bool overwrite = _harvested.Add((parameter, firstRow)) && first;
+            Tensor? grad = block?.Grad;
+            if (grad is null)
+            {
+                if (overwrite)
+                    accumulator.FillInPlace(0);
+                return;
+            }
+            if (overwrite)
+                accumulator.CopyFrom(grad);
+            else
+                accumulator.AddInPlace(grad);
+            block!.Grad = null;
         }
     }
 

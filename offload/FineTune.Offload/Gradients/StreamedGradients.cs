@@ -6,14 +6,17 @@ using FineTune.Torch;
 namespace FineTune.Offload.Gradients;
 
 /// <summary>
-/// Gradients that never pile up in host memory: each parameter's final gradient tensor (autograd's own .grad, or an
-/// fp32 sum for a weight two stages use) is published when backward leaves the stage that owns it, read in place by
-/// the optimizer as it updates the sub-groups covering it, and freed as soon as the last of those is done. No
-/// per-parameter accumulator exists; what is alive at once is bounded by <c>maxOutstandingByteCount</c> (the compute
-/// thread waits in <see cref="WaitForRoom"/> when the optimizer lags: back-pressure), which the plan sizes at about two
-/// stages. The global norm is kept as one fp64 partial per (parameter, 64 Ki-element chunk), computed when the
-/// gradient is published and summed in ascending order, so it equals <see cref="GradientNorm.SumOfSquares"/> over
-/// fp32 accumulators bit for bit.
+/// Gradients that never pile up in host memory: each final gradient — a parameter's whole (autograd's own .grad, or an
+/// fp32 sum for a weight two stages use), or one row block of a large edge weight — is published when backward leaves
+/// the stage that owns it, read in place by the optimizer as it updates the sub-groups covering it, and freed as soon as
+/// the last of those is done. No per-parameter accumulator exists; what is alive at once is bounded by
+/// <c>maxOutstandingByteCount</c> (the compute thread waits in <see cref="WaitForRoom"/> when the optimizer lags:
+/// back-pressure), which the plan sizes at about two stages or two sub-groups. The wait is only for gradients the
+/// optimizer can already consume (their sub-groups lie above the backward boundary, <see cref="SetBoundary"/>): when
+/// none can, it would never end, so it does not start.
+/// The global norm is kept as one fp64 partial per (parameter, 64 Ki-element chunk), computed when a gradient is
+/// published and summed in ascending order, so it equals <see cref="GradientNorm.SumOfSquares"/> over fp32
+/// accumulators bit for bit (row blocks start on chunk boundaries, so a chunk never spans two pieces).
 /// Thread-safe: published from the compute thread, read and released from the optimizer's task.
 /// DESIGN: "Gradients are consumed, not stored."
 /// </summary>
@@ -22,23 +25,18 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
     private readonly ParameterLayout _layout;
     private readonly long _maxOutstanding;
     private readonly object _lock = new();
-    private readonly Tensor?[] _published;
-    private readonly int[] _groupsLeft;
-    private readonly int[] _groupsOf;
+    private readonly List<Piece>[] _pieces;
     private readonly double[][] _partials;
     private long _outstanding;
+    private long _boundary;
 
     public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount)
     {
         _layout = layout;
         _maxOutstanding = maxOutstandingByteCount;
-        _published = new Tensor?[layout.Parameters.Count];
-        _groupsLeft = new int[layout.Parameters.Count];
-        _groupsOf = new int[layout.Parameters.Count];
-        foreach (SubGroup group in layout.SubGroups)
-            foreach (SubGroupSegment segment in group.Segments)
-                _groupsOf[segment.Parameter]++;
+        _pieces = layout.Parameters.Select(_ => new List<Piece>()).ToArray();
         _partials = layout.Parameters.Select(p => new double[(p.ElementCount + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount]).ToArray();
+        _boundary = layout.ElementCount;
     }
 
     /// <summary>Bytes of gradients published and not yet released.</summary>
@@ -47,37 +45,61 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
     /// <summary>Highest <see cref="OutstandingByteCount"/> seen (what the plan's bound is checked against).</summary>
     public long PeakOutstandingByteCount { get; private set; }
 
-    /// <summary>Blocks until <paramref name="byteCount"/> more bytes fit under the bound (or nothing is outstanding).</summary>
-    public void WaitForRoom(long byteCount)
+    /// <summary>Backward has finalised every gradient at or after flat element <paramref name="boundary"/> (it only moves down).</summary>
+    public void SetBoundary(long boundary)
     {
         lock (_lock)
-            while (_outstanding > 0 && _outstanding + byteCount > _maxOutstanding)
-                Monitor.Wait(_lock);
+            _boundary = Math.Min(_boundary, boundary);
     }
 
     /// <summary>
-    /// Hands over <paramref name="parameter"/>'s final gradient (contiguous, CPU, fp32 or bf16, the parameter's shape;
-    /// the source owns it from now on). Computes its norm partials first, on the calling thread.
+    /// Blocks until <paramref name="byteCount"/> more bytes fit under the bound, or nothing outstanding can be consumed
+    /// before more is published (its sub-groups reach below the boundary): waiting then would never end.
     /// </summary>
-    public unsafe void Publish(int parameter, Tensor gradient)
+    public void WaitForRoom(long byteCount)
+    {
+        lock (_lock)
+            while (_outstanding > 0 && _outstanding + byteCount > _maxOutstanding && AnyConsumable())
+                Monitor.Wait(_lock);
+    }
+
+    /// <summary>Hands over <paramref name="parameter"/>'s whole final gradient (see <see cref="Publish(int, long, Tensor)"/>).</summary>
+    public void Publish(int parameter, Tensor gradient) => Publish(parameter, 0, gradient);
+
+    /// <summary>
+    /// Hands over elements [<paramref name="offset"/>, offset + n) of <paramref name="parameter"/>'s final gradient
+    /// (contiguous, CPU, fp32 or bf16, n elements; the source owns it from now on). Computes its norm partials first, on
+    /// the calling thread. A piece must start on a 64 Ki-element chunk and end on one or at the parameter's end.
+    /// </summary>
+    public void Publish(int parameter, long offset, Tensor gradient)
     {
         ElementType type = ElementTypeExtensions.FromDType(gradient.DType);
-        if (!gradient.IsContiguous || !gradient.Device.IsCpu || gradient.NumElements != _layout.Parameters[parameter].ElementCount)
-            throw new ArgumentException($"The gradient of parameter {parameter} must be a contiguous CPU tensor of its {_layout.Parameters[parameter].ElementCount} elements.", nameof(gradient));
+        long count = gradient.NumElements, total = _layout.Parameters[parameter].ElementCount;
+        if (!gradient.IsContiguous || !gradient.Device.IsCpu || offset < 0 || offset + count > total || offset % CpuAdamW.ChunkElementCount != 0
+            || ((offset + count) % CpuAdamW.ChunkElementCount != 0 && offset + count != total))
+            throw new ArgumentException($"The gradient piece [{offset}, {offset + count}) of parameter {parameter} must be a contiguous CPU tensor on whole norm chunks.", nameof(gradient));
         nint data = gradient.DataPointer;
-        long count = gradient.NumElements;
         double[] partials = _partials[parameter];
-        Parallel.For(0, partials.Length, c =>
+        long firstChunk = offset / CpuAdamW.ChunkElementCount;
+        Parallel.For(0, (count + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount, c =>
         {
             long start = c * CpuAdamW.ChunkElementCount;
-            partials[c] = GradientNorm.SumOfSquaresChunk(data + (nint)(start * type.ByteCount()), type, Math.Min(CpuAdamW.ChunkElementCount, count - start));
+            partials[firstChunk + c] = GradientNorm.SumOfSquaresChunk(data + (nint)(start * type.ByteCount()), type, Math.Min(CpuAdamW.ChunkElementCount, count - start));
         });
+        long flatFirst = _layout.FlatOffset(parameter) + offset, flatEnd = flatFirst + count;
+        int groups = 0;
+        long firstGroupElement = long.MaxValue;
+        foreach (SubGroup group in _layout.SubGroups)
+            if (group.FirstElement < flatEnd && group.FirstElement + group.ElementCount > flatFirst)
+            {
+                groups++;
+                firstGroupElement = Math.Min(firstGroupElement, group.FirstElement);
+            }
         lock (_lock)
         {
-            if (_published[parameter] is not null)
-                throw new InvalidOperationException($"Parameter {parameter}'s gradient was published twice in one step.");
-            _published[parameter] = gradient;
-            _groupsLeft[parameter] = _groupsOf[parameter];
+            if (_pieces[parameter].Any(p => p.Offset < offset + count && offset < p.Offset + p.Count))
+                throw new InvalidOperationException($"Parameter {parameter}'s gradient [{offset}, {offset + count}) was published twice in one step.");
+            _pieces[parameter].Add(new Piece(offset, count, gradient, groups, firstGroupElement));
             _outstanding += count * type.ByteCount();
             PeakOutstandingByteCount = Math.Max(PeakOutstandingByteCount, _outstanding);
         }
@@ -85,11 +107,11 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
 
     public (nint Pointer, ElementType Type) Gradient(SubGroup group, SubGroupSegment segment)
     {
-        Tensor gradient;
+        Piece piece;
         lock (_lock)
-            gradient = _published[segment.Parameter] ?? throw new InvalidOperationException($"Sub-group {group.Index} was updated before parameter {segment.Parameter}'s gradient was final.");
-        ElementType type = ElementTypeExtensions.FromDType(gradient.DType);
-        return (gradient.DataPointer + (nint)(segment.ParameterOffset * type.ByteCount()), type);
+            piece = Find(segment) ?? throw new InvalidOperationException($"Sub-group {group.Index} was updated before parameter {segment.Parameter}'s gradient at {segment.ParameterOffset} was final.");
+        ElementType type = ElementTypeExtensions.FromDType(piece.Gradient.DType);
+        return (piece.Gradient.DataPointer + (nint)((segment.ParameterOffset - piece.Offset) * type.ByteCount()), type);
     }
 
     public void Release(SubGroup group)
@@ -98,11 +120,11 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
         {
             foreach (SubGroupSegment segment in group.Segments)
             {
-                if (--_groupsLeft[segment.Parameter] > 0 || _published[segment.Parameter] is not Tensor done)
+                if (Find(segment) is not Piece piece || --piece.GroupsLeft > 0)
                     continue;
-                _outstanding -= done.NumElements * done.ElementByteCount;
-                done.Dispose();
-                _published[segment.Parameter] = null;
+                _outstanding -= piece.Count * piece.Gradient.ElementByteCount;
+                piece.Gradient.Dispose();
+                _pieces[segment.Parameter].Remove(piece);
             }
             Monitor.PulseAll(_lock);
         }
@@ -123,15 +145,43 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
     {
         lock (_lock)
         {
-            for (int p = 0; p < _published.Length; p++)
+            foreach (List<Piece> pieces in _pieces)
             {
-                _published[p]?.Dispose();
-                _published[p] = null;
+                foreach (Piece piece in pieces)
+                    piece.Gradient.Dispose();
+                pieces.Clear();
             }
             _outstanding = 0;
+            _boundary = _layout.ElementCount;
             Monitor.PulseAll(_lock);
         }
     }
 
     public void Dispose() => Clear();
+
+    private Piece? Find(SubGroupSegment segment)
+    {
+        foreach (Piece piece in _pieces[segment.Parameter])
+            if (segment.ParameterOffset >= piece.Offset && segment.ParameterOffset + segment.ElementCount <= piece.Offset + piece.Count)
+                return piece;
+        return null;
+    }
+
+    private bool AnyConsumable()
+    {
+        foreach (List<Piece> pieces in _pieces)
+            foreach (Piece piece in pieces)
+                if (piece.FirstGroupElement >= _boundary)
+                    return true;
+        return false;
+    }
+
+    private sealed class Piece(long offset, long count, Tensor gradient, int groups, long firstGroupElement)
+    {
+        public long Offset { get; } = offset;
+        public long Count { get; } = count;
+        public Tensor Gradient { get; } = gradient;
+        public int GroupsLeft { get; set; } = groups;
+        public long FirstGroupElement { get; } = firstGroupElement;
+    }
 }

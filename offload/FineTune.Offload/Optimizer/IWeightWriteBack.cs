@@ -19,8 +19,8 @@ public interface IWeightWriteBack
     /// <summary>Memory for <paramref name="group"/>'s weights; may wait for an earlier write to free a buffer.</summary>
     nint Rent(SubGroup group);
 
-    /// <summary>Starts writing the buffer rented for <paramref name="group"/>; returns at once.</summary>
-    void Commit(SubGroup group);
+    /// <summary>Starts writing the buffer rented for <paramref name="group"/>; returns at once with the write's task.</summary>
+    Task Commit(SubGroup group);
 
     /// <summary>Waits until every committed write is done; rethrows the first that failed.</summary>
     void Flush();

@@ -19,11 +19,22 @@ public sealed partial class PartitionedOptimizer
 
     public async Task<StepResult> StepAsync(double lossScale = 1.0)
     {
-        (StepResult result, AdamWStepScalars scalars) = Decide(lossScale);
-        if (result.Skipped)
-            return result;
-        await UpdateInOrderAsync(SubGroups, _ => Task.FromResult(true), scalars).ConfigureAwait(false);
-        return result;
+        StepDecision decision = Decide(lossScale);
+        if (!decision.Result.Skipped)
+            await ApplyAsync(decision).ConfigureAwait(false);
+        return decision.Result;
+    }
+
+    /// <summary>
+    /// Carries out a decided step over every sub-group in ascending order; <paramref name="groupDone"/> hears of each
+    /// sub-group once its update is done, with the task of its weight write (completed when the weights are written in
+    /// place). The gradients must stay as they were at <see cref="Decide"/> until this completes.
+    /// </summary>
+    public async Task ApplyAsync(StepDecision decision, Action<SubGroup, Task>? groupDone = null)
+    {
+        if (decision.Result.Skipped)
+            throw new ArgumentException("a skipped step has nothing to apply.", nameof(decision));
+        await UpdateInOrderAsync(SubGroups, _ => Task.FromResult(true), () => decision.Scalars, groupDone).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -67,16 +78,19 @@ public sealed partial class PartitionedOptimizer
                 abandoned = true;
                 return false;
             }
-            (StepResult decided, scalars) = Decide(scale);
-            result = decided;
-            return !decided.Skipped;
+            StepDecision decided = Decide(scale);
+            (result, scalars) = (decided.Result, decided.Scalars);
+            return !decided.Result.Skipped;
         }
         await UpdateInOrderAsync(SubGroups.Reverse().ToArray(), _ => DecideOnceAsync(), () => scalars).ConfigureAwait(false);
         return result;
     }
 
-    /// <summary>The norm pass and the step's constants; a non-finite norm is a skipped step (counted, nothing changes).</summary>
-    private (StepResult Result, AdamWStepScalars Scalars) Decide(double lossScale)
+    /// <summary>
+    /// The norm pass and the step's constants at <see cref="LearningRate"/>; a non-finite norm is a skipped step (counted,
+    /// nothing changes). A decision that is not skipped advances <see cref="StepNumber"/>: apply it, once.
+    /// </summary>
+    public StepDecision Decide(double lossScale = 1.0)
     {
         long start = Stopwatch.GetTimestamp();
         double norm = Math.Sqrt(Gradients.SumOfSquares(Options.MaxDegreeOfParallelism)) / lossScale;
@@ -84,25 +98,26 @@ public sealed partial class PartitionedOptimizer
         if (!double.IsFinite(norm))
         {
             SkippedStepCount++;
-            return (new StepResult(true, norm, 1.0, StepNumber), default);
+            return new StepDecision(new StepResult(true, norm, 1.0, StepNumber), default);
         }
         // reference: torch.nn.utils.clip_grad_norm_: clip_coef = max_norm / (total_norm + 1e-6), clamped to 1.
         double maxNorm = Options.AdamW.MaxGradNorm;
         double clip = maxNorm > 0 ? Math.Min(1.0, maxNorm / (norm + 1e-6)) : 1.0;
         StepNumber++;
-        return (new StepResult(false, norm, clip, StepNumber), AdamWStepScalars.For(Options.AdamW, StepNumber, LearningRate, clip / lossScale));
+        return new StepDecision(new StepResult(false, norm, clip, StepNumber), AdamWStepScalars.For(Options.AdamW, StepNumber, LearningRate, clip / lossScale));
     }
 
     private Task<bool> UpdateInOrderAsync(IReadOnlyList<SubGroup> order, Func<SubGroup, Task<bool>> waitUntilReady, AdamWStepScalars scalars) =>
-        UpdateInOrderAsync(order, waitUntilReady, () => scalars);
+        UpdateInOrderAsync(order, waitUntilReady, () => scalars, null);
 
     /// <summary>Every sub-group of <paramref name="order"/> updated once its readiness says so; the weights flushed at the end.</summary>
-    private async Task<bool> UpdateInOrderAsync(IReadOnlyList<SubGroup> order, Func<SubGroup, Task<bool>> waitUntilReady, Func<AdamWStepScalars> scalars)
+    private async Task<bool> UpdateInOrderAsync(IReadOnlyList<SubGroup> order, Func<SubGroup, Task<bool>> waitUntilReady, Func<AdamWStepScalars> scalars,
+        Action<SubGroup, Task>? groupDone = null)
     {
         bool updated;
         if (_pipeline is not null)
         {
-            updated = await _pipeline.UpdateInOrderAsync(order, waitUntilReady, (group, lease) => Update(group, lease, scalars())).ConfigureAwait(false);
+            updated = await _pipeline.UpdateInOrderAsync(order, waitUntilReady, (group, lease) => Update(group, lease, scalars(), groupDone)).ConfigureAwait(false);
         }
         else
         {
@@ -114,14 +129,14 @@ public sealed partial class PartitionedOptimizer
                     updated = false;
                     break;
                 }
-                Update(group, _resident[group.Index]!, scalars());
+                Update(group, _resident[group.Index]!, scalars(), groupDone);
             }
         }
         Options.WeightWriteBack?.Flush();
         return updated;
     }
 
-    private unsafe void Update(SubGroup group, HostLease states, in AdamWStepScalars scalars)
+    private unsafe void Update(SubGroup group, HostLease states, in AdamWStepScalars scalars, Action<SubGroup, Task>? groupDone = null)
     {
         long start = Stopwatch.GetTimestamp();
         byte* basePointer = states.Pointer;
@@ -147,8 +162,9 @@ public sealed partial class PartitionedOptimizer
             _deviceAdamW.Update(scalars, segments);
         else if (!CpuAdamW.Update(scalars, segments, Options.MaxDegreeOfParallelism))
             throw new InvalidOperationException($"Sub-group {group.Index} saw a non-finite gradient that the norm pass did not: gradients changed during the step.");
-        writeBack?.Commit(group);
+        Task written = writeBack?.Commit(group) ?? Task.CompletedTask;
         Gradients.Release(group);
         Counters.AddComputeSince(start);
+        groupDone?.Invoke(group, written);
     }
 }

@@ -121,7 +121,9 @@ public sealed partial class PartitionedOptimizer : IDisposable
         long subGroupElementCount = RoundSubGroupElementCount(options.SubGroupElementCount, options.WeightWriteBack?.WeightType);
         if (options.WeightWriteBack is { } writeBack && parameters.Any(p => p.WeightType != writeBack.WeightType))
             throw new ArgumentException($"Every parameter's weights must be {writeBack.WeightType} to go through the weight write-back.", nameof(parameters));
-        IReadOnlyList<SubGroup> groups = SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroupElementCount);
+        IReadOnlyList<SubGroup> groups = options.Partition ?? SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroupElementCount);
+        if (options.Partition is not null && (groups.Sum(g => g.ElementCount) != parameters.Sum(p => p.ElementCount) || groups.Any(g => g.ElementCount > subGroupElementCount)))
+            throw new ArgumentException("The given partition does not cover the parameters in sub-groups of the rounded size.", nameof(options));
         HostMemoryPool pool = sharedPool ?? HostMemoryPool.Create(PlanPool(groups, subGroupElementCount, options), options.HostBudgetByteCount, options.Allocator, options.HostRegistrar);
         ISwapStore? store = null;
         PartitionedOptimizer? optimizer = null;

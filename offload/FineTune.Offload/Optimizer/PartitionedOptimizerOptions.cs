@@ -64,6 +64,12 @@ public sealed record PartitionedOptimizerOptions
     /// </summary>
     public Action<SubGroup, nint>? InitialMasters { get; init; }
 
+    /// <summary>
+    /// The sub-groups to use (a training engine's layout, whose segments also split at an edge weight's row blocks);
+    /// null: <see cref="SubGroup.Partition(IReadOnlyList{long}, long)"/> of the parameters at the rounded size.
+    /// </summary>
+    public IReadOnlyList<SubGroup>? Partition { get; init; }
+
     /// <summary>Where the optimizer reads gradients; null: each <see cref="HostParameter.Gradient"/> buffer in place.</summary>
     public IGradientSource? Gradients { get; init; }
 

@@ -30,8 +30,17 @@ public sealed class SubGroup
     /// Splits the parameters, in order, into sub-groups of <paramref name="subGroupElementCount"/> elements (the last
     /// one holds the rest). A parameter may span sub-groups; each piece is one segment.
     /// </summary>
-    public static IReadOnlyList<SubGroup> Partition(IReadOnlyList<long> parameterElementCounts, long subGroupElementCount)
+    public static IReadOnlyList<SubGroup> Partition(IReadOnlyList<long> parameterElementCounts, long subGroupElementCount) =>
+        Partition(parameterElementCounts, subGroupElementCount, []);
+
+    /// <summary>
+    /// As <see cref="Partition(IReadOnlyList{long}, long)"/>, with segments also split at <paramref name="splitElements"/>
+    /// (flat elements inside parameters, e.g. where a large embedding's row blocks meet): a sub-group covering such a
+    /// point has two segments of the same parameter, so each segment's gradients can come from one block.
+    /// </summary>
+    public static IReadOnlyList<SubGroup> Partition(IReadOnlyList<long> parameterElementCounts, long subGroupElementCount, IReadOnlyCollection<long> splitElements)
     {
+        var splits = new SortedSet<long>(splitElements);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(subGroupElementCount);
         long total = parameterElementCounts.Sum();
         var groups = new List<SubGroup>();
@@ -46,6 +55,10 @@ public sealed class SubGroup
             {
                 long available = parameterElementCounts[parameter] - parameterOffset;
                 long take = Math.Min(available, count - filled);
+                // the next split point inside this piece ends the segment there
+                long at = first + filled;
+                if (splits.Count > 0 && take > 1 && splits.GetViewBetween(at + 1, at + take - 1) is { Count: > 0 } inside)
+                    take = inside.Min - at;
                 if (take > 0)
                     segments.Add(new SubGroupSegment(parameter, parameterOffset, filled, take));
                 filled += take;

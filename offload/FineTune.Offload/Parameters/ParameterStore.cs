@@ -101,21 +101,22 @@ public sealed class ParameterStore : IDisposable
         _resident is null ? 0 : (nint)(_resident.Pointer + _layout.ResidentByteOffset(parameter));
 
     /// <summary>
-    /// Sets <paramref name="parameter"/>'s initial weights from <paramref name="values"/> (its shape, any dtype and
-    /// device: converted). On NVMe, parameters must come in layout order (they are staged through an 8 MiB buffer and
-    /// written in whole pages); <see cref="CompleteFill"/> writes the rest.
+    /// Sets elements [<paramref name="offset"/>, offset + n) of <paramref name="parameter"/>'s initial weights from
+    /// <paramref name="values"/> (n elements in row-major order, any dtype and device: converted). On NVMe, chunks must
+    /// come in layout order (they are staged through an 8 MiB buffer and written in whole pages); <see cref="CompleteFill"/>
+    /// writes the rest.
     /// </summary>
-    public void Fill(int parameter, Tensor values)
+    public void Fill(int parameter, long offset, Tensor values)
     {
         using var scope = TensorScope.Enter();
         using var noGrad = FineTune.Torch.Torch.NoGrad();
         if (_resident is not null)
         {
-            _residentViews[parameter]!.CopyFrom(values);
+            _residentViews[parameter]!.Reshape(-1).Narrow(0, offset, values.NumElements).CopyFrom(values.Reshape(-1));
             return;
         }
-        if (_layout.FlatOffset(parameter) != _filledElements)
-            throw new InvalidOperationException($"Parameter {parameter} starts at element {_layout.FlatOffset(parameter)} but the weight file is filled up to {_filledElements}: fill in layout order.");
+        if (_layout.FlatOffset(parameter) + offset != _filledElements)
+            throw new InvalidOperationException($"Parameter {parameter} element {offset} is element {_layout.FlatOffset(parameter) + offset} of the flat space but the weight file is filled up to {_filledElements}: fill in layout order.");
         const long stagingBytes = 8L << 20;
         int elementBytes = _file!.ElementByteCount;
         long stagingElements = stagingBytes / elementBytes;
@@ -174,6 +175,8 @@ public sealed class ParameterStore : IDisposable
     /// </summary>
     public StageLease Acquire(int stage, int direction)
     {
+        if (_layout.Blocks(stage) is not null)
+            throw new InvalidOperationException($"Stage {stage} computes its weights block by block; acquire its blocks.");
         var views = new Dictionary<int, Tensor>();
         if (_resident is not null)
         {
@@ -194,11 +197,63 @@ public sealed class ParameterStore : IDisposable
         return new StageLease(this, stage, views);
     }
 
-    /// <summary>Starts reading stage <paramref name="stage"/>'s weights if a slot is free (NVMe); out-of-range stages are ignored.</summary>
+    /// <summary>
+    /// Whether a range's weights may be read ahead now; false while an update still running would rewrite them (the
+    /// engine sets it; null: always).
+    /// </summary>
+    public Func<WeightRange, bool>? PrefetchGate { get; set; }
+
+    /// <summary>
+    /// Block <paramref name="block"/> of a stage that computes by row blocks (<see cref="ParameterLayout.Blocks"/>): a
+    /// view of those rows of its weight, (rows, C), held until the lease is disposed; the next block in
+    /// <paramref name="direction"/> (then the next stage) is prefetched.
+    /// </summary>
+    public StageLease AcquireBlock(int stage, int block, int direction)
+    {
+        IReadOnlyList<LayoutBlock> blocks = _layout.Blocks(stage) ?? throw new InvalidOperationException($"Stage {stage} takes its weights whole.");
+        LayoutBlock b = blocks[block];
+        var views = new Dictionary<int, Tensor>();
+        Tensor? own = null;
+        if (_resident is not null)
+        {
+            // a leaf of its own over the rows (a narrowed view of the whole weight would send its gradient to the whole)
+            long rowBytes = _layout.Parameters[b.Parameter].ElementCount / _layout.Parameters[b.Parameter].Shape[0] * _layout.WeightType.ByteCount();
+            long[] shape = [b.Rows, .. _layout.Parameters[b.Parameter].Shape[1..]];
+            own = Owned(FineTune.Torch.Torch.FromPointer(WeightAddress(b.Parameter) + (nint)(b.FirstRow * rowBytes), shape, _dtype));
+            own.RequiresGrad = true;
+            views[b.Parameter] = own;
+        }
+        else
+        {
+            if (_rangeUsers[b.Range] == 0)
+                _rangeViews[b.Range] = Bind(b.Range, _slots!.Acquire(b.Range));
+            _rangeUsers[b.Range]++;
+            views[b.Parameter] = _rangeViews[b.Range]![b.Parameter];
+            int next = block + direction;
+            if (direction != 0 && next >= 0 && next < blocks.Count)
+                PrefetchRange(blocks[next].Range);
+            else if (direction != 0)
+                Prefetch(stage + direction);
+        }
+        _stageUsers[stage]++;
+        return new StageLease(this, stage, views, b.Range, own);
+    }
+
+    /// <summary>Starts reading stage <paramref name="stage"/>'s weights (or its first block in forward order) if a slot is free (NVMe); out-of-range stages are ignored.</summary>
     public void Prefetch(int stage)
     {
-        if (_slots is not null && stage >= 0 && stage < _layout.Stages.Count && _layout.RangeOfStage(stage) is int range)
-            _slots.Prefetch(range);
+        if (_slots is null || stage < 0 || stage >= _layout.Stages.Count)
+            return;
+        if (_layout.RangeOfStage(stage) is int range)
+            PrefetchRange(range);
+        else if (_layout.Blocks(stage) is { Count: > 0 } blocks)
+            PrefetchRange(blocks[0].Range);
+    }
+
+    private void PrefetchRange(int range)
+    {
+        if (PrefetchGate?.Invoke(_layout.Ranges[range]) != false)
+            _slots!.Prefetch(range);
     }
 
     /// <summary>Forgets the resident copies after the optimizer rewrote the weight file (no stage may be held).</summary>
@@ -216,18 +271,26 @@ public sealed class ParameterStore : IDisposable
         if (_resident is not null)
             return Owned(_residentViews[parameter]!.Clone());
         int stage = Enumerable.Range(0, _layout.Stages.Count).First(s => _layout.Stages[s].Uses.Contains(parameter));
+        if (_layout.Blocks(stage) is { } blocks)
+        {
+            Tensor whole = Owned(FineTune.Torch.Torch.Empty(_layout.Parameters[parameter].Shape, _dtype));
+            for (int b = 0; b < blocks.Count; b++)
+                using (StageLease block = AcquireBlock(stage, b, 0))
+                    whole.Narrow(0, blocks[b].FirstRow, blocks[b].Rows).CopyFrom(block.Get(parameter));
+            return whole;
+        }
         using StageLease lease = Acquire(stage, 0);
         return Owned(lease.Get(parameter).Clone());
     }
 
-    internal void Release(int stage)
+    internal void Release(int stage, int? blockRange = null)
     {
         if (_disposed)
             return; // a lease outliving the store: its memory is gone with the store already
         if (_stageUsers[stage] <= 0)
             throw new InvalidOperationException($"Stage {stage}'s weights were released but not held.");
         _stageUsers[stage]--;
-        if (_resident is not null || _layout.RangeOfStage(stage) is not int range || --_rangeUsers[range] > 0)
+        if (_resident is not null || (blockRange ?? _layout.RangeOfStage(stage)) is not int range || --_rangeUsers[range] > 0)
             return;
         foreach (Tensor view in _rangeViews[range]!.Values)
             view.Dispose();
@@ -252,11 +315,19 @@ public sealed class ParameterStore : IDisposable
         _resident?.Dispose();
     }
 
-    /// <summary>Views of every parameter inside range <paramref name="range"/>, whose first element is at <paramref name="first"/>.</summary>
+    /// <summary>Views of every parameter inside range <paramref name="range"/> (or of a block's rows), whose first element is at <paramref name="first"/>.</summary>
     private Dictionary<int, Tensor> Bind(int range, nint first)
     {
         WeightRange r = _layout.Ranges[range];
         var views = new Dictionary<int, Tensor>();
+        if (_layout.BlockOfRange(range) is { } block)
+        {
+            long[] shape = [block.Rows, .. _layout.Parameters[block.Parameter].Shape[1..]];
+            Tensor rows = Owned(FineTune.Torch.Torch.FromPointer(first, shape, _dtype));
+            rows.RequiresGrad = true;
+            views[block.Parameter] = rows;
+            return views;
+        }
         for (int p = 0; p < _layout.Parameters.Count; p++)
         {
             long offset = _layout.FlatOffset(p) - r.First;
@@ -273,8 +344,10 @@ public sealed class ParameterStore : IDisposable
         return view;
     }
 
+    /// <summary>Layer slots, and one slot for a large embedding/LM head — two when it computes by blocks (one computing, one read ahead).</summary>
     private static IReadOnlyList<WeightSlotClass> SlotClasses(ParameterLayout layout, ParameterStoreOptions options) => layout.HasEdgeRange
-        ? [new WeightSlotClass(BufferKind.LayerWeightSlots, options.LayerSlots), new WeightSlotClass(BufferKind.EdgeWeightSlots, 1)]
+        ? [new WeightSlotClass(BufferKind.LayerWeightSlots, options.LayerSlots),
+            new WeightSlotClass(BufferKind.EdgeWeightSlots, Enumerable.Range(0, layout.Stages.Count).Any(s => layout.Blocks(s) is not null) ? 2 : 1)]
         : [new WeightSlotClass(BufferKind.LayerWeightSlots, options.LayerSlots)];
 
     /// <summary>These tensors outlive whatever scope the caller has open.</summary>

@@ -12,13 +12,17 @@ public sealed class StageLease : IDisposable
     private readonly ParameterStore _store;
     private readonly int _stage;
     private readonly IReadOnlyDictionary<int, Tensor> _views;
+    private readonly int? _blockRange;
+    private readonly Tensor? _owned;
     private bool _disposed;
 
-    internal StageLease(ParameterStore store, int stage, IReadOnlyDictionary<int, Tensor> views)
+    internal StageLease(ParameterStore store, int stage, IReadOnlyDictionary<int, Tensor> views, int? blockRange = null, Tensor? owned = null)
     {
         _store = store;
         _stage = stage;
         _views = views;
+        _blockRange = blockRange;
+        _owned = owned;
     }
 
     /// <summary>The view of <paramref name="parameter"/> (an index into the layout's parameters), valid until Dispose.</summary>
@@ -34,6 +38,7 @@ public sealed class StageLease : IDisposable
         if (_disposed)
             return;
         _disposed = true;
-        _store.Release(_stage);
+        _owned?.Dispose();
+        _store.Release(_stage, _blockRange);
     }
 }

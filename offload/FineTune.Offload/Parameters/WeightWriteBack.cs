@@ -52,7 +52,7 @@ public sealed class WeightWriteBack : IWeightWriteBack, IDisposable
         return (nint)slot.Lease.Pointer;
     }
 
-    public void Commit(SubGroup group)
+    public Task Commit(SubGroup group)
     {
         if (_rented is null || !ReferenceEquals(_rentedGroup, group))
             throw new InvalidOperationException($"Sub-group {group.Index}'s weights were committed without being rented.");
@@ -60,6 +60,7 @@ public sealed class WeightWriteBack : IWeightWriteBack, IDisposable
         _rented = null;
         _rentedGroup = null;
         _ring.StartWrite(slot, group.ElementCount * _file.ElementByteCount, buffer => _file.WriteAsync(group.FirstElement, group.ElementCount, buffer));
+        return slot.Pending!;
     }
 
     public void Flush() => _ring.CompleteWrites();

@@ -52,14 +52,21 @@ public sealed class DeviceFile : IDisposable
         }
     }
 
-    /// <summary>finetune-CONTENTS-PID-GUID.swap in the device's directory, <paramref name="byteCount"/> bytes reserved.</summary>
+    /// <summary>
+    /// finetune-CONTENTS-GUID.swap in the device's directory, <paramref name="byteCount"/> bytes reserved, flocked as
+    /// live from the moment it exists (under the folder's lock, so a concurrent cleanup never sees it unheld).
+    /// </summary>
     internal static DeviceFile Create(NvmeDevice device, string contents, long byteCount)
     {
-        string path = System.IO.Path.Combine(device.Directory, $"finetune-{contents.Replace(' ', '-')}-{Environment.ProcessId}-{Guid.NewGuid():N}.swap");
+        string path = System.IO.Path.Combine(device.Directory, $"finetune-{contents.Replace(' ', '-')}-{Guid.NewGuid():N}.swap");
         DirectFile? file = null;
         try
         {
-            file = DirectFile.Open(path, DirectFileAccess.ReadWrite, create: true);
+            using (Swap.StaleSwapFiles.LockFolder(device.Directory))
+            {
+                file = DirectFile.Open(path, DirectFileAccess.ReadWrite, create: true);
+                Swap.StaleSwapFiles.Claim(file);
+            }
             file.Preallocate(byteCount);
             return new DeviceFile(device, path, file);
         }

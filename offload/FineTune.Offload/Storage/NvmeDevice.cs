@@ -57,10 +57,13 @@ public sealed class NvmeDevice : IDisposable
 
     /// <summary>
     /// Creates a preallocated scratch file of at least <paramref name="byteCount"/> bytes (page-rounded) for
-    /// <paramref name="contents"/>; too little free space is a <see cref="UserErrorException"/>.
+    /// <paramref name="contents"/>, after removing the swap files of dead runs in the directory
+    /// (<see cref="Swap.StaleSwapFiles"/>: a live one is flocked by its owner); too little free space is a
+    /// <see cref="UserErrorException"/>.
     /// </summary>
     public DeviceFile CreateFile(string contents, long byteCount)
     {
+        Swap.StaleSwapFiles.Remove(Directory);
         long size = Math.Max(HostAlignment.RoundUpToPage(byteCount), HostAlignment.PageByteCount);
         long available = AvailableByteCount;
         if (size > available)

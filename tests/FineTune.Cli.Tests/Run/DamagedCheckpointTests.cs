@@ -41,7 +41,7 @@ public sealed class DamagedCheckpointTests
             Assert.True(damagedCode == 2, $"{relative}: exit {damagedCode}\n{output}\n{message}");
             Assert.Contains($"Checkpoint {checkpoint.DirectoryPath} is damaged", message);
             Assert.Contains(relative == CheckpointManifest.FileName ? CheckpointManifest.FileName : $"file {relative}", message);
-            Assert.Contains($"resume from the previous checkpoint with resume={previous.DirectoryPath}", message);
+            Assert.Contains($"resume from the previous checkpoint with resume={previous.DirectoryPath} --discard-newer", message);
             Assert.Single(message.Trim().Split('\n'));
         }
 
@@ -49,14 +49,20 @@ public sealed class DamagedCheckpointTests
         Assert.True(resumedCode == 0, resumedError);
         Assert.Contains($"resuming from {checkpoint.DirectoryPath} (step 4)", resumedOutput);
 
-        // take the offer: damage step 4 again and resume from step 2, which drops step 4 and trains steps 3-4 again
+        // take the offer: damage step 4 again and resume from step 2; without --discard-newer the damaged step 4 is
+        // kept and the resume refused (it would overwrite it); with it, step 4 goes and steps 3-4 are trained again
         string bin = checkpoint.FilePath("optimizer/optimizer-state.bin");
         byte[] bytes = File.ReadAllBytes(bin);
         bytes[^1] ^= 0x10;
         File.WriteAllBytes(bin, bytes);
-        var (offerCode, offerOutput, offerError) = CliRunner.Run("run", tiny.RecipePath, "training.max_steps=4", $"resume={previous.DirectoryPath}");
+        var (keptCode, _, keptError) = CliRunner.Run("run", tiny.RecipePath, "training.max_steps=4", $"resume={previous.DirectoryPath}");
+        Assert.Equal(2, keptCode);
+        Assert.Contains("holds 1 checkpoint(s) newer than", keptError);
+        Assert.Contains("add --discard-newer to delete them", keptError);
+        Assert.True(File.Exists(bin), "the refused resume must keep the newer checkpoint");
+        var (offerCode, offerOutput, offerError) = CliRunner.Run("run", tiny.RecipePath, "training.max_steps=4", $"resume={previous.DirectoryPath}", "--discard-newer");
         Assert.True(offerCode == 0, offerError);
-        Assert.Contains($"resuming from {previous.DirectoryPath} (step 2); removed 1 newer checkpoint(s)", offerOutput);
+        Assert.Contains($"resuming from {previous.DirectoryPath} (step 2); --discard-newer deleted 1 newer checkpoint(s)", offerOutput);
         Assert.Contains("finished 4/4 steps", offerOutput);
     }
 }

@@ -36,6 +36,8 @@ internal sealed class FinetuneProcess : IDisposable
 
     public bool HasExited => _process.HasExited;
 
+    public int Id => _process.Id;
+
     /// <summary>Sends a signal by name: TERM (what `kill PID` and container runtimes send) or INT (Ctrl-C).</summary>
     public void Signal(string name)
     {

@@ -26,7 +26,7 @@ public sealed class MalformedRunTests
     public void ResumeOfAFolderWithoutCheckpointsIsAUserError()
     {
         using var tiny = new TinyRunRecipe();
-        AssertUserError(["resume", tiny.OutputDirectory], "holds no checkpoint");
+        AssertUserError(["resume", tiny.OutputDirectory], "has no checkpoints/ folder, so it is not a FineTune run folder");
     }
 
     [Fact]
@@ -65,7 +65,9 @@ public sealed class MalformedRunTests
     public void ExportOfADamagedOrMissingSourceIsAUserError()
     {
         using var tiny = new TinyRunRecipe();
-        AssertUserError(["export", Path.Combine(tiny.OutputDirectory, "nothing"), Path.Combine(tiny.OutputDirectory, "hf")], "nothing");
+        AssertUserError(["export", Path.Combine(tiny.OutputDirectory, "nothing"), Path.Combine(tiny.OutputDirectory, "hf")], $"export: {Path.Combine(tiny.OutputDirectory, "nothing")} does not exist");
+        AssertUserError(["export", "", Path.Combine(tiny.OutputDirectory, "hf")], "export was given an empty path");
+        AssertUserError(["export", tiny.RecipePath, Path.Combine(tiny.OutputDirectory, "hf")], $"export: {tiny.RecipePath} is a file");
     }
 
     private static void AssertUserError(string[] args, string expectedFragment)

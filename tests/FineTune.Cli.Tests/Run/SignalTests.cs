@@ -56,6 +56,37 @@ public sealed class SignalTests
             Assert.True(BitConverter.DoubleToInt64Bits(loss) == BitConverter.DoubleToInt64Bits(actual[step]), $"step {step}: {actual[step]:R} vs {loss:R}");
     }
 
+    /// <summary>Issue 22: a second Ctrl-C aborted silently; it now says that no checkpoint of this step is written and which one is left.</summary>
+    [SigIntFact]
+    public void ASecondCtrlCSaysItAbortsWithoutACheckpoint()
+    {
+        using var tiny = new TinyRunRecipe();
+        // a wider model, so a step and the checkpoint after the first Ctrl-C last long enough for the second to land
+        using var run = new FinetuneProcess(["run", tiny.RecipePath, "training.max_steps=100000", "checkpoint.every_steps=100000",
+            "model.config.hidden_size=256", "model.config.intermediate_size=1024", "model.config.num_hidden_layers=4"]);
+        KillResumeTests.WaitForFirstStep(run, Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName));
+        run.Signal("INT");
+        // two signals sent back to back can merge into one pending signal: wait until the first was handled
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (!run.Output.Contains("Ctrl-C: saving a checkpoint", StringComparison.Ordinal) && clock.Elapsed < TimeSpan.FromSeconds(30))
+            Thread.Sleep(5);
+        run.Signal("INT");
+        int code = run.WaitForExit(TimeSpan.FromSeconds(60));
+        Assert.NotEqual(0, code);
+        Assert.Contains("Ctrl-C: saving a checkpoint at the end of this step", run.Output);
+        Assert.Contains($"Ctrl-C again: aborting now without a checkpoint of this step; the last checkpoint in {tiny.RunDirectory}/checkpoints stays usable (finetune resume {tiny.RunDirectory}).", run.Output);
+    }
+
+    /// <summary>A fact that sends SIGINT: skipped, with the reason, where this process ignores SIGINT (then so does the child).</summary>
+    private sealed class SigIntFactAttribute : FactAttribute
+    {
+        public SigIntFactAttribute()
+        {
+            if (SigIntIgnored())
+                Skip = "this test process was started with SIGINT ignored (a background job of a non-interactive shell), so the child cannot receive Ctrl-C";
+        }
+    }
+
     /// <summary>True when this process (and so the child it starts) ignores SIGINT: bit 1 of SigIgn in /proc/self/status.</summary>
     private static bool SigIntIgnored()
     {

@@ -197,9 +197,10 @@ public sealed class WeightWriteBackTests
         using var writeBack = new WeightWriteBack(file, pool, counters);
         IReadOnlyList<SubGroup> groups = SubGroup.Partition([ElementCount], 2048);
 
-        Assert.Throws<InvalidOperationException>(() => writeBack.Commit(groups[0]));
+        Action commitFirst = () => writeBack.Commit(groups[0]), commitSecond = () => writeBack.Commit(groups[1]);
+        Assert.Throws<InvalidOperationException>(commitFirst);
         writeBack.Rent(groups[0]);
-        Assert.Throws<InvalidOperationException>(() => writeBack.Commit(groups[1]));
+        Assert.Throws<InvalidOperationException>(commitSecond);
         // 4,096 bf16 elements need 8,192 bytes; the buffers hold one 4 KiB page.
         IReadOnlyList<SubGroup> large = SubGroup.Partition([ElementCount], 4096);
         Assert.Throws<InvalidOperationException>(() => writeBack.Rent(large[0]));

@@ -104,7 +104,7 @@ public sealed class CheckpointTests : IDisposable
                 string message = Assert.Throws<UserErrorException>(() => _store.LoadLatest()).Message;
                 Assert.Contains($"Checkpoint {latest} is damaged: ", message);
                 Assert.Contains(relative, message);
-                Assert.EndsWith($"resume from the previous checkpoint with resume={previous}.", message);
+                Assert.EndsWith($"resume from the previous checkpoint with resume={previous} --discard-newer (which deletes it), or repair it.", message);
                 Assert.Equal(10, _store.FindLatestValid()!.Step);
             }
             File.WriteAllBytes(file, original);
@@ -121,7 +121,7 @@ public sealed class CheckpointTests : IDisposable
         File.WriteAllBytes(weights, original[..^1]);
         string message = Assert.Throws<UserErrorException>(() => _store.LoadLatest()).Message;
         Assert.Contains("file model.safetensors has 301233 bytes but the manifest says 301234", message);
-        Assert.EndsWith("there is no earlier checkpoint, so start again without resume.", message);
+        Assert.EndsWith("there is no earlier checkpoint, so repair it or start a new run in another output_dir.", message);
 
         File.WriteAllBytes(weights, original);
         File.Delete(Path.Combine(folder, "optimizer", "sub_group_001.bin"));
@@ -160,11 +160,20 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
-    public void FolderWithoutManifestIsNotACheckpoint()
+    public void NewestFolderWithoutManifestIsReportedNotSkipped()
     {
-        WriteCheckpoint(10);
-        Directory.CreateDirectory(Path.Combine(_store.DirectoryPath, "step_30"));
-        Assert.Equal(10, _store.LoadLatest()!.Step);
+        // issue 21: a deleted manifest.json in the newest checkpoint made resume fall back to the previous one
+        // silently and later replace the newer folder
+        string previous = WriteCheckpoint(10);
+        string newest = WriteCheckpoint(30);
+        File.Delete(Path.Combine(newest, CheckpointManifest.FileName));
+        Assert.Equal([10L], _store.List().Select(c => c.Step));
+        Assert.Equal([10L, 30L], _store.ListAll().Select(c => c.Step));
+        string message = Assert.Throws<UserErrorException>(() => _store.LoadLatest()).Message;
+        Assert.Equal($"Checkpoint {newest} is damaged: manifest.json is missing; resume from the previous checkpoint with resume={previous} --discard-newer (which deletes it), or repair it.", message);
+        _store.Prune(keepLast: 1);
+        Assert.True(Directory.Exists(newest), "pruning must not delete a damaged checkpoint");
+        Assert.Equal([30L], _store.Newer(10).Select(c => c.Step));
     }
 
     [Fact]

@@ -47,9 +47,9 @@ public sealed class MaskingTests
         // "\n"), with content trained only for the assistant. Encoding the whole string gives the same 70 ids.
         int[] expectedIds = [2001, 82, 88, 479, 94, 56, 119, 230, 194, 627, 1318, 249, 13, 2002, 94, 2001, 273, 105, 94, 1221, 156, 103, 1507, 131, 832, 30, 2002, 94, 2001, 397, 251, 249, 94, 298, 1507, 131, 832, 156, 95, 19, 17, 13, 2002, 94, 2001, 273, 105, 94, 51, 760, 300, 313, 175, 140, 196, 384, 13, 2002, 94, 2001, 397, 251, 249, 94, 40, 871, 505, 13, 2002, 94];
         List<DataRecord> records = DataFileReader.ReadFile(FixturePaths.Data("chat_tiny.json"), DataFormat.Auto);
-        TokenizedSample sample = new ChatFormatter(s_tiny, ChatTemplateKind.ChatMl).Format(records[0].Messages!);
+        TokenizedSample sample = new ChatFormatter(s_tiny, ChatTemplate.ChatMl).Format(records[0].Messages!);
         Assert.Equal(expectedIds, sample.Ids);
-        Assert.Equal(expectedIds, s_tiny.Encode(string.Concat(new ChatFormatter(s_tiny, ChatTemplateKind.ChatMl).Pieces(records[0].Messages!).Select(p => p.Text))));
+        Assert.Equal(expectedIds, s_tiny.Encode(string.Concat(new ChatFormatter(s_tiny, ChatTemplate.ChatMl).Pieces(records[0].Messages!).Select(p => p.Text))));
         for (int i = 0; i < sample.Ids.Length; i++)
         {
             bool trained = i is >= 33 and <= 42 or >= 64 and <= 68; // "The meaning of life is 42.<|im_end|>", "I agree.<|im_end|>"
@@ -69,7 +69,7 @@ public sealed class MaskingTests
             File.WriteAllText(path, """
                 {"messages": [{"role": "system", "content": "You are an AI assistant."}, {"role": "user", "content": "What is the meaning of life?"}, {"role": "assistant", "content": "The meaning of life is 42."}, {"role": "user", "content": "That's ridiculous."}, {"role": "assistant", "content": "I agree."}]}
                 """);
-            var formatter = new ChatFormatter(s_tiny, ChatTemplateKind.ChatMl);
+            var formatter = new ChatFormatter(s_tiny, ChatTemplate.ChatMl);
             TokenizedSample openAi = formatter.Format(DataFileReader.ReadFile(path, DataFormat.Auto)[0].Messages!);
             TokenizedSample shareGpt = formatter.Format(DataFileReader.ReadFile(FixturePaths.Data("chat_tiny.json"), DataFormat.Chat)[0].Messages!);
             Assert.Equal(shareGpt.Ids, openAi.Ids);
@@ -81,12 +81,18 @@ public sealed class MaskingTests
         }
     }
 
+    /// <summary>Meta-Llama-3-8B-Instruct's chat_template: bos_token on the first turn, content trimmed.</summary>
+    internal const string Llama3Template =
+        "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}" +
+        "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}" +
+        "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+
     [Fact]
     public void Llama3FormatWithByteTokenizer()
     {
         var tokenizer = new ByteTokenizer();
         ChatMessage[] messages = [new("user", "hi"), new("assistant", " yo ")];
-        TokenizedSample sample = new ChatFormatter(tokenizer, ChatTemplateKind.Llama3).Format(messages);
+        TokenizedSample sample = new ChatFormatter(tokenizer, ChatTemplate.Parse(Llama3Template, "llama 3")).Format(messages);
         const string prompt = "<|start_header_id|>user<|end_header_id|>\n\nhi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n";
         Assert.Equal(ByteTokenizer.Bos, sample.Ids[0]);
         Assert.Equal("<bos>" + prompt + "yo<|eot_id|>", tokenizer.Decode(sample.Ids));
@@ -96,12 +102,24 @@ public sealed class MaskingTests
     }
 
     [Fact]
-    public void ChatTemplateIsRecognizedByMarkers()
+    public void ADeclaredTemplateIsRenderedNotReplacedByChatMl()
     {
-        Assert.Equal(ChatTemplateKind.Llama3, ChatTemplateChoice.FromTemplateText("{{ '<|start_header_id|>' + message['role'] }}", "x").Kind);
-        Assert.Equal(ChatTemplateKind.ChatMl, ChatTemplateChoice.FromTemplateText("{{'<|im_start|>' + message['role']}}", "x").Kind);
-        ChatTemplateChoice unknown = ChatTemplateChoice.FromTemplateText("[INST] {{ message }} [/INST]", "x");
-        Assert.Equal(ChatTemplateKind.ChatMl, unknown.Kind);
-        Assert.Contains("neither ChatML nor Llama 3", unknown.Reason);
+        // Before: any template without ChatML or Llama 3 markers trained as ChatML ("neither ChatML nor Llama 3").
+        ChatTemplateChoice mistral = ChatTemplateChoice.FromTemplateText(
+            "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]{% else %}{{ m['content'] + eos_token }}{% endif %}{% endfor %}", "x");
+        var tokenizer = new ByteTokenizer();
+        Assert.Equal("<bos>[INST] hi [/INST]yo<eos>", mistral.Template.Render([new("user", "hi"), new("assistant", "yo")], false, tokenizer));
+        Assert.Contains("Mistral [INST] style", mistral.Reason);
+        Assert.Same(ChatTemplate.ChatMl, ChatTemplateChoice.FromTemplateText(null, "x").Template);
+    }
+
+    [Theory]
+    [InlineData("{% for m in messages %}{{ m.content | wordwrap(5) }}{% endfor %}", "x: the chat_template uses the filter 'wordwrap' (template line 1), which FineTune's Jinja interpreter does not support;")]
+    [InlineData("{% for m in messages %}{{ m.content.format(1) }}{% endfor %}", "x: the chat_template uses the str method 'format' (template line 1), which FineTune's Jinja interpreter does not support;")]
+    [InlineData("{% for m in messages %}", "x: the chat_template is not valid Jinja")]
+    public void ATemplateThatCannotBeRenderedIsRefusedNamingTheConstruct(string template, string message)
+    {
+        var e = Assert.Throws<UserErrorException>(() => ChatTemplateChoice.FromTemplateText(template, "x"));
+        Assert.StartsWith(message, e.Message);
     }
 }

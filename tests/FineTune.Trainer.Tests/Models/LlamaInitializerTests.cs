@@ -69,4 +69,33 @@ public sealed class LlamaInitializerTests
         double loss = model.Loss(ids, ids).Item<float>();
         Assert.InRange(loss, Math.Log(256) - 0.05, Math.Log(256) + 0.25);
     }
+
+    [Theory]
+    [InlineData(16)]     // one row of 64 per chunk would be < 16 elements... rows come in multiples of 16
+    [InlineData(2000)]   // 16 rows of 64 per chunk: the pad row and uneven tails fall in later chunks
+    [InlineData(100000)] // chunks of 1,552 rows: the 256-row embedding whole, the MLP weights whole
+    public void ChunkedDrawsEqualTheWholeTensorDraw(long chunkElementCount)
+    {
+        // a model larger than host memory is created chunk by chunk: the values must be those of the whole-tensor draw
+        LlamaConfig config = s_config with { VocabSize = 250, PadTokenId = 37 };
+        using var scope = TensorScope.Enter();
+        Dictionary<string, Tensor> whole = LlamaInitializer.Initialize(config, seed: 5, DType.Float32, Device.Cpu);
+        IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
+        var drawn = specs.ToDictionary(s => s.Name, s => new float[s.ElementCount]);
+        int chunks = 0;
+        foreach (var (parameter, offset, values) in LlamaInitializer.Generate(config, seed: 5, DType.Float32, Device.Cpu, chunkElementCount))
+        {
+            values.ToArray<float>().CopyTo(drawn[specs[parameter].Name], offset);
+            values.Dispose();
+            chunks++;
+        }
+        Assert.True(chunks >= specs.Count);
+        if (chunkElementCount <= 2000)
+            Assert.True(chunks > specs.Count, "the test must draw some tensor in several chunks");
+        foreach (ParameterSpec spec in specs)
+            Assert.True(whole[spec.Name].ToArray<float>().SequenceEqual(drawn[spec.Name]), spec.Name);
+        Assert.All(drawn[LlamaTensorNames.Embedding].AsSpan(37 * 64, 64).ToArray(), v => Assert.Equal(0f, v));
+        foreach (Tensor t in whole.Values)
+            t.Dispose();
+    }
 }

@@ -171,6 +171,48 @@ public sealed class LlamaReferenceTests
         Assert.True(Math.Abs(loss / reference.Loss - 1) < 1e-2, $"bf16 loss {loss} vs {reference.Loss}");
     }
 
+    [Theory]
+    [InlineData(ModelFixtures.GqaTied)]
+    [InlineData(ModelFixtures.BiasLlama3)]
+    [InlineData(ModelFixtures.Qwen2)]
+    public void Bf16GradientsStayWithinBf16PrecisionOfTheReference(string fixture)
+    {
+        // The backward pass in bf16 on libtorch's CPU kernels (every op of training.precision: bf16 on CPU, the loss
+        // in float32): each gradient within bf16 precision of the float64 reference, as ||g - ref|| / ||ref||. Errors
+        // grow through the layers and the backward doubles the op count, so the bound is looser than the forward's.
+        var reference = ReferenceData.For(fixture);
+        using var scope = TensorScope.Enter();
+        using var model = LlamaModel.Load(reference.Folder, DType.BFloat16, Device.Cpu);
+        model.SetRequiresGrad(true);
+        Tensor loss = model.Loss(reference.IdsTensor(), reference.LabelsTensor());
+        Assert.Equal(DType.Float32, loss.DType);
+        loss.Backward();
+        double worst = 0;
+        string worstName = "";
+        foreach (NamedParameter p in model.Parameters)
+        {
+            using Tensor grad = p.Tensor.Grad ?? throw new Xunit.Sdk.XunitException($"{p.Name} has no gradient");
+            Assert.Equal(DType.BFloat16, grad.DType);
+            double e = NormRelativeError(grad.To(DType.Float32).ToArray<float>(), reference.Grad(p.Name));
+            if (e > worst)
+                (worst, worstName) = (e, p.Name);
+        }
+        _output.WriteLine($"{fixture} bf16 loss {loss.Item<float>():F5} vs {reference.Loss:F5}; gradients: worst ||g - ref|| / ||ref|| {worst:E2} ({worstName}) over {model.Parameters.Count} tensors");
+        Assert.True(Math.Abs(loss.Item<float>() / reference.Loss - 1) < 1e-2);
+        Assert.True(worst < 5e-2, $"bf16 gradient of {worstName}: {worst:E2}");
+    }
+
+    private static double NormRelativeError(float[] actual, float[] expected)
+    {
+        double difference = 0, norm = 0;
+        for (int i = 0; i < actual.Length; i++)
+        {
+            difference += ((double)actual[i] - expected[i]) * ((double)actual[i] - expected[i]);
+            norm += (double)expected[i] * expected[i];
+        }
+        return double.IsNaN(difference) ? double.PositiveInfinity : Math.Sqrt(difference / Math.Max(norm, 1e-300));
+    }
+
     [Fact]
     public void ShardedCheckpointLoadsTheSameTensorsAsTheSingleFile()
     {

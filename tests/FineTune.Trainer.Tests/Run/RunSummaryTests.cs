@@ -20,4 +20,20 @@ public sealed class RunSummaryTests
         };
         Assert.Contains(expected, RunSummary.Lines(result));
     }
+
+    [Fact]
+    public void TheLossCurveIsASparklineAndThePlotIsNamed()
+    {
+        var result = new RunResult
+        {
+            Step = 8, TotalSteps = 8, StartStep = 0, Interrupted = false, FirstLoss = 8, LastLoss = 1,
+            TokensPerSecond = 100, PositionsPerSecond = 120, PeakResidentByteCount = 1L << 30, PredictedHostPeakByteCount = 1L << 30,
+            PoolReservedByteCount = 1L << 20, MetricsFile = "m.jsonl", CheckpointDirectory = "c",
+            LossCurve = [8, 7, 6, 5, 4, 3, 2, 1], EvalLossCurve = [6, 2], PlotFile = "run/loss.png",
+        };
+        IReadOnlyList<string> lines = RunSummary.Lines(result);
+        Assert.Contains("train loss █▇▆▅▄▃▂▁ (8 steps)", lines);
+        Assert.Contains("eval loss  █▁ (2 evaluations)", lines);
+        Assert.Contains("plot: run/loss.png", lines);
+    }
 }

@@ -9,6 +9,10 @@ internal static class FixturePaths
 
     public static string Data(string name) => Path.Combine(s_root.Value, "data", name);
 
+    public static string ChatTemplates(string name) => Path.Combine(s_root.Value, "chat_templates", name);
+
+    public static string Jinja(string name) => Path.Combine(s_root.Value, "jinja", name);
+
     /// <summary>Walks up from the test binary (bin/Release/net10.0) to the project folder holding Fixtures.</summary>
     private static string FindRoot()
     {

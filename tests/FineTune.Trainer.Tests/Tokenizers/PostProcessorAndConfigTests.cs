@@ -41,7 +41,7 @@ public sealed class PostProcessorAndConfigTests : IDisposable
         Assert.Equal([2000, 73, 503, 654], tokenizer.Encode("I can see", addSpecialTokens: true));
         Assert.Equal([2000], tokenizer.PrefixIds);
         Assert.Equal((2000, 2001, (int?)null), (tokenizer.BosId, tokenizer.EosId, tokenizer.PadId));
-        Assert.Equal(ChatTemplateKind.ChatMl, ChatTemplateChoice.Detect(_folder).Kind); // no tokenizer_config.json
+        Assert.Same(ChatTemplate.ChatMl, ChatTemplateChoice.Detect(_folder).Template); // no tokenizer_config.json
     }
 
     [Fact]
@@ -49,20 +49,33 @@ public sealed class PostProcessorAndConfigTests : IDisposable
     {
         File.WriteAllText(Path.Combine(_folder, "tokenizer_config.json"), """
             {"bos_token": "<|begin_of_text|>", "eos_token": {"content": "<|eot_id|>"}, "pad_token": "<|end_of_text|>",
-             "chat_template": "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}"}
+             "chat_template": "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n{{ m['content'] | trim }}<|eot_id|>{% endfor %}{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"}
             """);
         ITokenizer tokenizer = TokenizerLoader.Load(Path.Combine(_folder, "tokenizer.json"));
         Assert.Equal((2000, 2004, (int?)2001), (tokenizer.BosId, tokenizer.EosId, tokenizer.PadId));
-        Assert.Equal(ChatTemplateKind.Llama3, ChatTemplateChoice.Detect(_folder).Kind);
+        ChatTemplateChoice choice = ChatTemplateChoice.Detect(_folder);
+        Assert.Contains("Llama 3 style", choice.Reason);
 
-        // The Llama 3 chat format: BOS from the post-processor, header and eot ids are added tokens.
-        TokenizedSample sample = new ChatFormatter(tokenizer, ChatTemplateKind.Llama3).Format([new("user", "hi"), new("assistant", "I can see")]);
+        // The Llama 3 chat format: BOS written by the template (bos_token), header and eot ids are added tokens.
+        TokenizedSample sample = new ChatFormatter(tokenizer, choice.Template).Format([new("user", "hi"), new("assistant", "I can see")]);
         int userEnd = Array.IndexOf(sample.Ids, 2004);
         Assert.Equal([2000, 2002], sample.Ids[..2]);
         Assert.Equal([2002], sample.Ids[(userEnd + 1)..(userEnd + 2)]);
         int firstTrained = Array.FindIndex(sample.Labels, l => l != TokenizedSample.IgnoreIndex);
         Assert.Equal([73, 503, 654, 2004], sample.Ids[firstTrained..]);
         Assert.Equal([73, 503, 654, 2004], sample.Labels[firstTrained..]);
+    }
+
+    [Fact]
+    public void ChatTemplateJinjaFileWinsOverTokenizerConfig()
+    {
+        File.WriteAllText(Path.Combine(_folder, "tokenizer_config.json"), """{"chat_template": "{{ 'config' }}"}""");
+        File.WriteAllText(Path.Combine(_folder, "chat_template.json"), """{"chat_template": "{{ 'json file' }}"}""");
+        Assert.Equal("json file", ChatTemplateChoice.Detect(_folder).Template.Render([], false, new ByteTokenizer()));
+        File.WriteAllText(Path.Combine(_folder, "chat_template.jinja"), "{{ 'jinja file' }}\n");
+        ChatTemplateChoice choice = ChatTemplateChoice.Detect(_folder);
+        Assert.Equal("jinja file", choice.Template.Render([], false, new ByteTokenizer()));
+        Assert.StartsWith(Path.Combine(_folder, "chat_template.jinja"), choice.Reason);
     }
 
     [Theory]

@@ -74,6 +74,22 @@ public sealed class GradientFlowTests
     }
 
     [Fact]
+    public async Task OneSubGroupLargerThanEveryStageStillCompletes()
+    {
+        // the update of the only sub-group needs every gradient at once: back-pressure must not wait for it to free some
+        List<Batch> batches = Batches(3, 2);
+        List<double> Train(GradientTier tier)
+        {
+            using LlamaModel model = Model();
+            using var engine = new TrainingEngine(model, Options() with { GradientTier = tier, SubGroupElementCount = 1 << 24 });
+            Assert.Single(engine.Optimizer.SubGroups);
+            return Run(engine, batches).Select(m => m.Loss).ToList();
+        }
+        List<double> consumed = await Task.Run(() => Train(GradientTier.Consumed)).WaitAsync(TimeSpan.FromMinutes(2)); // a deadlock times out
+        Assert.Equal(Train(GradientTier.HostAccumulators), consumed);
+    }
+
+    [Fact]
     public void WhatConsumedGradientsHoldDoesNotGrowWithTheLayerCount()
     {
         // the bound is about two stages: a model four times deeper holds no more gradient memory at once

@@ -79,8 +79,10 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
         Assert.Empty(Directory.GetFiles(scratch.Path)); // swap files are deleted with the engine
     }
 
-    [Fact]
-    public void PrefetchingStatesDuringBackwardChangesNoBitWithClippingOrSkips()
+    [Theory]
+    [InlineData(false)] // state reads prefetched during the last backward
+    [InlineData(true)]  // decided after backward, applied under the next forward
+    public void PrefetchingStatesDuringBackwardChangesNoBitWithClippingOrSkips(bool deferred)
     {
         using var scratch = new ScratchDirectory();
         List<Batch> batches = Batches(5, 2);
@@ -91,9 +93,10 @@ public sealed class TrainingEngineTests(Xunit.Abstractions.ITestOutputHelper out
             using var engine = new TrainingEngine(model, Options() with
             {
                 AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 0.5 }, LossScaler = scaler, OverlapOptimizerWithBackward = overlap,
-                OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path, SubGroupElementCount = 4096,
+                OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path, SubGroupElementCount = 4096, DeferUpdateToNextForward = deferred,
             });
-            Assert.Equal(overlap, engine.PrefetchesOptimizerStates);
+            Assert.Equal(overlap && !deferred, engine.PrefetchesOptimizerStates);
+            Assert.Equal(overlap && deferred, engine.DefersOptimizer);
             Assert.False(engine.OverlapsOptimizer);
             return (Run(engine, batches), Weights(model));
         }

@@ -29,6 +29,7 @@ internal static class NativeLibraryLoader
         {
             return IntPtr.Zero;
         }
+        OpenMpPolicy.Apply(); // before libtorch's libgomp is loaded and reads its environment
         foreach (var candidate in Candidates(assembly))
         {
             if (File.Exists(candidate) && NativeLibrary.TryLoad(candidate, out var handle))

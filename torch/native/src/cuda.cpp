@@ -1,10 +1,13 @@
 // CUDA services: availability, streams, events, host-memory registration and caching-allocator stats.
 // Compiled with real bodies only when CMake found a CUDA-enabled libtorch (FT_WITH_CUDA); otherwise every
 // function except the availability queries fails with a "built without CUDA" error.
+//
+// Only c10/cuda headers and the CUDA runtime API are used, the parts that stayed put from libtorch 1.13 to 2.x:
+// at::cuda::CUDAEvent moved to c10::cuda in 2.x (pytorch#158219) and its header pulls in cuBLAS/cuSPARSE/cuSOLVER
+// headers, so events are a plain cudaEvent_t owned here.
 #include "common.h"
 
 #ifdef FT_WITH_CUDA
-#include <ATen/cuda/CUDAEvent.h>
 #include <c10/cuda/CUDACachingAllocator.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -20,9 +23,16 @@ static c10::cuda::CUDAStream& S(ft_cuda_stream s) {
   return *reinterpret_cast<c10::cuda::CUDAStream*>(s);
 }
 
-static at::cuda::CUDAEvent& E(ft_cuda_event e) {
+// A CUDA event created on first record (on the recording stream's device, as CUDA requires), like torch.cuda.Event.
+struct FtCudaEvent {
+  cudaEvent_t event = nullptr;
+  c10::DeviceIndex device = -1;
+  unsigned int flags = cudaEventDisableTiming;
+};
+
+static FtCudaEvent& E(ft_cuda_event e) {
   TORCH_CHECK(e != nullptr, "FineTune: null CUDA event handle");
-  return *reinterpret_cast<at::cuda::CUDAEvent*>(e);
+  return *reinterpret_cast<FtCudaEvent*>(e);
 }
 
 #define FT_CUDA_ONLY(...) FT_TRY __VA_ARGS__ FT_CATCH
@@ -93,29 +103,87 @@ FT_EXPORT int32_t ft_cuda_stream_query(ft_cuda_stream stream, int32_t* done) {
 
 FT_EXPORT int32_t ft_cuda_event_new(int32_t enable_timing, ft_cuda_event* out) {
   FT_CUDA_ONLY(
-    unsigned int flags = enable_timing != 0 ? cudaEventDefault : cudaEventDisableTiming;
-    *out = reinterpret_cast<ft_cuda_event>(new at::cuda::CUDAEvent(flags));
+    auto* ev = new FtCudaEvent();
+    ev->flags = enable_timing != 0 ? cudaEventDefault : cudaEventDisableTiming;
+    *out = reinterpret_cast<ft_cuda_event>(ev);
   )
 }
 
-FT_EXPORT void ft_cuda_event_free(ft_cuda_event ev) {
+FT_EXPORT void ft_cuda_event_free(ft_cuda_event handle) {
 #ifdef FT_WITH_CUDA
-  delete reinterpret_cast<at::cuda::CUDAEvent*>(ev);
+  auto* ev = reinterpret_cast<FtCudaEvent*>(handle);
+  if (ev == nullptr) return;
+  if (ev->event != nullptr) {
+    // Destroyed on its own device so that no context is created on another one; a failure cannot be reported here.
+    c10::cuda::CUDAGuard guard(ev->device);
+    (void)cudaEventDestroy(ev->event);
+  }
+  delete ev;
 #else
-  (void)ev;
+  (void)handle;
 #endif
 }
 
-FT_EXPORT int32_t ft_cuda_event_record(ft_cuda_event ev, ft_cuda_stream stream) { FT_CUDA_ONLY(E(ev).record(S(stream));) }
+FT_EXPORT int32_t ft_cuda_event_record(ft_cuda_event handle, ft_cuda_stream stream) {
+  FT_CUDA_ONLY(
+    auto& ev = E(handle);
+    auto& s = S(stream);
+    c10::cuda::CUDAGuard guard(s.device_index());
+    if (ev.event == nullptr) {
+      check_cuda(cudaEventCreateWithFlags(&ev.event, ev.flags), "cudaEventCreateWithFlags");
+      ev.device = s.device_index();
+    }
+    TORCH_CHECK(ev.device == s.device_index(), "FineTune: a CUDA event created on device ", static_cast<int>(ev.device),
+                " cannot be recorded on a stream of device ", static_cast<int>(s.device_index()));
+    check_cuda(cudaEventRecord(ev.event, s.stream()), "cudaEventRecord");
+  )
+}
 
-FT_EXPORT int32_t ft_cuda_event_wait(ft_cuda_event ev, ft_cuda_stream stream) { FT_CUDA_ONLY(E(ev).block(S(stream));) }
+// Makes the stream wait for the event (device side; the host does not block). An event never recorded is complete.
+FT_EXPORT int32_t ft_cuda_event_wait(ft_cuda_event handle, ft_cuda_stream stream) {
+  FT_CUDA_ONLY(
+    auto& ev = E(handle);
+    auto& s = S(stream);
+    if (ev.event != nullptr) {
+      c10::cuda::CUDAGuard guard(s.device_index());
+      check_cuda(cudaStreamWaitEvent(s.stream(), ev.event, 0), "cudaStreamWaitEvent");
+    }
+  )
+}
 
-FT_EXPORT int32_t ft_cuda_event_synchronize(ft_cuda_event ev) { FT_CUDA_ONLY(E(ev).synchronize();) }
+FT_EXPORT int32_t ft_cuda_event_synchronize(ft_cuda_event handle) {
+  FT_CUDA_ONLY(
+    auto& ev = E(handle);
+    if (ev.event != nullptr) check_cuda(cudaEventSynchronize(ev.event), "cudaEventSynchronize");
+  )
+}
 
-FT_EXPORT int32_t ft_cuda_event_query(ft_cuda_event ev, int32_t* done) { FT_CUDA_ONLY(*done = E(ev).query() ? 1 : 0;) }
+FT_EXPORT int32_t ft_cuda_event_query(ft_cuda_event handle, int32_t* done) {
+  FT_CUDA_ONLY(
+    auto& ev = E(handle);
+    *done = 1;
+    if (ev.event != nullptr) {
+      cudaError_t status = cudaEventQuery(ev.event);
+      if (status == cudaErrorNotReady) {
+        (void)cudaGetLastError();  // not an error: clear it so the next CUDA call does not report it
+        *done = 0;
+      } else {
+        check_cuda(status, "cudaEventQuery");
+      }
+    }
+  )
+}
 
 FT_EXPORT int32_t ft_cuda_event_elapsed_ms(ft_cuda_event start, ft_cuda_event end, float* ms) {
-  FT_CUDA_ONLY(*ms = E(start).elapsed_time(E(end));)
+  FT_CUDA_ONLY(
+    auto& a = E(start);
+    auto& b = E(end);
+    TORCH_CHECK((a.flags & cudaEventDisableTiming) == 0 && (b.flags & cudaEventDisableTiming) == 0,
+                "FineTune: both CUDA events must be created with timing enabled to measure elapsed time");
+    TORCH_CHECK(a.event != nullptr && b.event != nullptr, "FineTune: both CUDA events must be recorded before measuring elapsed time");
+    c10::cuda::CUDAGuard guard(a.device);
+    check_cuda(cudaEventElapsedTime(ms, a.event, b.event), "cudaEventElapsedTime");
+  )
 }
 
 // Pins caller-owned host memory in place (no second allocation), so device copies from it can be asynchronous.
@@ -133,6 +201,7 @@ FT_EXPORT int32_t ft_cuda_host_unregister(void* data) {
 FT_EXPORT int32_t ft_cuda_memory_stats(int32_t device_index, int64_t* stats6) {
   FT_CUDA_ONLY(
     const auto index = static_cast<c10::DeviceIndex>(device_index);
+    // 1.13 returns CUDACachingAllocator::DeviceStats, 2.x c10::CachingDeviceAllocator::DeviceStats: same fields.
     auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(index);
     // Index 0 is StatType::AGGREGATE in every libtorch; the enum itself moved namespaces in 2.x.
     const size_t all = 0;

@@ -84,7 +84,7 @@ internal static class BenchIoCommand
         foreach (string fioCommand in report.Fio.Commands)
             Console.WriteLine($"fio command: {fioCommand}");
         CrcBenchResult crc = report.Crc;
-        Console.WriteLine($"crc32c ({(crc.Hardware ? "crc32 instruction, 3 lanes" : "table")}, one core, CPU time, {crc.BufferByteCount} bytes): {Gb(crc.CrcBytesPerSecond)} GB/s; " +
+        Console.WriteLine($"crc32c ({crc.Implementation}, one core, CPU time, {crc.BufferByteCount} bytes): {Gb(crc.CrcBytesPerSecond)} GB/s; " +
                           $"memory read (streaming sum, same buffer): {Gb(crc.MemoryReadBytesPerSecond)} GB/s; ratio {crc.Ratio.ToString("F2", CultureInfo.InvariantCulture)}");
     }
 

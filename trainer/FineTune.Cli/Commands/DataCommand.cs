@@ -8,7 +8,7 @@ namespace FineTune.Cli.Commands;
 /// <summary>
 /// `finetune data synth --out FILE --count N [--task reverse|add] [--seed S]` writes the quickstart's synthetic
 /// alpaca JSONL; `finetune data stats --tokenizer PATH --data FILE... --seq-len T` tokenizes data files and prints
-/// the dataset statistics (samples, tokens, truncated, split, dropped) and the chat format chosen.
+/// the dataset statistics (samples, tokens, truncated, split, dropped) and the chat template used.
 /// </summary>
 internal static class DataCommand
 {
@@ -55,12 +55,12 @@ internal static class DataCommand
         {
             string tokenizerPath = parse.GetValue(tokenizerOption)!;
             ITokenizer tokenizer = TokenizerLoader.Load(tokenizerPath);
-            ChatTemplateChoice chat = ChatTemplateChoice.Detect(tokenizerPath);
             List<DataRecord> records = DataFileReader.Read(parse.GetValue(dataOption)!, parse.GetValue(formatOption));
-            var options = new DatasetOptions(parse.GetValue(seqOption), parse.GetValue(formatOption), null, parse.GetValue(templateOption), chat.Kind);
+            ChatTemplateChoice? chat = records.Any(r => r.Format == DataFormat.Chat) ? ChatTemplateChoice.Detect(tokenizerPath) : null;
+            var options = new DatasetOptions(parse.GetValue(seqOption), parse.GetValue(formatOption), null, parse.GetValue(templateOption), chat?.Template);
             TokenizedDataset dataset = TokenizedDataset.Build(records, tokenizer, options);
-            if (records.Any(r => r.Format == DataFormat.Chat))
-                Console.WriteLine($"chat format: {chat.Reason}");
+            if (chat is not null)
+                Console.WriteLine($"chat template: {chat.Reason}");
             Console.WriteLine(dataset.Statistics);
             return ExitCodes.Success;
         });

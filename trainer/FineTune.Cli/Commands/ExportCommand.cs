@@ -45,6 +45,8 @@ internal static class ExportCommand
                 ?? throw new UserErrorException("export needs a SOURCE: an HF model folder, a checkpoint folder or a run's output_dir.");
             string destination = parsed.GetValue(outArgument) ?? parsed.GetValue(output)
                 ?? throw new UserErrorException("export needs an OUT_DIR: the new folder to write.");
+            // a run being trained prunes and replaces its checkpoints: export holds the run's lock while it reads
+            using RunFolderLock? runLock = CheckpointExportSource.RunFolderOf(source) is string run ? RunFolderLock.Acquire(run, "the run folder") : null;
             source = CheckpointExportSource.Resolve(source);
             double shardGb = parsed.GetValue(maxShard);
             if (!(shardGb > 0))

@@ -27,6 +27,7 @@ internal static class PlanCommand
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
             long baseline = RunPlan.MeasureRuntimeBaseline();
             RunPlan plan = RunPlan.Create(r, baseline);
+            RunSpaceCheck.CheckCheckpoints(r, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(r.Checkpoint.Dir));
             if (LoraSetup.ConfigOf(r) is LoraConfig lora)
             {
                 foreach (string line in LoraFootprint.Of(plan.Config, lora).Lines(plan.ElementByteCount, r.Training.GradientAccumulationSteps))
@@ -55,7 +56,7 @@ internal static class PlanCommand
         yield return "predicted peak memory per tier:";
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");
-        string budget = p.HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host_gb set)";
+        string budget = p.HostBudgetByteCount is long b ? F($" of host_gb {Gib(b)} GiB") : " (no host budget set: offload.host_gb is null)";
         string transient = !p.LoadingDominates ? "working set"
             : p.OpensModelLazily ? "one tensor at a time while the weight file fills"
             : "loaded weights while the engine builds";

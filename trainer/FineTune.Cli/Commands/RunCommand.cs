@@ -22,31 +22,41 @@ internal static class RunCommand
     {
         var recipe = new Argument<string>("RECIPE") { Description = "Recipe file (.yaml); see recipes/ and docs/recipes.md." };
         var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value pairs that override the recipe, e.g. training.max_steps=50 resume=true.", Arity = ArgumentArity.ZeroOrMore };
+        Option<bool> discardNewer = DiscardNewerOption();
         var command = new Command("run", "Train a recipe: data, model, offloaded engine, TensorBoard logs and checkpoints under output_dir. Ctrl-C or SIGTERM saves a checkpoint after the current step and exits with 130; exit 2 is a user error.");
         var nproc = new Option<int>("--nproc") { Description = "Start N local data-parallel ranks (as torchrun --nproc-per-node N does); rank 0's output shows here, every rank's goes to OUTPUT_DIR/logs/rank-R.log.", DefaultValueFactory = _ => 1 };
         var timeout = new Option<int>("--timeout") { Description = "Seconds a rank waits for its peers (joining, each collective) before it fails and names the rank that stopped answering.", DefaultValueFactory = _ => (int)ProcessGroupOptions.DefaultTimeout.TotalSeconds };
         command.Arguments.Add(recipe);
         command.Arguments.Add(overrides);
+        command.Options.Add(discardNewer);
         command.Options.Add(nproc);
         command.Options.Add(timeout);
         command.SetAction(parsed =>
         {
             string path = parsed.GetValue(recipe)!;
             string[] pairs = parsed.GetValue(overrides) ?? [];
+            bool discard = parsed.GetValue(discardNewer);
             if (parsed.GetValue(nproc) is int count and not 1)
             {
                 // Checked once here, so a bad recipe is one sentence, not one per rank; its output_dir holds the logs.
                 Recipe checkedRecipe = Recipe.Load(path, pairs);
-                return LocalLauncher.Run(["run", path, .. pairs], count, Path.Combine(checkedRecipe.OutputDir, "logs"), LocalLauncher.Timeout(parsed.GetValue(timeout)));
+                string[] rankArguments = discard ? ["run", path, .. pairs, "--discard-newer"] : ["run", path, .. pairs];
+                return LocalLauncher.Run(rankArguments, count, Path.Combine(checkedRecipe.OutputDir, "logs"), LocalLauncher.Timeout(parsed.GetValue(timeout)));
             }
             DistributedEnvironment env = DistributedEnvironment.FromProcess();
-            return Execute(Recipe.Load(path, pairs, new RecipeLoadOptions { Rank = env.Rank }));
+            return Execute(Recipe.Load(path, pairs, new RecipeLoadOptions { Rank = env.Rank }), discard);
         });
         return command;
     }
 
+    /// <summary>`--discard-newer`, shared with resume: the only way a resume deletes checkpoints newer than the one it starts from.</summary>
+    internal static Option<bool> DiscardNewerOption() => new("--discard-newer")
+    {
+        Description = "When resuming from a checkpoint older than the newest (resume=<step_N>, or past a damaged newest one), delete the newer ones; without it such a resume is refused.",
+    };
+
     /// <summary>Runs a resolved recipe with the console's progress output and Ctrl-C / SIGTERM handling; returns the exit code.</summary>
-    internal static int Execute(Recipe recipe)
+    internal static int Execute(Recipe recipe, bool discardNewer = false)
     {
         if (DistributedEnvironment.FromProcess() is { IsDistributed: true } env)
             return DistributedRunGate.Refuse(env);
@@ -60,8 +70,10 @@ internal static class RunCommand
         }
         ConsoleCancelEventHandler onCancelKey = (_, e) =>
         {
-            // The first Ctrl-C asks for a clean stop; a second one lets the runtime terminate the process.
+            // The first Ctrl-C asks for a clean stop; a second one lets the runtime terminate the process, after saying so.
             e.Cancel = Volatile.Read(ref signals) == 0;
+            if (!e.Cancel)
+                Console.Error.WriteLine($"{Environment.NewLine}Ctrl-C again: aborting now without a checkpoint of this step; the last checkpoint in {recipe.Checkpoint.Dir} stays usable (finetune resume {recipe.OutputDir}).");
             Stop("Ctrl-C");
         };
         Console.CancelKeyPress += onCancelKey;
@@ -72,8 +84,8 @@ internal static class RunCommand
         });
         try
         {
-            var progress = new RunProgress(Console.Out, LiveRenderer(), recipe.Logging.LogEverySteps);
-            RunResult result = new TrainingRun(recipe, progress).Execute(cancel.Token);
+            var progress = new RunProgress(Console.Out, LiveRenderer(), recipe.Logging.LogEverySteps, TerminalColumns);
+            RunResult result = new TrainingRun(recipe, progress) { DiscardNewer = discardNewer }.Execute(cancel.Token);
             foreach (string line in RunSummary.Lines(result))
                 Console.WriteLine(line);
             return result.Interrupted ? InterruptedExitCode : ExitCodes.Success;
@@ -94,5 +106,19 @@ internal static class RunCommand
             Console.Write("\r\u001b[2K");
             AnsiConsole.Markup(Markup.Escape(line).Replace("loss ", "[bold]loss[/] ", StringComparison.Ordinal));
         };
+    }
+
+    /// <summary>Columns the live line may use: one less than the terminal's width, so it never wraps (which would leave a stale copy behind on every update).</summary>
+    internal static int TerminalColumns()
+    {
+        try
+        {
+            int width = Console.WindowWidth;
+            return width > 1 ? width - 1 : RunProgressLine.UnlimitedWidth;
+        }
+        catch (Exception e) when (e is IOException or PlatformNotSupportedException or InvalidOperationException)
+        {
+            return 79;
+        }
     }
 }

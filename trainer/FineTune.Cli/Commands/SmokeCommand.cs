@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using FineTune.Torch;
+using FineTune.Torch.Blas;
 
 namespace FineTune.Cli.Commands;
 
@@ -9,7 +10,9 @@ using Torch = FineTune.Torch.Torch;
 
 /// <summary>
 /// `finetune smoke`: checks that the installation works. Loads the native shim and libtorch, prints their
-/// versions and CUDA status, then runs a matmul with autograd whose result is known by hand and compares.
+/// versions, CUDA status and the BLAS libtorch resolved, runs a matmul with autograd whose result is known by hand
+/// and compares, then prints the measured matrix-product rates (fp32 and bf16 GFLOP/s on the CPU, TFLOP/s on CUDA)
+/// that the planner's compute estimates should be read against.
 /// </summary>
 internal static class SmokeCommand
 {
@@ -33,6 +36,8 @@ internal static class SmokeCommand
 
     private static int Run()
     {
+        // The thread count a run uses, so the rates printed below are the ones a run gets.
+        Torch.SetNumThreads(FineTune.Trainer.Runs.TrainingRun.TorchThreadCount());
         Console.WriteLine($"finetune {typeof(SmokeCommand).Assembly.GetName().Version}");
         Console.WriteLine($"libtorch {Torch.LibTorchVersion} (shim ABI {Torch.NativeAbiVersion}, {Torch.NumThreads} CPU threads)");
         Console.WriteLine(Torch.BuiltWithCuda
@@ -56,8 +61,28 @@ internal static class SmokeCommand
         var ok = values.SequenceEqual(new float[] { 4, 5, 10, 11 })
             && gradient.SequenceEqual(new float[] { 5, 5, 7, 7, 9, 9 })
             && loss.Item<float>() == 30f;
+        if (ok)
+            PrintRates();
         Console.WriteLine(ok ? "smoke: OK" : "smoke: FAILED (libtorch computed wrong values)");
         return ok ? ExitCodes.Success : ExitCodes.Bug;
+    }
+
+    private static void PrintRates()
+    {
+        (BlasKind kind, string? path) = BlasLibrary.Resolve();
+        Console.WriteLine($"BLAS: {kind}{(path is null ? "" : $" ({path})")}; OpenMP wait: {FineTune.Torch.Native.OpenMpPolicy.Description}");
+        if (BlasLibrary.Advice(kind, path) is string advice)
+            Console.WriteLine($"warning: {advice}");
+        GemmRate f32 = GemmRate.Measure(DType.Float32), bf16 = GemmRate.Measure(DType.BFloat16);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"GEMM {f32.Size}^3 on the CPU ({Torch.NumThreads} threads): fp32 {f32.FlopsPerSecond / 1e9:0.0} GFLOP/s, bf16 {bf16.FlopsPerSecond / 1e9:0.0} GFLOP/s (bf16/fp32 {bf16.FlopsPerSecond / f32.FlopsPerSecond:0.00})"));
+        if (Cuda.IsAvailable)
+        {
+            var device = Device.Cuda(0);
+            GemmRate c32 = GemmRate.Measure(DType.Float32, 4096, 0.5, device), c16 = GemmRate.Measure(DType.BFloat16, 8192, 0.5, device);
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"GEMM on {device}: fp32 {c32.Size}^3 {c32.FlopsPerSecond / 1e12:0.0} TFLOP/s, bf16 {c16.Size}^3 {c16.FlopsPerSecond / 1e12:0.0} TFLOP/s"));
+        }
     }
 
     private static string Format(float[] values) =>

@@ -1,11 +1,12 @@
 using System.CommandLine;
 using FineTune.Trainer.Recipes;
+using FineTune.Trainer.Runs;
 
 namespace FineTune.Cli.Commands;
 
 /// <summary>
-/// `finetune validate RECIPE [key.path=value ...]`: loads the recipe with its overrides, runs every check and
-/// prints the resolved recipe (all fields, defaults included) as YAML; a problem is one sentence and exit code 2.
+/// `finetune validate RECIPE [key.path=value ...]`: loads the recipe with its overrides, runs every check `run` runs
+/// before it allocates (the recipe's, the plan against the budgets, checkpoint disk space) and prints the resolved recipe (all fields, defaults included) as YAML; a problem is one sentence and exit code 2.
 /// `--reference` prints the Markdown reference of every field (docs/recipes.md) instead.
 /// </summary>
 internal static class ValidateCommand
@@ -40,6 +41,14 @@ internal static class ValidateCommand
                 ?? throw new UserErrorException("Give the recipe to validate: finetune validate RECIPE [key.path=value ...].");
             var options = new RecipeLoadOptions { AllowMissingInputs = parsed.GetValue(allowMissing) };
             Recipe resolved = Recipe.Load(path, parsed.GetValue(overrides) ?? [], options);
+            if (!options.AllowMissingInputs)
+            {
+                // what run checks next, before it allocates: the plan fits the budgets and the checkpoints fit the disk
+                RunPlan plan = RunPlan.Create(resolved, RunPlan.MeasureRuntimeBaseline(), resuming: resolved.Resume is not null);
+                RunSpaceCheck.CheckCheckpoints(resolved, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(resolved.Checkpoint.Dir));
+                if (resolved.Training.MaxSteps is long steps) // an epoch count needs the data read: run checks that one
+                    RunDurationCheck.Check(resolved, plan, steps);
+            }
             Console.Out.Write($"# {path}: valid{(options.AllowMissingInputs ? " (missing inputs allowed)" : "")}; resolved recipe:\n");
             Console.Out.Write(resolved.ToYaml());
             return ExitCodes.Success;

@@ -35,7 +35,7 @@ public sealed record CheckpointManifest
         problem = null;
         try
         {
-            using JsonDocument document = JsonDocument.Parse(bytes);
+            using JsonDocument document = IO.StrictJson.Parse(bytes, FileName);
             JsonElement root = document.RootElement;
             uint expected = root.GetProperty("manifest_crc32c").GetUInt32();
             JsonElement body = root.GetProperty("manifest");
@@ -51,6 +51,11 @@ public sealed record CheckpointManifest
             else if (manifest.Version != CurrentVersion)
                 problem = $"it is format version {manifest.Version}, and this FineTune reads version {CurrentVersion} (use the FineTune release that wrote it)";
             return problem is null ? manifest : null;
+        }
+        catch (UserErrorException e)
+        {
+            problem = $"it is not a valid manifest ({e.Message.TrimEnd('.')})";
+            return null;
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException or ArgumentException)
         {

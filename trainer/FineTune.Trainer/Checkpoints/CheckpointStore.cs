@@ -13,6 +13,7 @@ public sealed partial class CheckpointStore
 {
     internal const string TempMarker = ".tmp-";
     private const int ReadChunkByteCount = 1 << 20;
+    private const long ManifestLimitByteCount = 64L << 20;
 
     [GeneratedRegex(@"^step_(\d+)$")]
     private static partial Regex CompleteName();
@@ -33,23 +34,34 @@ public sealed partial class CheckpointStore
     /// Complete checkpoints (a step_N folder holding manifest.json), oldest first. Temp folders are never listed;
     /// those whose writer is gone (its lock file is not held) are deleted.
     /// </summary>
-    public IReadOnlyList<CheckpointInfo> List()
+    public IReadOnlyList<CheckpointInfo> List() =>
+        ListAll().Where(c => File.Exists(c.FilePath(CheckpointManifest.FileName))).ToList();
+
+    /// <summary>
+    /// Every step_N folder, oldest first, complete or not: a step folder without its manifest was damaged after it
+    /// was written (a checkpoint is renamed to step_N only once its manifest is durable), so resume reports it
+    /// instead of silently falling back past it. Symlinked step folders are listed as what they are named; they
+    /// are verified (read) but never deleted through.
+    /// </summary>
+    public IReadOnlyList<CheckpointInfo> ListAll()
     {
         if (!Directory.Exists(DirectoryPath))
             return [];
-        var complete = new List<CheckpointInfo>();
+        var all = new List<CheckpointInfo>();
         foreach (string folder in Directory.GetDirectories(DirectoryPath))
         {
             string name = Path.GetFileName(folder);
             Match match = CompleteName().Match(name);
-            if (match.Success && long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step)
-                && File.Exists(Path.Combine(folder, CheckpointManifest.FileName)))
-                complete.Add(new CheckpointInfo(step, folder));
-            else if (TempName().IsMatch(name) && !IsLocked(folder))
+            if (match.Success && long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step))
+                all.Add(new CheckpointInfo(step, folder));
+            else if (TempName().IsMatch(name) && !IsLocked(folder) && !IsSymlink(folder))
                 Directory.Delete(folder, recursive: true);
         }
-        return complete.OrderBy(c => c.Step).ToList();
+        return all.OrderBy(c => c.Step).ToList();
     }
+
+    /// <summary>Step folders newer than <paramref name="step"/>, complete or not (what a resume from it would overwrite).</summary>
+    public IReadOnlyList<CheckpointInfo> Newer(long step) => ListAll().Where(c => c.Step > step).ToList();
 
     /// <summary>Checks every file against the manifest; throws a user error naming the damaged file and the previous checkpoint.</summary>
     public CheckpointManifest Verify(CheckpointInfo checkpoint)
@@ -57,11 +69,28 @@ public sealed partial class CheckpointStore
         string? problem = FindProblem(checkpoint, out CheckpointManifest? manifest);
         if (problem is null)
             return manifest!;
+        throw Damaged(checkpoint, problem);
+    }
+
+    /// <summary>
+    /// Checks the manifest and one file of it (resume reads recipe.yaml before the run verifies everything):
+    /// throws the same damage sentence as <see cref="Verify"/> when either is wrong.
+    /// </summary>
+    public void VerifyFile(CheckpointInfo checkpoint, string relativePath)
+    {
+        string? problem = FindProblem(checkpoint, out _, only: relativePath);
+        if (problem is not null)
+            throw Damaged(checkpoint, problem);
+    }
+
+    /// <summary>A damage sentence for a file that passed its CRC but cannot be used (a recipe.yaml this release cannot read).</summary>
+    public UserErrorException Damaged(CheckpointInfo checkpoint, string problem)
+    {
         CheckpointInfo? previous = List().LastOrDefault(c => c.Step < checkpoint.Step);
         string offer = previous is null
-            ? "there is no earlier checkpoint, so start again without resume."
-            : $"resume from the previous checkpoint with resume={previous.DirectoryPath}.";
-        throw new UserErrorException($"Checkpoint {checkpoint.DirectoryPath} is damaged: {problem}; {offer}");
+            ? "there is no earlier checkpoint, so repair it or start a new run in another output_dir."
+            : $"resume from the previous checkpoint with resume={previous.DirectoryPath} --discard-newer (which deletes it), or repair it.";
+        return new UserErrorException($"Checkpoint {checkpoint.DirectoryPath} is damaged: {problem}; {offer}");
     }
 
     /// <summary>The newest checkpoint that passes verification, or null; damaged newer ones are skipped.</summary>
@@ -71,7 +100,7 @@ public sealed partial class CheckpointStore
     /// <summary>For resume=latest: the newest checkpoint, verified (a damaged newest one is refused, not skipped), or null if none.</summary>
     public CheckpointInfo? LoadLatest()
     {
-        CheckpointInfo? latest = List().LastOrDefault();
+        CheckpointInfo? latest = ListAll().LastOrDefault();
         if (latest is not null)
             Verify(latest);
         return latest;
@@ -99,13 +128,14 @@ public sealed partial class CheckpointStore
     }
 
     /// <summary>
-    /// Deletes complete checkpoints newer than <paramref name="step"/>: after resuming from an older checkpoint
-    /// (because the newest was damaged, or by choice) the newer ones belong to an abandoned run and would
-    /// otherwise survive pruning and be picked by resume=latest. Returns how many were deleted.
+    /// Deletes the step folders (complete or damaged) newer than <paramref name="step"/>. Only on the user's word
+    /// (--discard-newer): after resuming from an older checkpoint the newer ones belong to an abandoned timeline and
+    /// would otherwise be overwritten or picked by resume=latest. A symlinked step folder loses its link only.
+    /// Returns how many were deleted.
     /// </summary>
     public int DiscardAfter(long step)
     {
-        var newer = List().Where(c => c.Step > step).ToList();
+        var newer = Newer(step);
         foreach (CheckpointInfo checkpoint in newer)
             DeleteThroughTemp(checkpoint.DirectoryPath);
         if (newer.Count > 0)
@@ -119,6 +149,12 @@ public sealed partial class CheckpointStore
     /// </summary>
     internal static void DeleteThroughTemp(string checkpointDirectory)
     {
+        if (IsSymlink(checkpointDirectory))
+        {
+            // never delete through a link into someone else's folder: the link goes, its target stays
+            File.Delete(checkpointDirectory);
+            return;
+        }
         string doomed = $"{checkpointDirectory}{TempMarker}{Environment.ProcessId}-deleting";
         if (Directory.Exists(doomed))
             Directory.Delete(doomed, recursive: true);
@@ -142,18 +178,22 @@ public sealed partial class CheckpointStore
         return new CheckpointFileEntry(relativePath, byteCount, crc);
     }
 
-    private static string? FindProblem(CheckpointInfo checkpoint, out CheckpointManifest? manifest)
+    private static string? FindProblem(CheckpointInfo checkpoint, out CheckpointManifest? manifest, string? only = null)
     {
         manifest = null;
         string manifestPath = Path.Combine(checkpoint.DirectoryPath, CheckpointManifest.FileName);
         if (!File.Exists(manifestPath))
             return $"{CheckpointManifest.FileName} is missing";
+        if (IO.InputFile.KindOf(manifestPath) != "file" || new FileInfo(manifestPath).Length > ManifestLimitByteCount)
+            return $"{CheckpointManifest.FileName} is not a regular file of at most {ManifestLimitByteCount} bytes";
         manifest = CheckpointManifest.TryParse(File.ReadAllBytes(manifestPath), out string? manifestProblem);
         if (manifest is null)
             return $"{CheckpointManifest.FileName} is unreadable: {manifestProblem}";
         if (manifest.Step != checkpoint.Step)
             return $"{CheckpointManifest.FileName} says step {manifest.Step} but the folder is step {checkpoint.Step}";
-        foreach (CheckpointFileEntry entry in manifest.Files)
+        if (only is not null && !manifest.Files.Any(f => f.RelativePath == only))
+            return $"{CheckpointManifest.FileName} does not list {only}";
+        foreach (CheckpointFileEntry entry in manifest.Files.Where(f => only is null || f.RelativePath == only))
         {
             if (entry.RelativePath.Length == 0 || Path.IsPathRooted(entry.RelativePath) || entry.RelativePath.Split('/').Contains(".."))
                 return $"{CheckpointManifest.FileName} names an invalid path '{entry.RelativePath}'";
@@ -168,6 +208,8 @@ public sealed partial class CheckpointStore
         }
         return null;
     }
+
+    private static bool IsSymlink(string path) => new DirectoryInfo(path).LinkTarget is not null;
 
     /// <summary>Whether a live writer holds the temp folder's lock file (.NET takes an flock for FileShare.None).</summary>
     private static bool IsLocked(string tempFolder)

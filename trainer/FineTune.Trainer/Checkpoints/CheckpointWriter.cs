@@ -77,8 +77,8 @@ public sealed class CheckpointWriter : IDisposable
 
     public void WriteTrainerState(TrainerState state) => WriteText(TrainerState.FileName, state.ToJson());
 
-    /// <summary>The resolved recipe, complete with defaults, as recipe.yaml.</summary>
-    public void WriteRecipe(Recipes.Recipe recipe) => WriteText(RecipeFileName, recipe.ToYaml());
+    /// <summary>The resolved recipe, complete with defaults and with absolute paths (a resume may run from another directory), as recipe.yaml.</summary>
+    public void WriteRecipe(Recipes.Recipe recipe) => WriteText(RecipeFileName, recipe.ToYamlWithAbsolutePaths());
 
     /// <summary>Finishes the checkpoint, makes it durable, keeps the newest <paramref name="keepLast"/>; returns its folder.</summary>
     public string Commit(int keepLast)

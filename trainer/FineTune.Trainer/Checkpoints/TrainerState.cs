@@ -59,7 +59,11 @@ public sealed record TrainerState
     {
         try
         {
-            return FromJson(File.ReadAllText(path), path);
+            byte[] bytes = IO.InputFile.ReadAllBytes(path, IO.InputFile.ConfigLimitByteCount, TrainerState.FileName);
+            using (IO.StrictJson.Parse(bytes, path, "resume from another checkpoint"))
+            {
+            }
+            return FromJson(System.Text.Encoding.UTF8.GetString(bytes), path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

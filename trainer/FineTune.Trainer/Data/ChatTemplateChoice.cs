@@ -1,45 +1,105 @@
 using System.Text.Json;
+using FineTune.Trainer.Jinja;
 using FineTune.Trainer.Tokenizers;
 
 namespace FineTune.Trainer.Data;
 
 /// <summary>
-/// Which chat format a dataset is written in, and why. The tokenizer folder's tokenizer_config.json `chat_template`
-/// (a Jinja string, or a list of {name, template}) is recognized by its markers: "&lt;|im_start|&gt;" is ChatML,
-/// "&lt;|start_header_id|&gt;" is Llama 3. FineTune does not run Jinja; a template with neither marker, or no
-/// template at all, falls back to ChatML and <see cref="Reason"/> says so (the CLI prints it).
+/// Which chat template a conversation dataset is rendered with, and why (the CLI prints <see cref="Reason"/> in
+/// `data stats` and at the start of a run). The tokenizer folder's chat_template.jinja, else chat_template.json, else
+/// tokenizer_config.json `chat_template` (a Jinja string, or a list of {name, template} where "default" wins) is
+/// rendered as Jinja, whatever its format; a
+/// template FineTune cannot render (invalid Jinja, or a construct the interpreter lacks) is refused with a sentence
+/// naming the construct, never replaced. Without a declared template, the default is ChatML, and the reason says so.
 /// </summary>
-public sealed record ChatTemplateChoice(ChatTemplateKind Kind, string Reason)
+public sealed record ChatTemplateChoice(ChatTemplate Template, string Reason)
 {
+    /// <summary>Where newer transformers save the template (it wins over tokenizer_config.json, as there).</summary>
+    public const string JinjaFileName = "chat_template.jinja";
+
+    /// <summary>Where transformers 4.43-4.50 saved it: {"chat_template": "..."}.</summary>
+    public const string JsonFileName = "chat_template.json";
+
+    public static ChatTemplateChoice Default(string why) => new(ChatTemplate.ChatMl, $"{why}; using FineTune's default ChatML chat template");
+
     public static ChatTemplateChoice Detect(string tokenizerPathOrName)
     {
+        if (tokenizerPathOrName == TokenizerLoader.ByteTokenizerName)
+            return Default("the byte tokenizer has no chat template");
+        string folder = Directory.Exists(tokenizerPathOrName) ? tokenizerPathOrName : Path.GetDirectoryName(Path.GetFullPath(tokenizerPathOrName))!;
+        string jinjaFile = Path.Combine(folder, JinjaFileName), jsonFile = Path.Combine(folder, JsonFileName);
+        if (File.Exists(jinjaFile))
+            return FromTemplateText(File.ReadAllText(jinjaFile), jinjaFile);
+        if (File.Exists(jsonFile))
+            return FromTemplateText(ReadTemplateFile(jsonFile), jsonFile);
         string? configPath = TokenizerLoader.FindConfigFile(tokenizerPathOrName);
         if (configPath is null)
-            return new(ChatTemplateKind.ChatMl, "no tokenizer_config.json beside the tokenizer; using the default ChatML chat format");
-        string? template;
+            return Default("no tokenizer_config.json beside the tokenizer");
+        return FromTemplateText(ReadTemplateFile(configPath), configPath);
+    }
+
+    private static string? ReadTemplateFile(string path)
+    {
         try
         {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(configPath));
-            template = ReadTemplate(document.RootElement);
+            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(path));
+            return ReadTemplate(document.RootElement);
         }
         catch (JsonException e)
         {
-            throw new UserErrorException($"{configPath}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
+            throw new UserErrorException($"{path}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
         }
-        return FromTemplateText(template, configPath);
     }
 
-    /// <summary>Recognizes a chat_template's text (null = none declared).</summary>
+    /// <summary>The choice for a chat_template's text (null = none declared) read from <paramref name="configPath"/>.</summary>
     public static ChatTemplateChoice FromTemplateText(string? template, string configPath)
     {
         if (template is null)
-            return new(ChatTemplateKind.ChatMl, $"{configPath} declares no chat_template; using the default ChatML chat format");
-        if (template.Contains("<|start_header_id|>", StringComparison.Ordinal))
-            return new(ChatTemplateKind.Llama3, $"{configPath}: chat_template recognized as Llama 3");
-        if (template.Contains("<|im_start|>", StringComparison.Ordinal))
-            return new(ChatTemplateKind.ChatMl, $"{configPath}: chat_template recognized as ChatML");
-        return new(ChatTemplateKind.ChatMl, $"{configPath}: chat_template is neither ChatML nor Llama 3, which FineTune does not support; using the default ChatML chat format instead");
+            return Default($"{configPath} declares no chat_template");
+        ChatTemplate parsed;
+        try
+        {
+            parsed = ChatTemplate.Parse(template, $"the chat_template of {configPath}");
+            Probe(parsed);
+        }
+        catch (JinjaException e) when (e.Kind != JinjaErrorKind.Raised)
+        {
+            throw new UserErrorException(e.Kind == JinjaErrorKind.Unsupported
+                ? $"{configPath}: the chat_template uses {e.Detail}, which FineTune's Jinja interpreter does not support; replace the template with one that avoids it, or train on text or alpaca data."
+                : $"{configPath}: the chat_template is not valid Jinja: {e.Message}; fix the template.", e);
+        }
+        return new(parsed, $"{configPath}: chat_template rendered as Jinja ({Describe(template)})");
     }
+
+    /// <summary>
+    /// Renders a plain user/assistant exchange once, so a construct that only fails when run (a str method the
+    /// interpreter lacks, % formatting) is refused before training starts. A template that raises on purpose
+    /// (raise_exception) is its own judge of the data and passes the probe.
+    /// </summary>
+    private static void Probe(ChatTemplate template)
+    {
+        var tokenizer = new ByteTokenizer();
+        ChatMessage[] exchange = [new("user", "Hello"), new("assistant", "Hi")];
+        foreach (var (messages, prompt) in new[] { (exchange, false), (exchange[..1], true) })
+        {
+            try
+            {
+                template.Render(messages, prompt, tokenizer);
+            }
+            catch (JinjaException e) when (e.Kind == JinjaErrorKind.Raised)
+            {
+            }
+        }
+    }
+
+    /// <summary>A short hint of the format, from the markers the template writes.</summary>
+    private static string Describe(string template) =>
+        template.Contains("<|start_header_id|>", StringComparison.Ordinal) ? "Llama 3 style"
+        : template.Contains("<|im_start|>", StringComparison.Ordinal) ? "ChatML style"
+        : template.Contains("[INST]", StringComparison.Ordinal) ? "Mistral [INST] style"
+        : template.Contains("<start_of_turn>", StringComparison.Ordinal) ? "Gemma style"
+        : template.Contains("<|user|>", StringComparison.Ordinal) ? "Zephyr/Phi-3 style"
+        : "its own format";
 
     private static string? ReadTemplate(JsonElement root)
     {

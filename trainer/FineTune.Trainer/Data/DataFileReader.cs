@@ -39,6 +39,7 @@ public static class DataFileReader
     {
         if (!File.Exists(path))
             throw new UserErrorException($"{path}: no such data file.");
+        IO.InputFile.RequireRegular(path, "data file");
         string content = File.ReadAllText(path, Encoding.UTF8);
         if (content.Trim().Length == 0)
             throw new UserErrorException($"{path}: the data file is empty; give a file with at least one record or document.");

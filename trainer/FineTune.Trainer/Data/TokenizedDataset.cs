@@ -48,8 +48,19 @@ public sealed class TokenizedDataset
                     policy = options.Overflow ?? OverflowPolicy.Truncate;
                     break;
                 default:
-                    chats ??= new ChatFormatter(tokenizer, options.Chat);
-                    sample = chats.Format(record.Messages!);
+                    chats ??= new ChatFormatter(tokenizer, options.Chat ?? ChatTemplate.ChatMl);
+                    try
+                    {
+                        sample = chats.Format(record.Messages!);
+                    }
+                    catch (Jinja.JinjaException e)
+                    {
+                        throw ChatFormatter.RecordError(record.Location, chats.Template, e);
+                    }
+                    catch (UserErrorException e) when (e.InnerException is null)
+                    {
+                        throw new UserErrorException($"{record.Location}: {e.Message}", e); // the record's place in front
+                    }
                     policy = options.Overflow ?? OverflowPolicy.Truncate;
                     break;
             }

@@ -16,4 +16,14 @@ public interface IWeightSource
 
     /// <summary>True when every weight is in memory for as long as the model lives (no lease reads anything).</summary>
     bool IsResident { get; }
+
+    /// <summary>
+    /// The row blocks stage <paramref name="stageIndex"/> computes with, one at a time (a large embedding or LM head held
+    /// by a training engine as blocks); null when the stage takes its weights whole.
+    /// </summary>
+    IReadOnlyList<FineTune.Offload.Parameters.LayoutBlock>? Blocks(int stageIndex) => null;
+
+    /// <summary>Block <paramref name="block"/> of stage <paramref name="stageIndex"/>: its weight's rows, held until disposed.</summary>
+    StageWeights AcquireBlock(int stageIndex, int block, int direction) =>
+        throw new NotSupportedException($"stage {stageIndex} takes its weights whole");
 }

@@ -57,7 +57,31 @@ public static class LlamaCheckpointReader
         LlamaTensorNames.CheckComplete(config, found, folder);
         foreach (ParameterSpec spec in LlamaTensorNames.All(config))
             DiskType(byTensor[spec.Name], spec.Name); // an unloadable dtype is refused at open, not at first use
+        if (config.TieWordEmbeddings && byTensor.TryGetValue(LlamaTensorNames.LmHead, out SafetensorsFile? headFile))
+            CheckTiedHead(folder, byTensor[LlamaTensorNames.Embedding], headFile);
         return byTensor;
+    }
+
+    /// <summary>
+    /// tie_word_embeddings true, yet the file has its own lm_head.weight: many exports save the tied head too (the
+    /// same bytes), which is fine; a different head would silently be replaced by the embedding, changing the model.
+    /// </summary>
+    private static void CheckTiedHead(string folder, SafetensorsFile embeddingFile, SafetensorsFile headFile)
+    {
+        SafetensorsTensorInfo embedding = embeddingFile.GetTensor(LlamaTensorNames.Embedding), head = headFile.GetTensor(LlamaTensorNames.LmHead);
+        string refusal = $"{folder}: config.json says tie_word_embeddings true, but {LlamaTensorNames.LmHead} in {headFile.Path} is not the embedding's copy ({{0}}); set tie_word_embeddings to false to train the file's own head, or remove the tensor.";
+        if (embedding.DType != head.DType || !embedding.Shape.SequenceEqual(head.Shape))
+            throw new UserErrorException(string.Format(System.Globalization.CultureInfo.InvariantCulture, refusal, $"{head.DType} [{string.Join(", ", head.Shape)}] against {embedding.DType} [{string.Join(", ", embedding.Shape)}]"));
+        var a = new byte[(int)Math.Min(ChunkByteCount, embedding.ByteCount)];
+        var b = new byte[a.Length];
+        for (long offset = 0; offset < embedding.ByteCount; offset += a.Length)
+        {
+            int count = (int)Math.Min(a.Length, embedding.ByteCount - offset);
+            embeddingFile.ReadTensorBytes(LlamaTensorNames.Embedding, offset, a.AsSpan(0, count));
+            headFile.ReadTensorBytes(LlamaTensorNames.LmHead, offset, b.AsSpan(0, count));
+            if (!a.AsSpan(0, count).SequenceEqual(b.AsSpan(0, count)))
+                throw new UserErrorException(string.Format(System.Globalization.CultureInfo.InvariantCulture, refusal, $"their bytes differ from offset {offset}"));
+        }
     }
 
     private static DType DiskType(SafetensorsFile file, string name)

@@ -28,29 +28,25 @@ public static class LlamaConfigReader
 
     public static LlamaConfig ReadFile(string path)
     {
-        if (!File.Exists(path))
+        if (!File.Exists(path) && !Directory.Exists(path))
             throw new UserErrorException($"{path}: not found; the model folder needs an HF config.json.");
-        string text;
-        try
-        {
-            text = File.ReadAllText(path);
-        }
-        catch (IOException e)
-        {
-            throw new UserErrorException($"{path}: cannot be read ({e.Message}).", e);
-        }
-        return Parse(text, path);
+        byte[] bytes = IO.InputFile.ReadAllBytes(path, IO.InputFile.ConfigLimitByteCount, "config.json");
+        return Parse(System.Text.Encoding.UTF8.GetString(bytes), path);
     }
 
     /// <summary>Parses config.json text; <paramref name="sourceName"/> is the path used in messages.</summary>
     public static LlamaConfig Parse(string json, string sourceName)
     {
         JsonNode? node;
+        // the one strict rule (duplicate keys refused, file and key named) before the typed reads
+        using (IO.StrictJson.Parse(System.Text.Encoding.UTF8.GetBytes(json), sourceName, "re-download the model's config.json"))
+        {
+        }
         try
         {
             node = JsonNode.Parse(json);
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
         {
             throw new UserErrorException($"{sourceName}: not valid JSON ({e.Message}).", e);
         }
@@ -117,7 +113,23 @@ public static class LlamaConfigReader
             Source = root,
         };
         config.Validate(sourceName);
+        CheckNonsense(config, sourceName);
         return config;
+    }
+
+    /// <summary>torch_dtype values transformers writes (and "auto"); anything else is a typo that would otherwise pick f32 silently.</summary>
+    private static readonly HashSet<string> s_torchDTypes = new(StringComparer.Ordinal) { "float32", "float16", "bfloat16", "float64", "auto", "float", "half" };
+
+    /// <summary>Values transformers would also reject or misuse: an unknown torch_dtype, special-token ids outside the vocabulary.</summary>
+    private static void CheckNonsense(LlamaConfig config, string sourceName)
+    {
+        if (config.TorchDType is string dtype && !s_torchDTypes.Contains(dtype))
+            throw new UserErrorException($"{sourceName}: torch_dtype \"{dtype}\" is not a dtype transformers writes; use float32, bfloat16 or float16.");
+        foreach (var (name, id) in new[] { ("bos_token_id", config.BosTokenId), ("pad_token_id", config.PadTokenId) }.Concat(config.EosTokenIds.Select(e => ("eos_token_id", (int?)e))))
+        {
+            if (id is int value && (value < 0 || value >= config.VocabSize))
+                throw new UserErrorException($"{sourceName}: {name} {value} is not a token id of the {config.VocabSize}-token vocabulary; set it to an id below vocab_size, or null.");
+        }
     }
 
     private static void CheckArchitectures(JsonFields fields, string expected, string sourceName)

@@ -11,7 +11,14 @@ namespace FineTune.Trainer.Models;
 /// </summary>
 public static class LlamaLayout
 {
-    public static ParameterLayout For(LlamaConfig config, ElementType weightType, long subGroupElementCount)
+    /// <param name="config">The model's shape.</param>
+    /// <param name="weightType">The low-precision weights' type.</param>
+    /// <param name="subGroupElementCount">Requested sub-group size.</param>
+    /// <param name="edgeBlockElementCount">
+    /// An embedding or LM head weight larger than this is computed in row blocks of about this many elements (0: never;
+    /// -1: automatically, when it is more than twice the largest decoder layer: blocks of half a layer).
+    /// </param>
+    public static ParameterLayout For(LlamaConfig config, ElementType weightType, long subGroupElementCount, long edgeBlockElementCount = 0)
     {
         IReadOnlyList<ParameterSpec> specs = LlamaTensorNames.All(config);
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
@@ -28,6 +35,12 @@ public static class LlamaLayout
         stages.Add(config.TieWordEmbeddings
             ? new LayoutStage([], [0]) { IsEdge = true }
             : new LayoutStage([index[LlamaTensorNames.LmHead]], [index[LlamaTensorNames.LmHead]]) { IsEdge = true });
-        return new ParameterLayout(specs.Select(s => new LayoutParameter(s.Name, s.Shape)).ToList(), stages, weightType, subGroupElementCount);
+        if (edgeBlockElementCount < 0)
+        {
+            long layer = config.LayerCount == 0 ? 0 : LlamaTensorNames.Layer(config, 0).Sum(s => s.ElementCount);
+            long edge = (long)config.VocabSize * config.HiddenSize;
+            edgeBlockElementCount = layer > 0 && edge > 2 * layer ? layer / 2 : 0;
+        }
+        return new ParameterLayout(specs.Select(s => new LayoutParameter(s.Name, s.Shape)).ToList(), stages, weightType, subGroupElementCount, edgeBlockElementCount);
     }
 }

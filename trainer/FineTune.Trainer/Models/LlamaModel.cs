@@ -15,6 +15,7 @@ public sealed class LlamaModel : IDisposable
 {
     private readonly RotaryEmbedding _rope;
     private CheckpointWeights? _checkpoint;
+    private GeneratedWeights? _generated;
 
     internal LlamaModel(LlamaConfig config, IReadOnlyDictionary<string, Tensor> tensors, DType dtype, Device device)
     {
@@ -90,13 +91,17 @@ public sealed class LlamaModel : IDisposable
     /// <summary>Reads every weight not yet in memory and keeps it (a model opened lazily becomes an ordinary one).</summary>
     internal void MakeResident()
     {
-        if (Weights is not CheckpointWeights checkpoint)
+        if (Weights is not (CheckpointWeights or GeneratedWeights))
             return;
         foreach (NamedParameter parameter in Parameters.Where(p => !p.IsResident))
         {
-            using StageWeights read = checkpoint.Acquire(parameter);
-            Tensor copy = read[parameter].Clone();
-            parameter.Tensor = TensorScope.Current?.Detach(copy) ?? copy;
+            Tensor whole = FineTune.Torch.Torch.Empty(parameter.Spec.Shape, DType, Device);
+            whole = TensorScope.Current?.Detach(whole) ?? whole;
+            using (FineTune.Torch.Torch.NoGrad())
+                foreach (var (offset, values) in ReadChunks(parameter))
+                    using (TensorScope.Enter())
+                        whole.Reshape(-1).Narrow(0, offset, values.NumElements).CopyFrom(values.Reshape(-1));
+            parameter.Tensor = whole;
         }
         CloseCheckpoint();
         Weights = ResidentWeights.Instance;
@@ -139,6 +144,8 @@ public sealed class LlamaModel : IDisposable
     {
         _checkpoint?.Dispose();
         _checkpoint = null;
+        _generated?.Dispose();
+        _generated = null;
     }
 
     /// <summary>Reads DIR/config.json and the safetensors weights, converted to <paramref name="dtype"/> on <paramref name="device"/>.</summary>
@@ -177,6 +184,37 @@ public sealed class LlamaModel : IDisposable
     public static IReadOnlyList<NamedParameter> WeightsOf(IModelLayer stage) =>
         stage is LmHeadLayer head ? [head.Weight] : stage.Parameters;
 
+    /// <summary>
+    /// A fresh model whose seeded weights are drawn when used, chunk by chunk (<see cref="LlamaInitializer.Generate"/>),
+    /// never held whole: a training engine fills its store (host, or NVMe for a model larger than host memory) from it
+    /// one chunk at a time. The weights equal <see cref="Create"/>'s with the same seed.
+    /// </summary>
+    public static LlamaModel CreateStreamed(LlamaConfig config, long seed, DType dtype, Device device)
+    {
+        config.Validate("the model config");
+        var model = new LlamaModel(config, new Dictionary<string, Tensor>(), dtype, device);
+        model._generated = new GeneratedWeights(model, seed);
+        model.Weights = model._generated;
+        return model;
+    }
+
+    /// <summary>
+    /// <paramref name="parameter"/>'s current values as consecutive chunks (first element, values), each valid until
+    /// the enumeration moves on: one chunk for resident or checkpoint weights, row chunks for a streamed creation.
+    /// </summary>
+    internal IEnumerable<(long Offset, Tensor Values)> ReadChunks(NamedParameter parameter)
+    {
+        if (!parameter.IsResident && Weights is GeneratedWeights generated)
+        {
+            int index = Parameters.Select((p, i) => (p, i)).First(x => ReferenceEquals(x.p, parameter)).i;
+            foreach (var chunk in generated.Chunks(index))
+                yield return chunk;
+            yield break;
+        }
+        using StageWeights weights = UseWeights(parameter);
+        yield return (0, weights[parameter]);
+    }
+
     /// <summary>A fresh model with seeded weights (<see cref="LlamaInitializer"/>): the same seed gives the same weights on any device.</summary>
     public static LlamaModel Create(LlamaConfig config, long seed, DType dtype, Device device)
     {
@@ -213,8 +251,17 @@ public sealed class LlamaModel : IDisposable
         using (TensorScope.Enter())
         {
             Tensor x = ids;
+            long[]? tokens = null;
             for (int s = 0; s < Stages.Count; s++)
             {
+                if (Weights.Blocks(s) is { } blocks)
+                {
+                    int stage = s;
+                    x = Stages[s] is EmbeddingLayer embedding
+                        ? EdgeBlocks.EmbeddingForward(embedding, ids, tokens ??= ids.Contiguous().ToArray<long>(), blocks, j => Weights.AcquireBlock(stage, j, +1), Config.HiddenSize, DType)
+                        : EdgeBlocks.HeadForward(LmHead, x, blocks, j => Weights.AcquireBlock(stage, j, +1), Config.VocabSize);
+                    continue;
+                }
                 using StageWeights weights = Weights.Acquire(s, +1);
                 x = Stages[s].Forward(x, weights);
             }
@@ -235,6 +282,7 @@ public sealed class LlamaModel : IDisposable
             parameter.Dispose();
         _rope.Dispose();
         _checkpoint?.Dispose();
+        _generated?.Dispose();
     }
 
     private void CheckIds(Tensor ids)

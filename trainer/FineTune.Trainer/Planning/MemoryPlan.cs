@@ -27,7 +27,7 @@ public sealed class MemoryPlan
         WeightDType = weightDType;
         Options = options;
         ElementType weightType = ElementTypeExtensions.FromDType(weightDType);
-        Layout = LlamaLayout.For(config, weightType, options.SubGroupElementCount);
+        Layout = LlamaLayout.For(config, weightType, options.SubGroupElementCount, options.EdgeBlockElementCount);
         Store = new ParameterStoreOptions
         {
             Tier = options.ParameterTier == ParameterTier.Nvme ? WeightTier.Nvme : WeightTier.Resident,
@@ -37,6 +37,7 @@ public sealed class MemoryPlan
         Gradients = GradientTierFor(options);
         Optimizer = new PartitionedOptimizerOptions
         {
+            Partition = Layout.SubGroups,
             AdamW = options.AdamW,
             SubGroupElementCount = Layout.SubGroupElementCount,
             Tier = options.OptimizerTier,
@@ -73,12 +74,21 @@ public sealed class MemoryPlan
     public long GradientPoolByteCount => Pool.ReservedByteCount(BufferKind.GradientAccumulators);
 
     /// <summary>
-    /// Consumed gradients: the bound on gradient bytes alive at once, two stages' worth (backward waits beyond it),
-    /// plus a weight two stages use (a tied LM head's fp32 contribution). Not pooled: autograd's own tensors.
+    /// Consumed gradients: the bound on gradient bytes alive at once, two stages' or two sub-groups' worth, whichever is
+    /// more (a sub-group is updated once every gradient in it is final; backward waits beyond the bound), plus a weight
+    /// two stages use (a tied LM head's fp32 contribution). Not pooled: autograd's own tensors.
     /// </summary>
     public long ConsumedGradientBoundByteCount => Gradients != GradientTier.Consumed ? 0
-        : 2 * Layout.Stages.Max(s => s.Owned.Sum(PublishedGradientByteCount))
+        : 2 * Math.Max(Enumerable.Range(0, Layout.Stages.Count).Max(StagePublishedByteCount),
+              Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedGradientByteCount(p))))
           + Layout.Stages.SelectMany(s => s.Uses.Except(s.Owned)).Distinct().Sum(p => Layout.Parameters[p].ElementCount * 4L);
+
+    /// <summary>What one stage publishes at once: its owned gradients, or one row block of a blocked edge weight.</summary>
+    private long StagePublishedByteCount(int stage) => Layout.Blocks(stage) is { } blocks
+        ? blocks.Max(b => PublishedGradientByteCount(b.Parameter) / Layout.Parameters[b.Parameter].Shape[0] * b.Rows)
+        : Layout.Stages[stage].Owned.Sum(PublishedGradientByteCount);
+
+    private bool Blocked(int parameter) => Enumerable.Range(0, Layout.Stages.Count).Any(s => Layout.Blocks(s)?.Any(b => b.Parameter == parameter) == true);
 
     /// <summary>
     /// Bytes of <paramref name="parameter"/>'s final gradient as consumed: autograd's own (the weights' dtype), or an

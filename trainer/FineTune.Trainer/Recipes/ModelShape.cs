@@ -36,7 +36,7 @@ internal sealed record ModelShape(long VocabSize, long HiddenSize, long Intermed
     {
         try
         {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllBytes(configPath));
+            using JsonDocument document = IO.StrictJson.ReadFile(configPath, IO.InputFile.ConfigLimitByteCount, "config.json", "re-download the model's config.json");
             JsonElement root = document.RootElement;
             long Get(string name, long fallback) =>
                 root.TryGetProperty(name, out JsonElement e) && e.ValueKind == JsonValueKind.Number ? e.GetInt64() : fallback;

@@ -35,7 +35,15 @@ public sealed class Recipe
         string text;
         try
         {
-            text = File.ReadAllText(path);
+            if (path.Length > 0 && !path.Contains('\0') && (File.Exists(path) || Directory.Exists(path)))
+                IO.InputFile.RequireRegular(path, "Recipe file");
+            else if (path.Length == 0 || path.Contains('\0'))
+                IO.InputFile.RequireRegular(path, "The recipe path");
+            text = System.Text.Encoding.UTF8.GetString(IO.InputFile.ReadAllBytes(path, IO.InputFile.RecipeLimitByteCount, "recipe file"));
+        }
+        catch (UserErrorException e) when (e.Message.Contains("does not exist", StringComparison.Ordinal))
+        {
+            throw new UserErrorException($"Recipe file {path} does not exist; give the path of a .yaml recipe (see recipes/).", e);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -62,6 +70,9 @@ public sealed class Recipe
 
     /// <summary>The complete resolved recipe as YAML; <see cref="Parse"/> of it gives the same recipe.</summary>
     public string ToYaml() => RecipeYamlWriter.Write(Values);
+
+    /// <summary>As <see cref="ToYaml"/> with every path made absolute (what a checkpoint stores, so a resume works from any directory).</summary>
+    public string ToYamlWithAbsolutePaths() => RecipeYamlWriter.Write(Values, absolutePaths: true);
 
     /// <summary>
     /// Every active scalar field with a value, as (dotted path, double | string | bool) for TensorBoard's hparams

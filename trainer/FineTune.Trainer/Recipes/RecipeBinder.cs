@@ -31,7 +31,7 @@ internal static class RecipeBinder
             else if (RecipeSchema.TryGetField(path, out RecipeField field))
                 values.Set(path, Convert(document, field, valueNode), document.Origin(valueNode));
             else
-                throw new UserErrorException($"Unknown recipe key {path} on {document.Origin(keyNode)}; the closest valid key is {RecipeKeySuggester.Closest(path)}.");
+                throw new UserErrorException($"Unknown recipe key {path} on {document.Origin(keyNode)}; {RecipeKeySuggester.Hint(path)}.");
         }
     }
 
@@ -101,9 +101,11 @@ internal static class RecipeBinder
             case FieldKind.Choice:
                 if (field.Choices.Contains(text, StringComparer.Ordinal))
                     return text;
-                string closest = field.Choices.MinBy(c => RecipeKeySuggester.Distance(c, text))!;
+                string closest = RecipeKeySuggester.ClosestChoice(field.Choices, text);
                 throw new UserErrorException($"{field.Path} on {where} is '{text}' but must be {field.Expected} (did you mean {closest}?).");
             case FieldKind.Path:
+                if (text.Length == 0 || text.Contains('\0'))
+                    throw new UserErrorException($"{field.Path} on {where} is {(text.Length == 0 ? "an empty path" : "a path with a NUL character")}; give a path, or null to use the default {RecipeYamlWriter.FormatDefault(field)}.");
                 return text.StartsWith("~/", StringComparison.Ordinal)
                     ? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), text[2..])
                     : text;

@@ -52,8 +52,9 @@ internal sealed class RecipeDocument
             problem = $"{what} is not valid YAML at line {e.Start.Line}, column {e.Start.Column}: {reason}.";
             return null;
         }
-        catch (ArgumentException e)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or FormatException or OverflowException)
         {
+            // YamlDotNet's scanner throws these on some malformed input instead of a YamlException (found by fuzzing)
             problem = $"{what} is not valid YAML: {e.Message.TrimEnd('.')}.";
             return null;
         }

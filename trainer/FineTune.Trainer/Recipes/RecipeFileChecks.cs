@@ -35,9 +35,9 @@ internal static class RecipeFileChecks
         if (!options.AllowMissingInputs)
         {
             if (recipe.Dataset.Format != DatasetFormat.Synthetic)
-                RequireExists(recipe.Dataset.Path!, "dataset.path", v, "a dataset file");
+                RequireData(recipe.Dataset.Path!, "dataset.path", v, "a dataset file");
             if (recipe.Eval.Path is string evalPath)
-                RequireExists(evalPath, "eval.path", v, "an evaluation dataset file");
+                RequireData(evalPath, "eval.path", v, "an evaluation dataset file");
             if (recipe.Model.Adapter == AdapterKind.Lora && recipe.Model.Lora.Path is string adapterPath
                 && !File.Exists(Path.Combine(adapterPath, "adapter_config.json")))
                 throw new UserErrorException($"model.lora.path {adapterPath}{v.Where("model.lora.path")} holds no adapter_config.json; point it at a PEFT adapter folder, or set it to null for fresh adapters.");
@@ -49,8 +49,13 @@ internal static class RecipeFileChecks
                     throw new UserErrorException($"{key} {tokenizerPath}{v.Where(key)} holds no tokenizer.json; set tokenizer.path to the folder or file that has it, or use tokenizer.kind=byte.");
             }
         }
-        if (recipe.Resume is string resume && resume != "latest" && !Directory.Exists(resume))
-            throw new UserErrorException($"resume {resume}{v.Where("resume")} is not a checkpoint folder; use resume=latest or the path of a step_<N> folder.");
+        if (recipe.Resume is string resume && resume != "latest")
+        {
+            // the same structural test run applies (Checkpoints.CheckpointStore.Open): an existing step_<N> folder with a manifest
+            string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(resume)));
+            if (!Directory.Exists(resume) || !System.Text.RegularExpressions.Regex.IsMatch(name, @"^step_\d+$") || !File.Exists(Path.Combine(resume, "manifest.json")))
+                throw new UserErrorException($"resume {resume}{v.Where("resume")} is not a checkpoint folder (an existing step_<N> folder with a manifest.json under a run's checkpoints/); use resume=latest or the path of such a folder.");
+        }
     }
 
     public static void CheckOutputs(Recipe recipe, RecipeValues v)
@@ -73,14 +78,33 @@ internal static class RecipeFileChecks
         if (!Directory.Exists(full) && !insideOutput)
             throw new UserErrorException($"offload.nvme_dir {dir}{v.Where("offload.nvme_dir")} does not exist; create it on an NVMe drive (mkdir -p) or point nvme_dir at an existing folder.");
         string existing = RequireWritable(dir, "offload.nvme_dir", v);
-        double freeGb = new DriveInfo(existing).AvailableFreeSpace / OffloadSection.BytesPerGb;
+        // swap files of dead runs are removed when the run starts, so their space counts as free
+        long reclaimable = Directory.Exists(full) ? Offload.Swap.StaleSwapFiles.ReclaimableByteCount(full) : 0;
+        double freeGb = (new DriveInfo(existing).AvailableFreeSpace + reclaimable) / OffloadSection.BytesPerGb;
         if (recipe.Offload.NvmeGb is double wantedGb && wantedGb > freeGb)
             throw new UserErrorException($"offload.nvme_gb {RecipeValues.Format(wantedGb)}{v.Where("offload.nvme_gb")} is more than the {RecipeValues.Format(Math.Round(freeGb, 2))} GiB free in offload.nvme_dir {dir}; free space there or lower nvme_gb.");
         return freeGb;
     }
 
+    /// <summary>A data file must be a non-empty regular file (a FIFO would block), a folder must hold data files: what reading it at run time requires.</summary>
+    private static void RequireData(string path, string key, RecipeValues v, string what)
+    {
+        RequireExists(path, key, v, what);
+        if (Directory.Exists(path))
+        {
+            if (!Directory.EnumerateFiles(path).Any(f => f.EndsWith(".txt", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".json", StringComparison.OrdinalIgnoreCase) || f.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase)))
+                throw new UserErrorException($"{key} {path}{v.Where(key)} is a folder without .txt, .json or .jsonl files; point it at {what} or a folder of them.");
+            return;
+        }
+        IO.InputFile.RequireRegular(path, key);
+        if (new FileInfo(path).Length == 0)
+            throw new UserErrorException($"{key} {path}{v.Where(key)} is an empty file; point it at {what} with at least one record.");
+    }
+
     private static void RequireExists(string path, string key, RecipeValues v, string what)
     {
+        if (path.Length == 0 || path.Contains('\0'))
+            throw new UserErrorException($"{key}{v.Where(key)} is {(path.Length == 0 ? "an empty path" : "a path with a NUL character")}; point it at {what}.");
         if (!File.Exists(path) && !Directory.Exists(path))
             throw new UserErrorException($"{key} {path}{v.Where(key)} does not exist; point it at {what}.");
     }

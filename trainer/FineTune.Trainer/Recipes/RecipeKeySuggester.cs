@@ -26,6 +26,41 @@ internal static class RecipeKeySuggester
         ["metric_logger"] = "logging",
     };
 
+    /// <summary>Keys of other tools that FineTune has no counterpart for, with what it does instead.</summary>
+    private static readonly Dictionary<string, string> s_unsupported = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["train_on_inputs"] = "FineTune never trains on prompt tokens of alpaca and chat data (only the responses carry labels), and trains on all of plain text; remove the key",
+        ["train_on_prompt"] = "FineTune never trains on prompt tokens of alpaca and chat data (only the responses carry labels), and trains on all of plain text; remove the key",
+    };
+
+    /// <summary>Values of choice fields as other tools write them, mapped to ours ("gpu" is cuda, not the nearer-spelled cpu).</summary>
+    private static readonly Dictionary<string, string> s_choiceAliases = new(StringComparer.OrdinalIgnoreCase)
+    {
+        ["gpu"] = "cuda", ["cuda:0"] = "cuda", ["nvidia"] = "cuda",
+        ["float32"] = "fp32", ["f32"] = "fp32", ["float"] = "fp32",
+        ["bfloat16"] = "bf16", ["float16"] = "fp16", ["half"] = "fp16", ["f16"] = "fp16",
+        ["ram"] = "host", ["memory"] = "host", ["cpu"] = "host", ["disk"] = "nvme", ["ssd"] = "nvme",
+        ["uring"] = "io_uring", ["iouring"] = "io_uring",
+    };
+
+    /// <summary>
+    /// The end of an unknown-key sentence: "the closest valid key is optimizer.lr", or why there is none.
+    /// A dotted key is only matched to fields (a bare section name such as "training" reads like a truncated key).
+    /// </summary>
+    public static string Hint(string unknownPath)
+    {
+        string name = unknownPath[(unknownPath.LastIndexOf('.') + 1)..];
+        if (s_unsupported.TryGetValue(name, out string? why))
+            return $"{name} has no FineTune counterpart: {why}";
+        return $"the closest valid key is {Closest(unknownPath)}";
+    }
+
+    /// <summary>The choice closest to <paramref name="text"/>: a known alias first, else the smallest edit distance.</summary>
+    public static string ClosestChoice(IReadOnlyList<string> choices, string text) =>
+        s_choiceAliases.TryGetValue(text, out string? alias) && choices.Contains(alias, StringComparer.Ordinal)
+            ? alias
+            : choices.MinBy(c => Distance(c, text))!;
+
     /// <summary>Every path a key may take: fields and sections.</summary>
     public static IEnumerable<string> AllPaths => RecipeSchema.Fields.Select(f => f.Path).Concat(RecipeSchema.Sections);
 
@@ -38,7 +73,8 @@ internal static class RecipeKeySuggester
             return alias;
         string best = "";
         int bestScore = int.MaxValue;
-        foreach (string candidate in AllPaths.Distinct().OrderBy(p => p, StringComparer.Ordinal))
+        IEnumerable<string> candidates = dot >= 0 ? RecipeSchema.Fields.Select(f => f.Path) : AllPaths;
+        foreach (string candidate in candidates.Distinct().OrderBy(p => p, StringComparer.Ordinal))
         {
             int candidateDot = candidate.LastIndexOf('.');
             string candidateSection = candidateDot >= 0 ? candidate[..candidateDot] : "";

@@ -8,7 +8,8 @@ public sealed record RecipeLoadOptions
     /// <summary>
     /// Accept model.path, tokenizer.path, dataset.path and eval.path that do not exist yet (shipped recipes hold
     /// placeholders to be overridden; `finetune validate --allow-missing-inputs`). Checks that need the model's
-    /// shape are then skipped when its config.json cannot be read. Everything else is still checked.
+    /// shape are then skipped when its config.json cannot be read, and so is the check that training.device=cuda
+    /// sees a GPU (a GPU recipe validated on a CPU machine). Everything else is still checked.
     /// </summary>
     public bool AllowMissingInputs { get; init; }
 

@@ -33,7 +33,7 @@ internal static partial class RecipeOverrides
             throw new UserErrorException($"Override key '{key}' is not a dotted recipe path; use names like training.batch_size.");
         bool isField = RecipeSchema.TryGetField(key, out _);
         if (!isField && !RecipeSchema.Sections.Contains(key))
-            throw new UserErrorException($"Override {text} names no recipe key {key}; the closest valid key is {RecipeKeySuggester.Closest(key)}.");
+            throw new UserErrorException($"Override {text} names no recipe key {key}; {RecipeKeySuggester.Hint(key)}.");
         if (valueText.Trim().Length == 0)
             throw new UserErrorException($"Override {text} has no value; write {key}=null to clear it or give a value.");
 

@@ -72,7 +72,7 @@ internal static class RecipeSchema
         Num("schedule.min_lr_ratio", 0.0, "Final learning rate as a fraction of optimizer.lr.", min: 0, max: 1),
 
         Num("offload.device_gb", null, "GPU memory budget; null means all free GPU memory.", min: 0, minExclusive: true, nullable: true),
-        Num("offload.host_gb", null, "Host memory budget for the pinned pool and staging; null means 80% of available memory.", min: 0, minExclusive: true, nullable: true),
+        Num("offload.host_gb", null, "Host memory budget the plan must respect (pools, staging, working set); null means no budget: auto tiers keep everything in host memory, nothing is checked against it, and runs say \"no host budget set\".", min: 0, minExclusive: true, nullable: true),
         Path("offload.nvme_dir", null, "Folder on an NVMe drive for swapped states; null disables the NVMe tier. Must exist, unless it is inside output_dir (then it is created). {rank} is replaced by the data-parallel rank (0 in a single process), e.g. /nvme/swap-{rank}."),
         Num("offload.nvme_gb", null, "NVMe space budget; null means the free space of nvme_dir less 10%.", min: 0, minExclusive: true, nullable: true),
         Choice("offload.optimizer_states", "auto", s_tiers, "Where fp32 master weights and Adam moments live; auto lets the planner choose."),
@@ -86,7 +86,8 @@ internal static class RecipeSchema
         Bool("logging.tensorboard", true, "Write TensorBoard event files to <output_dir>/tensorboard."),
         Num("logging.flush_seconds", 5.0, "Flush the TensorBoard file at least this often.", min: 0, minExclusive: true),
 
-        Int("checkpoint.every_steps", null, "Save a checkpoint every this many steps (and always at the end); null saves only at the end.", min: 1, nullable: true),
+        Int("checkpoint.every_steps", 500, "Save a checkpoint every this many steps (and always at the end, and on Ctrl-C); null: no step-based saves.", min: 1, nullable: true),
+        Num("checkpoint.every_minutes", 30.0, "Also save a checkpoint when this many minutes have passed since the last one, so a slow run is never hours from its last save; null: no time-based saves.", min: 0, minExclusive: true, nullable: true),
         Int("checkpoint.keep_last", 2, "Complete checkpoints kept; older ones are deleted.", min: 1),
         Path("checkpoint.dir", null, "Where checkpoints go; null means <output_dir>/checkpoints."),
 

@@ -15,16 +15,26 @@ internal static class RecipeValidator
         CheckAdapter(recipe, v);
         ModelShape? shape = RecipeFileChecks.CheckModel(recipe, v, options);
         if (shape is not null)
+        {
+            RecipeSizeCheck.CheckShape(shape, recipe.Model.Config is not null ? "model.config." : $"{shape.Source}: ");
             CheckShape(recipe, v, shape);
+        }
         CheckTokenizer(recipe, v, shape);
+        if (!options.AllowMissingInputs)
+            CheckDevice(recipe, v);
         CheckDatasetAndEval(recipe, v);
         CheckTraining(recipe, v);
         CheckOffloadTiers(recipe, v);
         RecipeFileChecks.CheckInputs(recipe, v, options);
+        if (shape is not null && recipe.Tokenizer.Kind == TokenizerKind.Hf && recipe.Tokenizer.Path is string tokenizerPath && !options.AllowMissingInputs)
+            RecipeSizeCheck.CheckVocabulary(recipe, shape, tokenizerPath);
         RecipeFileChecks.CheckOutputs(recipe, v);
         double? nvmeFreeGb = RecipeFileChecks.CheckNvme(recipe, v);
         if (shape is not null)
+        {
             RecipeBudgetCheck.Check(recipe, v, shape, nvmeFreeGb);
+            RecipeSizeCheck.CheckGeometry(recipe, v, shape);
+        }
     }
 
     private static void CheckModelChoice(Recipe recipe, RecipeValues v)
@@ -71,12 +81,21 @@ internal static class RecipeValidator
             throw new UserErrorException($"The byte tokenizer needs ids 0-255 but the model's vocab_size is {shape.VocabSize} ({shape.Source}); raise vocab_size to at least 256.");
     }
 
+    /// <summary>training.device cuda on a machine (or build) without CUDA: run refused it at model creation, validate now too.</summary>
+    private static void CheckDevice(Recipe recipe, RecipeValues v)
+    {
+        if (recipe.Training.Device == ComputeDevice.Cuda && !Torch.Cuda.IsAvailable)
+            throw new UserErrorException($"training.device is cuda{v.Where("training.device")} but this build of FineTune sees no CUDA device; use training.device=cpu or auto, or run on a GPU machine.");
+    }
+
     private static void CheckDatasetAndEval(Recipe recipe, RecipeValues v)
     {
         if (recipe.Dataset.Format != DatasetFormat.Synthetic && recipe.Dataset.Path is null)
             throw new UserErrorException($"dataset.format is {v.String("dataset.format")}{v.Where("dataset.format")} but dataset.path is not set; give dataset.path=FILE or use dataset.format=synthetic.");
         if (recipe.Eval.Fraction > 0 && recipe.Eval.Path is not null)
             throw new UserErrorException($"eval.fraction{v.Where("eval.fraction")} and eval.path{v.Where("eval.path")} are both set; hold out a fraction or give a separate file, not both.");
+        if (recipe.Eval.EverySteps is not null && recipe.Eval.Path is null && recipe.Eval.Fraction > 0.5)
+            throw new UserErrorException($"eval.fraction {RecipeValues.Format(recipe.Eval.Fraction)}{v.Where("eval.fraction")} holds out more of the data than it trains on; use a small fraction such as 0.05.");
         if (recipe.Eval.EverySteps is not null && recipe.Eval.Fraction == 0 && recipe.Eval.Path is null)
             throw new UserErrorException($"eval.every_steps is set{v.Where("eval.every_steps")} but there is nothing to evaluate on; set eval.fraction (e.g. 0.05) or eval.path.");
     }
@@ -85,8 +104,8 @@ internal static class RecipeValidator
     {
         if (recipe.Training.Device == ComputeDevice.Cpu && recipe.Training.Precision == Precision.Fp16)
             throw new UserErrorException($"training.precision fp16{v.Where("training.precision")} needs a GPU but training.device is cpu; use bf16 or fp32.");
-        if (recipe.Training.MaxSteps is long maxSteps && recipe.Schedule.WarmupSteps > maxSteps)
-            throw new UserErrorException($"schedule.warmup_steps {recipe.Schedule.WarmupSteps}{v.Where("schedule.warmup_steps")} is longer than training.max_steps {maxSteps}; shorten the warmup.");
+        // a warmup longer than the run is shortened to the run's length at start (Runs.RunSchedule), whether the
+        // length comes from max_steps or from epochs; it is not an error (a quick run of a long recipe must work)
         if (recipe.Optimizer.Beta1 >= 1 || recipe.Optimizer.Beta2 >= 1)
             throw new UserErrorException($"optimizer.betas{v.Where("optimizer.betas")} must both be below 1.");
         if (recipe.Resume is string resume && resume.Length == 0)

@@ -14,7 +14,9 @@ internal static partial class RecipeYamlWriter
     [GeneratedRegex(@"^[A-Za-z0-9_./~+-][A-Za-z0-9_./~+ -]*$")]
     private static partial Regex PlainSafe();
 
-    public static string Write(RecipeValues values)
+    /// <param name="absolutePaths">Write path fields (and a resume path) resolved against the working directory, so
+    /// the text means the same from any other directory (a checkpoint's recipe.yaml, read by `finetune resume`).</param>
+    public static string Write(RecipeValues values, bool absolutePaths = false)
     {
         var text = new StringBuilder();
         var openSections = new List<string>();
@@ -33,12 +35,17 @@ internal static partial class RecipeYamlWriter
                 openSections.Add(segments[depth]);
             }
             text.Append(' ', (segments.Length - 1) * 2).Append(segments[^1]).Append(": ")
-                .Append(FormatValue(values.Get(field.Path))).Append('\n');
+                .Append(FormatValue(absolutePaths ? Absolute(field, values.Get(field.Path)) : values.Get(field.Path))).Append('\n');
         }
         return text.ToString();
     }
 
     public static string FormatDefault(RecipeField field) => FormatValue(field.Default);
+
+    private static object? Absolute(RecipeField field, object? value) =>
+        value is string text && text.Length > 0 && (field.Kind == FieldKind.Path || (field.Path == "resume" && text is not ("latest" or "true" or "false")))
+            ? System.IO.Path.GetFullPath(text)
+            : value;
 
     /// <summary>One YAML scalar or flow list that parses back to exactly <paramref name="value"/>.</summary>
     public static string FormatValue(object? value) => value switch

@@ -42,13 +42,15 @@ public static class RunCheckpoints
         Directory.CreateDirectory(optimizerFolder);
         engine.SaveOptimizerState(optimizerFolder);
         Register(writer, optimizerFolder, OptimizerFolder);
+        var schedulerState = new JsonObject { [ScheduleStepKey] = engine.StepCount, [CleanStepsKey] = engine.LossScaler?.CleanSteps ?? 0 };
+        RunSchedule.Save(schedulerState, engine.Options.Schedule);
         writer.WriteTrainerState(new TrainerState
         {
             Step = step,
             Epoch = position.Epoch,
             DataPosition = JsonSerializer.SerializeToNode(position)!.AsObject(),
             RngStates = new Dictionary<string, byte[]> { [DataRngName] = Encoding.ASCII.GetBytes(position.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
-            SchedulerState = new JsonObject { [ScheduleStepKey] = engine.StepCount, [CleanStepsKey] = engine.LossScaler?.CleanSteps ?? 0 },
+            SchedulerState = schedulerState,
             LossScale = engine.LossScaler?.Scale ?? 1.0,
             SkippedSteps = engine.LossScaler?.SkippedSteps ?? 0,
             TokensSeen = tokensSeen,

@@ -6,39 +6,111 @@ namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// The folders of a run: output_dir (created), offload.nvme_dir (created when its parent exists, so the default
-/// "&lt;output_dir&gt;/swap" works on a first run; a missing parent is a user error), and what a fresh start clears.
+/// "&lt;output_dir&gt;/swap" works on a first run; a missing parent is a user error), checkpoint.dir when it is
+/// elsewhere, what a fresh start refuses, and the empty folders a failed start takes back.
+/// Rule: a run never deletes another run's files. A fresh run (resume null) refuses an output_dir that holds
+/// checkpoints, metrics.jsonl lines or TensorBoard events; resume=latest with no checkpoint yet continues the same
+/// run's logs (metrics.jsonl is appended, the last line of a step wins; TensorBoard gets a new event file).
 /// </summary>
 public static class RunDirectories
 {
-    public static void Prepare(Recipe recipe)
+    /// <summary>Creates the run's folders; returns those it created (deepest last), for <see cref="RemoveIfEmpty"/>.</summary>
+    public static IReadOnlyList<string> Prepare(Recipe recipe)
     {
-        CreateOrRefuse(recipe.OutputDir, "output_dir");
+        var created = new List<string>();
+        CreateOrRefuse(recipe.OutputDir, "output_dir", created);
         if (recipe.Offload.NvmeDir is string nvme && !Directory.Exists(nvme))
         {
             string? parent = Path.GetDirectoryName(Path.GetFullPath(nvme));
             if (parent is null || !Directory.Exists(parent))
                 throw new UserErrorException($"offload.nvme_dir {nvme} does not exist and neither does its parent folder; create it on the NVMe drive or point nvme_dir at an existing folder.");
-            CreateOrRefuse(nvme, "offload.nvme_dir");
+            CreateOrRefuse(nvme, "offload.nvme_dir", created);
         }
+        if (!IsInside(recipe.Checkpoint.Dir, recipe.OutputDir))
+            CreateOrRefuse(recipe.Checkpoint.Dir, "checkpoint.dir", created);
+        return created;
     }
 
     /// <summary>
-    /// Before a run that does not resume: refuses an output_dir that already holds checkpoints (they would mix with
-    /// the new run's), and removes the losses and TensorBoard files of an earlier attempt that never checkpointed.
+    /// Refuses a run whose files in output_dir are symbolic links: FineTune appends to metrics.jsonl, writes into
+    /// tensorboard/ and checkpoints/, and deletes old checkpoints; through a link any of that would land outside
+    /// the run folder. (To keep checkpoints on another disk, set checkpoint.dir there.)
     /// </summary>
-    public static void StartFresh(Recipe recipe)
+    public static void RefuseLinks(Recipe recipe)
     {
-        IReadOnlyList<CheckpointInfo> existing = new CheckpointStore(recipe.Checkpoint.Dir).List();
-        if (existing.Count > 0 && recipe.Resume is null)
-            throw new UserErrorException($"{recipe.Checkpoint.Dir} already holds checkpoints (latest {existing[^1].DirectoryPath}); continue that run with resume=true, or choose a new output_dir.");
-        File.Delete(Path.Combine(recipe.OutputDir, RunMetricsLog.FileName));
-        string tensorBoard = TrainingMetricsLogger.DirectoryFor(recipe.OutputDir);
-        if (Directory.Exists(tensorBoard))
-            Directory.Delete(tensorBoard, recursive: true);
+        foreach (string name in new[] { RunMetricsLog.FileName, "tensorboard", "checkpoints", RunFolderLock.FileName })
+        {
+            string path = Path.Combine(recipe.OutputDir, name);
+            FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
+            if (info.Exists && info.LinkTarget is string target)
+                throw new UserErrorException($"{path} is a symbolic link (to {target}), and FineTune never writes or deletes through links out of output_dir; remove the link{(name == "checkpoints" ? ", and set checkpoint.dir to keep checkpoints on another disk" : "")}.");
+        }
     }
 
-    private static void CreateOrRefuse(string folder, string field)
+    /// <summary>The folders a run locks: output_dir, and checkpoint.dir when it lies outside it.</summary>
+    public static IEnumerable<(string Folder, string What)> LockedFolders(Recipe recipe)
     {
+        yield return (recipe.OutputDir, "output_dir");
+        if (!IsInside(recipe.Checkpoint.Dir, recipe.OutputDir))
+            yield return (recipe.Checkpoint.Dir, "checkpoint.dir");
+    }
+
+    /// <summary>
+    /// Before a run that starts a new timeline in output_dir (step 0, or a branch from another run's checkpoint):
+    /// refuses an output_dir holding checkpoints, and, unless <paramref name="continuesThisRun"/> (resume=latest
+    /// that found no checkpoint yet), metrics or TensorBoard events; the sentence names what is there.
+    /// </summary>
+    public static void StartFresh(Recipe recipe, bool continuesThisRun)
+    {
+        IReadOnlyList<CheckpointInfo> existing = new CheckpointStore(recipe.Checkpoint.Dir).ListAll();
+        if (existing.Count > 0)
+            throw new UserErrorException($"{recipe.Checkpoint.Dir} already holds checkpoints (latest {existing[^1].DirectoryPath}); continue that run with resume=true, or choose a new output_dir.");
+        if (continuesThisRun)
+            return;
+        var found = new List<string>();
+        string metrics = Path.Combine(recipe.OutputDir, RunMetricsLog.FileName);
+        if (File.Exists(metrics) && new FileInfo(metrics).Length > 0)
+            found.Add(RunMetricsLog.FileName);
+        string tensorBoard = TrainingMetricsLogger.DirectoryFor(recipe.OutputDir);
+        if (Directory.Exists(tensorBoard) && Directory.EnumerateFiles(tensorBoard, "events.out.tfevents.*").Any())
+            found.Add("tensorboard/ event files");
+        if (found.Count > 0)
+            throw new UserErrorException($"output_dir {recipe.OutputDir} holds an earlier run's {string.Join(" and ", found)}, which a new run would mix with its own; choose a new output_dir, or continue that run with resume=true.");
+    }
+
+    /// <summary>After a start that failed: removes the folders <see cref="Prepare"/> created, deepest first, when nothing but the run lock is in them.</summary>
+    public static void RemoveIfEmpty(IReadOnlyList<string> created)
+    {
+        foreach (string folder in created.Reverse())
+        {
+            try
+            {
+                string lockFile = Path.Combine(folder, RunFolderLock.FileName);
+                string[] entries = Directory.GetFileSystemEntries(folder);
+                if (entries.All(e => e == lockFile))
+                    Directory.Delete(folder, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // best effort: the user error being reported matters more than a leftover empty folder
+            }
+        }
+    }
+
+    /// <summary>Whether <paramref name="path"/> is <paramref name="folder"/> or lies inside it (lexically, after resolving to absolute).</summary>
+    public static bool IsInside(string path, string folder)
+    {
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        string root = Path.TrimEndingDirectorySeparator(Path.GetFullPath(folder));
+        return full == root || full.StartsWith(root + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+    }
+
+    private static void CreateOrRefuse(string folder, string field, List<string> created)
+    {
+        string full = Path.GetFullPath(folder);
+        var missing = new Stack<string>();
+        for (string? f = full; f is not null && !Directory.Exists(f); f = Path.GetDirectoryName(f))
+            missing.Push(f);
         try
         {
             Directory.CreateDirectory(folder);
@@ -47,5 +119,6 @@ public static class RunDirectories
         {
             throw new UserErrorException($"{field} {folder} cannot be created ({e.Message.TrimEnd('.')}); choose a writable folder.", e);
         }
+        created.AddRange(missing);
     }
 }

@@ -8,11 +8,14 @@ namespace FineTune.Trainer.Runs;
 /// &lt;output_dir&gt;/metrics.jsonl: one JSON object per optimizer step ({"step", "loss", "lr", "grad_norm", "tokens",
 /// "seconds" and its parts), appended and flushed as each step ends, doubles written shortest-round-trip so they read back
 /// bitwise. A resumed run appends the steps after its checkpoint again; readers take the last line per step
-/// (<see cref="ReadLosses"/>). This is the file the kill -9 tests compare; TensorBoard holds float32 copies.
+/// (<see cref="ReadLosses"/>). A non-finite value is written as a string ("NaN", "Infinity"). This is the file the kill -9 tests compare; TensorBoard holds float32 copies.
 /// </summary>
 public sealed class RunMetricsLog : IDisposable
 {
     public const string FileName = "metrics.jsonl";
+
+    /// <summary>&lt;output_dir&gt;/eval.jsonl: {"step", "eval_loss"} per evaluation (a separate file: readers of metrics.jsonl expect a loss per line).</summary>
+    public const string EvalFileName = "eval.jsonl";
     private readonly FileStream _stream;
 
     public RunMetricsLog(string outputDirectory)
@@ -31,10 +34,10 @@ public sealed class RunMetricsLog : IDisposable
         {
             json.WriteStartObject();
             json.WriteNumber("step", metrics.Step);
-            json.WriteNumber("loss", metrics.Loss);
-            json.WriteNumber("lr", metrics.LearningRate);
-            if (double.IsFinite(metrics.GradientNorm))
-                json.WriteNumber("grad_norm", metrics.GradientNorm);
+            WriteNumber(json, "loss", metrics.Loss);
+            WriteNumber(json, "lr", metrics.LearningRate);
+            if (!double.IsNaN(metrics.GradientNorm))
+                WriteNumber(json, "grad_norm", metrics.GradientNorm);
             json.WriteNumber("tokens", metrics.TokenCount);
             json.WriteNumber("seconds", Math.Round(metrics.Seconds, 6));
             json.WriteNumber("compute_seconds", Math.Round(metrics.ComputeSeconds, 6));
@@ -46,6 +49,33 @@ public sealed class RunMetricsLog : IDisposable
         buffer.WriteByte((byte)'\n');
         _stream.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
         _stream.Flush();
+    }
+
+    /// <summary>Appends one evaluation to eval.jsonl beside metrics.jsonl.</summary>
+    public void AppendEval(long step, double evalLoss)
+    {
+        if (!double.IsFinite(evalLoss))
+            return; // an eval set without a trained token has no loss to draw
+        var buffer = new MemoryStream();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WriteNumber("step", step);
+            json.WriteNumber("eval_loss", evalLoss);
+            json.WriteEndObject();
+        }
+        buffer.WriteByte((byte)'\n');
+        using var stream = new FileStream(Path.Combine(Path.GetDirectoryName(FilePath)!, EvalFileName), FileMode.Append, FileAccess.Write, FileShare.Read);
+        stream.Write(buffer.GetBuffer(), 0, (int)buffer.Length);
+    }
+
+    /// <summary>JSON has no NaN or infinity: those are written as the strings "NaN", "Infinity" and "-Infinity" (what Python's float() reads).</summary>
+    private static void WriteNumber(Utf8JsonWriter json, string name, double value)
+    {
+        if (double.IsFinite(value))
+            json.WriteNumber(name, value);
+        else
+            json.WriteString(name, double.IsNaN(value) ? "NaN" : value > 0 ? "Infinity" : "-Infinity");
     }
 
     /// <summary>Loss per step, the last line of each step winning (a resumed run re-logs the steps it repeats).</summary>
@@ -61,9 +91,12 @@ public sealed class RunMetricsLog : IDisposable
             try
             {
                 using JsonDocument document = JsonDocument.Parse(line);
-                losses[document.RootElement.GetProperty("step").GetInt64()] = document.RootElement.GetProperty("loss").GetDouble();
+                JsonElement loss = document.RootElement.GetProperty("loss");
+                losses[document.RootElement.GetProperty("step").GetInt64()] = loss.ValueKind == JsonValueKind.String
+                    ? double.Parse(loss.GetString()!, System.Globalization.CultureInfo.InvariantCulture)
+                    : loss.GetDouble();
             }
-            catch (JsonException)
+            catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException or KeyNotFoundException)
             {
                 // A line cut short by a kill: its step is logged again by the resumed run.
             }

@@ -169,14 +169,17 @@ public sealed record RunPlan
         long logits = 3L * b * t * config.VocabSize * 4;
         long tokens = (long)b * t * accumulation;
         long weights = memory.WeightByteCount;
-        // LlamaModel.Open (model.path or a resume checkpoint, with params on NVMe) reads one tensor at a time: its disk
-        // bytes (up to F64) through a chunk array of at most 64 MiB, then the compute type; an 8 MiB staging buffer;
-        // and the optimizer's first masters through one sub-group window
+        // With params on NVMe the model never is whole in memory: LlamaModel.Open (model.path or a resume checkpoint)
+        // reads one tensor at a time — its disk bytes (up to F64) through a chunk array of at most 64 MiB, then the
+        // compute type — and a creation from model.config draws one chunk at a time (fp32, then the compute type);
+        // either way an 8 MiB staging buffer and the optimizer's first masters through one sub-group window
         long largest = memory.Layout.Parameters.Max(p => p.ElementCount);
-        bool lazily = parametersOnNvme && fromFolder;
-        long loading = lazily
-            ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + (8L << 20) + HostAlignment.RoundUpToPage(Math.Min(memory.Layout.SubGroupElementCount, parameters) * e) + HostAlignment.PageByteCount
-            : weights;
+        long chunk = Math.Min(largest, LlamaInitializer.ChunkElementCount);
+        long window = (8L << 20) + HostAlignment.RoundUpToPage(Math.Min(memory.Layout.SubGroupElementCount, parameters) * e) + HostAlignment.PageByteCount;
+        long streamedLoading = fromFolder ? largest * (8 + e) + Math.Min(largest * 8, 64L << 20) + window : chunk * (4 + 4 + e) + window;
+        // a folder is always opened lazily with params on NVMe; a creation is streamed when that holds less than the whole model
+        bool lazily = parametersOnNvme && (fromFolder || streamedLoading < weights);
+        long loading = lazily ? streamedLoading : weights;
         double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
         int cores = Environment.ProcessorCount;
         return new RunPlan

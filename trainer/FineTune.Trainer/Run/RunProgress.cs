@@ -11,11 +11,14 @@ public sealed class RunProgress
     private readonly TextWriter _out;
     private readonly Action<string>? _liveRender;
     private readonly int _plainEverySteps;
+    private readonly Func<int> _liveWidth;
     private bool _lineOpen;
 
     /// <param name="liveRender">Draws the live line in place (terminal); null: plain periodic lines on <paramref name="output"/>.</param>
-    public RunProgress(TextWriter output, Action<string>? liveRender, int plainEverySteps)
+    /// <param name="liveWidth">The columns the live line may take, asked at every update (the terminal may be resized).</param>
+    public RunProgress(TextWriter output, Action<string>? liveRender, int plainEverySteps, Func<int>? liveWidth = null)
     {
+        _liveWidth = liveWidth ?? (() => RunProgressLine.UnlimitedWidth);
         _out = output;
         _liveRender = liveRender;
         _plainEverySteps = Math.Max(1, plainEverySteps);
@@ -25,7 +28,7 @@ public sealed class RunProgress
     {
         if (_liveRender is not null)
         {
-            _liveRender(line.Format());
+            _liveRender(line.Format(_liveWidth()));
             _lineOpen = true;
             return;
         }

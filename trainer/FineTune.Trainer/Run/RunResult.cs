@@ -37,11 +37,25 @@ public sealed record RunResult
     /// <summary>Host bytes reserved by the engine's pools (its plan).</summary>
     public required long PoolReservedByteCount { get; init; }
 
+    /// <summary>How the CPU side computed: libtorch threads, the OpenMP wait policy and the BLAS (fixed per machine, recorded for comparisons).</summary>
+    public string? Compute { get; init; }
+
     public double? AccuracyBefore { get; init; }
 
     public double? AccuracyAfter { get; init; }
 
     public double? EvalLoss { get; init; }
+
+    /// <summary>Train loss of every step so far (resumed steps included), for the summary's sparkline.</summary>
+    public IReadOnlyList<double> LossCurve { get; init; } = [];
+
+    /// <summary>Eval loss of every evaluation so far.</summary>
+    public IReadOnlyList<double> EvalLossCurve { get; init; } = [];
+
+    /// <summary>The loss/learning-rate PNG written into the run folder; null when it could not be drawn (<see cref="PlotError"/>).</summary>
+    public string? PlotFile { get; init; }
+
+    public string? PlotError { get; init; }
 
     public string? TensorBoardFile { get; init; }
 

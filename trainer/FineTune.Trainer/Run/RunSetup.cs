@@ -35,6 +35,9 @@ public sealed class RunSetup
     /// <summary>The synthetic task and held-out records whose greedy answers are checked; null for file datasets.</summary>
     public (SyntheticTask Task, IReadOnlyList<InstructionRecord> Records, InstructionTemplate Template)? Synthetic { get; private init; }
 
+    /// <summary>The chat template conversations are rendered with, and why; null when the data holds no conversation.</summary>
+    public ChatTemplateChoice? Chat { get; private init; }
+
     public DataLoaderOptions LoaderOptions { get; private init; } = null!;
 
     public DType ModelDType { get; private init; }
@@ -42,6 +45,15 @@ public sealed class RunSetup
     public Device ComputeDevice { get; private init; }
 
     public long TotalSteps { get; private init; }
+
+    /// <summary>Optimizer steps of one pass over the training samples (what training.epochs counts).</summary>
+    public long StepsPerEpoch { get; private init; }
+
+    /// <summary>
+    /// The dataset line printed at run start: records loaded, truncated, split and dropped, trained tokens and
+    /// steps per epoch, and the prompt or chat format the formatter used.
+    /// </summary>
+    public string DataSummary { get; private init; } = "";
 
     /// <summary>Reads the tokenizer and dataset named by <paramref name="recipe"/> and derives everything else.</summary>
     public static RunSetup Create(Recipe recipe)
@@ -53,7 +65,13 @@ public sealed class RunSetup
         int evalCount = recipe.Eval.EverySteps is null || recipe.Eval.Path is not null ? 0 : Math.Max(1, (int)Math.Round(records.Count * recipe.Eval.Fraction));
         if (evalCount >= records.Count)
             throw new UserErrorException($"eval.fraction {recipe.Eval.Fraction} leaves no training records out of {records.Count}; lower eval.fraction.");
-        var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), null, template);
+        ChatTemplateChoice? chat = records.Any(r => r.Format == DataFormat.Chat)
+            ? ChatTemplateChoice.Detect(recipe.Tokenizer.Kind == TokenizerKind.Byte ? TokenizerLoader.ByteTokenizerName : recipe.Tokenizer.Path!)
+            : null;
+        // dataset.truncation applies when the recipe sets it; left at its default each format keeps its own (split for text, truncate for instructions and chats)
+        OverflowPolicy? overflow = recipe.Values.IsDefault("dataset.truncation") ? null
+            : recipe.Dataset.Truncation switch { TruncationMode.Split => OverflowPolicy.Split, TruncationMode.Drop => OverflowPolicy.Drop, _ => OverflowPolicy.Truncate };
+        var datasetOptions = new DatasetOptions(recipe.Dataset.SeqLen, FormatOf(recipe.Dataset.Format), overflow, template, chat?.Template);
         TokenizedDataset train = TokenizedDataset.Build(records.Take(records.Count - evalCount).ToList(), tokenizer, datasetOptions);
         if (train.Samples.Count == 0)
             throw new UserErrorException($"the dataset gives no training samples of at most {recipe.Dataset.SeqLen} tokens; check dataset.path and dataset.seq_len.");
@@ -61,6 +79,14 @@ public sealed class RunSetup
             : recipe.Eval.Path is string evalPath ? DataFileReader.Read([evalPath], FormatOf(recipe.Dataset.Format))
             : records.Skip(records.Count - evalCount).ToList();
         TokenizedDataset? eval = evalRecords is null ? null : TokenizedDataset.Build(evalRecords, tokenizer, datasetOptions);
+        long stepsPerEpoch = StepsForEpochs(recipe, train, epochs: 1);
+        long totalSteps = recipe.Training.MaxSteps ?? StepsForEpochs(recipe, train, recipe.Training.Epochs);
+        string format = synthetic is not null ? $"synthetic {recipe.Dataset.SyntheticTask.ToString().ToLowerInvariant()} task, compact prompt"
+            : chat is not null ? $"chat: {chat.Reason}"
+            : recipe.Dataset.Format == DatasetFormat.Alpaca ? "alpaca prompt template" : "plain text";
+        DatasetStatistics s = train.Statistics;
+        string summary = string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"data: {s.RecordCount:N0} records loaded ({s.TruncatedCount:N0} truncated, {s.SplitCount:N0} split, {s.DroppedCount:N0} dropped) -> {s.SampleCount:N0} samples; {s.TrainedTokenCount:N0} trained tokens and {stepsPerEpoch:N0} steps per epoch; run: {totalSteps:N0} steps{(eval is null ? "" : $"; eval: {eval.Samples.Count:N0} samples")}; format: {format}");
         var loaderOptions = new DataLoaderOptions(recipe.Training.BatchSize, recipe.Dataset.SeqLen, (ulong)recipe.Training.Seed,
             recipe.Dataset.Shuffle, recipe.Dataset.Packing, tokenizer.PadId ?? tokenizer.EosId ?? 0);
         return new RunSetup(recipe)
@@ -69,25 +95,35 @@ public sealed class RunSetup
             TrainData = train,
             EvalData = eval,
             Synthetic = synthetic,
+            Chat = chat,
             LoaderOptions = loaderOptions,
             ModelDType = DTypeOf(recipe.Training.Precision),
             ComputeDevice = DeviceOf(recipe.Training.Device),
-            TotalSteps = recipe.Training.MaxSteps ?? StepsForEpochs(recipe, train),
+            TotalSteps = totalSteps,
+            StepsPerEpoch = stepsPerEpoch,
+            DataSummary = summary,
         };
     }
 
-    /// <summary>A fresh model: loaded from model.path (<see cref="LoadModel"/>), or created from model.config with training.seed.</summary>
+    /// <summary>
+    /// A fresh model: loaded from model.path (<see cref="LoadModel"/>), or created from model.config with training.seed
+    /// — with the weights on NVMe, drawn chunk by chunk straight into the engine's weight file
+    /// (<see cref="LlamaModel.CreateStreamed"/>), so a model larger than host memory is never whole in memory.
+    /// </summary>
     public LlamaModel CreateModel(RunPlan plan)
     {
         if (Recipe.Model.Path is not null)
             return LoadModel(Recipe.Model.Path, plan);
-        return LlamaModel.Create(ConfigOf(Recipe, Tokenizer), Recipe.Training.Seed, ModelDType, ComputeDevice);
+        LlamaConfig config = ConfigOf(Recipe, Tokenizer);
+        return plan.OpensModelLazily
+            ? LlamaModel.CreateStreamed(config, Recipe.Training.Seed, ModelDType, ComputeDevice)
+            : LlamaModel.Create(config, Recipe.Training.Seed, ModelDType, ComputeDevice);
     }
 
     /// <summary>
     /// The model in <paramref name="folder"/> (model.path or a checkpoint's). With the weights on NVMe it is only
     /// opened (<see cref="LlamaModel.Open"/>): the engine copies it into its weight file one tensor at a time, so the
-    /// whole model is never in host memory at once (the fp32 gradient accumulators, 4 bytes a parameter, still are).
+    /// whole model is never in host memory at once.
     /// </summary>
     public LlamaModel LoadModel(string folder, RunPlan plan) => plan.OpensModelLazily
         ? LlamaModel.Open(folder, ModelDType, ComputeDevice)
@@ -120,14 +156,13 @@ public sealed class RunSetup
         Precision = r.Training.Precision switch { Precision.Bf16 => PrecisionMode.BFloat16, Precision.Fp16 => PrecisionMode.Float16, _ => PrecisionMode.Float32 },
         MicroBatchSize = r.Training.BatchSize,
         SequenceLength = r.Dataset.SeqLen,
+        AccumulationSteps = r.Training.GradientAccumulationSteps,
         AdamW = new()
         {
             LearningRate = r.Optimizer.Lr, Beta1 = r.Optimizer.Beta1, Beta2 = r.Optimizer.Beta2, Epsilon = r.Optimizer.Eps,
             WeightDecay = r.Optimizer.WeightDecay, MaxGradNorm = r.Training.ClipGradNorm ?? 0,
         },
-        Schedule = new LearningRateSchedule(
-            r.Schedule.Type switch { ScheduleType.Linear => ScheduleKind.Linear, ScheduleType.Constant => ScheduleKind.Constant, _ => ScheduleKind.Cosine },
-            r.Optimizer.Lr, r.Schedule.WarmupSteps, Math.Max(totalSteps, 1), r.Schedule.MinLrRatio),
+        Schedule = RunSchedule.Plan(r, Math.Max(totalSteps, 1), state: null).Schedule,
         OptimizerTier = optimizerTier,
         NvmeActivationLayers = activationsOnNvme ? -1 : 0,
         ParameterTier = parametersOnNvme ? ParameterTier.Nvme : ParameterTier.Device,
@@ -180,12 +215,12 @@ public sealed class RunSetup
     };
 
     /// <summary>Optimizer steps for training.epochs passes over the training tokens (packed) or samples (unpacked).</summary>
-    private static long StepsForEpochs(Recipe recipe, TokenizedDataset train)
+    private static long StepsForEpochs(Recipe recipe, TokenizedDataset train, int epochs)
     {
         long rowsPerStep = (long)recipe.Training.BatchSize * recipe.Training.GradientAccumulationSteps;
         long rows = recipe.Dataset.Packing
             ? (train.Samples.Sum(s => (long)s.Ids.Length - 1) + recipe.Dataset.SeqLen - 1) / recipe.Dataset.SeqLen
             : train.Samples.Count;
-        return Math.Max(1, recipe.Training.Epochs * ((rows + rowsPerStep - 1) / rowsPerStep));
+        return Math.Max(1, epochs * ((rows + rowsPerStep - 1) / rowsPerStep));
     }
 }

@@ -1,8 +1,9 @@
 using System.Globalization;
+using FineTune.Trainer.Plots;
 
 namespace FineTune.Trainer.Runs;
 
-/// <summary>The lines printed at the end of a run: loss drop, speed, peak host memory against the budget, task accuracy, where the files are.</summary>
+/// <summary>The lines printed at the end of a run: loss drop and its curve as a sparkline, speed, peak host memory against the budget, task accuracy, where the files are (the loss plot among them).</summary>
 public static class RunSummary
 {
     public static IReadOnlyList<string> Lines(RunResult r)
@@ -12,10 +13,16 @@ public static class RunSummary
         lines.Add(Invariant($"{head} ({(r.StartStep > 0 ? $"resumed from step {r.StartStep}" : "fresh start")})"));
         if (r.FirstLoss is double first && r.LastLoss is double last)
             lines.Add(Invariant($"loss: {first:0.0000} (step 1) -> {last:0.0000} (step {r.Step}), {Math.Abs(first - last) / first * 100:0.0}% {(last <= first ? "lower" : "higher")}"));
+        if (r.LossCurve.Count > 1)
+            lines.Add($"train loss {Sparkline.Render(r.LossCurve)} ({r.LossCurve.Count} steps)");
+        if (r.EvalLossCurve.Count > 1)
+            lines.Add($"eval loss  {Sparkline.Render(r.EvalLossCurve)} ({r.EvalLossCurve.Count} evaluations)");
         lines.Add(Invariant($"speed: {r.TokensPerSecond:0} trained tokens/s ({r.PositionsPerSecond:0} tokens/s through the model, prompts and padding included)"));
         string budget = r.HostBudgetByteCount is long b
             ? Invariant($" of the {Gib(b)} GiB host budget ({100.0 * r.PeakResidentByteCount / b:0}%, {(r.PeakResidentByteCount <= b ? "within" : "OVER")} budget)")
             : " (no host budget set)";
+        if (r.Compute is not null)
+            lines.Add($"compute: {r.Compute}");
         lines.Add(Invariant($"peak host memory (VmHWM): {Gib(r.PeakResidentByteCount)} GiB{budget}; planned {Gib(r.PredictedHostPeakByteCount)} GiB; engine pools reserve {Mib(r.PoolReservedByteCount)} MiB"));
         if (r.AccuracyAfter is double after)
             lines.Add(Invariant($"task accuracy (greedy, {RunSetup.AccuracyRecordCount} held-out records): {(r.AccuracyBefore is double before ? $"{before:P0} -> " : "")}{after:P0}"));
@@ -24,6 +31,8 @@ public static class RunSummary
         if (r.TensorBoardFile is not null)
             lines.Add($"tensorboard: {Path.GetDirectoryName(r.TensorBoardFile)} (tensorboard --logdir {Path.GetDirectoryName(r.TensorBoardFile)})");
         lines.Add($"losses: {r.MetricsFile}");
+        if (r.PlotFile is not null || r.PlotError is not null)
+            lines.Add(r.PlotFile is not null ? $"plot: {r.PlotFile}" : $"plot: not drawn ({r.PlotError})");
         lines.Add(r.LastCheckpoint is null ? $"checkpoints: none in {r.CheckpointDirectory}" : $"checkpoint: {r.LastCheckpoint}");
         if (r.Interrupted)
             lines.Add($"continue with: finetune resume {Path.GetDirectoryName(r.MetricsFile)}");

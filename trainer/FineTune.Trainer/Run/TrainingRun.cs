@@ -4,6 +4,7 @@ using FineTune.Torch;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
+using FineTune.Trainer.Plots;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.TensorBoard;
 using FineTune.Trainer.Training;
@@ -33,33 +34,73 @@ public sealed class TrainingRun
         _progress = progress;
     }
 
+    /// <summary>
+    /// Resuming from a checkpoint older than the newest in the same checkpoint folder deletes the newer ones
+    /// (`--discard-newer`); without it such a resume is refused, since it would overwrite them.
+    /// </summary>
+    public bool DiscardNewer { get; init; }
+
     public RunResult Execute(CancellationToken cancel)
     {
         Torch.Torch.SetNumThreads(TorchThreadCount());
-        Recipe recipe = _recipe;
-        RunDirectories.Prepare(recipe);
+        RunDirectories.RefuseLinks(_recipe);
+        IReadOnlyList<string> created = RunDirectories.Prepare(_recipe);
+        try
+        {
+            using RunFolderLock folderLock = RunFolderLock.Acquire(RunDirectories.LockedFolders(_recipe));
+            return Train(_recipe, cancel);
+        }
+        catch
+        {
+            // a run that failed before writing anything leaves no empty run folders behind
+            RunDirectories.RemoveIfEmpty(created);
+            throw;
+        }
+    }
+
+    private RunResult Train(Recipe recipe, CancellationToken cancel)
+    {
+        var store = new CheckpointStore(recipe.Checkpoint.Dir);
+        (Torch.Blas.BlasKind blas, string? blasPath) = Torch.Blas.BlasLibrary.Resolve();
+        if (Torch.Blas.BlasLibrary.Advice(blas, blasPath) is string advice)
+            _progress.Message($"warning: {advice}");
+        string compute = $"libtorch {Torch.Torch.NumThreads} threads of {Environment.ProcessorCount} cores, OpenMP wait {Torch.Native.OpenMpPolicy.Description}, BLAS {blas}";
         CheckpointInfo? checkpoint = RunCheckpoints.Find(recipe);
+        bool sameRun = checkpoint is not null && RunDirectories.IsInside(checkpoint.DirectoryPath, recipe.Checkpoint.Dir);
+        IReadOnlyList<CheckpointInfo> newer = sameRun ? store.Newer(checkpoint!.Step) : [];
+        if (newer.Count > 0 && !DiscardNewer)
+            throw new UserErrorException($"{recipe.Checkpoint.Dir} holds {newer.Count} checkpoint(s) newer than {checkpoint!.DirectoryPath} ({string.Join(", ", newer.Select(c => Path.GetFileName(c.DirectoryPath)))}), which resuming from it would overwrite; add --discard-newer to delete them, or continue from it in a new run folder with output_dir=NEW.");
         if (checkpoint is null)
-            RunDirectories.StartFresh(recipe);
+            RunDirectories.StartFresh(recipe, continuesThisRun: recipe.Resume is not null);
+        else if (!sameRun)
+            RunDirectories.StartFresh(recipe, continuesThisRun: false); // a new run that branches from another run's checkpoint
         RunSetup setup = RunSetup.Create(recipe);
+        _progress.Message(setup.DataSummary);
+        TrainerState? savedState = checkpoint?.ReadTrainerState();
+        (LearningRateSchedule schedule, string scheduleLine) = RunSchedule.Plan(recipe, setup.TotalSteps, savedState);
         long baseline = RunPlan.MeasureRuntimeBaseline();
         RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
+        RunSpaceCheck.CheckCheckpoints(recipe, plan, store);
+        RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
         using LlamaModel model = checkpoint is null
             ? setup.CreateModel(plan)
             : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
-        using var engine = new TrainingEngine(model, setup.EngineOptions(plan));
+        using var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule });
         DataPosition? position = null;
         long tokensSeen = 0;
         if (checkpoint is not null)
         {
             (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine);
             tokensSeen = state.TokensSeen;
-            int discarded = new CheckpointStore(recipe.Checkpoint.Dir).DiscardAfter(checkpoint.Step);
-            _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; removed {discarded} newer checkpoint(s) of the abandoned run" : "")}");
+            int discarded = DiscardNewer ? store.DiscardAfter(checkpoint.Step) : 0;
+            _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; --discard-newer deleted {discarded} newer checkpoint(s) of the abandoned run" : "")}");
         }
+        if (setup.Chat is not null)
+            _progress.Message($"chat template: {setup.Chat.Reason}");
+        _progress.Message(scheduleLine);
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
-        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier}");
+        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier.ToString().ToLowerInvariant()}");
         double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
 
         using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);
@@ -71,6 +112,7 @@ public sealed class TrainingRun
         bool interrupted = false;
         long step = startStep;
         var batches = new Batch[recipe.Training.GradientAccumulationSteps];
+        var sinceCheckpoint = Stopwatch.StartNew();
         try
         {
             while (step < setup.TotalSteps)
@@ -87,6 +129,7 @@ public sealed class TrainingRun
                 bool last = step == setup.TotalSteps;
                 if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
                     logger?.Log(step, Scalars(metrics));
+                RunDivergence.Check(metrics, recipe, lastCheckpoint);
                 _progress.Step(new RunProgressLine(step, setup.TotalSteps, metrics.Loss, metrics.LearningRate, metrics.TokensPerSecond,
                     (metrics.BytesRead + metrics.BytesWritten) / Math.Max(metrics.Seconds, 1e-9), ProcessMemory.ResidentByteCount(),
                     engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
@@ -95,12 +138,17 @@ public sealed class TrainingRun
                 {
                     evalLoss = RunEvaluation.Loss(model, setup.EvalData, setup.LoaderOptions);
                     logger?.Log(step, MetricTags.EvalLoss, evalLoss.Value);
+                    metricsLog.AppendEval(step, evalLoss.Value);
                     _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
                 }
                 interrupted = cancel.IsCancellationRequested && !last;
-                if (last || interrupted || (recipe.Checkpoint.EverySteps is int every && step % every == 0))
+                bool due = (recipe.Checkpoint.EverySteps is int every && step % every == 0)
+                    || (recipe.Checkpoint.EveryMinutes is double minutes && sinceCheckpoint.Elapsed.TotalMinutes >= minutes);
+                if (last || interrupted || due)
                 {
+                    RunSpaceCheck.CheckNextCheckpoint(recipe, plan.CheckpointByteCount, lastCheckpoint);
                     lastCheckpoint = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe));
+                    sinceCheckpoint.Restart();
                     _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
                 }
                 if (interrupted)
@@ -117,6 +165,7 @@ public sealed class TrainingRun
         _progress.EndLine();
         logger?.LogSessionEnd(!interrupted);
         SortedDictionary<long, double> losses = RunMetricsLog.ReadLosses(metricsLog.FilePath);
+        var (plotFile, plotError, evalCurve) = DrawPlot(recipe.OutputDir);
         return new RunResult
         {
             Step = step,
@@ -131,9 +180,14 @@ public sealed class TrainingRun
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
             PredictedHostPeakByteCount = plan.HostPeakByteCount(baseline),
+            Compute = compute,
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted ? null : Accuracy(model, setup),
             EvalLoss = evalLoss,
+            LossCurve = losses.Values.ToList(),
+            EvalLossCurve = evalCurve,
+            PlotFile = plotFile,
+            PlotError = plotError,
             TensorBoardFile = logger?.FilePath,
             MetricsFile = metricsLog.FilePath,
             LastCheckpoint = lastCheckpoint,
@@ -142,13 +196,14 @@ public sealed class TrainingRun
     }
 
     /// <summary>
-    /// libtorch's intra-op threads: fixed per machine (FINETUNE_TORCH_THREADS, else half the logical cores, at least
-    /// one), so the same reductions are split the same way in the run and in its resume. Half, because the other
-    /// half runs the CPU AdamW and the I/O completions, and because OpenMP threads that spin on an oversubscribed CPU
-    /// were measured 8x slower than one thread on this 2-core machine (quickstart step 6.5 s vs 0.8 s per 512 tokens).
+    /// libtorch's intra-op threads: fixed per machine (FINETUNE_TORCH_THREADS, else every logical core), so the same
+    /// reductions are split the same way in the run and in its resume. Every core, because compute is what a CPU run
+    /// is for: the CPU AdamW, CRC and I/O completions fit around libtorch once its OpenMP threads sleep instead of
+    /// spinning while they wait (<see cref="FineTune.Torch.Native.OpenMpPolicy"/>); with libgomp's default spin, half
+    /// the cores was the only safe choice (8x slower otherwise, measured). docs/benchmarks.md has the measurement.
     /// </summary>
     public static int TorchThreadCount() =>
-        int.TryParse(Environment.GetEnvironmentVariable("FINETUNE_TORCH_THREADS"), out int threads) && threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount / 2);
+        int.TryParse(Environment.GetEnvironmentVariable("FINETUNE_TORCH_THREADS"), out int threads) && threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount);
 
     private static IEnumerable<KeyValuePair<string, double>> Scalars(StepMetrics m)
     {
@@ -161,6 +216,26 @@ public sealed class TrainingRun
         yield return new(MetricTags.PoolInUseBytes, m.PoolPeakInUseByteCount);
         yield return new(MetricTags.ReadBytesPerSecond, m.Seconds > 0 ? m.BytesRead / m.Seconds : 0);
         yield return new(MetricTags.WriteBytesPerSecond, m.Seconds > 0 ? m.BytesWritten / m.Seconds : 0);
+    }
+
+    /// <summary>
+    /// Writes OUTPUT_DIR/loss.png from the run's logs (the whole run, resumes included). A plot that cannot be drawn
+    /// (no SkiaSharp native library on this platform, a full disk) costs the run nothing: the summary says why.
+    /// </summary>
+    private static (string? File, string? Error, IReadOnlyList<double> EvalCurve) DrawPlot(string outputDirectory)
+    {
+        RunHistory history = RunHistory.Read(outputDirectory);
+        IReadOnlyList<double> evalCurve = history.Eval.Select(e => e.Loss).ToList();
+        string file = Path.Combine(outputDirectory, LossPlot.FileName);
+        try
+        {
+            LossPlot.Save([history], file);
+            return (file, null, evalCurve);
+        }
+        catch (Exception e) when (e is DllNotFoundException or TypeInitializationException or IOException or UnauthorizedAccessException)
+        {
+            return (null, e.Message, evalCurve);
+        }
     }
 
     private static double? Accuracy(LlamaModel model, RunSetup setup) => setup.Recipe.Eval.TaskAccuracy && setup.Synthetic is var (task, records, template)

@@ -15,20 +15,7 @@ internal static class TokenizerJsonReader
     /// (tokenizer_config.json settings, see <see cref="TokenizerLoader"/>).</summary>
     public static HfTokenizer Read(string path, Func<IReadOnlyDictionary<string, int>, PostProcessor, (SpecialTokenIds, PostProcessor)> resolve)
     {
-        JsonDocument document;
-        try
-        {
-            using FileStream stream = File.OpenRead(path);
-            document = JsonDocument.Parse(stream, new JsonDocumentOptions { MaxDepth = 256 });
-        }
-        catch (JsonException e)
-        {
-            throw new UserErrorException($"{path}: not valid JSON (line {e.LineNumber + 1}: {e.Message.Split(" Path:")[0]}); replace it with the model's tokenizer.json.", e);
-        }
-        catch (IOException e)
-        {
-            throw new UserErrorException($"{path}: cannot read the tokenizer ({e.Message}).", e);
-        }
+        JsonDocument document = IO.StrictJson.ReadFile(path, IO.InputFile.TokenizerLimitByteCount, "tokenizer.json", "replace it with the model's tokenizer.json");
         using (document)
         {
             JsonElement root = document.RootElement;

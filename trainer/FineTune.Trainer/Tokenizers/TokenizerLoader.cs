@@ -59,15 +59,8 @@ public static class TokenizerLoader
 
     private static JsonElement ReadConfig(string configPath)
     {
-        try
-        {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(configPath));
-            return document.RootElement.Clone();
-        }
-        catch (JsonException e)
-        {
-            throw new UserErrorException($"{configPath}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
-        }
+        using JsonDocument document = IO.StrictJson.ReadFile(configPath, IO.InputFile.ConfigLimitByteCount, "tokenizer_config.json", "fix or remove the file");
+        return document.RootElement.Clone();
     }
 
     /// <summary>

@@ -32,9 +32,37 @@ public sealed class LearningRateSchedule
     public long TotalSteps { get; }
     public double MinLrRatio { get; }
 
+    /// <summary>
+    /// Set by <see cref="ReplannedFrom"/>: from this step on the decay runs from <see cref="DecayStartLr"/> down to
+    /// the final lr at <see cref="TotalSteps"/> (a run extended on resume continues its curve without a jump).
+    /// </summary>
+    public long? DecayStartStep { get; private init; }
+
+    public double DecayStartLr { get; private init; }
+
+    /// <summary>
+    /// This schedule continued from <paramref name="step"/> to a new total: the lr at that step is kept and the
+    /// same kind of decay runs from it to PeakLr x MinLrRatio at <paramref name="newTotalSteps"/>.
+    /// </summary>
+    public LearningRateSchedule ReplannedFrom(long step, long newTotalSteps) =>
+        new(Kind, PeakLr, WarmupSteps, newTotalSteps, MinLrRatio) { DecayStartStep = step, DecayStartLr = At(step) };
+
+    /// <summary>As <see cref="ReplannedFrom"/>, from saved values (a checkpoint's scheduler state).</summary>
+    public LearningRateSchedule WithDecayStart(long step, double lr) =>
+        new(Kind, PeakLr, WarmupSteps, TotalSteps, MinLrRatio) { DecayStartStep = step, DecayStartLr = lr };
+
     /// <summary>Learning rate for optimizer step <paramref name="step"/> (0-based).</summary>
     public double At(long step)
     {
+        if (DecayStartStep is long start && step >= start)
+        {
+            if (Kind == ScheduleKind.Constant)
+                return DecayStartLr;
+            double finalLr = PeakLr * MinLrRatio;
+            double remaining = Math.Clamp((double)(step - start) / Math.Max(1, TotalSteps - start), 0.0, 1.0);
+            double kept = Kind == ScheduleKind.Cosine ? 0.5 * (1.0 + Math.Cos(Math.PI * remaining)) : 1.0 - remaining;
+            return DecayStartLr * kept + finalLr * (1.0 - kept); // exactly DecayStartLr at the start step (kept = 1)
+        }
         if (step < WarmupSteps)
             return PeakLr * step / WarmupSteps;
         if (Kind == ScheduleKind.Constant)

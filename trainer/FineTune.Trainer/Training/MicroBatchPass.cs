@@ -1,5 +1,6 @@
 using FineTune.Torch;
 using FineTune.Trainer.Data;
+using FineTune.Offload.Parameters;
 using FineTune.Trainer.Models;
 using static FineTune.Torch.Torch;
 
@@ -16,8 +17,12 @@ namespace FineTune.Trainer.Training;
 /// </summary>
 internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers)
 {
-    /// <summary>Runs the micro-batch; returns the sum of its token losses (the caller divides by the window's tokens).</summary>
-    public double Run(Batch batch, double gradientScale, Action<int, StageWeights>? stageDone)
+    /// <summary>
+    /// Runs the micro-batch; returns the sum of its token losses (the caller divides by the window's tokens).
+    /// <paramref name="stageDone"/>(stage, block, weights) runs after each stage's backward — after each row block's, for
+    /// a blocked embedding or LM head, with null weights for a block no token touched (its gradient is zero).
+    /// </summary>
+    public double Run(Batch batch, double gradientScale, Action<int, LayoutBlock?, StageWeights?>? stageDone)
     {
         using var scope = TensorScope.Enter();
         long[] shape = [batch.BatchSize, batch.SequenceLength];
@@ -26,11 +31,19 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         IReadOnlyList<DecoderLayer> layers = model.Layers;
         int head = model.Stages.Count - 1, norm = head - 1;
 
+        IReadOnlyList<LayoutBlock>? embeddingBlocks = weights.Blocks(0), headBlocks = weights.Blocks(head);
         Tensor x;                                            // (B, T, C) residual stream
         using (NoGrad())
         {
-            using (StageWeights w = weights.Acquire(0, +1))
+            if (embeddingBlocks is null)
+            {
+                using StageWeights w = weights.Acquire(0, +1);
                 x = model.Embedding.Forward(ids, w);
+            }
+            else
+            {
+                x = EdgeBlocks.EmbeddingForward(model.Embedding, ids, batch.InputIds, embeddingBlocks, j => weights.AcquireBlock(0, j, +1), model.Config.HiddenSize, model.DType);
+            }
             for (int i = 0; i < layers.Count; i++)
             {
                 checkpoints.Save(i, x);
@@ -50,14 +63,21 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         {
             using (StageWeights w = weights.Acquire(norm, +1))
                 normed = model.FinalNorm.Forward(x, w);      // (B, T, C)
-            using (StageWeights w = weights.Acquire(head, -1)) // backward starts here: prefetch downwards
+            if (headBlocks is null)
+            {
+                using StageWeights w = weights.Acquire(head, -1); // backward starts here: prefetch downwards
                 logits = model.LmHead.Forward(normed, w);    // (B, T, V)
+            }
+            else
+            {
+                logits = EdgeBlocks.HeadForward(model.LmHead, normed, headBlocks, j => weights.AcquireBlock(head, j, +1), model.Config.VocabSize);
+            }
         }
         var (loss, logitsGrad) = CausalLmLoss.ForwardBackward(logits, targets, gradientScale, Reduction.Sum);
         double lossSum = loss.Item<double>();
         logits.Dispose();
 
-        Tensor grad = Backward(model.LmHead, head, normed, logitsGrad, stageDone)!;
+        Tensor grad = headBlocks is null ? Backward(model.LmHead, head, normed, logitsGrad, stageDone)! : HeadBackward(head, headBlocks, normed, logitsGrad, stageDone);
         normed.Dispose();
         grad = Backward(model.FinalNorm, norm, x, grad, stageDone)!;
         x.Dispose();
@@ -69,17 +89,57 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
             grad = Backward(layers[i], i + 1, input, grad, stageDone)!;
             input.Dispose();
         }
-        Backward(model.Embedding, 0, ids, grad, stageDone);
+        if (embeddingBlocks is null)
+            Backward(model.Embedding, 0, ids, grad, stageDone);
+        else
+            EmbeddingBackward(embeddingBlocks, ids, batch.InputIds, grad, stageDone);
         return lossSum;
     }
 
+    /// <summary>The LM head's backward block by block, from the last: dh summed in fp32, each block's rows' gradient reported as it is done.</summary>
+    private Tensor HeadBackward(int head, IReadOnlyList<LayoutBlock> blocks, Tensor normed, Tensor logitsGrad, Action<int, LayoutBlock?, StageWeights?>? stageDone)
+    {
+        using (TensorScope.Enter())
+        {
+            Tensor dh = Zeros(normed.Shape, DType.Float32);  // (B, T, C) fp32 sum over the blocks
+            for (int j = blocks.Count - 1; j >= 0; j--)
+            {
+                using StageWeights w = weights.AcquireBlock(head, j, -1);
+                Tensor blockGrad = logitsGrad.Narrow(2, blocks[j].FirstRow, blocks[j].Rows).Contiguous(); // (B, T, rows)
+                Tensor part = LayerRecompute.Backward(h => Linear(h, w[model.LmHead.Weight]), normed, blockGrad, inputHasGrad: true)!;
+                dh.AddInPlace(part);
+                stageDone?.Invoke(head, blocks[j], w);
+            }
+            logitsGrad.Dispose();
+            return dh.To(normed.DType).MoveToOuterScope();
+        }
+    }
+
+    /// <summary>The embedding's backward block by block, from the last (its rows' gradients final in descending order).</summary>
+    private void EmbeddingBackward(IReadOnlyList<LayoutBlock> blocks, Tensor ids, long[] tokens, Tensor grad, Action<int, LayoutBlock?, StageWeights?>? stageDone)
+    {
+        for (int j = blocks.Count - 1; j >= 0; j--)
+        {
+            LayoutBlock block = blocks[j];
+            if (!EdgeBlocks.Holds(block, tokens))
+            {
+                stageDone?.Invoke(0, block, null); // no token in these rows: a zero gradient, nothing to read
+                continue;
+            }
+            using StageWeights w = weights.AcquireBlock(0, j, -1);
+            LayerRecompute.Backward(_ => EdgeBlocks.BlockRows(model.Embedding, ids, tokens, block, w, Zeros(grad.Shape, grad.DType)), ids, grad, inputHasGrad: false);
+            stageDone?.Invoke(0, block, w);
+        }
+        grad.Dispose();
+    }
+
     /// <summary>Backward of one stage with its lease held, then <paramref name="stageDone"/> before the lease goes.</summary>
-    private Tensor? Backward(IModelLayer stage, int stageIndex, Tensor input, Tensor outputGrad, Action<int, StageWeights>? stageDone)
+    private Tensor? Backward(IModelLayer stage, int stageIndex, Tensor input, Tensor outputGrad, Action<int, LayoutBlock?, StageWeights?>? stageDone)
     {
         using StageWeights w = weights.Acquire(stageIndex, -1);
         Tensor? inputGrad = stage.Backward(input, outputGrad, w);
         outputGrad.Dispose();
-        stageDone?.Invoke(stageIndex, w);
+        stageDone?.Invoke(stageIndex, null, w);
         return inputGrad;
     }
 }

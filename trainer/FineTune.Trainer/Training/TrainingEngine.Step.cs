@@ -36,10 +36,20 @@ public sealed partial class TrainingEngine
                 if (last)
                     _update.BeginLastMicroBatch(learningRate);
                 _gradients.BeginMicroBatch();
-                lossSum += _pass.Run(microBatches[m], gradientScale, (stage, weights) =>
+                bool settled = false;
+                lossSum += _pass.Run(microBatches[m], gradientScale, (stage, block, weights) =>
                 {
-                    _gradients.StageDone(stage, weights, first); // before the weights (and their .grad) are let go
-                    if (last && Plan.Layout.OwnedFirstElement(stage) is long boundary)
+                    if (first && !settled)
+                    {
+                        _update.Settle(); // an update under the forward still reads the gradients about to be overwritten
+                        settled = true;
+                    }
+                    _gradients.StageDone(stage, block, weights, first); // before the weights (and their .grad) are let go
+                    if (!last)
+                        return;
+                    if (block is not null && Plan.Layout.Stages[stage].Owned.Contains(block.Parameter))
+                        _update.StageFinished(Plan.Layout.FlatOffset(block.Parameter) + block.FirstRow * (Plan.Layout.Parameters[block.Parameter].ElementCount / Plan.Layout.Parameters[block.Parameter].Shape[0]));
+                    else if (block is null && Plan.Layout.OwnedFirstElement(stage) is long boundary)
                         _update.StageFinished(boundary);
                 });
             }
@@ -68,7 +78,8 @@ public sealed partial class TrainingEngine
         {
             _gradients.EndStep();
         }
-        double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds;
+        // the optimizer's time on this step's critical path: deciding this step, and waiting for the previous one's update
+        double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds + _update.TakeWaitSeconds();
         LossScaler?.Update(!skipped);
         StepCount++;
         // the resident copies of NVMe weights predate the update; start reading the next step's first stage now

@@ -60,12 +60,10 @@ public sealed partial class TrainingEngine : IDisposable
         try
         {
             _store = new ParameterStore(Plan.Layout, Plan.Store, _pool, Plan.WeightsOnNvme ? Drive("weights") : null);
+            // one parameter (a model opened lazily) or one chunk of one (a streamed creation) at a time
             for (int i = 0; i < model.Parameters.Count; i++)
-            {
-                NamedParameter parameter = model.Parameters[i];
-                using StageWeights read = model.UseWeights(parameter); // a model opened lazily: one parameter read at a time
-                _store.Fill(i, read[parameter]);
-            }
+                foreach (var (offset, values) in model.ReadChunks(model.Parameters[i]))
+                    _store.Fill(i, offset, values);
             _store.CompleteFill();
             _gradients = Plan.Gradients == GradientTier.Consumed
                 ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount)
@@ -87,12 +85,15 @@ public sealed partial class TrainingEngine : IDisposable
             ReleaseParts();
             throw;
         }
-        _weights = new StoreWeights(_store, model);
-        model.LendWeights(_weights);
-        ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back
         _update = OverlapsOptimizer ? new OverlappedUpdate(_optimizer, Plan.Layout.ElementCount)
+            : DefersOptimizer ? new DeferredUpdate(_optimizer)
             : PrefetchesOptimizerStates ? new PrefetchingUpdate(_optimizer)
             : new SynchronousUpdate(_optimizer);
+        // a prefetch of weights an update under the forward has not written yet would read stale ones
+        _store.PrefetchGate = range => _update.WeightsReady(range.First + range.Count);
+        _weights = new StoreWeights(_store, model, _update.WaitForWeights);
+        model.LendWeights(_weights);
+        ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back
         _pass = new MicroBatchPass(model, _weights, _checkpoints, options.ActivationStagingBuffers);
     }
 
@@ -126,10 +127,16 @@ public sealed partial class TrainingEngine : IDisposable
     public bool OverlapsOptimizer => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && LossScaler is null;
 
     /// <summary>
-    /// True when the update must wait for the global norm (clipping or loss scaling) but overlap is on: the first
-    /// optimizer-state reads then start with the last backward, and the norm, unscale and clip follow it.
+    /// True when the update must wait for the global norm (clipping or loss scaling) and is decided after backward but
+    /// applied under the next step's forward, stage by stage (<see cref="TrainingOptions.DeferUpdateToNextForward"/>).
     /// </summary>
-    public bool PrefetchesOptimizerStates => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer;
+    public bool DefersOptimizer => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && Options.DeferUpdateToNextForward;
+
+    /// <summary>
+    /// True when the update must wait for the global norm (clipping or loss scaling), is not deferred, but overlap is
+    /// on: the first optimizer-state reads then start with the last backward, and the norm, unscale and clip follow it.
+    /// </summary>
+    public bool PrefetchesOptimizerStates => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && !Options.DeferUpdateToNextForward;
 
     /// <summary>How the optimizer runs relative to backward ("synchronous", "overlapped with backward", ...).</summary>
     public string UpdateStrategy => _update.Name;
@@ -158,14 +165,26 @@ public sealed partial class TrainingEngine : IDisposable
         StepCount = stepCount;
     }
 
-    /// <summary>Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/>.</summary>
-    public void SaveOptimizerState(string directory) => _optimizer.SaveState(directory);
+    /// <summary>
+    /// Waits until the last step's update is in place: with <see cref="DefersOptimizer"/> it otherwise finishes under
+    /// the next step's forward. Reading the weights through the model, saving or loading state, and Dispose wait by
+    /// themselves; call this before reading the engine's counters or the optimizer directly.
+    /// </summary>
+    public void Settle() => _update.Settle();
+
+    /// <summary>Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/> (after an update still running).</summary>
+    public void SaveOptimizerState(string directory)
+    {
+        _update.Settle();
+        _optimizer.SaveState(directory);
+    }
 
     /// <summary>Loads a saved optimizer state (any sub-group layout) and rewrites the model's weights from its masters.</summary>
     public void LoadOptimizerState(string directory)
     {
         try
         {
+            _update.Settle();
             _optimizer.LoadState(directory);
         }
         finally
@@ -190,6 +209,7 @@ public sealed partial class TrainingEngine : IDisposable
             try { release(); }
             catch (Exception failure) { failures.Add(failure); }
         }
+        Release(() => _update.Settle());
         Release(() => _checkpoints.Dispose());
         Release(() => _optimizer.Dispose());
         Release(() => _store.WriteBack?.Flush());
@@ -231,6 +251,8 @@ public sealed partial class TrainingEngine : IDisposable
     /// </summary>
     private void SettleWeights()
     {
+        try { _update.Settle(); }
+        catch (Exception) { } // reported by the failure that brought us here
         try { _store.WriteBack?.Flush(); }
         catch (Exception) { } // reported by the failure that brought us here
         try { _store.Invalidate(); }

@@ -59,11 +59,25 @@ public sealed record TrainingOptions
     /// <summary>Elements per optimizer sub-group (the unit of swapping and of overlap with backward).</summary>
     public long SubGroupElementCount { get; init; } = 4_000_000;
 
+    /// <summary>
+    /// A large embedding or LM head is computed in row blocks of about this many elements, so host memory holds one
+    /// block (a 128k vocabulary at hidden 3072 is 0.8 GB in bf16); -1 (default): when it is more than twice a decoder
+    /// layer, blocks of half a layer; 0: never.
+    /// </summary>
+    public long EdgeBlockElementCount { get; init; } = -1;
+
     /// <summary>Micro-batches per optimizer step the engine is planned for (gradient_accumulation_steps).</summary>
     public int AccumulationSteps { get; init; } = 1;
 
     /// <summary>Where gradients go between backward and the optimizer; Auto lets the plan decide.</summary>
     public Gradients.GradientTier GradientTier { get; init; } = Gradients.GradientTier.Auto;
+
+    /// <summary>
+    /// With clipping or loss scaling (the update needs the global norm first): true (default) decides the step when
+    /// backward ends and applies it under the next step's forward, stage by stage (exact, the state I/O off the
+    /// critical path); false runs it after backward with the first state reads prefetched during the last backward.
+    /// </summary>
+    public bool DeferUpdateToNextForward { get; init; } = true;
 
     /// <summary>Update finished sub-groups while backward continues (only without clipping and loss scaling).</summary>
     public bool OverlapOptimizerWithBackward { get; init; } = true;

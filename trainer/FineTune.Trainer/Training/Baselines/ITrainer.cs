@@ -21,4 +21,10 @@ public interface ITrainer : IDisposable
 
     /// <summary>Host bytes reserved in pools (0 for the baseline, whose tensors come from libtorch's allocator).</summary>
     long PoolReservedByteCount { get; }
+
+    /// <summary>How the optimizer runs relative to backward.</summary>
+    string UpdateStrategy { get; }
+
+    /// <summary>Waits until the last step's update is in place (an update deferred under the next forward).</summary>
+    void Settle() { }
 }

@@ -50,6 +50,8 @@ public sealed class InMemoryTrainer : ITrainer
 
     public long PoolReservedByteCount => 0;
 
+    public string UpdateStrategy => "libtorch AdamW after backward";
+
     public StepMetrics Step(IReadOnlyList<Batch> microBatches)
     {
         long tokenCount = microBatches.Sum(b => (long)b.TokenCount);

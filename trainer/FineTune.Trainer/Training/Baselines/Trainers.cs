@@ -27,6 +27,10 @@ public static class Trainers
 
         public long PoolReservedByteCount => engine.PoolReservedByteCount;
 
+        public string UpdateStrategy => engine.UpdateStrategy;
+
+        public void Settle() => engine.Settle();
+
         public void Dispose() => engine.Dispose();
     }
 }

@@ -9,14 +9,15 @@ using FineTune.Trainer.Training.Baselines;
 namespace FineTune.Trainer.Training.Bench;
 
 /// <summary>
-/// `finetune bench step`: the same seeded model trained on the same random batches three ways in one process -
-/// in memory (libtorch AdamW, checkpoints as tensors), offloaded (optimizer states and every activation checkpoint
-/// on NVMe) with the optimizer overlapping backward, offloaded without overlap, offloaded with the weights on NVMe too
-/// (parameter offload, layer i+1 read while layer i computes), and in memory without recompute — timing the median step and
-/// splitting it into compute / read waits / write waits / optimizer. The drive's sequential O_DIRECT bandwidth is
-/// measured in the same run, so "the disk keeps up" can be judged: bytes per step / bandwidth vs the step time.
-/// Peak RSS is measured first, each configuration alone through its warm-up steps, with VmHWM reset before it through
-/// /proc/self/clear_refs (Linux) when allowed; then the timed steps of all run interleaved, engines all alive.
+/// `finetune bench step`: the same seeded model trained on the same random batches, in one process, the way a
+/// PyTorch user would (plain libtorch eager in memory: one autograd graph, libtorch's AdamW, all cores — the baseline
+/// every ratio is against) and the ways FineTune can: in memory with its layer-by-layer recompute; offloaded
+/// (optimizer states and every activation checkpoint on NVMe) with the update overlapped with backward; the same
+/// without overlap; with clipping on, the update under the next forward and the synchronous one; and with the weights
+/// on NVMe too. The median step is split into compute / read waits / write waits / optimizer on the step's thread. In
+/// the same run: the drive's sequential O_DIRECT bandwidth (does the disk keep up?) and a GEMM of the model's MLP
+/// shape on all cores (the CPU's limit, for MFU). Each configuration runs alone (VmHWM reset before it through
+/// /proc/self/clear_refs when the kernel allows), so its peak RSS is its own.
 /// </summary>
 public static class StepBench
 {
@@ -29,86 +30,88 @@ public static class StepBench
             HeadDim = options.HiddenSize / options.HeadCount, MaxPositionEmbeddings = Math.Max(2048, options.SequenceLength),
         };
         config.Validate("the bench model");
+        DType dtype = options.BFloat16 ? DType.BFloat16 : DType.Float32;
         int stepCount = options.WarmupSteps + options.TimedSteps;
         List<Batch[]> windows = RandomWindows(options, stepCount);
         long parameterCount;
-        using (var probe = LlamaModel.Create(config, 1, DType.Float32, Device.Cpu))
+        using (var probe = LlamaModel.Create(config, 1, dtype, Device.Cpu))
             parameterCount = probe.ParameterCount;
 
         progress?.Invoke("measuring the drive's sequential O_DIRECT bandwidth");
         var (readRate, writeRate, engine) = SequentialBandwidth.Measure(options.NvmeDirectory, 256L << 20);
+        progress?.Invoke("measuring the GEMM rate of the model's MLP shape");
+        long rows = (long)options.MicroBatchSize * options.SequenceLength;
+        double gemm = GemmProbe.FlopsPerSecond(rows, options.HiddenSize, options.IntermediateSize, dtype);
+        (string Name, TrainingOptions Options, TrainingMode Mode, bool Recompute)[] configurations = Configurations(options);
+
+        // Each configuration alone, one after the other: peak RSS reset before it, its warm-up then its timed steps in
+        // a row (an update deferred under the next forward overlaps its own next step, as in a run; it is settled before
+        // the next configuration starts, so no configuration's work leaks into another's steps).
+        bool resetWorked = true;
+        var runs = new List<StepBenchRun>();
+        foreach (var (name, trainingOptions, mode, recompute) in configurations)
+        {
+            progress?.Invoke($"{name}: {stepCount} steps");
+            resetWorked &= ResetPeakResident();
+            long before = ProcessMemory.ResidentByteCount();
+            var timed = new List<StepMetrics>();
+            using (var model = LlamaModel.Create(config, 1, dtype, Device.Cpu))
+            using (ITrainer trainer = Trainers.Create(model, trainingOptions, mode, recompute))
+            {
+                for (int s = 0; s < stepCount; s++)
+                {
+                    StepMetrics m = trainer.Step(windows[s]);
+                    if (s >= options.WarmupSteps)
+                        timed.Add(m);
+                }
+                trainer.Settle();
+                StepMetrics median = timed.OrderBy(m => m.Seconds).ElementAt(timed.Count / 2);
+                runs.Add(new StepBenchRun(name, median.Seconds, median.TokensPerSecond, median.ComputeSeconds, median.ReadWaitSeconds,
+                    median.WriteWaitSeconds, median.OptimizerSeconds, median.BytesRead, median.BytesWritten, median.Traffic, trainer.PoolReservedByteCount,
+                    ProcessMemory.PeakResidentByteCount(), before, timed.Select(m => m.Loss).ToList(), timed.Select(m => m.GradientNorm).ToList(),
+                    trainer.Locations.States, trainer.Locations.Activations, trainer.Locations.Weights, trainer.UpdateStrategy));
+            }
+        }
+        return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
+            ModelFlopsPerStep(config, windows[0].Sum(b => (long)b.BatchSize * b.SequenceLength), options.SequenceLength), gemm, runs, resetWorked);
+    }
+
+    private static (string, TrainingOptions, TrainingMode, bool)[] Configurations(StepBenchOptions options)
+    {
         var baseOptions = new TrainingOptions
         {
+            Precision = options.BFloat16 ? PrecisionMode.BFloat16 : PrecisionMode.Float32,
             MicroBatchSize = options.MicroBatchSize,
             SequenceLength = options.SequenceLength,
+            AccumulationSteps = options.AccumulationSteps,
             AdamW = new() { LearningRate = 1e-4 },
             SubGroupElementCount = options.SubGroupElementCount,
             NvmeDirectory = options.NvmeDirectory,
         };
         TrainingOptions offloaded = baseOptions with { OptimizerTier = StateTier.Nvme, NvmeActivationLayers = -1 };
-        (string Name, TrainingOptions Options, TrainingMode Mode, bool Recompute)[] configurations =
+        TrainingOptions clipped = offloaded with { AdamW = new() { LearningRate = 1e-4, MaxGradNorm = options.ClipGradNorm } };
+        return
         [
-            ("in-memory", baseOptions, TrainingMode.InMemory, true),
-            ("offloaded", offloaded with { OverlapOptimizerWithBackward = true }, TrainingMode.Offloaded, true),
-            ("offloaded, no overlap", offloaded with { OverlapOptimizerWithBackward = false }, TrainingMode.Offloaded, true),
-            ("in-memory, no recompute", baseOptions, TrainingMode.InMemory, false),
-            ("offloaded, params nvme", offloaded with { OverlapOptimizerWithBackward = true, ParameterTier = ParameterTier.Nvme }, TrainingMode.Offloaded, true),
+            (StepBenchResult.Eager, baseOptions, TrainingMode.InMemory, false),
+            (StepBenchResult.InMemoryName, baseOptions, TrainingMode.InMemory, true),
+            (StepBenchResult.OffloadedName, offloaded with { OverlapOptimizerWithBackward = true }, TrainingMode.Offloaded, true),
+            (StepBenchResult.NoOverlapName, offloaded with { OverlapOptimizerWithBackward = false }, TrainingMode.Offloaded, true),
+            (StepBenchResult.ClipName, clipped with { OverlapOptimizerWithBackward = true }, TrainingMode.Offloaded, true),
+            (StepBenchResult.ClipNoOverlapName, clipped with { OverlapOptimizerWithBackward = false }, TrainingMode.Offloaded, true),
+            (StepBenchResult.ParamsName, offloaded with { OverlapOptimizerWithBackward = true, ParameterTier = ParameterTier.Nvme }, TrainingMode.Offloaded, true),
         ];
+    }
 
-        // Phase 1, memory: each configuration alone (peak RSS reset before it), through the warm-up steps.
-        bool resetWorked = true;
-        var memory = new List<(long Peak, long Before)>();
-        foreach (var (name, trainingOptions, mode, recompute) in configurations)
-        {
-            progress?.Invoke($"peak memory of {name}");
-            resetWorked &= ResetPeakResident();
-            long before = ProcessMemory.ResidentByteCount();
-            using (var model = LlamaModel.Create(config, 1, DType.Float32, Device.Cpu))
-            using (ITrainer trainer = Trainers.Create(model, trainingOptions, mode, recompute))
-                for (int s = 0; s < Math.Max(1, options.WarmupSteps); s++)
-                    trainer.Step(windows[s]);
-            memory.Add((ProcessMemory.PeakResidentByteCount(), before));
-        }
-
-        // Phase 2, time: all engines alive, their timed steps interleaved (rotating order), so load from
-        // other processes on a shared machine hits every configuration alike.
-        var models = configurations.Select(_ => LlamaModel.Create(config, 1, DType.Float32, Device.Cpu)).ToArray();
-        var trainers = new List<ITrainer>();
-        try
-        {
-            for (int c = 0; c < configurations.Length; c++)
-                trainers.Add(Trainers.Create(models[c], configurations[c].Options, configurations[c].Mode, configurations[c].Recompute));
-            var timed = configurations.Select(_ => new List<StepMetrics>()).ToArray();
-            for (int s = 0; s < stepCount; s++)
-            {
-                progress?.Invoke($"step {s + 1} of {stepCount} in each configuration");
-                for (int k = 0; k < configurations.Length; k++)
-                {
-                    int c = (s + k) % configurations.Length;
-                    StepMetrics m = trainers[c].Step(windows[s]);
-                    if (s >= options.WarmupSteps)
-                        timed[c].Add(m);
-                }
-            }
-            StepBenchRun Summarize(int c)
-            {
-                StepMetrics median = timed[c].OrderBy(m => m.Seconds).ElementAt(timed[c].Count / 2);
-                ITrainer trainer = trainers[c];
-                return new StepBenchRun(configurations[c].Name, median.Seconds, median.TokensPerSecond, median.ComputeSeconds, median.ReadWaitSeconds,
-                    median.WriteWaitSeconds, median.OptimizerSeconds, median.BytesRead, median.BytesWritten, trainer.PoolReservedByteCount,
-                    memory[c].Peak, memory[c].Before, timed[c].Select(m => m.Loss).ToList(),
-                    trainer.Locations.States, trainer.Locations.Activations, trainer.Locations.Weights);
-            }
-            return new StepBenchResult(parameterCount, windows[0].Sum(b => (long)b.TokenCount), readRate, writeRate, engine,
-                Summarize(0), Summarize(1), Summarize(2), Summarize(3), Summarize(4), resetWorked);
-        }
-        finally
-        {
-            foreach (ITrainer trainer in trainers)
-                trainer.Dispose();
-            foreach (LlamaModel model in models)
-                model.Dispose();
-        }
+    /// <summary>
+    /// The FLOPs a step must do whatever the schedule (recompute not counted): 6 per matmul parameter per token
+    /// (forward 2, backward 4: q, k, v, o, gate, up, down and the LM head; not the embedding lookup or the norms) plus
+    /// attention, 12 x layers x T x C per token (PaLM's accounting).
+    /// </summary>
+    private static double ModelFlopsPerStep(LlamaConfig c, long tokens, int sequenceLength)
+    {
+        double perLayer = (double)c.HiddenSize * (c.QueryWidth + 2.0 * c.KeyValueWidth) + (double)c.QueryWidth * c.HiddenSize + 3.0 * c.HiddenSize * c.IntermediateSize;
+        double matmul = c.LayerCount * perLayer + (double)c.VocabSize * c.HiddenSize;
+        return tokens * (6.0 * matmul + 12.0 * c.LayerCount * sequenceLength * c.HiddenSize);
     }
 
     /// <summary>Deterministic random token windows: labels are the next token of the same random stream (no masking).</summary>

@@ -12,6 +12,12 @@ public sealed record StepBenchOptions
     public int SequenceLength { get; init; } = 128;
     public int AccumulationSteps { get; init; } = 1;
 
+    /// <summary>Weights and activations in bf16 (fp32 masters and states) instead of fp32.</summary>
+    public bool BFloat16 { get; init; }
+
+    /// <summary>max_grad_norm of the clipping configurations (clip triggers when the norm exceeds it).</summary>
+    public double ClipGradNorm { get; init; } = 1.0;
+
     /// <summary>Untimed steps before the timed ones (allocator warm-up, page cache, first AdamW step).</summary>
     public int WarmupSteps { get; init; } = 2;
 

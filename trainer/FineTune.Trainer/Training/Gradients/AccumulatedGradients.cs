@@ -30,10 +30,15 @@ internal sealed class AccumulatedGradients : IGradientHarvest
 
     public void BeginMicroBatch() => _accumulators.BeginMicroBatch();
 
-    public void StageDone(int stage, StageWeights weights, bool firstMicroBatch)
+    public void StageDone(int stage, LayoutBlock? block, StageWeights? weights, bool firstMicroBatch)
     {
+        if (block is not null)
+        {
+            _accumulators.HarvestRows(block.Parameter, block.FirstRow, block.Rows, weights?[_model.Parameters[block.Parameter]], firstMicroBatch);
+            return;
+        }
         foreach (int p in _layout.Stages[stage].Uses) // before the weights (and their .grad) are let go
-            _accumulators.Harvest(p, weights[_model.Parameters[p]], firstMicroBatch);
+            _accumulators.Harvest(p, weights![_model.Parameters[p]], firstMicroBatch);
     }
 
     public void EndStep() { }

@@ -7,19 +7,19 @@ using FineTune.Trainer.Models;
 namespace FineTune.Trainer.Training.Gradients;
 
 /// <summary>
-/// One micro-batch per step, updates overlapped with backward: when backward leaves a stage, the gradients of the
-/// parameters it owns are final and are handed to the <see cref="StreamedGradients"/> the optimizer reads (no copy:
-/// autograd's .grad itself), then freed once their sub-groups are updated. A weight that an earlier stage of backward
-/// also used (a tied LM head) collects that stage's contribution in an fp32 tensor until its owner adds its own, the
-/// same fp32 sum the accumulators would hold, so the result is bit-identical to <see cref="AccumulatedGradients"/>.
+/// One micro-batch per step, updates overlapped with backward: when backward leaves a stage (or one row block of a
+/// blocked edge weight), the gradients of the parameters it owns are final and are handed to the
+/// <see cref="StreamedGradients"/> the optimizer reads (no copy: autograd's .grad itself), then freed once their
+/// sub-groups are updated. A weight that an earlier stage of backward also used (a tied LM head) collects that stage's
+/// contribution until its owner adds its own into the same fp32 sum the accumulators would hold, so the result is
+/// bit-identical to <see cref="AccumulatedGradients"/>.
 /// </summary>
 internal sealed class ConsumedGradients : IGradientHarvest
 {
     private readonly LlamaModel _model;
     private readonly ParameterLayout _layout;
     private readonly StreamedGradients _streamed;
-    private readonly Tensor?[] _pending;
-
+    private readonly Dictionary<(int Parameter, long FirstRow), Tensor> _pending = new();
     private readonly Func<int, long> _publishedByteCount;
 
     public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount)
@@ -28,7 +28,6 @@ internal sealed class ConsumedGradients : IGradientHarvest
         _layout = layout;
         _publishedByteCount = publishedByteCount;
         _streamed = new StreamedGradients(layout, maxOutstandingByteCount);
-        _pending = new Tensor?[layout.Parameters.Count];
     }
 
     public GradientTier Tier => GradientTier.Consumed;
@@ -42,60 +41,103 @@ internal sealed class ConsumedGradients : IGradientHarvest
 
     public void BeginMicroBatch() { }
 
-    public void StageDone(int stage, StageWeights weights, bool firstMicroBatch)
+    public void StageDone(int stage, LayoutBlock? block, StageWeights? weights, bool firstMicroBatch)
     {
         LayoutStage owner = _layout.Stages[stage];
-        _streamed.WaitForRoom(owner.Owned.Sum(_publishedByteCount));
         using (FineTune.Torch.Torch.NoGrad())
         {
+            if (block is not null)
+            {
+                Tensor? weight = weights?[_model.Parameters[block.Parameter]];
+                long rowElements = _layout.Parameters[block.Parameter].ElementCount / _layout.Parameters[block.Parameter].Shape[0];
+                Take(block.Parameter, block.FirstRow, [block.Rows, rowElements], weight, owner.Owned.Contains(block.Parameter),
+                    (_layout.FlatOffset(block.Parameter) + block.FirstRow * rowElements, block.Rows * rowElements));
+                return;
+            }
+            if (_layout.OwnedFirstElement(stage) is long first)
+                _streamed.SetBoundary(first + owner.Owned.Sum(p => _layout.Parameters[p].ElementCount)); // everything above this stage is final
+            _streamed.WaitForRoom(owner.Owned.Sum(_publishedByteCount));
             foreach (int p in owner.Uses)
             {
-                Tensor weight = weights[_model.Parameters[p]];
-                Tensor? grad = weight.Grad;
-                weight.Grad = null;
-                if (!owner.Owned.Contains(p))
-                {
-                    // a contribution before the owner's: keep it in fp32 (copy first, add after), as an accumulator would
-                    if (_pending[p] is Tensor sum)
-                    {
-                        if (grad is not null)
-                            sum.AddInPlace(grad);
-                    }
-                    else
-                    {
-                        _pending[p] = Owned(grad?.To(DType.Float32).Contiguous() ?? FineTune.Torch.Torch.Zeros(weight.Shape));
-                    }
-                    grad?.Dispose();
-                    continue;
-                }
-                Tensor final;
-                if (_pending[p] is Tensor pending)
-                {
-                    if (grad is not null)
-                        pending.AddInPlace(grad);
-                    grad?.Dispose();
-                    final = pending;
-                    _pending[p] = null;
-                }
-                else
-                {
-                    final = grad is null ? Owned(FineTune.Torch.Torch.Zeros(weight.Shape, weight.DType)) : Owned(grad.Contiguous());
-                    if (grad is not null && !ReferenceEquals(final, grad))
-                        grad.Dispose();
-                }
-                _streamed.Publish(p, final);
+                Tensor weight = weights![_model.Parameters[p]];
+                Take(p, -1, weight.Shape, weight, owner.Owned.Contains(p), null);
             }
         }
+        if (_layout.OwnedFirstElement(stage) is long boundary)
+            _streamed.SetBoundary(boundary);
+    }
+
+    /// <summary>
+    /// One gradient (a whole parameter, or rows of one: <paramref name="firstRow"/> &gt;= 0) out of autograd: kept in fp32
+    /// for the owner when this stage only contributes, else final and published (with what earlier stages contributed).
+    /// </summary>
+    private void Take(int parameter, long firstRow, long[] shape, Tensor? weight, bool owned, (long First, long Count)? flat)
+    {
+        Tensor? grad = weight?.Grad;
+        if (weight is not null)
+            weight.Grad = null;
+        var key = (parameter, firstRow);
+        if (!owned)
+        {
+            // a contribution before the owner's: the first is kept as autograd made it (a bf16 gradient read as fp32 is
+            // exact, so the owner's fp32 sum is the accumulator's: half the bytes of an fp32 copy for a tied LM head),
+            // a second one turns it into the fp32 sum an accumulator would hold
+            if (_pending.TryGetValue(key, out Tensor? sum))
+            {
+                if (grad is not null)
+                {
+                    if (sum.DType != DType.Float32)
+                    {
+                        Tensor wide = Owned(sum.To(DType.Float32).Contiguous());
+                        sum.Dispose();
+                        _pending[key] = sum = wide;
+                    }
+                    sum.AddInPlace(grad);
+                }
+                grad?.Dispose();
+            }
+            else
+            {
+                _pending[key] = grad is null ? Owned(FineTune.Torch.Torch.Zeros(shape)) : Owned(grad.Contiguous());
+                if (grad is not null && !ReferenceEquals(_pending[key], grad))
+                    grad.Dispose();
+            }
+            return;
+        }
+        Tensor final;
+        if (_pending.Remove(key, out Tensor? pending))
+        {
+            final = pending.DType == DType.Float32 ? pending : Owned(pending.To(DType.Float32).Contiguous());
+            if (!ReferenceEquals(final, pending))
+                pending.Dispose();
+            if (grad is not null)
+                final.AddInPlace(grad);
+            grad?.Dispose();
+        }
+        else
+        {
+            final = grad is null ? Owned(FineTune.Torch.Torch.Zeros(shape, _model.DType)) : Owned(grad.Contiguous());
+            if (grad is not null && !ReferenceEquals(final, grad))
+                grad.Dispose();
+        }
+        if (flat is { } range)
+        {
+            // a block: everything above it is final; room for it first
+            _streamed.SetBoundary(range.First + range.Count);
+            _streamed.WaitForRoom(final.NumElements * final.ElementByteCount);
+            _streamed.Publish(parameter, firstRow * (range.Count / shape[0]), final);
+            _streamed.SetBoundary(range.First);
+            return;
+        }
+        _streamed.Publish(parameter, final);
     }
 
     public void EndStep()
     {
         _streamed.Clear();
-        for (int p = 0; p < _pending.Length; p++)
-        {
-            _pending[p]?.Dispose();
-            _pending[p] = null;
-        }
+        foreach (Tensor pending in _pending.Values)
+            pending.Dispose();
+        _pending.Clear();
     }
 
     public void Dispose() => EndStep();

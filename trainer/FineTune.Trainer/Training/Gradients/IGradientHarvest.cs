@@ -1,4 +1,5 @@
 using FineTune.Offload.Optimizer;
+using FineTune.Offload.Parameters;
 using FineTune.Trainer.Models;
 
 namespace FineTune.Trainer.Training.Gradients;
@@ -21,7 +22,11 @@ internal interface IGradientHarvest : IDisposable
 
     void BeginMicroBatch();
 
-    void StageDone(int stage, StageWeights weights, bool firstMicroBatch);
+    /// <summary>
+    /// Stage <paramref name="stage"/>'s backward is done (or one row block of it: <paramref name="block"/>); its weights'
+    /// .grad are in <paramref name="weights"/>' tensors (null: a block no token touched, its gradient zero).
+    /// </summary>
+    void StageDone(int stage, LayoutBlock? block, StageWeights? weights, bool firstMicroBatch);
 
     /// <summary>After a step (or a failed one): nothing of it may stay.</summary>
     void EndStep();

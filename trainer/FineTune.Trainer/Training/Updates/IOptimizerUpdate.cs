@@ -6,8 +6,9 @@ namespace FineTune.Trainer.Training.Updates;
 /// backward (with the flat element where that stage's own parameters begin: everything from there up is final),
 /// then <see cref="Finish"/>; or <see cref="Abandon"/> when the micro-batches failed. Implementations:
 /// <see cref="SynchronousUpdate"/> (after backward), <see cref="OverlappedUpdate"/> (each sub-group as backward
-/// finalises it; no clipping or loss scaling) and <see cref="PrefetchingUpdate"/> (the global norm first, but the
-/// first state reads during the last backward). All give the same bits.
+/// finalises it; no clipping or loss scaling), <see cref="PrefetchingUpdate"/> (the global norm first, but the
+/// first state reads during the last backward) and <see cref="DeferredUpdate"/> (decided after backward, applied
+/// under the next forward). All give the same bits.
 /// </summary>
 internal interface IOptimizerUpdate
 {
@@ -26,4 +27,16 @@ internal interface IOptimizerUpdate
 
     /// <summary>The micro-batches failed: the optimizer frees what it prefetched and updates nothing more.</summary>
     void Abandon(Exception error);
+
+    /// <summary>Blocks until weights below flat element <paramref name="end"/> are final (an update still running under the forward).</summary>
+    void WaitForWeights(long end) { }
+
+    /// <summary>True when a read of weights below <paramref name="end"/> would see their final values.</summary>
+    bool WeightsReady(long end) => true;
+
+    /// <summary>Waits until no update is running (before gradients, weights or states are touched otherwise).</summary>
+    void Settle() { }
+
+    /// <summary>Seconds the step's thread waited for a running update since the last call.</summary>
+    double TakeWaitSeconds() => 0;
 }

@@ -1,12 +1,16 @@
+using System.Runtime.CompilerServices;
 using FineTune.Torch;
 using Xunit;
 
-namespace FineTune.Torch.Tests.Cuda;
+namespace FineTune.Gpu.Tests.Cuda;
+
+using Torch = FineTune.Torch.Torch;
 
 /// <summary>A fact that runs only where the shim was built with CUDA and a CUDA device is present; otherwise it is skipped with the reason.</summary>
 public sealed class CudaFactAttribute : FactAttribute
 {
-    public CudaFactAttribute()
+    public CudaFactAttribute([CallerFilePath] string? sourceFilePath = null, [CallerLineNumber] int sourceLineNumber = -1)
+        : base(sourceFilePath, sourceLineNumber)
     {
         if (!Torch.BuiltWithCuda)
         {

@@ -1,0 +1,99 @@
+using System.Diagnostics;
+using FineTune.Offload.Optimizer;
+
+namespace FineTune.Trainer.Training.Updates;
+
+/// <summary>
+/// Exact overlap under clipping and loss scaling: the global norm is known when backward ends, so the decision (skip,
+/// unscale, clip) is taken then, on the step's thread, and the update itself runs under the next step's forward. The
+/// optimizer's task updates the sub-groups in ascending order — the order the next forward needs the weights in —
+/// while the forward acquires each stage only once the update has passed it (<see cref="WaitForWeights"/>): the first
+/// stage waits for the first sub-groups, the rest of the state I/O hides behind forward compute. The arithmetic is the
+/// synchronous step's, only later, so the bits are the same. The gradients must stay until the update is done: the
+/// next backward's first harvest waits for it (<see cref="Settle"/>), as do checkpoints, loads and disposal.
+/// </summary>
+internal sealed class DeferredUpdate(PartitionedOptimizer optimizer) : IOptimizerUpdate
+{
+    private Task? _running;
+    private UpdateProgress? _progress;
+
+    public string Name => "under the next forward";
+
+    public bool WaitsOnStepThread => false;
+
+    /// <summary>Seconds the step's thread waited for the previous update since the last call (the optimizer on the critical path).</summary>
+    public double TakeWaitSeconds()
+    {
+        double seconds = _waitSeconds;
+        _waitSeconds = 0;
+        return seconds;
+    }
+
+    private double _waitSeconds;
+
+    public void BeginLastMicroBatch(double learningRate) { }
+
+    public void StageFinished(long ownedFirstElement) { }
+
+    public (bool Skipped, double Norm) Finish(double learningRate, double lossScale, long stepNumber)
+    {
+        Settle();
+        optimizer.LearningRate = learningRate;
+        StepDecision decision = optimizer.Decide(lossScale);
+        if (decision.Result.Skipped)
+            return (true, decision.Result.GradientNorm);
+        var progress = new UpdateProgress(optimizer.SubGroups.Select(g => (g.FirstElement, g.FirstElement + g.ElementCount)).ToList());
+        _progress = progress;
+        _running = Task.Run(async () =>
+        {
+            try
+            {
+                await optimizer.ApplyAsync(decision, (group, written) =>
+                    written.ContinueWith(w => { if (w.IsFaulted) progress.Fail(w.Exception!.InnerException!); else progress.Complete(group.Index); },
+                        TaskContinuationOptions.ExecuteSynchronously)).ConfigureAwait(false);
+            }
+            catch (Exception error)
+            {
+                progress.Fail(error);
+                throw;
+            }
+        });
+        return (false, decision.Result.GradientNorm);
+    }
+
+    /// <summary>Blocks until the running update (if any) has written every weight below <paramref name="end"/>.</summary>
+    public void WaitForWeights(long end)
+    {
+        if (_progress is not UpdateProgress progress || progress.IsDone(end))
+            return;
+        long start = Stopwatch.GetTimestamp();
+        progress.WaitFor(end);
+        _waitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
+    }
+
+    /// <summary>True when nothing below <paramref name="end"/> is still to be written (a prefetch may read it).</summary>
+    public bool WeightsReady(long end) => _progress?.IsDone(end) ?? true;
+
+    /// <summary>Waits for the running update to end (counted as wait) and rethrows its failure.</summary>
+    public void Settle()
+    {
+        if (_running is not Task running)
+            return;
+        long start = Stopwatch.GetTimestamp();
+        try
+        {
+            running.GetAwaiter().GetResult();
+        }
+        finally
+        {
+            _waitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
+            _running = null;
+            _progress = null;
+        }
+    }
+
+    public void Abandon(Exception error)
+    {
+        try { Settle(); } catch (Exception) { } // the step's own error is the one to report
+    }
+}
