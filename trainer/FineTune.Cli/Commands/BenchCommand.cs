@@ -20,5 +20,6 @@ internal static class BenchCommand
         yield return BenchAdamCommand.Create();
         yield return BenchOptimizerCommand.Create();
         yield return BenchStepCommand.Create();
+        yield return BenchCollectivesCommand.Create();
     }
 }
