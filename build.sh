@@ -15,7 +15,8 @@ log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 install_system_packages() {
-  local wanted=(cmake g++ fio fonts-dejavu-core)  # the font: text in the loss plots (ScottPlot draws with system fonts)
+  local wanted=(cmake g++ fio fonts-dejavu-core libgloo-dev)  # the font: text in the loss plots (ScottPlot draws with system fonts)
+  # libgloo-dev: the headers of Gloo, the CPU collective library of c10d process groups (libtorch ships the code).
   # Debian's CPU libtorch is only needed when no other libtorch was given. It pulls in the netlib reference BLAS,
   # ~20x slower than OpenBLAS; the OpenMP build shares libtorch's OpenMP runtime, so the two never oversubscribe
   # the cores (pthread OpenBLAS and BLIS were slower under libtorch: docs/benchmarks.md, "BLAS").

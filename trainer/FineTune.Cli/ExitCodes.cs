@@ -41,6 +41,12 @@ public static class ExitCodes
             Console.Error.WriteLine($"error: {FineTune.IO.DiskFullException.Describe(e)}");
             return UserError;
         }
+        catch (FineTune.Torch.Distributed.DistributedException e)
+        {
+            // A peer that died or hangs, or a launcher's variables that do not fit: the sentence names the rank.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return UserError;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("cancelled.");

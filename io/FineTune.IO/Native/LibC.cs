@@ -57,6 +57,9 @@ internal static unsafe class LibC
     [DllImport(Library, EntryPoint = "open", SetLastError = true)]
     public static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
 
+    [DllImport(Library, EntryPoint = "link", SetLastError = true)]
+    public static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existingPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
+
     [DllImport(Library, EntryPoint = "pread", SetLastError = true)]
     public static extern long PRead(int fd, byte* buffer, nuint byteCount, long fileOffset);
 

@@ -44,26 +44,64 @@ public static class OptimizerStateFile
 
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
-    public static unsafe void Save(PartitionedOptimizer optimizer, string directory)
+    /// <summary>
+    /// Saves the states into <paramref name="directory"/>: a hard link to the NVMe swap file where the filesystem
+    /// allows it (no copy: the extents' offsets in the swap file are the manifest's, and the swap writes its next
+    /// changes to fresh extents), otherwise a copy. The CRCs come from the writes that made the states (kept when
+    /// <see cref="PartitionedOptimizer.RecordStateChecksums"/> was on), or from one read of the sub-groups that lack
+    /// them. <paramref name="progress"/> gets the bytes read or copied so far.
+    /// </summary>
+    public static unsafe SavedStates Save(PartitionedOptimizer optimizer, string directory, Action<long>? progress = null)
     {
         Directory.CreateDirectory(directory);
-        var extents = new List<ExtentEntry>();
         string dataPath = Path.Combine(directory, DataFileName);
-        using (var data = new FileStream(dataPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        var extents = new List<ExtentEntry>();
+        SavedStates saved;
+        string? whyCopied = "the states are in host memory";
+        if (optimizer.NvmeStates is { } swap && swap.TryLinkInto(dataPath, out whyCopied))
         {
-            optimizer.VisitStates((group, states) =>
+            var crcs = new Dictionary<int, uint>();
+            var missing = new List<SubGroup>();
+            foreach (SubGroup group in optimizer.SubGroups)
+                if (optimizer.TryGetStateChecksum(group, out uint crc))
+                    crcs[group.Index] = crc;
+                else
+                    missing.Add(group);
+            long read = 0;
+            optimizer.VisitStates(missing, (group, states) =>
             {
-                long offset = data.Position;
-                uint crc = 0;
-                for (long done = 0; done < group.StateByteCount; done += CrcChunkByteCount)
-                {
-                    var chunk = new ReadOnlySpan<byte>(states.Pointer + done, (int)Math.Min(CrcChunkByteCount, group.StateByteCount - done));
-                    crc = Crc32C.Append(crc, chunk);
-                    data.Write(chunk);
-                }
-                extents.Add(new ExtentEntry(group.Index, offset, group.StateByteCount, crc) { FirstElement = group.FirstElement, ElementCount = group.ElementCount });
+                crcs[group.Index] = SwapPipeline.ExtentCrc(states, group);
+                read += group.StateByteCount;
+                progress?.Invoke(read);
             });
-            data.Flush(flushToDisk: true);
+            foreach (SubGroup group in optimizer.SubGroups)
+                extents.Add(new ExtentEntry(group.Index, swap.ExtentOffset(group.Index), group.StateByteCount, crcs[group.Index]) { FirstElement = group.FirstElement, ElementCount = group.ElementCount });
+            saved = new SavedStates(true, optimizer.StateByteCount, 0, read, null);
+        }
+        else
+        {
+            if (File.Exists(dataPath))
+                File.Delete(dataPath); // a failed link leaves nothing; this is a retry's own earlier copy
+            long written = 0;
+            using (var data = new FileStream(dataPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            {
+                optimizer.VisitStates(optimizer.SubGroups, (group, states) =>
+                {
+                    long offset = data.Position;
+                    uint crc = 0;
+                    for (long done = 0; done < group.StateByteCount; done += CrcChunkByteCount)
+                    {
+                        var chunk = new ReadOnlySpan<byte>(states.Pointer + done, (int)Math.Min(CrcChunkByteCount, group.StateByteCount - done));
+                        crc = Crc32C.Append(crc, chunk);
+                        data.Write(chunk);
+                    }
+                    extents.Add(new ExtentEntry(group.Index, offset, group.StateByteCount, crc) { FirstElement = group.FirstElement, ElementCount = group.ElementCount });
+                    written += group.StateByteCount;
+                    progress?.Invoke(written);
+                });
+                data.Flush(flushToDisk: true);
+            }
+            saved = new SavedStates(false, optimizer.StateByteCount, written, 0, whyCopied);
         }
         long first = 0;
         var parameters = new List<ParameterEntry>();
@@ -74,9 +112,11 @@ public static class OptimizerStateFile
         }
         var manifest = new Manifest(FormatName, FormatVersion, optimizer.StepNumber, optimizer.SubGroupElementCount, parameters, extents);
         File.WriteAllText(Path.Combine(directory, ManifestFileName), JsonSerializer.Serialize(manifest, s_json));
+        return saved;
     }
 
-    public static void Load(PartitionedOptimizer optimizer, string directory)
+    /// <summary>Loads the states saved in <paramref name="directory"/>, verifying each extent's CRC as it is read (one read of the file); <paramref name="progress"/> gets the bytes read so far.</summary>
+    public static void Load(PartitionedOptimizer optimizer, string directory, Action<long>? progress = null)
     {
         string manifestPath = Path.Combine(directory, ManifestFileName);
         string dataPath = Path.Combine(directory, DataFileName);
@@ -93,15 +133,31 @@ public static class OptimizerStateFile
             throw new UserErrorException($"{manifestPath} is not a valid optimizer state manifest ({exception.Message}); the checkpoint is damaged.", exception);
         }
         IReadOnlyList<(long First, long Count, ExtentEntry Entry)> saved = CheckLayout(optimizer, manifest, manifestPath);
-        using var data = new FileStream(dataPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        using FileStream data = OpenShared(dataPath);
         using var reader = new ExtentReader(data, dataPath, saved);
+        long read = 0;
         optimizer.FillStates((group, states) =>
         {
             reader.Fill(group, states);
+            read += group.StateByteCount;
+            progress?.Invoke(read);
             optimizer.WriteWeightsFromMaster(group, states);
         });
         optimizer.Options.WeightWriteBack?.Flush();
         optimizer.StepNumber = manifest.Step;
+    }
+
+    private static FileStream OpenShared(string dataPath)
+    {
+        try
+        {
+            return new FileStream(dataPath, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        }
+        catch (IOException exception) when (File.Exists(dataPath))
+        {
+            // a linked checkpoint is the live swap file of a run until its next step rewrites every extent; that run holds its lock
+            throw new UserErrorException($"{dataPath} is in use by a FineTune run whose NVMe swap file it still is (until that run's next step rewrites the states); resume after that step or once the run ends ({exception.Message.TrimEnd('.')}).", exception);
+        }
     }
 
     /// <summary>Checks format and parameter table; returns the saved extents' element ranges, ascending and contiguous.</summary>
@@ -211,7 +267,8 @@ public static class OptimizerStateFile
         {
             ExtentEntry entry = saved[extent].Entry;
             if (entry.FileOffset + entry.ByteCount > data.Length)
-                throw new UserErrorException($"Optimizer state extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) lies past the end of the file; the checkpoint is truncated.");
+                throw new DamagedStatesException($"is truncated: extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount}) lies past its end",
+                    $"Optimizer state extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) lies past the end of the file; the checkpoint is truncated.");
             data.Position = entry.FileOffset;
             uint crc = 0;
             for (long done = 0; done < entry.ByteCount; done += CrcChunkByteCount)
@@ -221,7 +278,7 @@ public static class OptimizerStateFile
                 crc = Crc32C.Append(crc, chunk);
             }
             if (crc != entry.Crc32C)
-                throw new UserErrorException(
+                throw new DamagedStatesException($"fails its CRC-32C check in extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount})",
                     $"Optimizer state extent {entry.SubGroup} (sub-group {entry.SubGroup}, bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) fails its CRC32C check " +
                     $"(stored {entry.Crc32C:x8}, read {crc:x8}); the checkpoint is corrupt, resume from an earlier one.");
         }

@@ -139,10 +139,13 @@ public sealed partial class PartitionedOptimizer : IDisposable
                     extents, options.IoEngine, options.IoQueueDepth),
             };
             // InitialMasters is used here only; the optimizer does not keep the caller's callback (or what it captures)
-            optimizer = new PartitionedOptimizer(parameters, options with { InitialMasters = null }, groups, subGroupElementCount, pool, sharedPool is null, store);
+            optimizer = new PartitionedOptimizer(parameters, options with { InitialMasters = null, CreationProgress = null }, groups, subGroupElementCount, pool, sharedPool is null, store);
             PartitionedOptimizer built = optimizer;
+            long created = 0;
             optimizer.FillStates((group, lease) =>
             {
+                created += group.StateByteCount;
+                options.CreationProgress?.Invoke(created);
                 if (options.InitialMasters is { } initial)
                 {
                     SubGroupStates.Clear(group, lease);
@@ -254,11 +257,6 @@ public sealed partial class PartitionedOptimizer : IDisposable
         writeBack.Commit(group);
     }
 
-    /// <summary>Writes the optimizer state to <paramref name="directory"/> (see <see cref="OptimizerStateFile"/>).</summary>
-    public void SaveState(string directory) => OptimizerStateFile.Save(this, directory);
-
-    /// <summary>Replaces the state with the one saved in <paramref name="directory"/>, rewriting the weights from it.</summary>
-    public void LoadState(string directory) => OptimizerStateFile.Load(this, directory);
 
     /// <summary>Zeroes every parameter's gradient memory.</summary>
     public unsafe void ZeroGrad()

@@ -64,6 +64,9 @@ public sealed record PartitionedOptimizerOptions
     /// </summary>
     public Action<SubGroup, nint>? InitialMasters { get; init; }
 
+    /// <summary>Told the bytes of states written so far while the optimizer creates them (used at creation only, not kept).</summary>
+    public Action<long>? CreationProgress { get; init; }
+
     /// <summary>
     /// The sub-groups to use (a training engine's layout, whose segments also split at an edge weight's row blocks);
     /// null: <see cref="SubGroup.Partition(IReadOnlyList{long}, long)"/> of the parameters at the rounded size.

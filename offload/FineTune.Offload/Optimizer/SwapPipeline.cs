@@ -13,7 +13,9 @@ namespace FineTune.Offload.Optimizer;
 /// may first await a readiness decision (its gradients becoming final, or the global norm): the next read is started
 /// before that wait, so state prefetch overlaps the rest of backward. A decision of false abandons the step: buffers
 /// already read are dropped unchanged (nothing is written), so a skipped step leaves swap exactly as it was.
-/// With integrity checking, each extent's CRC-32C is kept at write and verified at read.
+/// With integrity checking, each extent's CRC-32C is kept at write and verified at read. With
+/// <see cref="RecordChecksums"/> on, each write keeps its extent's CRC-32C for a checkpoint that takes the swap file as
+/// it stands (<see cref="TryGetChecksum"/>).
 /// </summary>
 internal sealed class SwapPipeline
 {
@@ -22,16 +24,33 @@ internal sealed class SwapPipeline
     private readonly BufferRing? _full;
     private readonly BufferRing? _tail;
     private readonly long _fullElementCount;
-    private readonly uint[]? _extentCrcs;
+    private readonly bool _verifyIntegrity;
+    private readonly uint[] _extentCrcs;
+    private readonly bool[] _crcCurrent;    // whether _extentCrcs[g] is the CRC of what was last written to g
 
     public SwapPipeline(ISwapStore store, IReadOnlyList<SubGroup> groups, BufferRing? full, BufferRing? tail, long fullElementCount, bool verifyIntegrity = false)
     {
-        _extentCrcs = verifyIntegrity ? new uint[groups.Count] : null;
+        _verifyIntegrity = verifyIntegrity;
+        _extentCrcs = new uint[groups.Count];
+        _crcCurrent = new bool[groups.Count];
         _store = store;
         _groups = groups;
         _full = full;
         _tail = tail;
         _fullElementCount = fullElementCount;
+    }
+
+    /// <summary>The store the states rest in.</summary>
+    public ISwapStore Store => _store;
+
+    /// <summary>Keep each written extent's CRC-32C (turned on for the steps before a checkpoint).</summary>
+    public bool RecordChecksums { get; set; }
+
+    /// <summary>The CRC-32C of sub-group <paramref name="group"/>'s states as last written, when it was recorded.</summary>
+    public bool TryGetChecksum(int group, out uint crc)
+    {
+        crc = _extentCrcs[group];
+        return _crcCurrent[group];
     }
 
     /// <summary>read k+1 | update k | write k-1 over every sub-group in ascending order.</summary>
@@ -88,17 +107,20 @@ internal sealed class SwapPipeline
     }
 
     /// <summary>Reads every sub-group in order (checkpoint save), prefetching the next one while <paramref name="visit"/> runs.</summary>
-    public async Task VisitAllAsync(Action<SubGroup, HostLease> visit)
+    public Task VisitAllAsync(Action<SubGroup, HostLease> visit) => VisitAsync(_groups, visit);
+
+    /// <summary>Reads <paramref name="groups"/> in the given order, prefetching the next one while <paramref name="visit"/> runs.</summary>
+    public async Task VisitAsync(IReadOnlyList<SubGroup> groups, Action<SubGroup, HostLease> visit)
     {
-        RingSlot? next = _groups.Count > 0 ? await StartReadAsync(_groups[0]).ConfigureAwait(false) : null;
-        for (int k = 0; k < _groups.Count; k++)
+        RingSlot? next = groups.Count > 0 ? await StartReadAsync(groups[0]).ConfigureAwait(false) : null;
+        for (int k = 0; k < groups.Count; k++)
         {
-            SubGroup group = _groups[k];
+            SubGroup group = groups[k];
             RingSlot slot = next!;
             BufferRing ring = RingFor(group);
             await ring.WaitReadAsync(slot).ConfigureAwait(false);
             Verify(group, slot);
-            next = k + 1 < _groups.Count ? await StartReadAsync(_groups[k + 1]).ConfigureAwait(false) : null;
+            next = k + 1 < groups.Count ? await StartReadAsync(groups[k + 1]).ConfigureAwait(false) : null;
             ring.Use(slot);
             visit(group, slot.Lease);
             ring.Release(slot);
@@ -143,14 +165,15 @@ internal sealed class SwapPipeline
 
     private void StartWrite(SubGroup group, RingSlot slot)
     {
-        if (_extentCrcs is not null)
+        _crcCurrent[group.Index] = _verifyIntegrity || RecordChecksums;
+        if (_crcCurrent[group.Index])
             _extentCrcs[group.Index] = ExtentCrc(slot.Lease, group);
         RingFor(group).StartWrite(slot, _store.ExtentByteCount(group.Index), _ => _store.WriteAsync(group.Index, slot.Lease));
     }
 
     private void Verify(SubGroup group, RingSlot slot)
     {
-        if (_extentCrcs is null)
+        if (!_verifyIntegrity)
             return;
         uint crc = ExtentCrc(slot.Lease, group);
         if (crc != _extentCrcs[group.Index])
@@ -158,7 +181,8 @@ internal sealed class SwapPipeline
                 $"written with {_extentCrcs[group.Index]:x8}: the drive returned corrupt data.");
     }
 
-    private static unsafe uint ExtentCrc(HostLease lease, SubGroup group)
+    /// <summary>The CRC-32C of <paramref name="group"/>'s states in <paramref name="lease"/>.</summary>
+    internal static unsafe uint ExtentCrc(HostLease lease, SubGroup group)
     {
         uint crc = 0;
         const long chunk = 1 << 30;

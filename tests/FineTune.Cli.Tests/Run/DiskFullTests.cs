@@ -26,7 +26,7 @@ public sealed class DiskFullTests
             Assert.Single(error.Trim().Split('\n'));
             Assert.Contains($"checkpoint.dir {output}/checkpoints has", error);
             Assert.Contains("GiB free but this run needs about", error);
-            Assert.Contains("checkpoint.keep_last 2 plus the one being written", error);
+            Assert.Contains("checkpoint(s) at the peak of the 2 it writes with checkpoint.keep_last 2", error);
             Assert.False(Directory.Exists(output)); // nothing left behind
         }
     }

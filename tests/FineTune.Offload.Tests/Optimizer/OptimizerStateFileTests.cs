@@ -1,5 +1,6 @@
 using FineTune.Offload.Adam;
 using FineTune.Offload.Optimizer;
+using FineTune.IO;
 using FineTune.Offload.Tests.Adam;
 using Xunit;
 
@@ -74,9 +75,10 @@ public sealed class OptimizerStateFileTests
         bytes[2 * 12 * 1024 + 5000] ^= 0x10; // one bit in sub-group 2's m
         File.WriteAllBytes(data, bytes);
         using var b = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path));
-        var error = Assert.Throws<UserErrorException>(() => b.LoadState(checkpoint));
+        var error = Assert.Throws<DamagedStatesException>(() => b.LoadState(checkpoint));
         Assert.Contains("extent 2 (sub-group 2, bytes 24576..36864", error.Message);
         Assert.Contains("CRC32C", error.Message);
+        Assert.Equal("fails its CRC-32C check in extent 2 (bytes 24576..36864)", error.Problem); // what the resume's damage sentence names
     }
 
     [Theory]
@@ -122,5 +124,73 @@ public sealed class OptimizerStateFileTests
         using var b = PartitionedOptimizer.Create(other.Parameters, Options(StateTier.Host, swap.Path) with { SubGroupElementCount = 2048 });
         var error = Assert.Throws<UserErrorException>(() => b.LoadState(checkpoint));
         Assert.Contains("parameter 1 is 'layers.1.weight' (2000 elements)", error.Message);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void ALinkedCheckpointKeepsItsStepWhileTrainingGoesOn(bool recordChecksums)
+    {
+        // The checkpoint is a hard link to the swap file, not a copy: the optimizer's next writes go to fresh extents,
+        // so the checkpoint keeps step 5 while training goes on, and a resume from it continues bit for bit.
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var straight = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        using var first = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        using var resumed = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(99, ElementCount));
+        using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Host, swap.Path)))
+            Run(a, straight, 1, 10);
+        string data = Path.Combine(checkpoint, OptimizerStateFile.DataFileName);
+        using (var b = PartitionedOptimizer.Create(first.Parameters, Options(StateTier.Nvme, swap.Path)))
+        {
+            Run(b, first, 1, 4);
+            b.RecordStateChecksums = recordChecksums;
+            Run(b, first, 5, 5);
+            SavedStates saved = b.SaveState(checkpoint);
+            Assert.True(saved.Linked, saved.WhyCopied);
+            Assert.Equal(0, saved.CopiedByteCount);
+            Assert.Equal(recordChecksums ? 0 : b.StateByteCount, saved.ChecksumReadByteCount); // CRCs kept as written, or read once
+            byte[] atSave = ReadUnlocked(data);
+            string swapFile = Directory.GetFiles(swap.Path, "*optimizer*").Single();
+            Assert.Equal(atSave, ReadUnlocked(swapFile)); // the same file under two names
+            b.RecordStateChecksums = false;
+            Run(b, first, 6, 7); // every extent rewritten: into a fresh file; the old one keeps only the checkpoint's name
+            Assert.Equal(atSave, ReadUnlocked(data));
+            string current = Directory.GetFiles(swap.Path, "*optimizer*").Single();
+            Assert.NotEqual(atSave, ReadUnlocked(current));
+            // a second checkpoint links the fresh file, with CRCs read once since none were kept
+            SavedStates again = b.SaveState(Path.Combine(swap.Path, "checkpoint-7"));
+            Assert.True(again.Linked);
+            Assert.Equal(b.StateByteCount, again.ChecksumReadByteCount);
+        }
+        using (var c = PartitionedOptimizer.Create(resumed.Parameters, Options(StateTier.Nvme, swap.Path)))
+        {
+            c.LoadState(checkpoint);
+            Assert.Equal(5, c.StepNumber);
+            Run(c, resumed, 6, 10);
+        }
+        Assert.Equal(straight.WeightBytes(), resumed.WeightBytes());
+    }
+
+    [Fact]
+    public void StatesInHostMemoryAreCopiedAndSaySo()
+    {
+        using var swap = new SwapDirectory();
+        using var parameters = new TestParameters(s_shapes, ElementType.Float32, ElementType.Float32, SeededGradients.Uniform(1, ElementCount));
+        using var a = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path));
+        SavedStates saved = a.SaveState(Path.Combine(swap.Path, "checkpoint"));
+        Assert.False(saved.Linked);
+        Assert.Equal(12L * ElementCount, saved.CopiedByteCount);
+        Assert.Equal("the states are in host memory", saved.WhyCopied);
+    }
+
+    /// <summary>The file's bytes, read without the shared flock .NET takes (the live swap file holds an exclusive one, and a linked checkpoint is the same file).</summary>
+    private static byte[] ReadUnlocked(string path)
+    {
+        using DirectFile file = DirectFile.Open(path, DirectFileAccess.Read, create: false);
+        using var buffer = new AlignedBuffer(file.Length);
+        for (long done = 0; done < file.Length;)
+            done += RandomAccess.Read(file.Handle, buffer.GetSpan(done, (int)(file.Length - done)), done);
+        return buffer.Span.ToArray();
     }
 }

@@ -63,7 +63,7 @@ public sealed class CheckpointTests : IDisposable
         CheckpointInfo info = Assert.Single(_store.List());
         Assert.Equal(100, info.Step);
         CheckpointManifest manifest = _store.Verify(info);
-        Assert.Equal((CheckpointManifest.ExpectedMagic, 1, 100L), (manifest.Magic, manifest.Version, manifest.Step));
+        Assert.Equal((CheckpointManifest.ExpectedMagic, 2, 100L), (manifest.Magic, manifest.Version, manifest.Step));
         Assert.Equal(["model.safetensors", "optimizer/sub_group_000.bin", "optimizer/sub_group_001.bin", "recipe.yaml", "trainer_state.json"],
             manifest.Files.Select(f => f.RelativePath));
         foreach (CheckpointFileEntry entry in manifest.Files)
@@ -110,6 +110,30 @@ public sealed class CheckpointTests : IDisposable
             File.WriteAllBytes(file, original);
         }
         Assert.Equal(20, _store.LoadLatest()!.Step);
+    }
+
+    [Fact]
+    public void AFileVerifiedByItsPartsIsCheckedForSizeHereAndNotReadBack()
+    {
+        // the optimizer states (tens of GB) carry CRCs per extent, checked as a resume reads them; verifying the
+        // checkpoint checks their length and that the file holding their CRCs is listed, and does not read them
+        CheckpointWriter writer = _store.BeginWrite(3);
+        File.WriteAllText(writer.PathFor("optimizer/optimizer-state.json"), "{}");
+        File.WriteAllBytes(writer.PathForVerifiedBy("optimizer/optimizer-state.bin", "optimizer/optimizer-state.json"), Pattern(8192, 1));
+        writer.WriteTrainerState(State(3));
+        string folder = writer.Commit(keepLast: 2);
+        var checkpoint = new CheckpointInfo(3, folder);
+        CheckpointManifest manifest = _store.Verify(checkpoint);
+        CheckpointFileEntry states = manifest.Files.Single(f => f.RelativePath == "optimizer/optimizer-state.bin");
+        Assert.Equal(("optimizer/optimizer-state.json", 8192L), (states.VerifiedBy, states.ByteCount));
+        string bin = Path.Combine(folder, "optimizer", "optimizer-state.bin");
+        byte[] flipped = File.ReadAllBytes(bin);
+        flipped[100] ^= 1;
+        File.WriteAllBytes(bin, flipped);
+        _store.Verify(checkpoint); // contents are the resume's to check, extent by extent
+        File.WriteAllBytes(bin, flipped[..4096]);
+        var error = Assert.Throws<UserErrorException>(() => _store.Verify(checkpoint));
+        Assert.Contains("file optimizer/optimizer-state.bin has 4096 bytes but the manifest says 8192", error.Message);
     }
 
     [Fact]

@@ -20,8 +20,8 @@ public sealed class ShippedRecipesTests : IDisposable
     public static TheoryData<string> RecipeFiles() => new(RecipeNames());
 
     [Fact]
-    public void AllSixRecipesShip() =>
-        Assert.Equal(["alpaca.yaml", "llama3.2-1b.yaml", "lora.yaml", "quickstart.yaml", "qwen2.5-0.5b.yaml", "tinyllama-1.1b.yaml"], RecipeNames());
+    public void AllSevenRecipesShip() =>
+        Assert.Equal(["alpaca.yaml", "llama3.2-1b.yaml", "lora.yaml", "quickstart.yaml", "qwen2.5-0.5b.yaml", "scaling.yaml", "tinyllama-1.1b.yaml"], RecipeNames());
 
     [Theory]
     [MemberData(nameof(RecipeFiles))]

@@ -142,4 +142,23 @@ internal static unsafe class NativeMethods
     [DllImport(Lib)] public static extern int ft_cuda_host_register(IntPtr data, long byte_count);
     [DllImport(Lib)] public static extern int ft_cuda_host_unregister(IntPtr data);
     [DllImport(Lib)] public static extern int ft_cuda_memory_stats(int device_index, long* stats6);
+    [DllImport(Lib)] public static extern int ft_store_tcp_new([MarshalAs(UnmanagedType.LPUTF8Str)] string host, int port, int is_server, int world_size, long timeout_ms, IntPtr* @out);
+    [DllImport(Lib)] public static extern void ft_store_free(IntPtr store);
+    [DllImport(Lib)] public static extern int ft_store_port(IntPtr store, int* port);
+    [DllImport(Lib)] public static extern int ft_store_set(IntPtr store, [MarshalAs(UnmanagedType.LPUTF8Str)] string key, byte* value, long byte_count);
+    [DllImport(Lib)] public static extern int ft_store_get(IntPtr store, [MarshalAs(UnmanagedType.LPUTF8Str)] string key, byte* buffer, long capacity, long* byte_count);
+    [DllImport(Lib)] public static extern int ft_store_add(IntPtr store, [MarshalAs(UnmanagedType.LPUTF8Str)] string key, long delta, long* value);
+    [DllImport(Lib)] public static extern int ft_store_check(IntPtr store, [MarshalAs(UnmanagedType.LPUTF8Str)] string key, int* exists);
+    [DllImport(Lib)] public static extern int ft_dist_backend_available(int backend, int* available);
+    [DllImport(Lib)] public static extern int ft_pg_new(int backend, IntPtr store, [MarshalAs(UnmanagedType.LPUTF8Str)] string key_prefix, int rank, int world_size, [MarshalAs(UnmanagedType.LPUTF8Str)] string hostname, long timeout_ms, int threads, IntPtr* @out);
+    [DllImport(Lib)] public static extern void ft_pg_free(IntPtr group);
+    [DllImport(Lib)] public static extern int ft_pg_all_reduce(IntPtr group, IntPtr t, int op);
+    [DllImport(Lib)] public static extern int ft_pg_reduce(IntPtr group, IntPtr t, int root, int op);
+    [DllImport(Lib)] public static extern int ft_pg_broadcast(IntPtr group, IntPtr t, int root);
+    [DllImport(Lib)] public static extern int ft_pg_all_gather(IntPtr group, IntPtr input, IntPtr output);
+    [DllImport(Lib)] public static extern int ft_pg_reduce_scatter(IntPtr group, IntPtr input, IntPtr output, int op);
+    [DllImport(Lib)] public static extern int ft_pg_supports_reduce_scatter(IntPtr group, int* supported);
+    [DllImport(Lib)] public static extern int ft_pg_all_to_all(IntPtr group, IntPtr input, IntPtr output);
+    [DllImport(Lib)] public static extern int ft_pg_barrier(IntPtr group);
+    [DllImport(Lib)] public static extern int ft_pg_is_broken(IntPtr group, int* broken);
 }

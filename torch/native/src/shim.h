@@ -9,6 +9,8 @@
  * - dtype codes: 0 f32, 1 f64, 2 bf16, 3 f16, 4 i64, 5 i32, 6 u8, 7 bool (-1: other).
  * - device: (type, index) with type 0 = cpu, 1 = cuda.
  * - CUDA functions exist in every build; without FT_WITH_CUDA they fail with "built without CUDA".
+ * - Distributed functions exist in every build; a backend compiled out (Gloo without its headers, NCCL without
+ *   CUDA) fails with a sentence saying so. Every blocking distributed call is bounded by its timeout.
  */
 #pragma once
 #include <stdint.h>
@@ -27,6 +29,8 @@ typedef void* ft_generator;
 typedef void* ft_optimizer;
 typedef void* ft_cuda_stream;
 typedef void* ft_cuda_event;
+typedef void* ft_store;
+typedef void* ft_process_group;
 
 /* version.cpp / error.cpp */
 FT_EXPORT int32_t ft_abi_version(void);
@@ -190,3 +194,40 @@ FT_EXPORT int32_t ft_cuda_host_register(void* data, int64_t byte_count);
 FT_EXPORT int32_t ft_cuda_host_unregister(void* data);
 /* stats: [0] allocated current, [1] allocated peak, [2] reserved current, [3] reserved peak, [4] free, [5] total (bytes) */
 FT_EXPORT int32_t ft_cuda_memory_stats(int32_t device_index, int64_t* stats6);
+
+/* store.cpp: c10d::TCPStore, the rendezvous key-value store (rank 0 serves it). timeout_ms bounds connect,
+ * get and wait. port 0 with is_server: the kernel picks a free port, ft_store_port tells which. */
+FT_EXPORT int32_t ft_store_tcp_new(const char* host, int32_t port, int32_t is_server, int32_t world_size, int64_t timeout_ms, ft_store* out);
+FT_EXPORT void ft_store_free(ft_store store);
+FT_EXPORT int32_t ft_store_port(ft_store store, int32_t* port);
+FT_EXPORT int32_t ft_store_set(ft_store store, const char* key, const uint8_t* value, int64_t byte_count);
+/* Blocks until the key exists (or the timeout); *byte_count gets the value's length, at most capacity bytes are copied. */
+FT_EXPORT int32_t ft_store_get(ft_store store, const char* key, uint8_t* buffer, int64_t capacity, int64_t* byte_count);
+FT_EXPORT int32_t ft_store_add(ft_store store, const char* key, int64_t delta, int64_t* value);
+FT_EXPORT int32_t ft_store_check(ft_store store, const char* key, int32_t* exists);
+
+/* process_group.cpp: c10d process groups and the collectives ZeRO needs, each waited for with the group's timeout.
+ * backend codes: 0 gloo (CPU tensors), 1 nccl (CUDA tensors; CUDA builds only).
+ * reduce op codes: 0 sum, 1 product, 2 min, 3 max.
+ * Errors read "rank R of W (backend): OPERATION failed: cause". After a failed or timed-out collective the group is
+ * broken (its peers may be mid-operation) and every later call fails at once; the caller ends the run. */
+FT_EXPORT int32_t ft_dist_backend_available(int32_t backend, int32_t* available);
+/* key_prefix separates the keys of several groups over one store; threads: Gloo worker threads (0: libtorch's default). */
+FT_EXPORT int32_t ft_pg_new(int32_t backend, ft_store store, const char* key_prefix, int32_t rank, int32_t world_size,
+                            const char* hostname, int64_t timeout_ms, int32_t threads, ft_process_group* out);
+FT_EXPORT void ft_pg_free(ft_process_group group);
+FT_EXPORT int32_t ft_pg_all_reduce(ft_process_group group, ft_tensor t, int32_t op);
+FT_EXPORT int32_t ft_pg_reduce(ft_process_group group, ft_tensor t, int32_t root, int32_t op);
+FT_EXPORT int32_t ft_pg_broadcast(ft_process_group group, ft_tensor t, int32_t root);
+/* output: (W * n) contiguous, rank r's input (n) lands at [r * n, (r + 1) * n). */
+FT_EXPORT int32_t ft_pg_all_gather(ft_process_group group, ft_tensor input, ft_tensor output);
+/* input: (W * n) contiguous, output (n) gets the reduction of every rank's [r * n, (r + 1) * n). Backends without a
+ * native reduce-scatter (Gloo in libtorch 1.13) fail; *supported says which (FineTune.Torch falls back then). */
+FT_EXPORT int32_t ft_pg_reduce_scatter(ft_process_group group, ft_tensor input, ft_tensor output, int32_t op);
+FT_EXPORT int32_t ft_pg_supports_reduce_scatter(ft_process_group group, int32_t* supported);
+/* input and output: (W * n) contiguous, same dtype; rank r's input [s * n, (s + 1) * n) lands in rank s's output at
+ * [r * n, (r + 1) * n). The building block of a reduce-scatter that moves only (W-1)/W of the buffer per rank. */
+FT_EXPORT int32_t ft_pg_all_to_all(ft_process_group group, ft_tensor input, ft_tensor output);
+FT_EXPORT int32_t ft_pg_barrier(ft_process_group group);
+/* 1 once a collective of this group failed or timed out (argument errors do not break a group). */
+FT_EXPORT int32_t ft_pg_is_broken(ft_process_group group, int32_t* broken);

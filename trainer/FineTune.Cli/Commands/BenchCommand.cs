@@ -21,5 +21,6 @@ internal static class BenchCommand
         yield return BenchOptimizerCommand.Create();
         yield return BenchStepCommand.Create();
         yield return BenchLoraCommand.Create();
+        yield return BenchCollectivesCommand.Create();
     }
 }

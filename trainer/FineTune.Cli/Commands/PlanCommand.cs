@@ -30,13 +30,13 @@ internal static class PlanCommand
             {
                 // LoRA trains with its own engine: its plan (frozen base tier, adapter states, base reads per step)
                 LoraRunPlan lora = LoraRunPlan.Create(r, LoraSetup.ModelConfigOf(r), baseline);
-                RunSpaceCheck.CheckCheckpoints(r, lora.CheckpointByteCount, lora.Memory.NvmeFileByteCount, store);
+                RunSpaceCheck.CheckCheckpoints(r, lora.CheckpointSpace(r, store.List().Count, r.Training.MaxSteps));
                 foreach (string line in lora.Lines(r, baseline))
                     Console.WriteLine(line);
                 return ExitCodes.Success;
             }
             RunPlan plan = RunPlan.Create(r, baseline);
-            RunSpaceCheck.CheckCheckpoints(r, plan, store);
+            RunSpaceCheck.CheckCheckpoints(r, plan, store, r.Training.MaxSteps);
             foreach (string line in Lines(r, plan, baseline))
                 Console.WriteLine(line);
             return ExitCodes.Success;

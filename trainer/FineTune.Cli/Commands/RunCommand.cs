@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
+using FineTune.Cli.Launch;
+using FineTune.Torch.Distributed;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Runs;
 using Spectre.Console;
@@ -22,10 +24,28 @@ internal static class RunCommand
         var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value pairs that override the recipe, e.g. training.max_steps=50 resume=true.", Arity = ArgumentArity.ZeroOrMore };
         Option<bool> discardNewer = DiscardNewerOption();
         var command = new Command("run", "Train a recipe: data, model, offloaded engine, TensorBoard logs and checkpoints under output_dir. Ctrl-C or SIGTERM saves a checkpoint after the current step and exits with 130; exit 2 is a user error.");
+        var nproc = new Option<int>("--nproc") { Description = "Start N local data-parallel ranks (as torchrun --nproc-per-node N does); rank 0's output shows here, every rank's goes to OUTPUT_DIR/logs/rank-R.log.", DefaultValueFactory = _ => 1 };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds a rank waits for its peers (joining, each collective) before it fails and names the rank that stopped answering.", DefaultValueFactory = _ => (int)ProcessGroupOptions.DefaultTimeout.TotalSeconds };
         command.Arguments.Add(recipe);
         command.Arguments.Add(overrides);
         command.Options.Add(discardNewer);
-        command.SetAction(parsed => Execute(Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []), parsed.GetValue(discardNewer)));
+        command.Options.Add(nproc);
+        command.Options.Add(timeout);
+        command.SetAction(parsed =>
+        {
+            string path = parsed.GetValue(recipe)!;
+            string[] pairs = parsed.GetValue(overrides) ?? [];
+            bool discard = parsed.GetValue(discardNewer);
+            if (parsed.GetValue(nproc) is int count and not 1)
+            {
+                // Checked once here, so a bad recipe is one sentence, not one per rank; its output_dir holds the logs.
+                Recipe checkedRecipe = Recipe.Load(path, pairs);
+                string[] rankArguments = discard ? ["run", path, .. pairs, "--discard-newer"] : ["run", path, .. pairs];
+                return LocalLauncher.Run(rankArguments, count, Path.Combine(checkedRecipe.OutputDir, "logs"), LocalLauncher.Timeout(parsed.GetValue(timeout)));
+            }
+            DistributedEnvironment env = DistributedEnvironment.FromProcess();
+            return Execute(Recipe.Load(path, pairs, new RecipeLoadOptions { Rank = env.Rank }), discard);
+        });
         return command;
     }
 
@@ -38,6 +58,8 @@ internal static class RunCommand
     /// <summary>Runs a resolved recipe with the console's progress output and Ctrl-C / SIGTERM handling; returns the exit code.</summary>
     internal static int Execute(Recipe recipe, bool discardNewer = false)
     {
+        if (DistributedEnvironment.FromProcess() is { IsDistributed: true } env)
+            return DistributedRunGate.Refuse(env);
         using var cancel = new CancellationTokenSource();
         int signals = 0;
         void Stop(string what)

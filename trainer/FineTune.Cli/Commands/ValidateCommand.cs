@@ -48,12 +48,12 @@ internal static class ValidateCommand
                 if (LoraSetup.ConfigOf(resolved) is not null) // LoRA plans with its own engine
                 {
                     LoraRunPlan lora = LoraRunPlan.Create(resolved, LoraSetup.ModelConfigOf(resolved), RunPlan.MeasureRuntimeBaseline());
-                    RunSpaceCheck.CheckCheckpoints(resolved, lora.CheckpointByteCount, lora.Memory.NvmeFileByteCount, store);
+                    RunSpaceCheck.CheckCheckpoints(resolved, lora.CheckpointSpace(resolved, store.List().Count, resolved.Training.MaxSteps));
                 }
                 else
                 {
                     RunPlan plan = RunPlan.Create(resolved, RunPlan.MeasureRuntimeBaseline(), resuming: resolved.Resume is not null);
-                    RunSpaceCheck.CheckCheckpoints(resolved, plan, store);
+                    RunSpaceCheck.CheckCheckpoints(resolved, plan, store, resolved.Training.MaxSteps);
                     if (resolved.Training.MaxSteps is long steps) // an epoch count needs the data read: run checks that one
                         RunDurationCheck.Check(resolved, plan, steps);
                 }

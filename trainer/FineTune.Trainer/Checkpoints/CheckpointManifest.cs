@@ -13,7 +13,7 @@ public sealed record CheckpointManifest
 {
     public const string FileName = "manifest.json";
     public const string ExpectedMagic = "finetune-checkpoint";
-    public const int CurrentVersion = 1;
+    public const int CurrentVersion = 2; // 2: an entry may be verified by the extent CRCs of another file (verified_by)
 
     [JsonPropertyName("magic")] public string Magic { get; init; } = ExpectedMagic;
     [JsonPropertyName("version")] public int Version { get; init; } = CurrentVersion;
@@ -48,8 +48,8 @@ public sealed record CheckpointManifest
                 ?? throw new JsonException("empty manifest");
             if (manifest.Magic != ExpectedMagic)
                 problem = $"its magic is '{manifest.Magic}', not '{ExpectedMagic}'";
-            else if (manifest.Version != CurrentVersion)
-                problem = $"it is format version {manifest.Version}, and this FineTune reads version {CurrentVersion} (use the FineTune release that wrote it)";
+            else if (manifest.Version is < 1 or > CurrentVersion)
+                problem = $"it is format version {manifest.Version}, and this FineTune reads versions 1 to {CurrentVersion} (use the FineTune release that wrote it)";
             return problem is null ? manifest : null;
         }
         catch (UserErrorException e)

@@ -18,6 +18,7 @@ public sealed class CheckpointWriter : IDisposable
     internal const string LockFileName = ".lock";
 
     private readonly Dictionary<string, CheckpointFileEntry?> _files = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _verifiedBy = new(StringComparer.Ordinal);
     private readonly string _checkpointsDirectory;
     private FileStream? _lock;
     private int _openStreamCount;
@@ -67,6 +68,18 @@ public sealed class CheckpointWriter : IDisposable
     /// </summary>
     public string PathFor(string relativePath) => Reserve(relativePath).FullPath;
 
+    /// <summary>
+    /// As <see cref="PathFor"/>, for a file whose parts are CRC'd in <paramref name="verifiedBy"/> (another file of this
+    /// checkpoint): Commit records its length and fsyncs it but does not read it back (it may be tens of GB, or a link
+    /// to a swap file whose CRCs were kept as it was written).
+    /// </summary>
+    public string PathForVerifiedBy(string relativePath, string verifiedBy)
+    {
+        var (normalized, full) = Reserve(relativePath);
+        _verifiedBy[normalized] = verifiedBy.Replace('\\', '/');
+        return full;
+    }
+
     public void WriteAllBytes(string relativePath, ReadOnlySpan<byte> bytes)
     {
         using Stream stream = CreateFile(relativePath);
@@ -94,7 +107,14 @@ public sealed class CheckpointWriter : IDisposable
             string full = FullPath(relativePath);
             if (!File.Exists(full))
                 throw new InvalidOperationException($"checkpoint file {relativePath} was reserved but never written.");
-            if (entry is null)
+            if (entry is null && _verifiedBy.TryGetValue(relativePath, out string? verifiedBy))
+            {
+                if (!_files.ContainsKey(verifiedBy))
+                    throw new InvalidOperationException($"checkpoint file {relativePath} is to be verified by {verifiedBy}, which is not in the checkpoint.");
+                entries.Add(new CheckpointFileEntry(relativePath, new FileInfo(full).Length, 0, verifiedBy));
+                FileSync.Sync(full);
+            }
+            else if (entry is null)
             {
                 entries.Add(CheckpointStore.Measure(full, relativePath));
                 FileSync.Sync(full);

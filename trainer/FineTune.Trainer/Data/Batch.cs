@@ -11,7 +11,7 @@ namespace FineTune.Trainer.Data;
 /// </summary>
 public sealed class Batch
 {
-    public Batch(int batchSize, int sequenceLength, long[] inputIds, long[] labels, DataPosition positionAfter)
+    public Batch(int batchSize, int sequenceLength, long[] inputIds, long[] labels, DataPosition positionAfter, int? globalTokenCount = null)
     {
         if (inputIds.Length != batchSize * sequenceLength || labels.Length != inputIds.Length)
             throw new ArgumentException($"arrays must hold {batchSize}x{sequenceLength} elements");
@@ -21,6 +21,9 @@ public sealed class Batch
         Labels = labels;
         PositionAfter = positionAfter;
         TokenCount = labels.Count(l => l != TokenizedSample.IgnoreIndex);
+        GlobalTokenCount = globalTokenCount ?? TokenCount;
+        if (GlobalTokenCount < TokenCount)
+            throw new ArgumentException($"the global batch cannot train fewer tokens ({GlobalTokenCount}) than this shard ({TokenCount})", nameof(globalTokenCount));
     }
 
     public int BatchSize { get; }
@@ -34,6 +37,10 @@ public sealed class Batch
 
     /// <summary>Number of labels that are not -100: the loss's denominator.</summary>
     public int TokenCount { get; }
+
+    /// <summary>Labels that are not -100 over every rank's shard of this global batch: the denominator of a
+    /// data-parallel loss (sum of every rank's token losses / this). Equals <see cref="TokenCount"/> on one rank.</summary>
+    public int GlobalTokenCount { get; }
 
     /// <summary>The loader's position right after this batch; save it with a checkpoint taken after training on it.</summary>
     public DataPosition PositionAfter { get; }

@@ -6,6 +6,8 @@ namespace FineTune.Trainer.Data;
 /// and epochs follow each other without a break, so the last batch of an epoch may start the next one and no batch
 /// is ever partial. Resuming from a saved <see cref="DataPosition"/> rebuilds the permutation of that epoch and
 /// continues with exactly the batches the uninterrupted stream would have produced.
+/// Data parallel (<see cref="DataLoaderOptions.WorldSize"/> > 1): every rank builds the same global batch and
+/// keeps its own rows, so the position after a batch, and therefore resume, is the same on every rank.
 /// Not thread-safe; one loader per training loop.
 /// </summary>
 public sealed class DataLoader
@@ -54,7 +56,22 @@ public sealed class DataLoader
 
     private TokenizedSample Current => _samples[_order[_sampleIndex]];
 
+    /// <summary>This rank's rows of the next global batch (all of it with one rank).</summary>
     public Batch Next()
+    {
+        (long[] inputs, long[] labels) = NextGlobalRows();
+        int length = _options.SequenceLength, rows = _options.RowsPerRank;
+        if (_options.WorldSize == 1)
+            return new Batch(rows, length, inputs, labels, Position);
+        // The loss of a data-parallel step is normalised by the tokens of the whole global batch, not of one shard.
+        int globalTokenCount = labels.Count(l => l != TokenizedSample.IgnoreIndex);
+        long[] myInputs = inputs.AsSpan(_options.Rank * rows * length, rows * length).ToArray();
+        long[] myLabels = labels.AsSpan(_options.Rank * rows * length, rows * length).ToArray();
+        return new Batch(rows, length, myInputs, myLabels, Position, globalTokenCount);
+    }
+
+    /// <summary>(B, T) inputs and labels of the next global batch, the position advanced past it.</summary>
+    private (long[] Inputs, long[] Labels) NextGlobalRows()
     {
         int rows = _options.BatchSize, length = _options.SequenceLength;
         var inputs = new long[rows * length];
@@ -85,7 +102,7 @@ public sealed class DataLoader
             }
             while (_options.Pack && filled < length);
         }
-        return new Batch(rows, length, inputs, labels, Position);
+        return (inputs, labels);
     }
 
     /// <summary>Training positions of a sample: one per id that has a successor.</summary>

@@ -56,12 +56,16 @@ public static class LlamaExporter
                 LoraAdapter? adapter = merge?.ForWeight(name);
                 writer.Add(name, stType, parameter.Spec.Shape, stream =>
                 {
-                    using StageWeights weights = model.UseWeights(parameter);
                     if (adapter is null)
-                        WriteTensor(weights[parameter], diskType, stream);
-                    else
-                        using (TensorScope.Enter()) // frees W' (out, in) f32 before the next tensor
-                            WriteTensor(adapter.MergeInto(weights[parameter]), diskType, stream);
+                    {
+                        // in row-major pieces where the weights come in pieces (a blocked embedding), one in memory at a time
+                        foreach (var (_, values) in model.ReadChunks(parameter))
+                            WriteTensor(values, diskType, stream);
+                        return;
+                    }
+                    using StageWeights weights = model.UseWeights(parameter);
+                    using (TensorScope.Enter()) // frees W' (out, in) f32 before the next tensor
+                        WriteTensor(adapter.MergeInto(weights[parameter]), diskType, stream);
                 });
                 weightMap[name] = fileName;
             }

@@ -211,6 +211,21 @@ public sealed class LlamaModel : IDisposable
                 yield return chunk;
             yield break;
         }
+        if (!parameter.IsResident && Weights is not CheckpointWeights)
+        {
+            int stage = Enumerable.Range(0, Stages.Count).First(s => WeightsOf(Stages[s]).Contains(parameter));
+            if (Weights.Blocks(stage) is { } blocks)
+            {
+                // a blocked embedding or LM head: its row blocks in order, one in memory at a time
+                long rowElements = parameter.Spec.ElementCount / parameter.Spec.Shape[0];
+                for (int b = 0; b < blocks.Count; b++)
+                {
+                    using StageWeights block = Weights.AcquireBlock(stage, b, +1);
+                    yield return (blocks[b].FirstRow * rowElements, block[parameter]);
+                }
+                yield break;
+            }
+        }
         using StageWeights weights = UseWeights(parameter);
         yield return (0, weights[parameter]);
     }

@@ -10,7 +10,13 @@ public sealed record OffloadSection
 
     public double? DeviceGb { get; init; }
     public double? HostGb { get; init; }
+    /// <summary>This rank's folder: <see cref="NvmeDirPattern"/> with {rank} replaced by the data-parallel rank.</summary>
     public string? NvmeDir { get; init; }
+
+    /// <summary>offload.nvme_dir as the recipe gives it (what is written back), e.g. /nvme/swap-{rank}.</summary>
+    public string? NvmeDirPattern { get; init; }
+
+    public const string RankPlaceholder = "{rank}";
     public double? NvmeGb { get; init; }
     public required StorageTier OptimizerStates { get; init; }
     public required StorageTier Activations { get; init; }
@@ -19,11 +25,12 @@ public sealed record OffloadSection
     public required int QueueDepth { get; init; }
     public required IoEngine IoEngine { get; init; }
 
-    internal static OffloadSection From(RecipeValues v) => new()
+    internal static OffloadSection From(RecipeValues v, int rank) => new()
     {
         DeviceGb = v.NullableDouble("offload.device_gb"),
         HostGb = v.NullableDouble("offload.host_gb"),
-        NvmeDir = v.String("offload.nvme_dir"),
+        NvmeDir = v.String("offload.nvme_dir")?.Replace(RankPlaceholder, rank.ToString(System.Globalization.CultureInfo.InvariantCulture), StringComparison.Ordinal),
+        NvmeDirPattern = v.String("offload.nvme_dir"),
         NvmeGb = v.NullableDouble("offload.nvme_gb"),
         OptimizerStates = v.Choice<StorageTier>("offload.optimizer_states"),
         Activations = v.Choice<StorageTier>("offload.activations"),

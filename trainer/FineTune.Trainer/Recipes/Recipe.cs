@@ -62,7 +62,7 @@ public sealed class Recipe
         options ??= RecipeLoadOptions.Default;
         RecipeDocument document = RecipeDocument.Parse(yamlText, sourceName);
         RecipeOverrides.Apply(document, overrides ?? []);
-        Recipe recipe = FromValues(RecipeBinder.Bind(document));
+        Recipe recipe = FromValues(RecipeBinder.Bind(document), options.Rank);
         if (options.Validate)
             RecipeValidator.Validate(recipe, options);
         return recipe;
@@ -98,7 +98,7 @@ public sealed class Recipe
         return hparams;
     }
 
-    internal static Recipe FromValues(RecipeValues v) => new()
+    internal static Recipe FromValues(RecipeValues v, int rank = 0) => new()
     {
         Model = ModelSection.From(v),
         Tokenizer = TokenizerSection.From(v),
@@ -106,7 +106,7 @@ public sealed class Recipe
         Training = TrainingSection.From(v),
         Optimizer = OptimizerSection.From(v),
         Schedule = ScheduleSection.From(v),
-        Offload = OffloadSection.From(v),
+        Offload = OffloadSection.From(v, rank),
         Logging = LoggingSection.From(v),
         Checkpoint = CheckpointSection.From(v),
         Eval = EvalSection.From(v),

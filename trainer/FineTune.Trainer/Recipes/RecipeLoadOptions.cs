@@ -15,4 +15,8 @@ public sealed record RecipeLoadOptions
 
     /// <summary>Run the semantic checks at all (false only for reading a recipe stored in a checkpoint).</summary>
     public bool Validate { get; init; } = true;
+
+    /// <summary>This process's data-parallel rank: replaces {rank} in offload.nvme_dir, so each rank swaps to its
+    /// own folder (or drive) while every rank reads the same recipe.</summary>
+    public int Rank { get; init; }
 }

@@ -73,7 +73,7 @@ internal static class RecipeSchema
 
         Num("offload.device_gb", null, "GPU memory budget; null means all free GPU memory.", min: 0, minExclusive: true, nullable: true),
         Num("offload.host_gb", null, "Host memory budget the plan must respect (pools, staging, working set); null means no budget: auto tiers keep everything in host memory, nothing is checked against it, and runs say \"no host budget set\".", min: 0, minExclusive: true, nullable: true),
-        Path("offload.nvme_dir", null, "Folder on an NVMe drive for swapped states; null disables the NVMe tier. Must exist, unless it is inside output_dir (then it is created)."),
+        Path("offload.nvme_dir", null, "Folder on an NVMe drive for swapped states; null disables the NVMe tier. Must exist, unless it is inside output_dir (then it is created). {rank} is replaced by the data-parallel rank (0 in a single process), e.g. /nvme/swap-{rank}."),
         Num("offload.nvme_gb", null, "NVMe space budget; null means the free space of nvme_dir less 10%.", min: 0, minExclusive: true, nullable: true),
         Choice("offload.optimizer_states", "auto", s_tiers, "Where fp32 master weights and Adam moments live; auto lets the planner choose."),
         Choice("offload.activations", "auto", s_tiers, "Where saved layer inputs live between forward and backward."),

@@ -1,3 +1,4 @@
+using FineTune.Offload.Optimizer;
 using FineTune.Torch;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
@@ -14,25 +15,31 @@ internal sealed class FullRunEngine : IRunEngine
     private readonly RunPlan _plan;
     private readonly long _baseline;
 
-    private FullRunEngine(LlamaModel model, TrainingEngine engine, RunPlan plan, long baseline)
+    private FullRunEngine(LlamaModel model, TrainingEngine engine, RunPlan plan, long baseline, RunSpaceCheck.Space space)
     {
         Model = model;
         _engine = engine;
         _plan = plan;
         _baseline = baseline;
+        CheckpointSpace = space;
     }
 
-    public static FullRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint, LearningRateSchedule schedule, CheckpointStore store)
+    public static FullRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint, LearningRateSchedule schedule, CheckpointStore store,
+        Action<string> message)
     {
-        RunPlan plan = RunPlan.Create(setup.Recipe, baselineByteCount, resuming: checkpoint is not null);
-        RunSpaceCheck.CheckCheckpoints(setup.Recipe, plan, store);
-        RunDurationCheck.Check(setup.Recipe, plan, setup.TotalSteps);
+        Recipe recipe = setup.Recipe;
+        RunPlan plan = RunPlan.Create(recipe, baselineByteCount, resuming: checkpoint is not null);
+        RunSpaceCheck.CheckCheckpoints(recipe, plan, store, setup.TotalSteps);
+        RunSpaceCheck.Space space = RunSpaceCheck.Predict(recipe, plan, store.List().Count, setup.TotalSteps);
+        RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
         LlamaModel model = checkpoint is null
             ? setup.CreateModel(plan)
             : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
         try
         {
-            return new FullRunEngine(model, new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule }), plan, baselineByteCount);
+            var creating = new PhaseProgress(message, checkpoint is null ? "creating the engine" : "loading the engine");
+            var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule, SetupProgress = creating.Report });
+            return new FullRunEngine(model, engine, plan, baselineByteCount, space);
         }
         catch
         {
@@ -51,17 +58,23 @@ internal sealed class FullRunEngine : IRunEngine
 
     public long PredictedHostPeakByteCount => _plan.HostPeakByteCount(_baseline);
 
-    public long CheckpointByteCount => _plan.CheckpointByteCount;
+    public RunSpaceCheck.Space CheckpointSpace { get; }
+
+    public bool RecordStateChecksums
+    {
+        get => _engine.RecordStateChecksums;
+        set => _engine.RecordStateChecksums = value;
+    }
 
     public string Description =>
         $"model: {Model.ParameterCount:N0} parameters, {Model.DType.Name()} on {Model.Device}; engine pools {_engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {_engine.WeightLocation}; activations: {_engine.ActivationLocation}; optimizer states: {_engine.Options.OptimizerTier.ToString().ToLowerInvariant()}";
 
     public StepMetrics Step(IReadOnlyList<Batch> microBatches) => _engine.Step(microBatches);
 
-    public string Save(Recipe recipe, long step, DataPosition position, long tokensSeen, string? tokenizerFolder) =>
-        RunCheckpoints.Save(recipe, step, Model, _engine, position, tokensSeen, tokenizerFolder);
+    public (string Folder, SavedStates States) Save(Recipe recipe, long step, DataPosition position, long tokensSeen, string? tokenizerFolder, PhaseProgress progress) =>
+        RunCheckpoints.Save(recipe, step, Model, _engine, position, tokensSeen, tokenizerFolder, progress);
 
-    public (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint) => RunCheckpoints.Restore(checkpoint, _engine);
+    public (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, PhaseProgress progress) => RunCheckpoints.Restore(checkpoint, _engine, progress);
 
     public void Dispose()
     {

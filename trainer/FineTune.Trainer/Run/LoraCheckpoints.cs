@@ -1,3 +1,4 @@
+using FineTune.Offload.Optimizer;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Recipes;
@@ -25,8 +26,12 @@ public static class LoraCheckpoints
     public static bool IsLora(CheckpointInfo checkpoint) =>
         File.Exists(checkpoint.FilePath(BaseFingerprint.FileName)) && Directory.Exists(checkpoint.FilePath(AdapterFolder));
 
-    /// <summary>Writes the checkpoint of <paramref name="step"/> optimizer steps and prunes to checkpoint.keep_last; returns its folder.</summary>
-    public static string Save(Recipe recipe, long step, AdapterEngine engine, DataPosition position, long tokensSeen)
+    /// <summary>
+    /// Writes the checkpoint of <paramref name="step"/> optimizer steps and prunes to checkpoint.keep_last; returns its
+    /// folder and how the adapters' optimizer states went in.
+    /// </summary>
+    public static (string Folder, SavedStates States) Save(Recipe recipe, long step, AdapterEngine engine, DataPosition position, long tokensSeen,
+        PhaseProgress? progress = null)
     {
         BaseFingerprint fingerprint = engine.BaseFingerprint
             ?? throw new InvalidOperationException("a LoRA run's engine records its base (FromFolder or Generated)");
@@ -35,14 +40,11 @@ public static class LoraCheckpoints
         string adapterFolder = Path.Combine(writer.TempDirectory, AdapterFolder);
         engine.SaveAdapter(adapterFolder, fingerprint.IsFolder ? fingerprint.Source : null);
         RunCheckpoints.Register(writer, adapterFolder, AdapterFolder);
-        string optimizerFolder = Path.Combine(writer.TempDirectory, RunCheckpoints.OptimizerFolder);
-        Directory.CreateDirectory(optimizerFolder);
-        engine.SaveOptimizerState(optimizerFolder);
-        RunCheckpoints.Register(writer, optimizerFolder, RunCheckpoints.OptimizerFolder);
+        SavedStates states = RunCheckpoints.SaveStates(writer, folder => engine.SaveOptimizerState(folder, progress?.For("adapter optimizer states", engine.Plan.StateByteCount)));
         writer.WriteText(BaseFingerprint.FileName, fingerprint.ToJson());
         writer.WriteTrainerState(RunCheckpoints.TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, engine.Options.Schedule, tokensSeen));
         writer.WriteRecipe(recipe);
-        return writer.Commit(recipe.Checkpoint.KeepLast);
+        return (writer.Commit(recipe.Checkpoint.KeepLast), states);
     }
 
     /// <summary>The base record of a verified LoRA checkpoint.</summary>
@@ -52,11 +54,11 @@ public static class LoraCheckpoints
     /// Checks the base the engine streamed against the checkpoint's record (one sentence naming a changed file),
     /// then restores the optimizer state, the schedule's step and the loss scale.
     /// </summary>
-    public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, AdapterEngine engine)
+    public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, AdapterEngine engine, PhaseProgress? progress = null)
     {
         CheckBase(checkpoint, engine.BaseFingerprint, sizesOnly: false);
         var (state, position, scheduleStep) = RunCheckpoints.ReadTrainerState(checkpoint, engine.LossScaler);
-        engine.LoadOptimizerState(checkpoint.FilePath(RunCheckpoints.OptimizerFolder));
+        RunCheckpoints.LoadStates(checkpoint, folder => engine.LoadOptimizerState(folder, progress?.For("adapter optimizer states", engine.Plan.StateByteCount)));
         engine.RestoreStepCount(scheduleStep);
         return (state, position);
     }

@@ -1,3 +1,4 @@
+using FineTune.Offload.Optimizer;
 using FineTune.Torch;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
@@ -22,8 +23,9 @@ internal sealed class LoraRunEngine : IRunEngine
     private readonly LoraRunPlan _plan;
     private readonly long _baseline;
 
-    private LoraRunEngine(LlamaModel model, LoraAdapters adapters, AdapterEngine engine, LoraRunPlan plan, long baseline)
+    private LoraRunEngine(LlamaModel model, LoraAdapters adapters, AdapterEngine engine, LoraRunPlan plan, long baseline, RunSpaceCheck.Space space)
     {
+        CheckpointSpace = space;
         Model = model;
         _adapters = adapters;
         _engine = engine;
@@ -39,7 +41,8 @@ internal sealed class LoraRunEngine : IRunEngine
         string? folder = recipe.Model.Path;
         LlamaConfig config = folder is not null ? LlamaConfigReader.ReadFolder(folder) : RunSetup.ConfigOf(recipe, setup.Tokenizer);
         LoraRunPlan plan = LoraRunPlan.Create(recipe, config, baselineByteCount, setup.TotalSteps);
-        RunSpaceCheck.CheckCheckpoints(recipe, plan.CheckpointByteCount, plan.Memory.NvmeFileByteCount, store);
+        RunSpaceCheck.Space space = plan.CheckpointSpace(recipe, store.List().Count, setup.TotalSteps);
+        RunSpaceCheck.CheckCheckpoints(recipe, space);
         if (checkpoint is not null && folder is not null)
             LoraCheckpoints.CheckBaseSizes(checkpoint, folder);
         LlamaModel model = folder is not null
@@ -51,7 +54,7 @@ internal sealed class LoraRunEngine : IRunEngine
             adapters = checkpoint is null ? LoraSetup.CreateAdapters(recipe, model) : Resumed(checkpoint, model, recipe, plan.Lora);
             BaseWeights source = folder is not null ? BaseWeights.FromFolder(folder) : BaseWeights.Generated(recipe.Training.Seed);
             var engine = new AdapterEngine(model, adapters, plan.Options with { Schedule = schedule }, source);
-            return new LoraRunEngine(model, adapters, engine, plan, baselineByteCount);
+            return new LoraRunEngine(model, adapters, engine, plan, baselineByteCount, space);
         }
         catch
         {
@@ -71,7 +74,13 @@ internal sealed class LoraRunEngine : IRunEngine
 
     public long PredictedHostPeakByteCount => _plan.HostPeakByteCount(_baseline);
 
-    public long CheckpointByteCount => _plan.CheckpointByteCount;
+    public RunSpaceCheck.Space CheckpointSpace { get; }
+
+    public bool RecordStateChecksums
+    {
+        get => _engine.RecordStateChecksums;
+        set => _engine.RecordStateChecksums = value;
+    }
 
     public string Description
     {
@@ -86,10 +95,10 @@ internal sealed class LoraRunEngine : IRunEngine
 
     public StepMetrics Step(IReadOnlyList<Batch> microBatches) => _engine.Step(microBatches);
 
-    public string Save(Recipe recipe, long step, DataPosition position, long tokensSeen, string? tokenizerFolder) =>
-        LoraCheckpoints.Save(recipe, step, _engine, position, tokensSeen);
+    public (string Folder, SavedStates States) Save(Recipe recipe, long step, DataPosition position, long tokensSeen, string? tokenizerFolder, PhaseProgress progress) =>
+        LoraCheckpoints.Save(recipe, step, _engine, position, tokensSeen, progress);
 
-    public (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint) => LoraCheckpoints.Restore(checkpoint, _engine);
+    public (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, PhaseProgress progress) => LoraCheckpoints.Restore(checkpoint, _engine, progress);
 
     public void Dispose()
     {

@@ -34,6 +34,18 @@ public sealed record LoraRunPlan
     public required NvmeTraffic Traffic { get; init; }
     /// <summary>One checkpoint: the adapters and extras in float32 (the PEFT file) and their fp32 master, m and v; the base is recorded, not copied.</summary>
     public long CheckpointByteCount => Memory.TrainedElementCount * 16L;
+
+    /// <summary>
+    /// A rough step time for the checkpoint-by-time count: forward, recompute and input-gradient backward through the
+    /// base (6 FLOPs per base parameter per token) at RunPlan's assumed CPU rate, plus the base reads at its NVMe rate.
+    /// </summary>
+    public double StepSeconds => 6.0 * Memory.Layout.ElementCount * TokensPerStep / (RunPlan.AssumedCpuFlopsPerSecondPerCore * Environment.ProcessorCount)
+        + Traffic.ReadBytes / RunPlan.AssumedNvmeBytesPerSecond;
+
+    /// <summary>The disk this run's checkpoints take (RunSpaceCheck's prediction with the adapters' figures).</summary>
+    public RunSpaceCheck.Space CheckpointSpace(Recipe recipe, int existingCheckpoints, long? totalSteps) =>
+        RunSpaceCheck.Predict(recipe, Memory.TrainedElementCount * 4L, Memory.StateByteCount, Memory.NvmeFileByteCount, Memory.StatesOnNvme,
+            StepSeconds, existingCheckpoints, totalSteps);
     public required long TokensPerStep { get; init; }
     public long? HostBudgetByteCount { get; init; }
 

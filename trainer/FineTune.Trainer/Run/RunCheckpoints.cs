@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using FineTune.Offload.Optimizer;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
 using FineTune.Trainer.Models;
@@ -31,22 +32,28 @@ public static class RunCheckpoints
     private const string CleanStepsKey = "loss_scale_clean_steps";
     private const string DataRngName = "data_order";
 
-    /// <summary>Writes the checkpoint of <paramref name="step"/> optimizer steps and prunes to checkpoint.keep_last; returns its folder.</summary>
-    public static string Save(Recipe recipe, long step, LlamaModel model, TrainingEngine engine, DataPosition position, long tokensSeen, string? tokenizerFolder)
+    /// <summary>
+    /// Writes the checkpoint of <paramref name="step"/> optimizer steps and prunes to checkpoint.keep_last; returns its
+    /// folder and how the optimizer states went in (linked to the NVMe swap file, or copied).
+    /// </summary>
+    public static (string Folder, SavedStates States) Save(Recipe recipe, long step, LlamaModel model, TrainingEngine engine, DataPosition position, long tokensSeen,
+        string? tokenizerFolder, PhaseProgress? progress = null)
     {
         var store = new CheckpointStore(recipe.Checkpoint.Dir);
         using CheckpointWriter writer = store.BeginWrite(step);
         string modelFolder = Path.Combine(writer.TempDirectory, ModelFolder);
         LlamaExporter.Export(model, modelFolder, tokenizerSourceFolder: tokenizerFolder);
         Register(writer, modelFolder, ModelFolder);
-        string optimizerFolder = Path.Combine(writer.TempDirectory, OptimizerFolder);
-        Directory.CreateDirectory(optimizerFolder);
-        engine.SaveOptimizerState(optimizerFolder);
-        Register(writer, optimizerFolder, OptimizerFolder);
+        SavedStates states = SaveStates(writer, folder => engine.SaveOptimizerState(folder, progress?.For("optimizer states", engine.Optimizer.StateByteCount)));
         writer.WriteTrainerState(TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, engine.Options.Schedule, tokensSeen));
         writer.WriteRecipe(recipe);
-        return writer.Commit(recipe.Checkpoint.KeepLast);
+        return (writer.Commit(recipe.Checkpoint.KeepLast), states);
     }
+
+    /// <summary>"optimizer states linked to the swap file (38.2 GB, nothing copied)", or copied, and why.</summary>
+    public static string Describe(SavedStates states) => states.Linked
+        ? $"optimizer states linked to the NVMe swap file ({states.ByteCount / 1e9:0.00} GB, nothing copied{(states.ChecksumReadByteCount > 0 ? $"; {states.ChecksumReadByteCount / 1e9:0.00} GB read back for CRCs" : "")})"
+        : $"optimizer states copied ({states.CopiedByteCount / 1e9:0.00} GB: {states.WhyCopied})";
 
     /// <summary>
     /// The checkpoint a resume starts from: recipe.resume "latest" (the newest, verified; a damaged one is refused
@@ -62,15 +69,29 @@ public static class RunCheckpoints
     }
 
     /// <summary>Reads the trainer state of a verified checkpoint and restores the engine's optimizer, schedule and loss scale.</summary>
-    public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, TrainingEngine engine)
+    public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, TrainingEngine engine, PhaseProgress? progress = null)
     {
         var (state, position, scheduleStep) = ReadTrainerState(checkpoint, engine.LossScaler);
-        engine.LoadOptimizerState(checkpoint.FilePath(OptimizerFolder));
+        LoadStates(checkpoint, folder => engine.LoadOptimizerState(folder, progress?.For("optimizer states", engine.Optimizer.StateByteCount)));
         engine.RestoreStepCount(scheduleStep);
         return (state, position);
     }
 
-    /// <summary>The trainer state of a checkpoint taken after <paramref name="step"/> steps (any engine: full fine-tuning or LoRA).</summary>
+    // The parts every kind of run's checkpoint shares (full fine-tuning here, LoRA in LoraCheckpoints).
+
+    /// <summary>optimizer/ written by <paramref name="save"/> into the checkpoint, its data file verified by its own manifest.</summary>
+    internal static SavedStates SaveStates(CheckpointWriter writer, Func<string, SavedStates> save)
+    {
+        string optimizerFolder = Path.Combine(writer.TempDirectory, OptimizerFolder);
+        Directory.CreateDirectory(optimizerFolder);
+        SavedStates states = save(optimizerFolder);
+        // the states are CRC'd per extent in their own manifest, checked as a resume reads them: nothing reads tens of GB twice
+        writer.PathForVerifiedBy($"{OptimizerFolder}/{OptimizerStateFile.DataFileName}", $"{OptimizerFolder}/{OptimizerStateFile.ManifestFileName}");
+        Register(writer, optimizerFolder, OptimizerFolder, except: OptimizerStateFile.DataFileName);
+        return states;
+    }
+
+    /// <summary>The trainer state of a checkpoint taken after <paramref name="step"/> steps.</summary>
     internal static TrainerState TrainerStateAt(long step, DataPosition position, long scheduleStep, DynamicLossScaler? lossScaler,
         LearningRateSchedule? schedule, long tokensSeen)
     {
@@ -89,7 +110,7 @@ public static class RunCheckpoints
         };
     }
 
-    /// <summary>Reads a verified checkpoint's trainer state: the data position, the schedule's step, and the loss scaler restored.</summary>
+    /// <summary>A verified checkpoint's trainer state: the data position and the schedule's step; the loss scaler restored.</summary>
     internal static (TrainerState State, DataPosition Position, long ScheduleStep) ReadTrainerState(CheckpointInfo checkpoint, DynamicLossScaler? lossScaler)
     {
         TrainerState state = checkpoint.ReadTrainerState();
@@ -100,10 +121,24 @@ public static class RunCheckpoints
         return (state, position, scheduleStep);
     }
 
-    /// <summary>Adds every file under <paramref name="folder"/> (written by other code) to the checkpoint's manifest.</summary>
-    internal static void Register(CheckpointWriter writer, string folder, string relativeFolder)
+    /// <summary>Loads optimizer/ with <paramref name="load"/>; damaged states are the resume's one damage sentence.</summary>
+    internal static void LoadStates(CheckpointInfo checkpoint, Action<string> load)
     {
-        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        try
+        {
+            load(checkpoint.FilePath(OptimizerFolder));
+        }
+        catch (DamagedStatesException damaged)
+        {
+            // the states' CRCs are checked as they are read (once): the same sentence as a damage the manifest finds
+            throw new CheckpointStore(Path.GetDirectoryName(checkpoint.DirectoryPath)!).Damaged(checkpoint, $"file {OptimizerFolder}/{OptimizerStateFile.DataFileName} {damaged.Problem}");
+        }
+    }
+
+    /// <summary>Adds every file under <paramref name="folder"/> (written by other code) to the checkpoint's manifest.</summary>
+    internal static void Register(CheckpointWriter writer, string folder, string relativeFolder, string? except = null)
+    {
+        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where(f => Path.GetRelativePath(folder, f) != except))
             writer.PathFor($"{relativeFolder}/{Path.GetRelativePath(folder, file).Replace('\\', '/')}");
     }
 }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using FineTune.Offload.Memory;
+using FineTune.Offload.Optimizer;
 using FineTune.Torch;
 using FineTune.Trainer.Checkpoints;
 using FineTune.Trainer.Data;
@@ -78,13 +79,13 @@ public sealed class TrainingRun
         TrainerState? savedState = checkpoint?.ReadTrainerState();
         (LearningRateSchedule schedule, string scheduleLine) = RunSchedule.Plan(recipe, setup.TotalSteps, savedState);
         long baseline = RunPlan.MeasureRuntimeBaseline();
-        using IRunEngine engine = IRunEngine.Create(setup, baseline, checkpoint, schedule, store); // full fine-tuning or LoRA (model.adapter)
+        using IRunEngine engine = IRunEngine.Create(setup, baseline, checkpoint, schedule, store, _progress.Message); // full fine-tuning or LoRA (model.adapter)
         LlamaModel model = engine.Model;
         DataPosition? position = null;
         long tokensSeen = 0;
         if (checkpoint is not null)
         {
-            (TrainerState state, position) = engine.Restore(checkpoint);
+            (TrainerState state, position) = engine.Restore(checkpoint, new PhaseProgress(_progress.Message, $"verifying and loading {Path.GetFileName(checkpoint.DirectoryPath)}"));
             tokensSeen = state.TokensSeen;
             int discarded = DiscardNewer ? store.DiscardAfter(checkpoint.Step) : 0;
             _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; --discard-newer deleted {discarded} newer checkpoint(s) of the abandoned run" : "")}");
@@ -107,13 +108,17 @@ public sealed class TrainingRun
         long step = startStep;
         var batches = new Batch[recipe.Training.GradientAccumulationSteps];
         var sinceCheckpoint = Stopwatch.StartNew();
+        double lastStepSeconds = 0;
         try
         {
             while (step < setup.TotalSteps)
             {
                 for (int i = 0; i < batches.Length; i++)
                     batches[i] = loader.Next();
+                // a checkpoint after this step takes the NVMe states as they are written: keep their CRCs as they go
+                engine.RecordStateChecksums = CheckpointFollows(recipe, step + 1, setup.TotalSteps, sinceCheckpoint.Elapsed + TimeSpan.FromSeconds(lastStepSeconds));
                 StepMetrics metrics = engine.Step(batches);
+                lastStepSeconds = metrics.Seconds;
                 step = metrics.Step;
                 tokensSeen += metrics.TokenCount;
                 sessionSeconds += metrics.Seconds;
@@ -136,14 +141,14 @@ public sealed class TrainingRun
                     _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
                 }
                 interrupted = cancel.IsCancellationRequested && !last;
-                bool due = (recipe.Checkpoint.EverySteps is int every && step % every == 0)
-                    || (recipe.Checkpoint.EveryMinutes is double minutes && sinceCheckpoint.Elapsed.TotalMinutes >= minutes);
-                if (last || interrupted || due)
+                if (last || interrupted || CheckpointFollows(recipe, step, setup.TotalSteps, sinceCheckpoint.Elapsed))
                 {
-                    RunSpaceCheck.CheckNextCheckpoint(recipe, engine.CheckpointByteCount, lastCheckpoint);
-                    lastCheckpoint = engine.Save(recipe, step, loader.Position, tokensSeen, TokenizerFolder(recipe));
+                    RunSpaceCheck.CheckNextCheckpoint(recipe, engine.CheckpointSpace, lastCheckpoint);
+                    var saving = Stopwatch.StartNew();
+                    (lastCheckpoint, SavedStates states) = engine.Save(recipe, step, loader.Position, tokensSeen, TokenizerFolder(recipe),
+                        new PhaseProgress(_progress.Message, $"checkpoint step_{step}"));
                     sinceCheckpoint.Restart();
-                    _progress.Message($"step {step}: checkpoint {lastCheckpoint}");
+                    _progress.Message($"step {step}: checkpoint {lastCheckpoint} in {saving.Elapsed.TotalSeconds:0.0} s; {RunCheckpoints.Describe(states)}");
                 }
                 if (interrupted)
                     break;
@@ -188,6 +193,12 @@ public sealed class TrainingRun
             CheckpointDirectory = recipe.Checkpoint.Dir,
         };
     }
+
+    /// <summary>Whether a checkpoint is due after <paramref name="step"/>: the last step, checkpoint.every_steps, or checkpoint.every_minutes since the last one.</summary>
+    private static bool CheckpointFollows(Recipe recipe, long step, long totalSteps, TimeSpan sinceCheckpoint) =>
+        step == totalSteps
+        || (recipe.Checkpoint.EverySteps is int every && step % every == 0)
+        || (recipe.Checkpoint.EveryMinutes is double minutes && sinceCheckpoint.TotalMinutes >= minutes);
 
     /// <summary>
     /// libtorch's intra-op threads: fixed per machine (FINETUNE_TORCH_THREADS, else every logical core), so the same

@@ -61,9 +61,14 @@ public sealed partial class TrainingEngine : IDisposable
         {
             _store = new ParameterStore(Plan.Layout, Plan.Store, _pool, Plan.WeightsOnNvme ? Drive("weights") : null);
             // one parameter (a model opened lazily) or one chunk of one (a streamed creation) at a time
+            long filled = 0, weightBytes = model.Parameters.Sum(p => p.Spec.ElementCount) * model.DType.ElementByteCount();
             for (int i = 0; i < model.Parameters.Count; i++)
                 foreach (var (offset, values) in model.ReadChunks(model.Parameters[i]))
+                {
                     _store.Fill(i, offset, values);
+                    filled += values.NumElements * model.DType.ElementByteCount();
+                    options.SetupProgress?.Invoke("weights", filled, weightBytes);
+                }
             _store.CompleteFill();
             _gradients = Plan.Gradients == GradientTier.Consumed
                 ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount)
@@ -77,6 +82,7 @@ public sealed partial class TrainingEngine : IDisposable
                 WeightWriteBack = _store.WriteBack,
                 // parameter offload: the masters start from the weight file, one sub-group window at a time
                 InitialMasters = Plan.WeightsOnNvme ? _store.ReadMasters : null,
+                CreationProgress = options.SetupProgress is { } progress ? done => progress("optimizer states", done, 12 * Plan.Layout.ElementCount) : null,
             }, _pool);
             _store.ReleaseScratch();
         }
@@ -172,20 +178,34 @@ public sealed partial class TrainingEngine : IDisposable
     /// </summary>
     public void Settle() => _update.Settle();
 
-    /// <summary>Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/> (after an update still running).</summary>
-    public void SaveOptimizerState(string directory)
+    /// <summary>
+    /// Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/> (after an update still running):
+    /// a link to the NVMe swap file where the filesystem allows it, else a copy (<see cref="SavedStates"/> says which);
+    /// <paramref name="progress"/> gets the bytes read or copied so far.
+    /// </summary>
+    public SavedStates SaveOptimizerState(string directory, Action<long>? progress = null)
     {
         _update.Settle();
-        _optimizer.SaveState(directory);
+        return _optimizer.SaveState(directory, progress);
     }
 
-    /// <summary>Loads a saved optimizer state (any sub-group layout) and rewrites the model's weights from its masters.</summary>
-    public void LoadOptimizerState(string directory)
+    /// <summary>
+    /// Keep the CRC of each optimizer state the next step writes, so a checkpoint after it that links the swap file
+    /// need not read the states back (a run turns this on before the steps a checkpoint follows).
+    /// </summary>
+    public bool RecordStateChecksums
+    {
+        get => _optimizer.RecordStateChecksums;
+        set => _optimizer.RecordStateChecksums = value;
+    }
+
+    /// <summary>Loads a saved optimizer state (any sub-group layout) and rewrites the model's weights from its masters; <paramref name="progress"/> gets the bytes read so far.</summary>
+    public void LoadOptimizerState(string directory, Action<long>? progress = null)
     {
         try
         {
             _update.Settle();
-            _optimizer.LoadState(directory);
+            _optimizer.LoadState(directory, progress);
         }
         finally
         {

@@ -89,4 +89,11 @@ public sealed record TrainingOptions
     public int ActivationStagingBuffers { get; init; } = 3;
 
     public IoEngineKind IoEngine { get; init; } = IoEngineKind.Auto;
+
+    /// <summary>
+    /// Told how far the engine's construction is, in bytes: the phase ("weights", copied into the store or its NVMe
+    /// file; "optimizer states", created from the masters), the bytes done and the phase's total. Minutes at the
+    /// billion scale; a run prints it with an ETA.
+    /// </summary>
+    public Action<string, long, long>? SetupProgress { get; init; }
 }

@@ -187,11 +187,22 @@ public sealed class AdapterEngine : IDisposable
 
     public StepMetrics Step(Batch batch) => Step([batch]);
 
-    /// <summary>Writes the trained parameters' fp32 masters, Adam m and v and the optimizer step to <paramref name="directory"/>.</summary>
-    public void SaveOptimizerState(string directory) => _optimizer.SaveState(directory);
+    /// <summary>
+    /// Writes the trained parameters' fp32 masters, Adam m and v and the optimizer step to <paramref name="directory"/>
+    /// (a link to the NVMe swap file where the states live there and the filesystem allows it, else a copy);
+    /// <paramref name="progress"/> gets the bytes so far.
+    /// </summary>
+    public SavedStates SaveOptimizerState(string directory, Action<long>? progress = null) => _optimizer.SaveState(directory, progress);
 
     /// <summary>Loads a saved optimizer state (any sub-group layout) and rewrites the adapters and extras from its masters.</summary>
-    public void LoadOptimizerState(string directory) => _optimizer.LoadState(directory);
+    public void LoadOptimizerState(string directory, Action<long>? progress = null) => _optimizer.LoadState(directory, progress);
+
+    /// <summary>Keep the CRC of each state the next step writes (NVMe states), so a checkpoint after it need not read them back.</summary>
+    public bool RecordStateChecksums
+    {
+        get => _optimizer.RecordStateChecksums;
+        set => _optimizer.RecordStateChecksums = value;
+    }
 
     /// <summary>Writes the adapters (and trained extras) as a PEFT folder (float32) naming <paramref name="baseModelNameOrPath"/> as the base.</summary>
     public void SaveAdapter(string folder, string? baseModelNameOrPath) => PeftAdapterWriter.Write(_adapters, _model, folder, baseModelNameOrPath);
