@@ -30,7 +30,6 @@ public sealed class TrainingRun
 
     public TrainingRun(Recipe recipe, RunProgress progress)
     {
-        LoraSetup.RefuseTraining(recipe); // before anything is written: never full fine-tuning in LoRA's place
         _recipe = recipe;
         _progress = progress;
     }
@@ -80,20 +79,13 @@ public sealed class TrainingRun
         TrainerState? savedState = checkpoint?.ReadTrainerState();
         (LearningRateSchedule schedule, string scheduleLine) = RunSchedule.Plan(recipe, setup.TotalSteps, savedState);
         long baseline = RunPlan.MeasureRuntimeBaseline();
-        RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
-        RunSpaceCheck.CheckCheckpoints(recipe, plan, store, setup.TotalSteps);
-        RunSpaceCheck.Space checkpointSpace = RunSpaceCheck.Predict(recipe, plan, store.List().Count, setup.TotalSteps);
-        RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
-        using LlamaModel model = checkpoint is null
-            ? setup.CreateModel(plan)
-            : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
-        var creating = new PhaseProgress(_progress.Message, checkpoint is null ? "creating the engine" : "loading the engine");
-        using var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule, SetupProgress = creating.Report });
+        using IRunEngine engine = IRunEngine.Create(setup, baseline, checkpoint, schedule, store, _progress.Message); // full fine-tuning or LoRA (model.adapter)
+        LlamaModel model = engine.Model;
         DataPosition? position = null;
         long tokensSeen = 0;
         if (checkpoint is not null)
         {
-            (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine, new PhaseProgress(_progress.Message, $"verifying and loading {Path.GetFileName(checkpoint.DirectoryPath)}"));
+            (TrainerState state, position) = engine.Restore(checkpoint, new PhaseProgress(_progress.Message, $"verifying and loading {Path.GetFileName(checkpoint.DirectoryPath)}"));
             tokensSeen = state.TokensSeen;
             int discarded = DiscardNewer ? store.DiscardAfter(checkpoint.Step) : 0;
             _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; --discard-newer deleted {discarded} newer checkpoint(s) of the abandoned run" : "")}");
@@ -103,7 +95,7 @@ public sealed class TrainingRun
         _progress.Message(scheduleLine);
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
-        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier.ToString().ToLowerInvariant()}");
+        _progress.Message(engine.Description);
         double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
 
         using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);
@@ -151,9 +143,9 @@ public sealed class TrainingRun
                 interrupted = cancel.IsCancellationRequested && !last;
                 if (last || interrupted || CheckpointFollows(recipe, step, setup.TotalSteps, sinceCheckpoint.Elapsed))
                 {
-                    RunSpaceCheck.CheckNextCheckpoint(recipe, checkpointSpace, lastCheckpoint);
+                    RunSpaceCheck.CheckNextCheckpoint(recipe, engine.CheckpointSpace, lastCheckpoint);
                     var saving = Stopwatch.StartNew();
-                    (lastCheckpoint, SavedStates states) = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe),
+                    (lastCheckpoint, SavedStates states) = engine.Save(recipe, step, loader.Position, tokensSeen, TokenizerFolder(recipe),
                         new PhaseProgress(_progress.Message, $"checkpoint step_{step}"));
                     sinceCheckpoint.Restart();
                     _progress.Message($"step {step}: checkpoint {lastCheckpoint} in {saving.Elapsed.TotalSeconds:0.0} s; {RunCheckpoints.Describe(states)}");
@@ -186,7 +178,7 @@ public sealed class TrainingRun
             PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
-            PredictedHostPeakByteCount = plan.HostPeakByteCount(baseline),
+            PredictedHostPeakByteCount = engine.PredictedHostPeakByteCount,
             Compute = compute,
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted ? null : Accuracy(model, setup),
