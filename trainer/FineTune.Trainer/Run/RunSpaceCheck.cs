@@ -38,8 +38,7 @@ public static class RunSpaceCheck
     public static Space Predict(Recipe recipe, long weightByteCount, long stateByteCount, long nvmeResidentByteCount, bool statesOnNvme,
         double stepSeconds, int existing, long? totalSteps)
     {
-        FreeBytes(recipe.Checkpoint.Dir, out string? mount);
-        bool sameDisk = recipe.Offload.NvmeDir is string nvme && FreeBytes(nvme, out string? nvmeMount) is not null && nvmeMount == mount;
+        bool sameDisk = recipe.Offload.NvmeDir is string nvme && FineTune.IO.MountPoint.Same(recipe.Checkpoint.Dir, nvme);
         bool linked = sameDisk && statesOnNvme;
         int written = 1;
         if (totalSteps is long total)
@@ -66,7 +65,7 @@ public static class RunSpaceCheck
     /// <summary>Refuses, with one sentence, a predicted <paramref name="space"/> the free space of checkpoint.dir cannot hold.</summary>
     public static void CheckCheckpoints(Recipe recipe, Space space)
     {
-        long? free = FreeBytes(recipe.Checkpoint.Dir, out _);
+        long? free = FreeBytes(recipe.Checkpoint.Dir);
         if (free is null)
             return;
         if (space.NeedByteCount <= free)
@@ -87,17 +86,16 @@ public static class RunSpaceCheck
     /// </summary>
     public static void CheckNextCheckpoint(Recipe recipe, Space space, string? lastCheckpoint)
     {
-        long? free = FreeBytes(recipe.Checkpoint.Dir, out _);
+        long? free = FreeBytes(recipe.Checkpoint.Dir);
         long need = WithSlack(space.WeightByteCount + (space.Linked ? 0 : space.StateByteCount));
         if (free is long f && need > f)
             throw new UserErrorException(
                 $"checkpoint.dir {recipe.Checkpoint.Dir} has {Gib(f)} GiB free, less than the {Gib(need)} GiB of the next checkpoint, so the run stops here without writing it{(lastCheckpoint is null ? "" : $" ({lastCheckpoint} stays usable: free space, then finetune resume)")}; free space or point checkpoint.dir at a larger disk.");
     }
 
-    /// <summary>Free bytes for this user on the file system of <paramref name="folder"/> (or its nearest existing parent), and that file system's mount point.</summary>
-    internal static long? FreeBytes(string folder, out string? mountPoint)
+    /// <summary>Free bytes for this user on the file system of <paramref name="folder"/> (or its nearest existing parent).</summary>
+    internal static long? FreeBytes(string folder)
     {
-        mountPoint = null;
         try
         {
             string? existing = Path.GetFullPath(folder);
@@ -105,9 +103,7 @@ public static class RunSpaceCheck
                 existing = Path.GetDirectoryName(existing);
             if (existing is null)
                 return null;
-            var drive = new DriveInfo(existing);
-            mountPoint = drive.RootDirectory.FullName;
-            return drive.AvailableFreeSpace;
+            return new DriveInfo(existing).AvailableFreeSpace; // statvfs of that folder
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
         {
