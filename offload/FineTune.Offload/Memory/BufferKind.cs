@@ -34,6 +34,12 @@ public enum BufferKind
     /// <summary>The states of a smaller last sub-group, at its exact size.</summary>
     OptimizerTailStates,
 
+    /// <summary>
+    /// Consumed gradients of a tied, blocked LM head: the staging buffer (one row block) carrying the head's gradient
+    /// contribution to NVMe until the embedding's backward adds its own (instead of the whole V x C in host memory).
+    /// </summary>
+    TiedGradientStaging,
+
     /// <summary>Baseline allocator only: ZeRO-Infinity's fp32 gradient staging buffer (one sub-group).</summary>
     BaselineGradientStaging,
 

@@ -12,6 +12,7 @@ public static class BufferKinds
         BufferKind.WeightWriteBack => "weight write-back",
         BufferKind.ActivationCheckpoints => "activation checkpoints",
         BufferKind.ActivationStaging => "activation staging (nvme)",
+        BufferKind.TiedGradientStaging => "tied lm_head gradient staging (nvme)",
         BufferKind.OptimizerStates => "sub-group states",
         BufferKind.OptimizerTailStates => "tail sub-group states",
         BufferKind.BaselineGradientStaging => "fp32 gradient staging (baseline)",

@@ -36,13 +36,13 @@ public sealed class TransferCounters
 
     public TransferSnapshot Snapshot() => new(BytesRead, BytesWritten, Reads, Writes, Hits, ReadWaitSeconds, WriteWaitSeconds, ComputeSeconds);
 
-    internal void AddRead(long byteCount)
+    public void AddRead(long byteCount)
     {
         Interlocked.Add(ref _bytesRead, byteCount);
         Interlocked.Increment(ref _reads);
     }
 
-    internal void AddWrite(long byteCount)
+    public void AddWrite(long byteCount)
     {
         Interlocked.Add(ref _bytesWritten, byteCount);
         Interlocked.Increment(ref _writes);
@@ -51,9 +51,9 @@ public sealed class TransferCounters
     internal void AddHit() => Interlocked.Increment(ref _hits);
 
     /// <summary>Adds the time since <paramref name="startTimestamp"/> (Stopwatch.GetTimestamp) to the read waits.</summary>
-    internal void AddReadWaitSince(long startTimestamp) => Interlocked.Add(ref _readWaitTicks, Stopwatch.GetTimestamp() - startTimestamp);
+    public void AddReadWaitSince(long startTimestamp) => Interlocked.Add(ref _readWaitTicks, Stopwatch.GetTimestamp() - startTimestamp);
 
-    internal void AddWriteWaitSince(long startTimestamp) => Interlocked.Add(ref _writeWaitTicks, Stopwatch.GetTimestamp() - startTimestamp);
+    public void AddWriteWaitSince(long startTimestamp) => Interlocked.Add(ref _writeWaitTicks, Stopwatch.GetTimestamp() - startTimestamp);
 
     internal void AddComputeSince(long startTimestamp) => Interlocked.Add(ref _computeTicks, Stopwatch.GetTimestamp() - startTimestamp);
 

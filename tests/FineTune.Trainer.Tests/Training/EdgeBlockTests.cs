@@ -15,7 +15,7 @@ namespace FineTune.Trainer.Tests.Training;
 /// A large embedding or LM head computed in row blocks, so host memory holds one block and not the vocabulary: the
 /// pools are sized by the block, the training is the unblocked one within rounding (the head's input gradient sums the
 /// blocks in another order), and where the weights and gradients live changes no bit (resident or NVMe weights,
-/// accumulated or consumed gradients), tied or untied.
+/// accumulated or consumed gradients, a tied head's gradient waiting on NVMe), tied or untied.
 /// </summary>
 public sealed class EdgeBlockTests(Xunit.Abstractions.ITestOutputHelper output)
 {
@@ -56,8 +56,12 @@ public sealed class EdgeBlockTests(Xunit.Abstractions.ITestOutputHelper output)
                 OptimizerTier = StateTier.Nvme, SubGroupElementCount = 50_000, AdamW = new() { LearningRate = 3e-3, MaxGradNorm = clip },
             });
             Assert.Equal(blockElements > 0, engine.Plan.Layout.Blocks(0) is not null);
-            List<double> losses = Run(engine, batches).Select(m => m.Loss).ToList();
-            return (losses, Weights(model));
+            var metrics = Run(engine, batches).ToList();
+            // consumed gradients of a tied head: its blocks wait on NVMe for the embedding's, once per step each way
+            bool spilled = tied && blockElements > 0 && gradients == GradientTier.Consumed;
+            Assert.Equal(spilled, engine.Plan.TiedBlocks is not null);
+            Assert.All(metrics, m => Assert.Equal((engine.Plan.TiedGradientFileByteCount, engine.Plan.TiedGradientFileByteCount), (m.Traffic.GradientWriteBytes, m.Traffic.GradientReadBytes)));
+            return (metrics.Select(m => m.Loss).ToList(), Weights(model));
         }
         var whole = Train(0, ParameterTier.Device, GradientTier.HostAccumulators);
         var blocked = Train(1 << 16, ParameterTier.Device, GradientTier.HostAccumulators);

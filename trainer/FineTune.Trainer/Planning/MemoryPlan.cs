@@ -51,11 +51,31 @@ public sealed class MemoryPlan
             GradientAccumulators.AddToPlan(pool, Layout);
         if (Activations is not null)
             ActivationStore.AddToPlan(pool, Activations);
+        TiedBlocks = Gradients == GradientTier.Consumed && options.NvmeDirectory is not null && (options.OptimizerTier == StateTier.Nvme || Store.Tier == WeightTier.Nvme)
+            ? Enumerable.Range(0, Layout.Stages.Count).Select(Layout.Blocks).FirstOrDefault(b => b is { Count: > 0 } && SharedParameters.Contains(b[0].Parameter))
+            : null;
+        if (TiedBlocks is not null)
+            pool.Add(BufferKind.TiedGradientStaging, TiedGradientSpill.StagingByteCount(TiedBlocks, TiedRowElementCount, weightDType), 1);
         pool.AddAll(PartitionedOptimizer.PlanPool(Layout.SubGroups, Layout.SubGroupElementCount, Optimizer));
         Pool = pool;
     }
 
     public static MemoryPlan For(LlamaConfig config, DType weightDType, TrainingOptions options) => new(config, weightDType, options);
+
+    /// <summary>Parameters two stages use (a tied embedding and LM head).</summary>
+    private IEnumerable<int> SharedParameters => Layout.Stages.SelectMany(s => s.Uses.Except(s.Owned)).Distinct();
+
+    /// <summary>
+    /// Consumed gradients of a tied weight computed in row blocks, with NVMe in use: the LM head's contribution waits on
+    /// NVMe (<see cref="TiedGradientSpill"/>), block by block, instead of whole in host memory; null otherwise.
+    /// </summary>
+    public IReadOnlyList<LayoutBlock>? TiedBlocks { get; }
+
+    /// <summary>Elements per row of the tied weight (its hidden size).</summary>
+    public long TiedRowElementCount => TiedBlocks is null ? 0 : Layout.Parameters[TiedBlocks[0].Parameter].ElementCount / Layout.Parameters[TiedBlocks[0].Parameter].Shape[0];
+
+    /// <summary>Bytes of the tied gradient's NVMe file (0 without one); written and read once per step.</summary>
+    public long TiedGradientFileByteCount => TiedBlocks is null ? 0 : TiedGradientSpill.FileByteCount(TiedBlocks, TiedRowElementCount, WeightDType);
 
     public LlamaConfig Config { get; }
 
@@ -76,12 +96,13 @@ public sealed class MemoryPlan
     /// <summary>
     /// Consumed gradients: the bound on gradient bytes alive at once, two stages' or two sub-groups' worth, whichever is
     /// more (a sub-group is updated once every gradient in it is final; backward waits beyond the bound), plus a weight
-    /// two stages use (a tied LM head's fp32 contribution). Not pooled: autograd's own tensors.
+    /// two stages use (a tied LM head's contribution, as autograd made it) unless it waits on NVMe. Not pooled: autograd's
+    /// own tensors.
     /// </summary>
     public long ConsumedGradientBoundByteCount => Gradients != GradientTier.Consumed ? 0
         : 2 * Math.Max(Enumerable.Range(0, Layout.Stages.Count).Max(StagePublishedByteCount),
               Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedGradientByteCount(p))))
-          + Layout.Stages.SelectMany(s => s.Uses.Except(s.Owned)).Distinct().Sum(p => Layout.Parameters[p].ElementCount * 4L);
+          + (TiedBlocks is not null ? 0 : SharedParameters.Sum(p => Layout.Parameters[p].ElementCount * (long)WeightDType.ElementByteCount()));
 
     /// <summary>What one stage publishes at once: its owned gradients, or one row block of a blocked edge weight.</summary>
     private long StagePublishedByteCount(int stage) => Layout.Blocks(stage) is { } blocks
@@ -135,7 +156,8 @@ public sealed class MemoryPlan
     public long NvmeFileByteCount =>
         (WeightsOnNvme ? HostAlignment.RoundUpToPage(WeightByteCount) : 0)
         + (StatesOnNvme ? Layout.SubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
-        + NvmeActivationLayers * ActivationExtentByteCount;
+        + NvmeActivationLayers * ActivationExtentByteCount
+        + TiedGradientFileByteCount;
 
     /// <summary>NVMe bytes one optimizer step moves, by kind, for <paramref name="microBatches"/> micro-batches per step.</summary>
     public NvmeTraffic TrafficPerStep(int microBatches)
@@ -145,7 +167,7 @@ public sealed class MemoryPlan
         // every stage is read for forward and again for backward in each micro-batch; each sub-group written once
         long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) : 0;
         long weightWrites = WeightsOnNvme ? WeightByteCount : 0;
-        return new NvmeTraffic(states, states, weightReads, weightWrites, activations, activations);
+        return new NvmeTraffic(states, states, weightReads, weightWrites, activations, activations, TiedGradientFileByteCount, TiedGradientFileByteCount);
     }
 
     private static bool HasLossScaler(TrainingOptions options) => options.LossScaler is not null || options.Precision == PrecisionMode.Float16;

@@ -120,11 +120,11 @@ public sealed partial class TrainingEngine
         bool onThisThread = _update.WaitsOnStepThread;
         double optimizerReadWait = onThisThread ? step.States.ReadWaitSeconds : 0;
         double optimizerWriteWait = onThisThread ? step.States.WriteWaitSeconds + step.Weights.WriteWaitSeconds : 0;
-        double readWait = step.Activations.ReadWaitSeconds + step.Weights.ReadWaitSeconds + optimizerReadWait;
-        double writeWait = step.Activations.WriteWaitSeconds + optimizerWriteWait;
+        double readWait = step.Activations.ReadWaitSeconds + step.Weights.ReadWaitSeconds + step.Gradients.ReadWaitSeconds + optimizerReadWait;
+        double writeWait = step.Activations.WriteWaitSeconds + step.Gradients.WriteWaitSeconds + optimizerWriteWait;
         double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
         double optimizerOnly = Math.Max(0, optimizerSeconds - optimizerReadWait - optimizerWriteWait);
-        TransferSnapshot all = step.States + step.Weights + step.Activations;
+        TransferSnapshot all = step.States + step.Weights + step.Activations + step.Gradients;
         return new StepMetrics
         {
             Step = StepCount,
@@ -142,19 +142,20 @@ public sealed partial class TrainingEngine
             BytesRead = all.BytesRead,
             BytesWritten = all.BytesWritten,
             Traffic = new NvmeTraffic(step.States.BytesRead, step.States.BytesWritten, step.Weights.BytesRead, step.Weights.BytesWritten,
-                step.Activations.BytesRead, step.Activations.BytesWritten),
+                step.Activations.BytesRead, step.Activations.BytesWritten, step.Gradients.BytesRead, step.Gradients.BytesWritten),
             PoolReservedByteCount = PoolReservedByteCount,
             PoolPeakInUseByteCount = PoolPeakInUseByteCount,
             PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
         };
     }
 
-    private Traffic Measure() => new(_optimizer.Counters.Snapshot(), _store.Counters.Snapshot(), _checkpoints.Store?.Counters.Snapshot() ?? default);
+    private Traffic Measure() => new(_optimizer.Counters.Snapshot(), _store.Counters.Snapshot(), _checkpoints.Store?.Counters.Snapshot() ?? default,
+        (_gradients as ConsumedGradients)?.SpillCounters?.Snapshot() ?? default);
 
-    /// <summary>The counters of the three stores that move bytes, at one moment.</summary>
-    private readonly record struct Traffic(TransferSnapshot States, TransferSnapshot Weights, TransferSnapshot Activations)
+    /// <summary>The counters of the stores that move bytes, at one moment (a tied LM head's gradient spill among them).</summary>
+    private readonly record struct Traffic(TransferSnapshot States, TransferSnapshot Weights, TransferSnapshot Activations, TransferSnapshot Gradients)
     {
         public static Traffic operator -(Traffic after, Traffic before) =>
-            new(after.States - before.States, after.Weights - before.Weights, after.Activations - before.Activations);
+            new(after.States - before.States, after.Weights - before.Weights, after.Activations - before.Activations, after.Gradients - before.Gradients);
     }
 }

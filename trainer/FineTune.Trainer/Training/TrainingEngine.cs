@@ -71,7 +71,8 @@ public sealed partial class TrainingEngine : IDisposable
                 }
             _store.CompleteFill();
             _gradients = Plan.Gradients == GradientTier.Consumed
-                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount)
+                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount,
+                    Plan.TiedBlocks is { } tied ? new TiedGradientSpill(tied, Plan.TiedRowElementCount, model.DType, _pool.Rent(BufferKind.TiedGradientStaging), Drive("tied gradients")) : null)
                 : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));

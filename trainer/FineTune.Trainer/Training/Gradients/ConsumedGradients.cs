@@ -22,8 +22,12 @@ internal sealed class ConsumedGradients : IGradientHarvest
     private readonly Dictionary<(int Parameter, long FirstRow), Tensor> _pending = new();
     private readonly Func<int, long> _publishedByteCount;
 
-    public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount)
+    private readonly TiedGradientSpill? _spill;
+
+    /// <param name="spill">Where a tied LM head's blocks wait for the embedding's (NVMe); null keeps them in host memory.</param>
+    public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount, TiedGradientSpill? spill = null)
     {
+        _spill = spill;
         _model = model;
         _layout = layout;
         _publishedByteCount = publishedByteCount;
@@ -77,6 +81,12 @@ internal sealed class ConsumedGradients : IGradientHarvest
         if (weight is not null)
             weight.Grad = null;
         var key = (parameter, firstRow);
+        if (!owned && _spill is not null && firstRow >= 0 && grad is not null && !_spill.Holds(firstRow) && !_pending.ContainsKey(key))
+        {
+            _spill.Put(firstRow, grad.Contiguous()); // the head's block, until the embedding's backward adds its own
+            grad.Dispose();
+            return;
+        }
         if (!owned)
         {
             // a contribution before the owner's: the first is kept as autograd made it (a bf16 gradient read as fp32 is
@@ -105,7 +115,14 @@ internal sealed class ConsumedGradients : IGradientHarvest
             return;
         }
         Tensor final;
-        if (_pending.Remove(key, out Tensor? pending))
+        if (_spill is not null && firstRow >= 0 && _spill.Holds(firstRow))
+        {
+            final = Owned(_spill.Take(firstRow, shape));
+            if (grad is not null)
+                final.AddInPlace(grad);
+            grad?.Dispose();
+        }
+        else if (_pending.Remove(key, out Tensor? pending))
         {
             final = pending.DType == DType.Float32 ? pending : Owned(pending.To(DType.Float32).Contiguous());
             if (!ReferenceEquals(final, pending))
@@ -132,15 +149,23 @@ internal sealed class ConsumedGradients : IGradientHarvest
         _streamed.Publish(parameter, final);
     }
 
+    /// <summary>The NVMe traffic of a tied gradient's spill; null without one.</summary>
+    public FineTune.Offload.Rings.TransferCounters? SpillCounters => _spill?.Counters;
+
     public void EndStep()
     {
+        _spill?.Clear();
         _streamed.Clear();
         foreach (Tensor pending in _pending.Values)
             pending.Dispose();
         _pending.Clear();
     }
 
-    public void Dispose() => EndStep();
+    public void Dispose()
+    {
+        EndStep();
+        _spill?.Dispose();
+    }
 
     private static Tensor Owned(Tensor tensor) => TensorScope.Current?.Detach(tensor) ?? tensor;
 }
