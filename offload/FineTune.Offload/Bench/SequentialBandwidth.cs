@@ -39,6 +39,54 @@ public static class SequentialBandwidth
         }
     }
 
+    /// <summary>
+    /// The drive's rate for reads and writes at once, as a training step moves them: <paramref name="readByteCount"/>
+    /// read from one file while <paramref name="writeByteCount"/> are written to another (fio's rw mix at the step's
+    /// ratio; the read file is written first, untimed). Returns the combined bytes per second, and the CPU time the
+    /// process spent per byte meanwhile (the kernel's share of direct I/O: pinning pages, completions; on a virtual
+    /// disk it is not small, and it comes out of the cores the compute uses).
+    /// </summary>
+    public static (double BytesPerSecond, double CpuSecondsPerByte, string Engine) MeasureTogether(string directory, long readByteCount, long writeByteCount,
+        IoEngineKind engineKind = IoEngineKind.Auto, int queueDepth = IoEngineFactory.DefaultQueueDepth)
+    {
+        readByteCount = Math.Max(RequestByteCount, readByteCount / RequestByteCount * RequestByteCount);
+        writeByteCount = Math.Max(RequestByteCount, writeByteCount / RequestByteCount * RequestByteCount);
+        string readPath = Path.Combine(directory, $"finetune-bandwidth-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+        string writePath = Path.Combine(directory, $"finetune-bandwidth-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using var readBuffer = new AlignedBuffer(RequestByteCount);
+            using var writeBuffer = new AlignedBuffer(RequestByteCount);
+            new Random(1).NextBytes(writeBuffer.Span);
+            using IIoEngine reads = IoEngineFactory.Create(engineKind, queueDepth);
+            using IIoEngine writes = IoEngineFactory.Create(engineKind, queueDepth);
+            using DirectFile source = DirectFile.Open(readPath, DirectFileAccess.ReadWrite, create: true);
+            using DirectFile target = DirectFile.Open(writePath, DirectFileAccess.ReadWrite, create: true);
+            source.Preallocate(readByteCount);
+            target.Preallocate(writeByteCount);
+            RunAll(readByteCount, offset => writes.WriteAsync(source, offset, writeBuffer, 0, RequestByteCount));
+            source.Fsync();
+            TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            long start = Stopwatch.GetTimestamp();
+            Task reading = Task.Run(() => RunAll(readByteCount, offset => reads.ReadAsync(source, offset, readBuffer, 0, RequestByteCount)));
+            Task writing = Task.Run(() =>
+            {
+                RunAll(writeByteCount, offset => writes.WriteAsync(target, offset, writeBuffer, 0, RequestByteCount));
+                target.Fsync();
+            });
+            Task.WaitAll(reading, writing);
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+            long bytes = readByteCount + writeByteCount;
+            return (bytes / seconds, cpu / bytes, reads.Name + (source.IsDirect ? ", O_DIRECT" : ", buffered"));
+        }
+        finally
+        {
+            File.Delete(readPath);
+            File.Delete(writePath);
+        }
+    }
+
     private static void RunAll(long byteCount, Func<long, ValueTask> request)
     {
         // Two requests in flight keep the queue full across request boundaries.

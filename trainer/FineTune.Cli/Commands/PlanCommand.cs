@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
+using FineTune.Trainer.Planning;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Runs;
 
@@ -19,8 +20,10 @@ internal static class PlanCommand
         var recipe = new Argument<string>("RECIPE") { Description = "Recipe file (.yaml)." };
         var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value overrides, as for run.", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("plan", "Show where each state will live, predicted peak memory per tier, NVMe traffic and step time, without training.");
+        var assumeRates = new Option<bool>("--assume-rates") { Description = "Predict the step time from round rates instead of measuring this machine's (a second or two, more with NVMe)." };
         command.Arguments.Add(recipe);
         command.Arguments.Add(overrides);
+        command.Options.Add(assumeRates);
         command.SetAction(parsed =>
         {
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
@@ -37,25 +40,35 @@ internal static class PlanCommand
             }
             RunPlan plan = RunPlan.Create(r, baseline);
             RunSpaceCheck.CheckCheckpoints(r, plan, store, r.Training.MaxSteps);
-            foreach (string line in Lines(r, plan, baseline))
+            if (!parsed.GetValue(assumeRates))
+                plan = RunPlan.Create(r, baseline, rates: MeasureRates(r, plan)); // the same tiers, timed with this machine's rates
+            RunSpaceCheck.Space space = RunSpaceCheck.Predict(r, plan, store.List().Count, r.Training.MaxSteps);
+            foreach (string line in Lines(r, plan, baseline, space))
                 Console.WriteLine(line);
             return ExitCodes.Success;
         });
         return command;
     }
 
-    private static IEnumerable<string> Lines(Recipe recipe, RunPlan p, long baseline)
+    private static IEnumerable<string> Lines(Recipe recipe, RunPlan p, long baseline, RunSpaceCheck.Space space)
     {
         string compute = p.OnCuda ? "device (cuda)" : "host (cpu)";
-        string optimizer = p.OptimizerTier == StateTier.Nvme ? $"nvme ({recipe.Offload.NvmeDir}), streamed through host buffers" : "host";
-        string weights = p.ParametersOnNvme ? $"nvme ({recipe.Offload.NvmeDir}), streamed layer by layer through host slots" : compute;
+        MemoryPlan m = p.Memory;
+        double n = p.ParameterCount;
+        string Slots(BufferKind kind) => m.Pool.Get(kind) is { Count: > 0 } c ? F($"{c.Count} x {Gib(c.ByteCount)} GiB") : "no";
+        string optimizer = p.OptimizerTier == StateTier.Nvme ? F($"nvme ({recipe.Offload.NvmeDir}), streamed through {Slots(BufferKind.OptimizerStates)} host buffers") : "host";
+        string weights = p.ParametersOnNvme ? F($"nvme ({recipe.Offload.NvmeDir}), read layer by layer into {Slots(BufferKind.LayerWeightSlots)} host slots") : compute;
         string activations = p.ActivationsOnNvme ? $"nvme ({recipe.Offload.NvmeDir}), staged through host buffers" : "host";
+        string gradients = m.Gradients == FineTune.Trainer.Training.Gradients.GradientTier.Consumed
+            ? F($"consumed as backward makes them: at most {Gib(m.ConsumedGradientBoundByteCount)} GiB alive in host memory{(m.TiedBlocks is null ? "" : ", the tied lm_head's waiting on nvme")}")
+            : "host (fp32 accumulators)";
+        long gradientBytes = m.Gradients == FineTune.Trainer.Training.Gradients.GradientTier.Consumed ? m.ConsumedGradientBoundByteCount : p.GradientByteCount;
         yield return F($"model: {p.ParameterCount:N0} parameters ({p.Config.LayerCount} layers, hidden {p.Config.HiddenSize}), {p.ElementByteCount * 8}-bit weights, compute on {compute}");
-        yield return "where each state lives:";
-        yield return F($"  weights            {Gib(p.WeightByteCount),10} GiB  {weights}");
-        yield return F($"  gradients (fp32)   {Gib(p.GradientByteCount),10} GiB  host (accumulators)");
-        yield return F($"  optimizer states   {Gib(p.OptimizerStateByteCount),10} GiB  {optimizer} (fp32 master, Adam m, v)");
-        yield return F($"  activations        {Gib(p.ActivationByteCount),10} GiB  {activations} (one checkpoint per layer per micro-batch)");
+        yield return "where each state lives (bytes per parameter: what the tier holds):";
+        yield return F($"  weights          {p.WeightByteCount / n,5:0.0} B/param {Gib(p.WeightByteCount),9} GiB  {weights}");
+        yield return F($"  gradients        {gradientBytes / n,5:0.0} B/param {Gib(gradientBytes),9} GiB  {gradients}");
+        yield return F($"  optimizer states {p.OptimizerStateByteCount / n,5:0.0} B/param {Gib(p.OptimizerStateByteCount),9} GiB  {optimizer} (fp32 master, Adam m, v)");
+        yield return F($"  activations      {p.ActivationByteCount / n,5:0.0} B/param {Gib(p.ActivationByteCount),9} GiB  {activations} (one checkpoint per layer per micro-batch)");
         yield return "predicted peak memory per tier:";
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");
@@ -64,12 +77,30 @@ internal static class PlanCommand
             : p.OpensModelLazily ? "one tensor at a time while the weight file fills"
             : "loaded weights while the engine builds";
         yield return F($"  host               {Gib(p.HostPeakByteCount(baseline)),10} GiB{budget}: pools {Gib(p.PoolByteCount)} + {transient} {Gib(p.TransientByteCount)} + runtime {Gib(baseline)}");
-        yield return F($"  nvme               {Gib(p.NvmeResidentByteCount),10} GiB  swap under nvme_dir; each checkpoint adds {Gib(p.CheckpointByteCount)} GiB x keep_last {recipe.Checkpoint.KeepLast} in {recipe.Checkpoint.Dir}");
-        yield return F($"nvme traffic per step: read {Gib(p.NvmeReadBytesPerStep)} GiB, write {Gib(p.NvmeWriteBytesPerStep)} GiB ({p.TokensPerStep:N0} tokens per step)");
-        yield return F($"predicted step time: {p.StepSeconds:0.###} s = compute {p.ComputeSeconds:0.###} + optimizer {p.OptimizerSeconds:0.###} + nvme {p.IoSeconds:0.###} ({p.TokensPerStep / p.StepSeconds:0} tokens/s)");
-        yield return F($"  assumes: {(p.OnCuda ? $"{RunPlan.AssumedCudaFlopsPerSecond / 1e12:0} TFLOP/s on the GPU" : $"{RunPlan.AssumedCpuFlopsPerSecondPerCore / 1e9:0} GFLOP/s per CPU core x {Environment.ProcessorCount}")}, 8 FLOPs per parameter per token (forward, recompute, backward),");
-        yield return F($"  CPU AdamW {RunPlan.AssumedCpuAdamWParamsPerSecondPerCore / 1e6:0}M params/s per core, NVMe {RunPlan.AssumedNvmeBytesPerSecond / 1e9:0} GB/s each way, and no overlap (an upper bound);");
-        yield return "  measure your machine with `finetune bench io` and `finetune bench adam`.";
+        yield return F($"  nvme               {Gib(p.NvmeResidentByteCount),10} GiB  swap files under nvme_dir");
+        string states = space.Linked
+            ? F($"optimizer states linked to the swap file (nothing copied); {space.StateCopies} of the kept checkpoints own theirs ({Gib(space.StateByteCount)} GiB each) once training goes on after them")
+            : F($"optimizer states copied into each ({Gib(space.StateByteCount)} GiB)");
+        yield return F($"  checkpoints        {Gib(space.NeedByteCount - space.SwapByteCount),10} GiB  at the peak in {recipe.Checkpoint.Dir}: {space.Added} of the {(space.Written >= int.MaxValue / 2 ? "many" : space.Written.ToString(CultureInfo.InvariantCulture))} this run writes, {Gib(space.WeightByteCount)} GiB of weights each, {states}");
+        NvmeTraffic t = p.Traffic;
+        if (t.ReadBytes + t.WriteBytes > 0)
+            yield return F($"nvme traffic per step: read {Gib(t.ReadBytes)} GiB, write {Gib(t.WriteBytes)} GiB = {(t.ReadBytes + t.WriteBytes) / n:0.0} B/param (states {(t.StateReadBytes + t.StateWriteBytes) / n:0.0}, weights {(t.WeightReadBytes + t.WeightWriteBytes) / n:0.0}, activations {(t.ActivationReadBytes + t.ActivationWriteBytes) / n:0.0}, tied gradients {(t.GradientReadBytes + t.GradientWriteBytes) / n:0.0}; {p.TokensPerStep:N0} tokens per step)");
+        string cpu = p.OnCuda ? F($"max(compute {p.ComputeSeconds:0.###}, optimizer {p.OptimizerSeconds:0.###} + I/O in the kernel {p.IoCpuSeconds:0.###})")
+            : F($"compute {p.ComputeSeconds:0.###} + optimizer {p.OptimizerSeconds:0.###} + I/O in the kernel {p.IoCpuSeconds:0.###}");
+        yield return F($"predicted step time: {p.StepSeconds:0.###} s = the longer of the CPU's work ({cpu}) and the drive's (nvme {p.IoSeconds:0.###}), which overlap ({p.TokensPerStep / p.StepSeconds:0.#} tokens/s)");
+        MachineRates r = p.Rates;
+        yield return F($"  {(r.Measured ? "rates measured now" : "rates assumed (--assume-rates)")}: products {r.GemmFlopsPerSecond / 1e9:0} GFLOP/s at the model's shape, {p.FlopsPerStep / 1e12:0.###} TFLOP per step (8 per weight per token: forward, recompute, backward) plus {RunPlan.NonProductShare:P0} for the rest of the kernels;");
+        yield return F($"  CPU AdamW {r.AdamParamsPerSecond / 1e6:0} M params/s on every core; NVMe {r.NvmeBytesPerSecond / 1e9:0.00} GB/s for reads and writes at once{(r.Measured ? " (on nvme_dir, at the step's mix)" : "")}, {r.IoCpuSecondsPerByte * 1e9:0.000} CPU s per GB of it.");
+    }
+
+    /// <summary>This machine's rates at the plan's shape: the products at tokens x hidden x intermediate, AdamW, the drive under nvme_dir at the step's mix.</summary>
+    private static MachineRates MeasureRates(Recipe r, RunPlan plan)
+    {
+        FineTune.Torch.DType dtype = r.Training.Precision switch { Precision.Fp32 => FineTune.Torch.DType.Float32, Precision.Fp16 => FineTune.Torch.DType.Float16, _ => FineTune.Torch.DType.BFloat16 };
+        if (r.Offload.NvmeDir is string nvme)
+            Directory.CreateDirectory(nvme);
+        return MachineRates.Measure(dtype, (long)r.Training.BatchSize * r.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize,
+            plan.Traffic.ReadBytes + plan.Traffic.WriteBytes > 0 ? r.Offload.NvmeDir : null, plan.Traffic);
     }
 
     private static string Gib(long byteCount) => (byteCount / (double)(1L << 30)).ToString("0.###", CultureInfo.InvariantCulture);

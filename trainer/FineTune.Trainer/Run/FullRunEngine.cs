@@ -6,6 +6,8 @@ using FineTune.Trainer.Models;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Training;
 
+using FineTune.Trainer.Planning;
+
 namespace FineTune.Trainer.Runs;
 
 /// <summary>Full fine-tuning in a run: the model (created, loaded from model.path or a checkpoint's model/), its <see cref="TrainingEngine"/> and <see cref="RunCheckpoints"/>.</summary>
@@ -29,6 +31,11 @@ internal sealed class FullRunEngine : IRunEngine
     {
         Recipe recipe = setup.Recipe;
         RunPlan plan = RunPlan.Create(recipe, baselineByteCount, resuming: checkpoint is not null);
+        // a billion-scale step: the drive's floor measured now, and the plan's step time from this machine's rates
+        RunIoFloor? floor = RunIoFloor.Measure(recipe.Offload.NvmeDir, plan.Traffic);
+        if (floor is not null)
+            plan = RunPlan.Create(recipe, baselineByteCount, resuming: checkpoint is not null,
+                MachineRates.Measure(setup.ModelDType, (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize, floor.BytesPerSecond, floor.CpuSecondsPerByte));
         RunSpaceCheck.CheckCheckpoints(recipe, plan, store, setup.TotalSteps);
         RunSpaceCheck.Space space = RunSpaceCheck.Predict(recipe, plan, store.List().Count, setup.TotalSteps);
         RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
@@ -39,7 +46,7 @@ internal sealed class FullRunEngine : IRunEngine
         {
             var creating = new PhaseProgress(message, checkpoint is null ? "creating the engine" : "loading the engine");
             var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule, SetupProgress = creating.Report });
-            return new FullRunEngine(model, engine, plan, baselineByteCount, space);
+            return new FullRunEngine(model, engine, plan, baselineByteCount, space) { IoFloor = floor };
         }
         catch
         {
@@ -57,6 +64,10 @@ internal sealed class FullRunEngine : IRunEngine
     public long PoolReservedByteCount => _engine.PoolReservedByteCount;
 
     public long PredictedHostPeakByteCount => _plan.HostPeakByteCount(_baseline);
+
+    public RunPlan? Plan => _plan;
+
+    public RunIoFloor? IoFloor { get; private init; }
 
     public RunSpaceCheck.Space CheckpointSpace { get; }
 

@@ -45,6 +45,12 @@ internal interface IRunEngine : IDisposable
     /// <summary>The run's "model: ..." line: parameters, dtype, where each state lives.</summary>
     string Description { get; }
 
+    /// <summary>The full fine-tuning plan (step time, NVMe traffic); null for LoRA, whose plan is its own.</summary>
+    RunPlan? Plan => null;
+
+    /// <summary>The drive's rate for reads and writes at once, measured as the run began (billion-scale steps); null otherwise.</summary>
+    RunIoFloor? IoFloor => null;
+
     /// <summary>Keep the CRC of each optimizer state the next step writes (a checkpoint follows it).</summary>
     bool RecordStateChecksums { get; set; }
 

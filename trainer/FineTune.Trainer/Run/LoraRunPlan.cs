@@ -39,8 +39,8 @@ public sealed record LoraRunPlan
     /// A rough step time for the checkpoint-by-time count: forward, recompute and input-gradient backward through the
     /// base (6 FLOPs per base parameter per token) at RunPlan's assumed CPU rate, plus the base reads at its NVMe rate.
     /// </summary>
-    public double StepSeconds => 6.0 * Memory.Layout.ElementCount * TokensPerStep / (RunPlan.AssumedCpuFlopsPerSecondPerCore * Environment.ProcessorCount)
-        + Traffic.ReadBytes / RunPlan.AssumedNvmeBytesPerSecond;
+    public double StepSeconds => 6.0 * Memory.Layout.ElementCount * TokensPerStep / (MachineRates.AssumedCpuFlopsPerSecondPerCore * Environment.ProcessorCount)
+        + Traffic.ReadBytes / MachineRates.AssumedNvmeBytesPerSecond;
 
     /// <summary>The disk this run's checkpoints take (RunSpaceCheck's prediction with the adapters' figures).</summary>
     public RunSpaceCheck.Space CheckpointSpace(Recipe recipe, int existingCheckpoints, long? totalSteps) =>
@@ -133,7 +133,7 @@ public sealed record LoraRunPlan
         yield return F($"  nvme               {Gib(m.NvmeFileByteCount),10} GiB  under nvme_dir; each checkpoint holds the adapters and their states, {Gib(CheckpointByteCount)} GiB x keep_last {recipe.Checkpoint.KeepLast} in {recipe.Checkpoint.Dir} (the base is recorded by path and CRC-32C, not copied)");
         yield return F($"nvme traffic per step: base read {Gib(Traffic.WeightReadBytes)} GiB (every stage forward and again for backward, each of {recipe.Training.GradientAccumulationSteps} micro-batches), never written; adapter states read {Gib(Traffic.StateReadBytes)} / write {Gib(Traffic.StateWriteBytes)} GiB; activations read {Gib(Traffic.ActivationReadBytes)} / write {Gib(Traffic.ActivationWriteBytes)} GiB ({TokensPerStep:N0} tokens per step)");
         if (m.BaseOnNvme)
-            yield return F($"  at {RunPlan.AssumedNvmeBytesPerSecond / 1e9:0} GB/s the base reads alone take {Traffic.WeightReadBytes / RunPlan.AssumedNvmeBytesPerSecond:0.###} s per step; measure the drive with `finetune bench io` or a whole step with `finetune bench lora`.");
+            yield return F($"  at {MachineRates.AssumedNvmeBytesPerSecond / 1e9:0} GB/s the base reads alone take {Traffic.WeightReadBytes / MachineRates.AssumedNvmeBytesPerSecond:0.###} s per step; measure the drive with `finetune bench io` or a whole step with `finetune bench lora`.");
     }
 
     private static string OnNvme(LoraRunPlan plan)

@@ -21,11 +21,11 @@ namespace FineTune.Trainer.Runs;
 /// </summary>
 public sealed record RunPlan
 {
-    /// <summary>Assumed sustained rates for the prediction (measure yours with `finetune bench io|adam`).</summary>
-    public const double AssumedCpuFlopsPerSecondPerCore = 8e9;
-    public const double AssumedCudaFlopsPerSecond = 200e12 * 0.4;
-    public const double AssumedNvmeBytesPerSecond = 2e9;
-    public const double AssumedCpuAdamWParamsPerSecondPerCore = 150e6;
+    /// <summary>
+    /// Time the CPU spends beyond the products it is timed on, as a share of them: norms, softmax, SiLU, RoPE, the
+    /// cross-entropy and autograd's own bookkeeping (measured: about this much at hidden 512 to 3072 on this machine).
+    /// </summary>
+    public const double NonProductShare = 0.25;
 
     public required LlamaConfig Config { get; init; }
     /// <summary>The engine's memory plan for these tiers: its pool classes and NVMe files are the figures printed here.</summary>
@@ -45,7 +45,10 @@ public sealed record RunPlan
     public required long ActivationByteCount { get; init; }
     /// <summary>Bytes the engine's pools reserve (weights, fp32 gradients, activation buffers, optimizer buffers).</summary>
     public required long PoolByteCount { get; init; }
-    /// <summary>Transient tensors of one layer's recompute + backward and the logits (estimate, not pooled).</summary>
+    /// <summary>
+    /// Transient tensors while the step computes, not pooled: one layer's recompute + backward, the logits, the
+    /// gradients alive at once when they are consumed, and what a layer's products allocate beside (estimate).
+    /// </summary>
     public required long WorkingByteCount { get; init; }
     public required long NvmeResidentByteCount { get; init; }
     public required long NvmeReadBytesPerStep { get; init; }
@@ -55,6 +58,10 @@ public sealed record RunPlan
     public required double ComputeSeconds { get; init; }
     public required double IoSeconds { get; init; }
     public required double OptimizerSeconds { get; init; }
+    /// <summary>FLOPs of one step: every product forward, again in the recompute, and twice in backward.</summary>
+    public required double FlopsPerStep { get; init; }
+    /// <summary>The rates the step time rests on (measured on this machine, or assumed).</summary>
+    public required MachineRates Rates { get; init; }
     public long? HostBudgetByteCount { get; init; }
 
     /// <summary>
@@ -90,11 +97,22 @@ public sealed record RunPlan
     /// <summary>Host peak: pools + <see cref="TransientByteCount"/> + <paramref name="baselineByteCount"/> (the runtime and libtorch already resident).</summary>
     public long HostPeakByteCount(long baselineByteCount) => PoolByteCount + TransientByteCount + baselineByteCount;
 
-    /// <summary>Compute + optimizer + I/O, with no overlap assumed (an upper bound; the engine overlaps part of it).</summary>
-    public double StepSeconds => ComputeSeconds + OptimizerSeconds + IoSeconds;
+    /// <summary>CPU time the step's direct I/O costs in the kernel (measured per byte with the drive's rate).</summary>
+    public required double IoCpuSeconds { get; init; }
+
+    /// <summary>
+    /// The step: the CPU's work (compute, and on the CPU the optimizer and the kernel's I/O work beside it, on the same
+    /// cores) and the drive's (the step's NVMe bytes at the measured rate for reads and writes at once) overlap, so the
+    /// longer of the two; on CUDA the optimizer runs on the host beside the device's compute.
+    /// </summary>
+    public double StepSeconds => Math.Max(CpuSeconds, IoSeconds);
+
+    /// <summary>The CPU's share of the step (see <see cref="StepSeconds"/>).</summary>
+    public double CpuSeconds => OnCuda ? Math.Max(ComputeSeconds, OptimizerSeconds + IoCpuSeconds) : ComputeSeconds + OptimizerSeconds + IoCpuSeconds;
 
     /// <summary>The plan for <paramref name="recipe"/>; <paramref name="resuming"/>: the model comes from a checkpoint folder (opened lazily with params on NVMe).</summary>
-    public static RunPlan Create(Recipe recipe, long baselineByteCount, bool resuming = false)
+    /// <param name="rates">The rates the step time rests on; null assumes round ones (<see cref="MachineRates.Assumed"/>).</param>
+    public static RunPlan Create(Recipe recipe, long baselineByteCount, bool resuming = false, MachineRates? rates = null)
     {
         bool fromFolder = resuming || recipe.Model.Path is not null;
         LlamaConfig config = recipe.Model.Path is string path ? LlamaConfigReader.ReadFolder(path) : RunSetup.ConfigOf(recipe, null);
@@ -105,15 +123,15 @@ public sealed record RunPlan
         StateTier optimizer = o.OptimizerStates == StorageTier.Nvme ? StateTier.Nvme : StateTier.Host;
         bool activations = o.Activations == StorageTier.Nvme;
         bool parameters = o.Params == StorageTier.Nvme;
-        RunPlan plan = Build(recipe, config, optimizer, activations, parameters, budget, fromFolder);
+        RunPlan plan = Build(recipe, config, optimizer, activations, parameters, budget, fromFolder, rates);
         bool TooBig() => budget is long limit && plan.HostPeakByteCount(baselineByteCount) > limit;
         // auto tiers: move what may move to NVMe, biggest first, until the host side fits
         if (TooBig() && canNvme && o.OptimizerStates == StorageTier.Auto)
-            plan = Build(recipe, config, StateTier.Nvme, activations, parameters, budget, fromFolder);
+            plan = Build(recipe, config, StateTier.Nvme, activations, parameters, budget, fromFolder, rates);
         if (TooBig() && canNvme && o.Activations == StorageTier.Auto)
-            plan = Build(recipe, config, plan.OptimizerTier, true, parameters, budget, fromFolder);
+            plan = Build(recipe, config, plan.OptimizerTier, true, parameters, budget, fromFolder, rates);
         if (TooBig() && canNvme && o.Params == StorageTier.Auto && !plan.OnCuda)
-            plan = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, true, budget, fromFolder);
+            plan = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, true, budget, fromFolder, rates);
         if (budget is long limit3 && plan.HostPeakByteCount(baselineByteCount) > limit3)
             throw new UserErrorException(
                 $"Nothing fits: even with {OnNvmeText(plan)} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory " +
@@ -150,7 +168,7 @@ public sealed record RunPlan
             throw new UserErrorException("offload.optimizer_states: device is not supported yet (states rest on the host or NVMe and stream through the host pool); use auto, host or nvme.");
     }
 
-    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder)
+    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder, MachineRates? measured)
     {
         int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
         DType dtype = recipe.Training.Precision switch { Precision.Fp32 => DType.Float32, Precision.Fp16 => DType.Float16, _ => DType.BFloat16 };
@@ -166,7 +184,15 @@ public sealed record RunPlan
         // one layer's recompute + backward in fp32-ish: q,k,v,o, MLP gate/up/act, their grads (~2x), attention scores
         // (B, H, T, T) twice, and the logits with their softmax gradient (B, T, V) x 3
         long layerWork = 2L * b * t * (4L * c + 3L * config.IntermediateSize) * e + 2L * b * config.HeadCount * t * t * 4;
-        long logits = 3L * b * t * config.VocabSize * 4;
+        // the logits and their softmax gradient, fp32, for the whole vocabulary or one row block of a blocked head
+        long logitRows = Enumerable.Range(0, memory.Layout.Stages.Count).Select(memory.Layout.Blocks).FirstOrDefault(x => x is not null)?.Max(x => x.Rows) ?? config.VocabSize;
+        long logits = 3L * b * t * logitRows * 4;
+        // fitted to VmHWM at 0.06B, 1.1B and 3.2B on this machine (docs/scaling.md): about 2.5 times a layer's weights
+        // besides while a layer computes (its weight gradients as autograd makes them, oneDNN's reordered copies of the
+        // weights for the bf16 products, the recompute), and 200 MiB the runtime grows by after the baseline was taken
+        // (the dataset and tokenizer, the GC heap, thread stacks)
+        long layerWeightBytes = memory.Layout.Stages.Where(st => !st.IsEdge).Select(st => st.Uses.Sum(p => memory.Layout.Parameters[p].ElementCount)).DefaultIfEmpty(0).Max() * e;
+        long alongside = 5 * layerWeightBytes / 2 + (200L << 20) + memory.ConsumedGradientBoundByteCount;
         long tokens = (long)b * t * accumulation;
         long weights = memory.WeightByteCount;
         // With params on NVMe the model never is whole in memory: LlamaModel.Open (model.path or a resume checkpoint)
@@ -180,14 +206,17 @@ public sealed record RunPlan
         // a folder is always opened lazily with params on NVMe; a creation is streamed when that holds less than the whole model
         bool lazily = parametersOnNvme && (fromFolder || streamedLoading < weights);
         long loading = lazily ? streamedLoading : weights;
-        double flops = 8.0 * parameters * tokens + 4.0 * layers * tokens * t * c; // 6P fwd+bwd, +2P recompute; attention
-        int cores = Environment.ProcessorCount;
+        // products: each decoder layer's forward, its recompute and twice in backward (8 FLOPs per weight per token);
+        // the LM head's forward and twice in backward (6); attention's two (T x T) products per layer, 16 T C per token
+        long layerWeights = memory.Layout.Parameters.Where(p => p.Shape.Length == 2).Sum(p => p.ElementCount) - 2L * config.VocabSize * c + (config.TieWordEmbeddings ? (long)config.VocabSize * c : 0);
+        double flops = 8.0 * layerWeights * tokens + 6.0 * config.VocabSize * c * tokens + 16.0 * layers * tokens * t * c;
+        MachineRates rates = measured ?? MachineRates.Assumed(cuda);
         return new RunPlan
         {
             Config = config, Memory = memory, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
             OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme, ParametersOnNvme = parametersOnNvme,
             WeightByteCount = weights, GradientByteCount = memory.Layout.GradientByteCount, OptimizerStateByteCount = memory.StateByteCount,
-            ActivationByteCount = layers * (long)b * t * c * e, PoolByteCount = memory.PoolByteCount, WorkingByteCount = layerWork + logits,
+            ActivationByteCount = layers * (long)b * t * c * e, PoolByteCount = memory.PoolByteCount, WorkingByteCount = layerWork + logits + alongside,
             LoadingByteCount = loading, OpensModelLazily = lazily,
             NvmeResidentByteCount = memory.NvmeFileByteCount,
             NvmeReadBytesPerStep = traffic.ReadBytes,
@@ -195,9 +224,12 @@ public sealed record RunPlan
             Traffic = traffic,
             CheckpointByteCount = weights + memory.StateByteCount,
             TokensPerStep = tokens,
-            ComputeSeconds = flops / (cuda ? AssumedCudaFlopsPerSecond : AssumedCpuFlopsPerSecondPerCore * cores),
-            IoSeconds = (traffic.ReadBytes + traffic.WriteBytes) / AssumedNvmeBytesPerSecond,
-            OptimizerSeconds = parameters / (AssumedCpuAdamWParamsPerSecondPerCore * cores),
+            FlopsPerStep = flops,
+            Rates = rates,
+            ComputeSeconds = flops / rates.GemmFlopsPerSecond * (1 + NonProductShare),
+            IoSeconds = (traffic.ReadBytes + traffic.WriteBytes) / rates.NvmeBytesPerSecond,
+            IoCpuSeconds = (traffic.ReadBytes + traffic.WriteBytes) * rates.IoCpuSecondsPerByte,
+            OptimizerSeconds = parameters / rates.AdamParamsPerSecond,
             HostBudgetByteCount = budget,
         };
     }

@@ -64,4 +64,18 @@ public sealed record RunResult
     public string? LastCheckpoint { get; init; }
 
     public required string CheckpointDirectory { get; init; }
+
+    /// <summary>This session's steps: mean time split and NVMe bytes per step by kind.</summary>
+    public RunStepTotals? Steps { get; init; }
+
+    /// <summary>Parameters of the model (bytes per parameter per step in the summary).</summary>
+    public long ParameterCount { get; init; }
+
+    /// <summary>The plan's step time and NVMe traffic (full fine-tuning), printed beside the measured ones.</summary>
+    public double? PlannedStepSeconds { get; init; }
+
+    public FineTune.Trainer.Planning.NvmeTraffic? PlannedTraffic { get; init; }
+
+    /// <summary>The drive's rate for reads and writes at once, measured in this run (billion-scale steps only).</summary>
+    public RunIoFloor? IoFloor { get; init; }
 }

@@ -24,6 +24,8 @@ public static class RunSummary
         if (r.Compute is not null)
             lines.Add($"compute: {r.Compute}");
         lines.Add(Invariant($"peak host memory (VmHWM): {Gib(r.PeakResidentByteCount)} GiB{budget}; planned {Gib(r.PredictedHostPeakByteCount)} GiB; engine pools reserve {Mib(r.PoolReservedByteCount)} MiB"));
+        foreach (string line in StepLines(r))
+            lines.Add(line);
         if (r.AccuracyAfter is double after)
             lines.Add(Invariant($"task accuracy (greedy, {RunSetup.AccuracyRecordCount} held-out records): {(r.AccuracyBefore is double before ? $"{before:P0} -> " : "")}{after:P0}"));
         if (r.EvalLoss is double eval)
@@ -37,6 +39,24 @@ public static class RunSummary
         if (r.Interrupted)
             lines.Add($"continue with: finetune resume {Path.GetDirectoryName(r.MetricsFile)}");
         return lines;
+    }
+
+    /// <summary>Mean step time split, NVMe bytes per parameter per step by kind, and the step against the I/O floor and the plan.</summary>
+    private static IEnumerable<string> StepLines(RunResult r)
+    {
+        if (r.Steps is not { IsEmpty: false } steps)
+            yield break;
+        string which = steps.Count == r.Step - r.StartStep ? $"{steps.Count} step(s)" : $"{steps.Count} step(s) after the first";
+        string planned = r.PlannedStepSeconds is double p ? Invariant($"; plan {p:0.0} s ({(steps.Seconds / p - 1) * 100:+0;-0}%)") : "";
+        yield return Invariant($"step time: {steps.Seconds:0.00} s, mean of {which}: compute {steps.ComputeSeconds:0.00} + I/O waits {steps.IoWaitSeconds:0.00} + optimizer {steps.OptimizerSeconds:0.00}{planned}");
+        FineTune.Trainer.Planning.NvmeTraffic t = steps.Traffic;
+        if (t.ReadBytes + t.WriteBytes == 0 || r.ParameterCount == 0)
+            yield break;
+        double n = r.ParameterCount;
+        string plannedBytes = r.PlannedTraffic is { } pt ? Invariant($"; plan {(pt.ReadBytes + pt.WriteBytes) / n:0.0}") : "";
+        yield return Invariant($"nvme per step: read {t.ReadBytes / 1e9:0.00} GB, written {t.WriteBytes / 1e9:0.00} GB = {(t.ReadBytes + t.WriteBytes) / n:0.0} B/param (states {(t.StateReadBytes + t.StateWriteBytes) / n:0.0}, weights {(t.WeightReadBytes + t.WeightWriteBytes) / n:0.0}, activations {(t.ActivationReadBytes + t.ActivationWriteBytes) / n:0.0}, tied gradients {(t.GradientReadBytes + t.GradientWriteBytes) / n:0.0}){plannedBytes}");
+        if (r.IoFloor is { } floor)
+            yield return Invariant($"I/O floor: {floor.BytesPerSecond / 1e9:0.00} GB/s for reads and writes at once (measured in this run: {floor.SampleByteCount / 1e9:0.0} GB at the step's mix, {floor.Engine}), so a step's {(t.ReadBytes + t.WriteBytes) / 1e9:0.0} GB take at least {floor.SecondsFor(t):0.0} s; the step took {steps.Seconds / floor.SecondsFor(t):0.00}x that");
     }
 
     private static string Gib(long byteCount) => (byteCount / (double)(1L << 30)).ToString("0.000", CultureInfo.InvariantCulture);

@@ -96,6 +96,10 @@ public sealed class TrainingRun
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
         _progress.Message(engine.Description);
+        RunIoFloor? ioFloor = engine.IoFloor;
+        if (ioFloor is not null)
+            _progress.Message($"I/O floor: {ioFloor.BytesPerSecond / 1e9:0.00} GB/s for reads and writes at once on {recipe.Offload.NvmeDir} ({ioFloor.Engine}), measured now at the step's mix");
+        var totals = new RunStepTotals();
         double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
 
         using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);
@@ -118,6 +122,7 @@ public sealed class TrainingRun
                 // a checkpoint after this step takes the NVMe states as they are written: keep their CRCs as they go
                 engine.RecordStateChecksums = CheckpointFollows(recipe, step + 1, setup.TotalSteps, sinceCheckpoint.Elapsed + TimeSpan.FromSeconds(lastStepSeconds));
                 StepMetrics metrics = engine.Step(batches);
+                totals.Add(metrics);
                 lastStepSeconds = metrics.Seconds;
                 step = metrics.Step;
                 tokensSeen += metrics.TokenCount;
@@ -191,6 +196,11 @@ public sealed class TrainingRun
             MetricsFile = metricsLog.FilePath,
             LastCheckpoint = lastCheckpoint,
             CheckpointDirectory = recipe.Checkpoint.Dir,
+            Steps = totals,
+            ParameterCount = model.ParameterCount,
+            PlannedStepSeconds = engine.Plan?.StepSeconds,
+            PlannedTraffic = engine.Plan?.Traffic,
+            IoFloor = ioFloor,
         };
     }
 

@@ -41,7 +41,7 @@ public static class StepBench
         var (readRate, writeRate, engine) = SequentialBandwidth.Measure(options.NvmeDirectory, 256L << 20);
         progress?.Invoke("measuring the GEMM rate of the model's MLP shape");
         long rows = (long)options.MicroBatchSize * options.SequenceLength;
-        double gemm = GemmProbe.FlopsPerSecond(rows, options.HiddenSize, options.IntermediateSize, dtype);
+        double gemm = FineTune.Torch.Blas.GemmRate.Measure(dtype, rows, options.HiddenSize, options.IntermediateSize, minimumSeconds: 1.0).FlopsPerSecond;
         (string Name, TrainingOptions Options, TrainingMode Mode, bool Recompute)[] configurations = Configurations(options);
 
         // Each configuration alone, one after the other: peak RSS reset before it, its warm-up then its timed steps in

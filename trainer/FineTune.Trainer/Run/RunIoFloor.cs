@@ -1,0 +1,31 @@
+using FineTune.Offload.Bench;
+using FineTune.Trainer.Planning;
+
+namespace FineTune.Trainer.Runs;
+
+/// <summary>
+/// The I/O floor of a step, measured in the run itself on the drive under nvme_dir: reads and writes at once, at the
+/// step's mix (fio's rw, <see cref="SequentialBandwidth.MeasureTogether"/>), about 4 GiB in all. A step that moves
+/// B bytes cannot take less than B over this rate; the summary prints the step time as a multiple of it. Measured
+/// only when a step moves at least <see cref="MinimumStepByteCount"/> (billion-scale runs: a few seconds once).
+/// </summary>
+public sealed record RunIoFloor(double BytesPerSecond, double CpuSecondsPerByte, string Engine, long SampleByteCount)
+{
+    public const long MinimumStepByteCount = 4L << 30;
+
+    private const long SampleBytes = 4L << 30;
+
+    /// <summary>Seconds the drive needs for <paramref name="traffic"/> at this rate.</summary>
+    public double SecondsFor(NvmeTraffic traffic) => (traffic.ReadBytes + traffic.WriteBytes) / BytesPerSecond;
+
+    public static RunIoFloor? Measure(string? nvmeDirectory, NvmeTraffic planned)
+    {
+        long total = planned.ReadBytes + planned.WriteBytes;
+        if (nvmeDirectory is null || total < MinimumStepByteCount || !Directory.Exists(nvmeDirectory))
+            return null;
+        long sample = Math.Min(SampleBytes, total);
+        long reads = (long)(sample * (planned.ReadBytes / (double)total));
+        var (rate, cpu, engine) = SequentialBandwidth.MeasureTogether(nvmeDirectory, reads, sample - reads);
+        return new RunIoFloor(rate, cpu, engine, sample);
+    }
+}
