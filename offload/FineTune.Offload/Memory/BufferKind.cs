@@ -34,6 +34,9 @@ public enum BufferKind
     /// <summary>The states of a smaller last sub-group, at its exact size.</summary>
     OptimizerTailStates,
 
+    /// <summary>Data parallel: the two stripe buffers (W sub-groups of fp32) gradients and weights move between ranks through.</summary>
+    DataParallelStaging,
+
     /// <summary>Baseline allocator only: ZeRO-Infinity's fp32 gradient staging buffer (one sub-group).</summary>
     BaselineGradientStaging,
 
