@@ -20,6 +20,11 @@ namespace FineTune.Trainer.Runs;
 ///   recipe.yaml       the resolved recipe; manifest.json (sizes and CRC-32C of all of the above).
 /// Restoring loads the optimizer state, which rewrites every weight from its fp32 master, so the weights after a
 /// resume are bitwise those of the run that saved it.
+/// Data parallel: every rank writes its share of the states into optimizer/rank-R/ of the leader's temp folder (the
+/// checkpoint folder must be one every rank sees: local ranks, or a shared filesystem); once every rank is done, the
+/// leader alone writes the weights, trainer state, recipe and manifest and renames the folder. A rank that fails ends,
+/// and with it the save: the leader never commits a checkpoint some rank's states are missing from. A resume reads
+/// the states of any number of ranks.
 /// The only randomness of a run is the data order (SplitMix64 of training.seed and the epoch) and the initial weights
 /// (seeded); both are functions of the seed, so the "RNG state" saved is that seed.
 /// </summary>
@@ -36,19 +41,26 @@ public static class RunCheckpoints
     /// folder and how the optimizer states went in (linked to the NVMe swap file, or copied).
     /// </summary>
     public static (string Folder, SavedStates States) Save(Recipe recipe, long step, LlamaModel model, TrainingEngine engine, DataPosition position, long tokensSeen,
-        string? tokenizerFolder, PhaseProgress? progress = null)
+        string? tokenizerFolder, PhaseProgress? progress = null, RunRanks? ranks = null)
     {
+        ranks ??= RunRanks.Single;
         var store = new CheckpointStore(recipe.Checkpoint.Dir);
-        using CheckpointWriter writer = store.BeginWrite(step);
-        string modelFolder = Path.Combine(writer.TempDirectory, ModelFolder);
-        LlamaExporter.Export(model, modelFolder, tokenizerSourceFolder: tokenizerFolder);
-        Register(writer, modelFolder, ModelFolder);
-        string optimizerFolder = Path.Combine(writer.TempDirectory, OptimizerFolder);
+        using CheckpointWriter? writer = ranks.IsLeader ? store.BeginWrite(step) : null;
+        if (writer is not null)
+        {
+            string modelFolder = Path.Combine(writer.TempDirectory, ModelFolder);
+            LlamaExporter.Export(model, modelFolder, tokenizerSourceFolder: tokenizerFolder);
+            Register(writer, modelFolder, ModelFolder);
+        }
+        // the others learn the leader's temp folder (step_N.tmp-PID, created by now) from its pid
+        int writerPid = (int)ranks.FromLeader(Environment.ProcessId);
+        string optimizerFolder = Path.Combine(writer?.TempDirectory ?? CheckpointStore.TempDirectoryOf(recipe.Checkpoint.Dir, step, writerPid), OptimizerFolder);
         Directory.CreateDirectory(optimizerFolder);
         SavedStates states = engine.SaveOptimizerState(optimizerFolder, progress?.For("optimizer states", engine.Optimizer.StateByteCount));
-        // the states are CRC'd per extent in their own manifest, checked as a resume reads them: nothing reads tens of GB twice
-        writer.PathForVerifiedBy($"{OptimizerFolder}/{OptimizerStateFile.DataFileName}", $"{OptimizerFolder}/{OptimizerStateFile.ManifestFileName}");
-        Register(writer, optimizerFolder, OptimizerFolder, except: OptimizerStateFile.DataFileName);
+        states = SumOverRanks(states, ranks); // and every rank's share is in place
+        if (writer is null)
+            return (Path.Combine(recipe.Checkpoint.Dir, CheckpointStore.DirectoryName(step)), states);
+        RegisterStates(writer, optimizerFolder);
         var schedulerState = new JsonObject { [ScheduleStepKey] = engine.StepCount, [CleanStepsKey] = engine.LossScaler?.CleanSteps ?? 0 };
         RunSchedule.Save(schedulerState, engine.Options.Schedule);
         writer.WriteTrainerState(new TrainerState
@@ -64,6 +76,33 @@ public static class RunCheckpoints
         });
         writer.WriteRecipe(recipe);
         return (writer.Commit(recipe.Checkpoint.KeepLast), states);
+    }
+
+    /// <summary>Every rank's saved states in one record: bytes summed, linked when every rank's were.</summary>
+    private static SavedStates SumOverRanks(SavedStates mine, RunRanks ranks)
+    {
+        if (ranks.WorldSize == 1)
+            return mine;
+        Span<double> sums = [mine.Linked ? 1 : 0, mine.ByteCount, mine.CopiedByteCount, mine.ChecksumReadByteCount];
+        ranks.Sum(sums);
+        bool linked = sums[0] == ranks.WorldSize;
+        return new SavedStates(linked, (long)sums[1], (long)sums[2], (long)sums[3], linked ? null : mine.WhyCopied ?? "another rank's could not be linked");
+    }
+
+    /// <summary>
+    /// The optimizer folder's files (one optimizer's, or each rank's under rank-R/): each states file recorded by length,
+    /// verified by its own manifest (CRC'd per extent, checked as a resume reads it: nothing reads tens of GB twice).
+    /// </summary>
+    private static void RegisterStates(CheckpointWriter writer, string optimizerFolder)
+    {
+        foreach (string file in Directory.GetFiles(optimizerFolder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            string relative = $"{OptimizerFolder}/{Path.GetRelativePath(optimizerFolder, file).Replace('\\', '/')}";
+            if (Path.GetFileName(file) == OptimizerStateFile.DataFileName)
+                writer.PathForVerifiedBy(relative, relative[..^OptimizerStateFile.DataFileName.Length] + OptimizerStateFile.ManifestFileName);
+            else
+                writer.PathFor(relative);
+        }
     }
 
     /// <summary>"optimizer states linked to the swap file (38.2 GB, nothing copied)", or copied, and why.</summary>
@@ -106,9 +145,9 @@ public static class RunCheckpoints
     }
 
     /// <summary>Adds every file under <paramref name="folder"/> (written by other code) to the checkpoint's manifest.</summary>
-    private static void Register(CheckpointWriter writer, string folder, string relativeFolder, string? except = null)
+    private static void Register(CheckpointWriter writer, string folder, string relativeFolder)
     {
-        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where(f => Path.GetRelativePath(folder, f) != except))
+        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
             writer.PathFor($"{relativeFolder}/{Path.GetRelativePath(folder, file).Replace('\\', '/')}");
     }
 }
