@@ -90,7 +90,7 @@ internal sealed unsafe class SavedExtentReader(IReadOnlyList<(FileStream Data, s
         var (data, dataPath) = files[saved[extent].File];
         if (entry.FileOffset + entry.ByteCount > data.Length)
             throw new DamagedStatesException($"is truncated: extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount}) lies past its end",
-                $"Optimizer state extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) lies past the end of the file; the checkpoint is truncated.");
+                $"Optimizer state extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) lies past the end of the file; the checkpoint is truncated.", dataPath);
         data.Position = entry.FileOffset;
         uint crc = 0;
         for (long done = 0; done < entry.ByteCount; done += CrcChunkByteCount)
@@ -102,6 +102,6 @@ internal sealed unsafe class SavedExtentReader(IReadOnlyList<(FileStream Data, s
         if (crc != entry.Crc32C)
             throw new DamagedStatesException($"fails its CRC-32C check in extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount})",
                 $"Optimizer state extent {entry.SubGroup} (sub-group {entry.SubGroup}, bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) fails its CRC32C check " +
-                $"(stored {entry.Crc32C:x8}, read {crc:x8}); the checkpoint is corrupt, resume from an earlier one.");
+                $"(stored {entry.Crc32C:x8}, read {crc:x8}); the checkpoint is corrupt, resume from an earlier one.", dataPath);
     }
 }

@@ -58,7 +58,7 @@ public sealed class ParameterStore : IDisposable
             if (options.LayerSlots < 2)
                 throw new UserErrorException($"parameter offload needs at least 2 layer slots (one computing, one being read), got {options.LayerSlots}.");
             _file = device is null ? throw new ArgumentNullException(nameof(device), "the NVMe tier needs a device") : WeightFile.Create(device, layout.WeightType, layout.ElementCount);
-            _writeBack = new WeightWriteBack(_file, pool, Counters);
+            _writeBack = options.ReadOnly ? null : new WeightWriteBack(_file, pool, Counters);
             _slots = new WeightSlots(_file, pool, layout.Ranges, SlotClasses(layout, options), Counters);
         }
         catch
@@ -77,7 +77,8 @@ public sealed class ParameterStore : IDisposable
             return;
         }
         WeightSlots.AddToPlan(plan, layout.WeightType.ByteCount(), layout.Ranges, SlotClasses(layout, options));
-        WeightWriteBack.AddToPlan(plan, Math.Min(layout.SubGroupElementCount, layout.ElementCount), layout.WeightType, options.WriteBackBuffers);
+        if (!options.ReadOnly)
+            WeightWriteBack.AddToPlan(plan, Math.Min(layout.SubGroupElementCount, layout.ElementCount), layout.WeightType, options.WriteBackBuffers);
     }
 
     public ParameterLayout Layout => _layout;
@@ -87,7 +88,7 @@ public sealed class ParameterStore : IDisposable
     /// <summary>Bytes read into slots and written back, hits, waits (NVMe tier; zero when resident).</summary>
     public TransferCounters Counters { get; } = new();
 
-    /// <summary>Where the optimizer writes updated weights (NVMe tier); null when resident (it writes at <see cref="WeightAddress"/>).</summary>
+    /// <summary>Where the optimizer writes updated weights (NVMe tier); null when resident (it writes at <see cref="WeightAddress"/>) or read-only.</summary>
     public IWeightWriteBack? WriteBack => _writeBack;
 
     /// <summary>"resident" or the NVMe file and engine with its slot count.</summary>
@@ -340,7 +341,7 @@ public sealed class ParameterStore : IDisposable
     private Tensor View(int parameter, nint address)
     {
         Tensor view = Owned(FineTune.Torch.Torch.FromPointer(address, _layout.Parameters[parameter].Shape, _dtype));
-        view.RequiresGrad = true;
+        view.RequiresGrad = !_options.ReadOnly; // a frozen weight is a constant to autograd
         return view;
     }
 

@@ -10,4 +10,11 @@ public sealed record ParameterStoreOptions
 
     /// <summary>NVMe tier: write-back buffers of one sub-group each (update k fills one while k-1 is written).</summary>
     public int WriteBackBuffers { get; init; } = 2;
+
+    /// <summary>
+    /// A frozen store (LoRA's base): filled once and never written, so no write-back buffers are planned or created
+    /// (<see cref="ParameterStore.WriteBack"/> is null) and its views do not require grad (backward passes gradients
+    /// through the weights to the inputs but computes none for them).
+    /// </summary>
+    public bool ReadOnly { get; init; }
 }

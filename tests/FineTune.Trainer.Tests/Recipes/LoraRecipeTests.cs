@@ -7,8 +7,7 @@ namespace FineTune.Trainer.Tests.Recipes;
 
 /// <summary>
 /// model.adapter and model.lora: binding (lists or comma-separated names, all-linear), the one-sentence errors,
-/// the round trip through the resolved YAML, recipes/lora.yaml's values, and the refusal of `run` while the engine
-/// does not train adapters.
+/// the round trip through the resolved YAML and recipes/lora.yaml's values (runs: Run/LoraRunTests).
 /// </summary>
 public sealed class LoraRecipeTests : IDisposable
 {
@@ -96,14 +95,5 @@ public sealed class LoraRecipeTests : IDisposable
             Error(() => Recipe.Parse(Tiny(), "t.yaml", ["model.adapter=qlora"])));
         Assert.Contains("holds no adapter_config.json", Error(() => Recipe.Parse(Tiny(), "t.yaml", ["model.adapter=lora", $"model.lora.path={_files.Root}"])));
         Assert.Contains("model.lora.trainable on the override", Error(() => Recipe.Parse(Tiny(), "t.yaml", ["model.adapter=lora", "model.lora.trainable=[q_proj]"])));
-    }
-
-    [Fact]
-    public void RunRefusesLoraUntilTheEngineTrainsAdapters()
-    {
-        Recipe recipe = Recipe.Parse(Tiny(), "tiny.yaml", ["model.adapter=lora"]);
-        string message = Error(() => new TrainingRun(recipe, new RunProgress(TextWriter.Null, null, 1)));
-        Assert.Equal("model.adapter is lora, but LoRA training is not wired into the training engine yet; remove model.adapter to fine-tune every weight, or use a PEFT adapter with finetune eval --adapter and finetune export --merge.", message);
-        Assert.False(Directory.Exists(Path.Combine(_files.Root, "out")), "a refused run must write nothing");
     }
 }

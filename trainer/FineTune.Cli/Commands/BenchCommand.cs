@@ -20,6 +20,7 @@ internal static class BenchCommand
         yield return BenchAdamCommand.Create();
         yield return BenchOptimizerCommand.Create();
         yield return BenchStepCommand.Create();
+        yield return BenchLoraCommand.Create();
         yield return BenchCollectivesCommand.Create();
     }
 }

@@ -15,6 +15,7 @@ namespace FineTune.Cli.Commands;
 /// folder, converting the dtype and re-sharding; tokenizer and generation files are copied.
 /// `--adapter PEFT_DIR --merge` folds a LoRA adapter into the weights it adapts (W + (alpha / r) B A in float32):
 /// the base is opened lazily and streamed one tensor at a time, so it need not fit in memory.
+/// A LoRA run's checkpoint (or run folder) exports its PEFT adapter, or with --merge its base with the adapter folded in (<see cref="LoraExport"/>).
 /// </summary>
 internal static class ExportCommand
 {
@@ -47,6 +48,13 @@ internal static class ExportCommand
                 ?? throw new UserErrorException("export needs an OUT_DIR: the new folder to write.");
             // a run being trained prunes and replaces its checkpoints: export holds the run's lock while it reads
             using RunFolderLock? runLock = CheckpointExportSource.RunFolderOf(source) is string run ? RunFolderLock.Acquire(run, "the run folder") : null;
+            if (LoraExport.CheckpointOf(source) is { } lora) // a LoRA run's checkpoint: its PEFT adapter, or --merge into its base
+            {
+                if (parsed.GetValue(adapter) is not null)
+                    throw new UserErrorException($"{source} is a LoRA checkpoint and holds its adapter; drop --adapter (add --merge to write its base with the adapter merged in).");
+                Console.WriteLine(LoraExport.Export(lora, destination, parsed.GetValue(merge), parsed.GetValue(dtype), (long)(parsed.GetValue(maxShard) * 1e9)));
+                return ExitCodes.Success;
+            }
             source = CheckpointExportSource.Resolve(source);
             double shardGb = parsed.GetValue(maxShard);
             if (!(shardGb > 0))

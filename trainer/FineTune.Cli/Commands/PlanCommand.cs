@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
-using FineTune.Trainer.Models.Lora;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Runs;
 
@@ -26,14 +25,18 @@ internal static class PlanCommand
         {
             Recipe r = Recipe.Load(parsed.GetValue(recipe)!, parsed.GetValue(overrides) ?? []);
             long baseline = RunPlan.MeasureRuntimeBaseline();
-            RunPlan plan = RunPlan.Create(r, baseline);
-            RunSpaceCheck.CheckCheckpoints(r, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(r.Checkpoint.Dir), r.Training.MaxSteps);
-            if (LoraSetup.ConfigOf(r) is LoraConfig lora)
+            var store = new FineTune.Trainer.Checkpoints.CheckpointStore(r.Checkpoint.Dir);
+            if (LoraSetup.ConfigOf(r) is not null)
             {
-                foreach (string line in LoraFootprint.Of(plan.Config, lora).Lines(plan.ElementByteCount, r.Training.GradientAccumulationSteps))
+                // LoRA trains with its own engine: its plan (frozen base tier, adapter states, base reads per step)
+                LoraRunPlan lora = LoraRunPlan.Create(r, LoraSetup.ModelConfigOf(r), baseline);
+                RunSpaceCheck.CheckCheckpoints(r, lora.CheckpointSpace(r, store.List().Count, r.Training.MaxSteps));
+                foreach (string line in lora.Lines(r, baseline))
                     Console.WriteLine(line);
-                Console.WriteLine("  (LoRA training is not wired into the engine yet: the tiers below are those of full fine-tuning)");
+                return ExitCodes.Success;
             }
+            RunPlan plan = RunPlan.Create(r, baseline);
+            RunSpaceCheck.CheckCheckpoints(r, plan, store, r.Training.MaxSteps);
             foreach (string line in Lines(r, plan, baseline))
                 Console.WriteLine(line);
             return ExitCodes.Success;

@@ -44,10 +44,19 @@ internal static class ValidateCommand
             if (!options.AllowMissingInputs)
             {
                 // what run checks next, before it allocates: the plan fits the budgets and the checkpoints fit the disk
-                RunPlan plan = RunPlan.Create(resolved, RunPlan.MeasureRuntimeBaseline(), resuming: resolved.Resume is not null);
-                RunSpaceCheck.CheckCheckpoints(resolved, plan, new FineTune.Trainer.Checkpoints.CheckpointStore(resolved.Checkpoint.Dir), resolved.Training.MaxSteps);
-                if (resolved.Training.MaxSteps is long steps) // an epoch count needs the data read: run checks that one
-                    RunDurationCheck.Check(resolved, plan, steps);
+                var store = new FineTune.Trainer.Checkpoints.CheckpointStore(resolved.Checkpoint.Dir);
+                if (LoraSetup.ConfigOf(resolved) is not null) // LoRA plans with its own engine
+                {
+                    LoraRunPlan lora = LoraRunPlan.Create(resolved, LoraSetup.ModelConfigOf(resolved), RunPlan.MeasureRuntimeBaseline());
+                    RunSpaceCheck.CheckCheckpoints(resolved, lora.CheckpointSpace(resolved, store.List().Count, resolved.Training.MaxSteps));
+                }
+                else
+                {
+                    RunPlan plan = RunPlan.Create(resolved, RunPlan.MeasureRuntimeBaseline(), resuming: resolved.Resume is not null);
+                    RunSpaceCheck.CheckCheckpoints(resolved, plan, store, resolved.Training.MaxSteps);
+                    if (resolved.Training.MaxSteps is long steps) // an epoch count needs the data read: run checks that one
+                        RunDurationCheck.Check(resolved, plan, steps);
+                }
             }
             Console.Out.Write($"# {path}: valid{(options.AllowMissingInputs ? " (missing inputs allowed)" : "")}; resolved recipe:\n");
             Console.Out.Write(resolved.ToYaml());

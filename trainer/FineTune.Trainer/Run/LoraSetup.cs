@@ -7,8 +7,7 @@ namespace FineTune.Trainer.Runs;
 /// <summary>
 /// The recipe side of LoRA: model.adapter and model.lora turned into a <see cref="LoraConfig"/> and into adapters
 /// for a loaded model (fresh from training.seed, or model.lora.path's PEFT folder, whose shape must be the
-/// recipe's). Until the training engine trains adapters, <see cref="RefuseTraining"/> stops a LoRA recipe before
-/// anything is written, so it never silently runs full fine-tuning.
+/// recipe's). A run with a LoRA recipe trains through <see cref="LoraRunEngine"/>, never full fine-tuning.
 /// </summary>
 public static class LoraSetup
 {
@@ -21,13 +20,9 @@ public static class LoraSetup
         return new LoraConfig { Rank = s.Rank, Alpha = s.Alpha, Dropout = s.Dropout, TargetModules = s.TargetModules, Trainable = s.Trainable };
     }
 
-    /// <summary>Throws the one-sentence user error of a LoRA recipe given to `finetune run` / `resume` (engine not wired yet).</summary>
-    public static void RefuseTraining(Recipe recipe)
-    {
-        if (recipe.Model.Adapter == AdapterKind.Lora)
-            throw new UserErrorException(
-                "model.adapter is lora, but LoRA training is not wired into the training engine yet; remove model.adapter to fine-tune every weight, or use a PEFT adapter with finetune eval --adapter and finetune export --merge.");
-    }
+    /// <summary>The base's config: model.path's config.json, or model.config (without a tokenizer's special ids: for plans).</summary>
+    public static LlamaConfig ModelConfigOf(Recipe recipe) =>
+        recipe.Model.Path is string path ? LlamaConfigReader.ReadFolder(path) : RunSetup.ConfigOf(recipe, null);
 
     /// <summary>
     /// The recipe's adapters for <paramref name="model"/>: loaded from model.lora.path (checked against the recipe's

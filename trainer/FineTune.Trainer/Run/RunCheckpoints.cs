@@ -20,13 +20,14 @@ namespace FineTune.Trainer.Runs;
 ///   recipe.yaml       the resolved recipe; manifest.json (sizes and CRC-32C of all of the above).
 /// Restoring loads the optimizer state, which rewrites every weight from its fp32 master, so the weights after a
 /// resume are bitwise those of the run that saved it.
+/// The only randomness of a run is the data order (SplitMix64 of training.seed and the epoch) and the initial weights
+/// (seeded); both are functions of the seed, so the "RNG state" saved is that seed.
+/// A LoRA run's checkpoints hold the adapter instead of the model (<see cref="LoraCheckpoints"/>).
 /// Data parallel: every rank writes its share of the states into optimizer/rank-R/ of the leader's temp folder (the
 /// checkpoint folder must be one every rank sees: local ranks, or a shared filesystem); once every rank is done, the
 /// leader alone writes the weights, trainer state, recipe and manifest and renames the folder. A rank that fails ends,
 /// and with it the save: the leader never commits a checkpoint some rank's states are missing from. A resume reads
 /// the states of any number of ranks.
-/// The only randomness of a run is the data order (SplitMix64 of training.seed and the epoch) and the initial weights
-/// (seeded); both are functions of the seed, so the "RNG state" saved is that seed.
 /// </summary>
 public static class RunCheckpoints
 {
@@ -61,19 +62,7 @@ public static class RunCheckpoints
         if (writer is null)
             return (Path.Combine(recipe.Checkpoint.Dir, CheckpointStore.DirectoryName(step)), states);
         RegisterStates(writer, optimizerFolder);
-        var schedulerState = new JsonObject { [ScheduleStepKey] = engine.StepCount, [CleanStepsKey] = engine.LossScaler?.CleanSteps ?? 0 };
-        RunSchedule.Save(schedulerState, engine.Options.Schedule);
-        writer.WriteTrainerState(new TrainerState
-        {
-            Step = step,
-            Epoch = position.Epoch,
-            DataPosition = JsonSerializer.SerializeToNode(position)!.AsObject(),
-            RngStates = new Dictionary<string, byte[]> { [DataRngName] = Encoding.ASCII.GetBytes(position.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
-            SchedulerState = schedulerState,
-            LossScale = engine.LossScaler?.Scale ?? 1.0,
-            SkippedSteps = engine.LossScaler?.SkippedSteps ?? 0,
-            TokensSeen = tokensSeen,
-        });
+        writer.WriteTrainerState(TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, engine.Options.Schedule, tokensSeen));
         writer.WriteRecipe(recipe);
         return (writer.Commit(recipe.Checkpoint.KeepLast), states);
     }
@@ -87,22 +76,6 @@ public static class RunCheckpoints
         ranks.Sum(sums);
         bool linked = sums[0] == ranks.WorldSize;
         return new SavedStates(linked, (long)sums[1], (long)sums[2], (long)sums[3], linked ? null : mine.WhyCopied ?? "another rank's could not be linked");
-    }
-
-    /// <summary>
-    /// The optimizer folder's files (one optimizer's, or each rank's under rank-R/): each states file recorded by length,
-    /// verified by its own manifest (CRC'd per extent, checked as a resume reads it: nothing reads tens of GB twice).
-    /// </summary>
-    private static void RegisterStates(CheckpointWriter writer, string optimizerFolder)
-    {
-        foreach (string file in Directory.GetFiles(optimizerFolder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
-        {
-            string relative = $"{OptimizerFolder}/{Path.GetRelativePath(optimizerFolder, file).Replace('\\', '/')}";
-            if (Path.GetFileName(file) == OptimizerStateFile.DataFileName)
-                writer.PathForVerifiedBy(relative, relative[..^OptimizerStateFile.DataFileName.Length] + OptimizerStateFile.ManifestFileName);
-            else
-                writer.PathFor(relative);
-        }
     }
 
     /// <summary>"optimizer states linked to the swap file (38.2 GB, nothing copied)", or copied, and why.</summary>
@@ -126,28 +99,89 @@ public static class RunCheckpoints
     /// <summary>Reads the trainer state of a verified checkpoint and restores the engine's optimizer, schedule and loss scale.</summary>
     public static (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, TrainingEngine engine, PhaseProgress? progress = null)
     {
+        var (state, position, scheduleStep) = ReadTrainerState(checkpoint, engine.LossScaler);
+        LoadStates(checkpoint, folder => engine.LoadOptimizerState(folder, progress?.For("optimizer states", engine.Optimizer.StateByteCount)));
+        engine.RestoreStepCount(scheduleStep);
+        return (state, position);
+    }
+
+    // The parts every kind of run's checkpoint shares (full fine-tuning here, LoRA in LoraCheckpoints).
+
+    /// <summary>optimizer/ written by <paramref name="save"/> into the checkpoint, its data file verified by its own manifest.</summary>
+    internal static SavedStates SaveStates(CheckpointWriter writer, Func<string, SavedStates> save)
+    {
+        string optimizerFolder = Path.Combine(writer.TempDirectory, OptimizerFolder);
+        Directory.CreateDirectory(optimizerFolder);
+        SavedStates states = save(optimizerFolder);
+        RegisterStates(writer, optimizerFolder);
+        return states;
+    }
+
+    /// <summary>
+    /// The optimizer folder's files (one optimizer's, or each rank's under rank-R/): each states file recorded by its
+    /// length and verified by its own manifest (CRC'd per extent, checked as a resume reads it: nothing reads tens of GB twice).
+    /// </summary>
+    private static void RegisterStates(CheckpointWriter writer, string optimizerFolder)
+    {
+        foreach (string file in Directory.GetFiles(optimizerFolder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            string relative = $"{OptimizerFolder}/{Path.GetRelativePath(optimizerFolder, file).Replace('\\', '/')}";
+            if (Path.GetFileName(file) == OptimizerStateFile.DataFileName)
+                writer.PathForVerifiedBy(relative, relative[..^OptimizerStateFile.DataFileName.Length] + OptimizerStateFile.ManifestFileName);
+            else
+                writer.PathFor(relative);
+        }
+    }
+
+    /// <summary>The trainer state of a checkpoint taken after <paramref name="step"/> steps.</summary>
+    internal static TrainerState TrainerStateAt(long step, DataPosition position, long scheduleStep, DynamicLossScaler? lossScaler,
+        LearningRateSchedule? schedule, long tokensSeen)
+    {
+        var schedulerState = new JsonObject { [ScheduleStepKey] = scheduleStep, [CleanStepsKey] = lossScaler?.CleanSteps ?? 0 };
+        RunSchedule.Save(schedulerState, schedule);
+        return new TrainerState
+        {
+            Step = step,
+            Epoch = position.Epoch,
+            DataPosition = JsonSerializer.SerializeToNode(position)!.AsObject(),
+            RngStates = new Dictionary<string, byte[]> { [DataRngName] = Encoding.ASCII.GetBytes(position.Seed.ToString(System.Globalization.CultureInfo.InvariantCulture)) },
+            SchedulerState = schedulerState,
+            LossScale = lossScaler?.Scale ?? 1.0,
+            SkippedSteps = lossScaler?.SkippedSteps ?? 0,
+            TokensSeen = tokensSeen,
+        };
+    }
+
+    /// <summary>A verified checkpoint's trainer state: the data position and the schedule's step; the loss scaler restored.</summary>
+    internal static (TrainerState State, DataPosition Position, long ScheduleStep) ReadTrainerState(CheckpointInfo checkpoint, DynamicLossScaler? lossScaler)
+    {
         TrainerState state = checkpoint.ReadTrainerState();
         DataPosition position = state.DataPosition.Deserialize<DataPosition>()
             ?? throw new UserErrorException($"{checkpoint.FilePath(TrainerState.FileName)} has no data position; resume from another checkpoint.");
+        long scheduleStep = state.SchedulerState[ScheduleStepKey]?.GetValue<long>() ?? state.Step;
+        lossScaler?.Restore(state.LossScale, state.SchedulerState[CleanStepsKey]?.GetValue<int>() ?? 0, state.SkippedSteps);
+        return (state, position, scheduleStep);
+    }
+
+    /// <summary>Loads optimizer/ with <paramref name="load"/>; damaged states are the resume's one damage sentence.</summary>
+    internal static void LoadStates(CheckpointInfo checkpoint, Action<string> load)
+    {
         try
         {
-            engine.LoadOptimizerState(checkpoint.FilePath(OptimizerFolder), progress?.For("optimizer states", engine.Optimizer.StateByteCount));
+            load(checkpoint.FilePath(OptimizerFolder));
         }
         catch (DamagedStatesException damaged)
         {
             // the states' CRCs are checked as they are read (once): the same sentence as a damage the manifest finds
-            throw new CheckpointStore(Path.GetDirectoryName(checkpoint.DirectoryPath)!).Damaged(checkpoint, $"file {OptimizerFolder}/{OptimizerStateFile.DataFileName} {damaged.Problem}");
+            string file = damaged.DataPath is string path ? Path.GetRelativePath(checkpoint.DirectoryPath, path).Replace('\\', '/') : $"{OptimizerFolder}/{OptimizerStateFile.DataFileName}";
+            throw new CheckpointStore(Path.GetDirectoryName(checkpoint.DirectoryPath)!).Damaged(checkpoint, $"file {file} {damaged.Problem}");
         }
-        long scheduleStep = state.SchedulerState[ScheduleStepKey]?.GetValue<long>() ?? state.Step;
-        engine.RestoreStepCount(scheduleStep);
-        engine.LossScaler?.Restore(state.LossScale, state.SchedulerState[CleanStepsKey]?.GetValue<int>() ?? 0, state.SkippedSteps);
-        return (state, position);
     }
 
     /// <summary>Adds every file under <paramref name="folder"/> (written by other code) to the checkpoint's manifest.</summary>
-    private static void Register(CheckpointWriter writer, string folder, string relativeFolder)
+    internal static void Register(CheckpointWriter writer, string folder, string relativeFolder, string? except = null)
     {
-        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        foreach (string file in Directory.GetFiles(folder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Where(f => Path.GetRelativePath(folder, f) != except))
             writer.PathFor($"{relativeFolder}/{Path.GetRelativePath(folder, file).Replace('\\', '/')}");
     }
 }

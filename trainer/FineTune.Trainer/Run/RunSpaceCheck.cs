@@ -30,18 +30,24 @@ public static class RunSpaceCheck
         public long NeedByteCount => WithSlack(Added * WeightByteCount + StateCopies * StateByteCount) + SwapByteCount;
     }
 
-    public static Space Predict(Recipe recipe, RunPlan plan, int existing, long? totalSteps)
+    public static Space Predict(Recipe recipe, RunPlan plan, int existing, long? totalSteps) =>
+        Predict(recipe, plan.WeightByteCount, plan.OptimizerStateByteCount, plan.NvmeResidentByteCount,
+            plan.OptimizerTier == FineTune.Offload.Optimizer.StateTier.Nvme, plan.StepSeconds, existing, totalSteps);
+
+    /// <summary>The same prediction from a plan's figures (a LoRA run's: the adapters' bytes and their states' instead of the model's).</summary>
+    public static Space Predict(Recipe recipe, long weightByteCount, long stateByteCount, long nvmeResidentByteCount, bool statesOnNvme,
+        double stepSeconds, int existing, long? totalSteps)
     {
         FreeBytes(recipe.Checkpoint.Dir, out string? mount);
         bool sameDisk = recipe.Offload.NvmeDir is string nvme && FreeBytes(nvme, out string? nvmeMount) is not null && nvmeMount == mount;
-        bool linked = sameDisk && plan.OptimizerTier == FineTune.Offload.Optimizer.StateTier.Nvme;
+        bool linked = sameDisk && statesOnNvme;
         int written = 1;
         if (totalSteps is long total)
         {
             if (recipe.Checkpoint.EverySteps is int every)
                 written += (int)Math.Min(int.MaxValue / 2, (total - 1) / every);
             if (recipe.Checkpoint.EveryMinutes is double minutes)
-                written += (int)Math.Min(int.MaxValue / 2, plan.StepSeconds * total / 60 / minutes);
+                written += (int)Math.Min(int.MaxValue / 2, stepSeconds * total / 60 / minutes);
         }
         else if (recipe.Checkpoint.EverySteps is not null || recipe.Checkpoint.EveryMinutes is not null)
         {
@@ -51,15 +57,18 @@ public static class RunSpaceCheck
         int added = Math.Max(1, Math.Min(written, keep + 1 - existing));
         // linked: every kept checkpoint but the newest one owns its states once training has gone on after it
         int copies = linked ? Math.Min(written - 1, keep) : added;
-        return new Space(written, added, linked, copies, plan.WeightByteCount, plan.OptimizerStateByteCount, sameDisk ? plan.NvmeResidentByteCount : 0);
+        return new Space(written, added, linked, copies, weightByteCount, stateByteCount, sameDisk ? nvmeResidentByteCount : 0);
     }
 
-    public static void CheckCheckpoints(Recipe recipe, RunPlan plan, CheckpointStore store, long? totalSteps = null)
+    public static void CheckCheckpoints(Recipe recipe, RunPlan plan, CheckpointStore store, long? totalSteps = null) =>
+        CheckCheckpoints(recipe, Predict(recipe, plan, store.List().Count, totalSteps));
+
+    /// <summary>Refuses, with one sentence, a predicted <paramref name="space"/> the free space of checkpoint.dir cannot hold.</summary>
+    public static void CheckCheckpoints(Recipe recipe, Space space)
     {
         long? free = FreeBytes(recipe.Checkpoint.Dir, out _);
         if (free is null)
             return;
-        Space space = Predict(recipe, plan, store.List().Count, totalSteps);
         if (space.NeedByteCount <= free)
             return;
         string states = space.Linked

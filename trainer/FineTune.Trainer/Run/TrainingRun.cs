@@ -34,7 +34,6 @@ public sealed class TrainingRun
 
     public TrainingRun(Recipe recipe, RunProgress progress)
     {
-        LoraSetup.RefuseTraining(recipe); // before anything is written: never full fine-tuning in LoRA's place
         _recipe = recipe;
         _progress = progress;
     }
@@ -92,29 +91,19 @@ public sealed class TrainingRun
             ranks.Barrier();
         }
         RunSetup setup = RunSetup.Create(recipe);
-        DataLoaderOptions loaderOptions = setup.LoaderOptions with { Rank = ranks.Rank, WorldSize = ranks.WorldSize };
+        DataLoaderOptions loaderOptions = setup.LoaderOptions with { Rank = ranks.Rank, WorldSize = ranks.WorldSize }; // this rank's rows of each batch
         loaderOptions.Validate();
         _progress.Message(setup.DataSummary);
         TrainerState? savedState = checkpoint?.ReadTrainerState();
         (LearningRateSchedule schedule, string scheduleLine) = RunSchedule.Plan(recipe, setup.TotalSteps, savedState);
         long baseline = RunPlan.MeasureRuntimeBaseline();
-        RunPlan plan = RunPlan.Create(recipe, baseline, resuming: checkpoint is not null);
-        RunSpaceCheck.CheckCheckpoints(recipe, plan, store, setup.TotalSteps);
-        RunSpaceCheck.Space checkpointSpace = RunSpaceCheck.Predict(recipe, plan, store.List().Count, setup.TotalSteps);
-        RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
-        using LlamaModel model = checkpoint is null
-            ? setup.CreateModel(plan)
-            : setup.LoadModel(checkpoint.FilePath(RunCheckpoints.ModelFolder), plan);
-        var creating = new PhaseProgress(_progress.Message, checkpoint is null ? "creating the engine" : "loading the engine");
-        using var engine = new TrainingEngine(model, setup.EngineOptions(plan) with
-        {
-            Schedule = schedule, SetupProgress = creating.Report, DataParallelGroup = ranks.Group, MicroBatchSize = loaderOptions.RowsPerRank,
-        });
+        using IRunEngine engine = IRunEngine.Create(setup, baseline, checkpoint, schedule, store, _progress.Message, ranks); // full fine-tuning or LoRA (model.adapter)
+        LlamaModel model = engine.Model;
         DataPosition? position = null;
         long tokensSeen = 0;
         if (checkpoint is not null)
         {
-            (TrainerState state, position) = RunCheckpoints.Restore(checkpoint, engine, new PhaseProgress(_progress.Message, $"verifying and loading {Path.GetFileName(checkpoint.DirectoryPath)}"));
+            (TrainerState state, position) = engine.Restore(checkpoint, new PhaseProgress(_progress.Message, $"verifying and loading {Path.GetFileName(checkpoint.DirectoryPath)}"));
             tokensSeen = state.TokensSeen;
             int discarded = DiscardNewer && ranks.IsLeader ? store.DiscardAfter(checkpoint.Step) : 0;
             _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; --discard-newer deleted {discarded} newer checkpoint(s) of the abandoned run" : "")}");
@@ -124,9 +113,7 @@ public sealed class TrainingRun
         _progress.Message(scheduleLine);
         long startStep = checkpoint?.Step ?? 0;
         var loader = new DataLoader(setup.TrainData, loaderOptions, position);
-        _progress.Message($"model: {model.ParameterCount:N0} parameters, {model.DType.Name()} on {model.Device}; engine pools {engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {engine.WeightLocation}; activations: {engine.ActivationLocation}; optimizer states: {engine.Options.OptimizerTier.ToString().ToLowerInvariant()}");
-        if (ranks.WorldSize > 1)
-            _progress.Message($"data parallel: rank {ranks.Rank} of {ranks.WorldSize}, {loaderOptions.RowsPerRank} of {loaderOptions.BatchSize} rows of each batch; optimizer states of {engine.Optimizer.SubGroups.Count} of {engine.Plan.Layout.SubGroups.Count} sub-groups ({engine.Optimizer.StateByteCount / 1e6:0.0} of {12 * engine.Plan.Layout.ElementCount / 1e6:0.0} MB) in {engine.Optimizer.StateLocation}");
+        _progress.Message(engine.Description);
         double? accuracyBefore = checkpoint is null && ranks.IsLeader ? Accuracy(model, setup) : null;
 
         using TrainingMetricsLogger? logger = ranks.IsLeader ? TrainingMetricsLogger.Start(recipe, checkpoint?.Step) : null;
@@ -175,10 +162,10 @@ public sealed class TrainingRun
                 // checkpoint.every_minutes reads each rank's clock: a checkpoint one rank is due for is every rank's
                 if (last || interrupted || ranks.Any(CheckpointFollows(recipe, step, setup.TotalSteps, sinceCheckpoint.Elapsed)))
                 {
-                    RunSpaceCheck.CheckNextCheckpoint(recipe, checkpointSpace, lastCheckpoint);
+                    RunSpaceCheck.CheckNextCheckpoint(recipe, engine.CheckpointSpace, lastCheckpoint);
                     var saving = Stopwatch.StartNew();
-                    (lastCheckpoint, SavedStates states) = RunCheckpoints.Save(recipe, step, model, engine, loader.Position, tokensSeen, TokenizerFolder(recipe),
-                        new PhaseProgress(_progress.Message, $"checkpoint step_{step}"), ranks);
+                    (lastCheckpoint, SavedStates states) = engine.Save(recipe, step, loader.Position, tokensSeen, TokenizerFolder(recipe),
+                        new PhaseProgress(_progress.Message, $"checkpoint step_{step}"));
                     sinceCheckpoint.Restart();
                     _progress.Message($"step {step}: checkpoint {lastCheckpoint} in {saving.Elapsed.TotalSeconds:0.0} s; {RunCheckpoints.Describe(states)}");
                 }
@@ -211,7 +198,7 @@ public sealed class TrainingRun
             PeakResidentByteCount = ProcessMemory.PeakResidentByteCount(),
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
-            PredictedHostPeakByteCount = plan.HostPeakByteCount(baseline),
+            PredictedHostPeakByteCount = engine.PredictedHostPeakByteCount,
             Compute = compute,
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted || !ranks.IsLeader ? null : Accuracy(model, setup),

@@ -13,9 +13,11 @@ namespace FineTune.Trainer.Training;
 /// next-lower checkpoint is prefetched. Each stage computes with a lease from the weight source (the next stages
 /// prefetched in the direction of travel). After each stage's backward, <c>stageDone</c> sees the stage and its lease
 /// (its weights' .grad) before the lease is let go: the engine harvests gradients there and advances the optimizer.
-/// Shared by the training engine and the in-memory baseline, so the two differ only in where state lives.
+/// Shared by the training engine, the LoRA engine and the in-memory baseline, so they differ only in where state
+/// lives and what trains. <c>embeddingBackward</c> false skips the embedding's backward (LoRA with a frozen
+/// embedding: nothing there gets a gradient, and its input, token ids, has none).
 /// </summary>
-internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers)
+internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers, bool embeddingBackward = true)
 {
     /// <summary>
     /// Runs the micro-batch; returns the sum of its token losses (the caller divides by the window's tokens).
@@ -89,7 +91,9 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
             grad = Backward(layers[i], i + 1, input, grad, stageDone)!;
             input.Dispose();
         }
-        if (embeddingBlocks is null)
+        if (!embeddingBackward)
+            grad.Dispose();
+        else if (embeddingBlocks is null)
             Backward(model.Embedding, 0, ids, grad, stageDone);
         else
             EmbeddingBackward(embeddingBlocks, ids, batch.InputIds, grad, stageDone);

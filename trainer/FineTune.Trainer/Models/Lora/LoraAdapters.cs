@@ -47,6 +47,9 @@ public sealed class LoraAdapters : IDisposable
     /// <summary>The training seed the dropout masks derive from (training.seed).</summary>
     public long Seed { get; }
 
+    /// <summary>The model the adapters are hooked into (<see cref="AttachTo"/>), or null.</summary>
+    public LlamaModel? AttachedTo => _attachedTo;
+
     /// <summary>Set by the training loop before each micro-batch's forward (and left for its backward); null: evaluation, no dropout.</summary>
     public LoraDropoutPosition? DropoutPosition { get; set; }
 

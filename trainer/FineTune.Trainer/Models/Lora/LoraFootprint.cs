@@ -29,7 +29,11 @@ public sealed record LoraFootprint
 
     public long TrainedParameterCount => AdapterParameterCount + TrainableBaseParameterCount;
 
-    /// <summary>Training state that stays resident: adapters and trainable extras with their gradients and Adam moments.</summary>
+    /// <summary>
+    /// The least training state that stays resident, as PEFT counts it: float32 weights, gradients and Adam moments of
+    /// the trained parameters. The LoRA engine's own figure, with its fp32 master copies and the extras in the
+    /// base's dtype, is its plan's (Training.Adapters.AdapterPlan).
+    /// </summary>
     public long ResidentStateByteCount => TrainedParameterCount * StateBytesPerTrainedParameter;
 
     public static LoraFootprint Of(LlamaConfig config, LoraConfig lora)
@@ -57,19 +61,15 @@ public sealed record LoraFootprint
     public long StreamedBaseReadBytesPerStep(int baseElementByteCount, int microBatchesPerStep) =>
         2L * BaseParameterCount * baseElementByteCount * microBatchesPerStep;
 
-    /// <summary>The lines `finetune plan` prints for the adapters.</summary>
-    public IEnumerable<string> Lines(int baseElementByteCount, int microBatchesPerStep)
+    /// <summary>The lines `finetune plan` prints for the adapters (the engine's tiers and bytes follow from its plan).</summary>
+    public IEnumerable<string> Lines()
     {
         LoraConfig c = Lora;
         string trainable = c.Trainable.Count == 0 ? "none" : string.Join(", ", c.Trainable);
         yield return F($"lora: rank {c.Rank}, alpha {c.Alpha:G6} (scale {c.Scale:G6}), dropout {c.Dropout:G6}, on {string.Join(", ", c.Targets)} of {LayerCount} layers; trained in full: {trainable}");
         yield return F($"  adapter parameters {AdapterParameterCount,14:N0}  ({100.0 * AdapterParameterCount / BaseParameterCount:0.###}% of the {BaseParameterCount:N0}-parameter base): {string.Join(", ", PerModule.Select(m => F($"{m.Module} {m.ParameterCount:N0}")))}");
         yield return F($"  trainable extras   {TrainableBaseParameterCount,14:N0}");
-        yield return F($"  resident state     {Gib(ResidentStateByteCount),10} GiB  fp32 weights, gradients and Adam m, v of the {TrainedParameterCount:N0} trained parameters");
-        yield return F($"  base (frozen)      {Gib(BaseParameterCount * (long)baseElementByteCount),10} GiB  no gradient, master copy or optimizer state, never written; streamed from NVMe it reads {Gib(StreamedBaseReadBytesPerStep(baseElementByteCount, microBatchesPerStep))} GiB per step");
     }
-
-    private static string Gib(long byteCount) => (byteCount / (double)(1L << 30)).ToString("0.###", CultureInfo.InvariantCulture);
 
     private static string F(FormattableString text) => text.ToString(CultureInfo.InvariantCulture);
 }
