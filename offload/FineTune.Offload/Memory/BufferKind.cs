@@ -40,6 +40,9 @@ public enum BufferKind
     /// </summary>
     TiedGradientStaging,
 
+    /// <summary>Data parallel: the two stripe buffers (W sub-groups of fp32) gradients and weights move between ranks through.</summary>
+    DataParallelStaging,
+
     /// <summary>Baseline allocator only: ZeRO-Infinity's fp32 gradient staging buffer (one sub-group).</summary>
     BaselineGradientStaging,
 

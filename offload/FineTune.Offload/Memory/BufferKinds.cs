@@ -15,6 +15,7 @@ public static class BufferKinds
         BufferKind.TiedGradientStaging => "tied lm_head gradient staging (nvme)",
         BufferKind.OptimizerStates => "sub-group states",
         BufferKind.OptimizerTailStates => "tail sub-group states",
+        BufferKind.DataParallelStaging => "data-parallel stripes",
         BufferKind.BaselineGradientStaging => "fp32 gradient staging (baseline)",
         BufferKind.BaselineOverflowTemporary => "overflow check temporary (baseline)",
         BufferKind.Scratch => "scratch",

@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using System.Text.Json;
 using FineTune.IO;
 using FineTune.Offload.Memory;
@@ -14,7 +13,8 @@ namespace FineTune.Offload.Optimizer;
 /// Load checks the parameter table against the optimizer's parameters (a different model is refused, naming the
 /// parameter), then fills each of its own sub-groups from the extents that cover its range: with the same layout one
 /// whole extent per sub-group, otherwise by merging the two ascending partitions through one saved extent at a time, so
-/// a resume may change sub_group_element_count (and, later, the number of ranks). Every extent is read once, whole,
+/// a resume may change sub_group_element_count, and the number of data-parallel ranks (each rank saves its share
+/// into rank-R/, and a load takes what it holds from all of them). Every extent is read once, whole,
 /// and its CRC32C verified; a mismatch names the extent. After a failed load the optimizer is unusable (some
 /// sub-groups may already hold the new states): build a new one. Version 1 files (sub-group-indexed extents) load too.
 /// </summary>
@@ -26,7 +26,9 @@ public static class OptimizerStateFile
     private const int FormatVersion = 2;
     private const int CrcChunkByteCount = 1 << 30;
 
-    private sealed record ExtentEntry(int SubGroup, long FileOffset, long ByteCount, uint Crc32C)
+    private const string RankFolderPrefix = "rank-";
+
+    internal sealed record ExtentEntry(int SubGroup, long FileOffset, long ByteCount, uint Crc32C)
     {
         /// <summary>First element of the flat space the extent holds (version 2; version 1 derives it from the sub-group size).</summary>
         public long? FirstElement { get; init; }
@@ -115,36 +117,92 @@ public static class OptimizerStateFile
         return saved;
     }
 
-    /// <summary>Loads the states saved in <paramref name="directory"/>, verifying each extent's CRC as it is read (one read of the file); <paramref name="progress"/> gets the bytes read so far.</summary>
+    /// <summary>
+    /// Loads the states saved in <paramref name="directory"/> — one optimizer's files, or the rank-R folders of a
+    /// data-parallel checkpoint — verifying each extent's CRC as it is read (once); <paramref name="progress"/> gets the
+    /// bytes read so far. The optimizer may hold all sub-groups or a rank's share of them: it reads only what it holds,
+    /// so a resume may change the number of ranks too.
+    /// </summary>
     public static void Load(PartitionedOptimizer optimizer, string directory, Action<long>? progress = null)
     {
-        string manifestPath = Path.Combine(directory, ManifestFileName);
-        string dataPath = Path.Combine(directory, DataFileName);
-        if (!File.Exists(manifestPath) || !File.Exists(dataPath))
-            throw new UserErrorException($"The checkpoint directory {directory} lacks {ManifestFileName} or {DataFileName}; point the resume at a complete checkpoint.");
-        Manifest manifest;
+        IReadOnlyList<string> parts = PartsOf(directory);
+        var saved = new List<SavedExtent>();
+        long? step = null;
+        for (int part = 0; part < parts.Count; part++)
+        {
+            string manifestPath = Path.Combine(parts[part], ManifestFileName);
+            Manifest manifest = ReadManifest(manifestPath);
+            if (step is long earlier && earlier != manifest.Step)
+                throw new UserErrorException($"{manifestPath} is of optimizer step {manifest.Step} but {parts[0]} of step {earlier}; the ranks' parts come from different checkpoints, so the checkpoint is damaged.");
+            step = manifest.Step;
+            saved.AddRange(CheckLayout(optimizer, manifest, manifestPath, whole: parts.Count == 1).Select(r => new SavedExtent(r.First, r.Count, r.Entry, part)));
+        }
+        saved.Sort((a, b) => a.First.CompareTo(b.First));
+        CheckCoverage(directory, saved, optimizer.Parameters.Sum(p => p.ElementCount));
+        var files = new List<(FileStream Data, string Path)>();
         try
         {
-            manifest = JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath), s_json)
+            foreach (string part in parts)
+            {
+                string dataPath = Path.Combine(part, DataFileName);
+                files.Add((OpenShared(dataPath), dataPath));
+            }
+            using var reader = new SavedExtentReader(files, saved);
+            long read = 0;
+            optimizer.FillStates((group, states) =>
+            {
+                reader.Fill(group, states);
+                read += group.StateByteCount;
+                progress?.Invoke(read);
+                optimizer.WriteWeightsFromMaster(group, states);
+            });
+        }
+        finally
+        {
+            foreach (var (data, _) in files)
+                data.Dispose();
+        }
+        optimizer.Options.WeightWriteBack?.Flush();
+        optimizer.StepNumber = step!.Value;
+    }
+
+    /// <summary>Where data-parallel rank <paramref name="rank"/> saves its share under a checkpoint's optimizer folder.</summary>
+    public static string RankFolder(string directory, int rank) => Path.Combine(directory, RankFolderPrefix + rank.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+    /// <summary>The saved parts in <paramref name="directory"/>: itself (one optimizer's files), or its rank-R folders in rank order.</summary>
+    private static IReadOnlyList<string> PartsOf(string directory)
+    {
+        if (File.Exists(Path.Combine(directory, ManifestFileName)) || !Directory.Exists(directory))
+            return [CheckPart(directory)];
+        var ranks = Directory.GetDirectories(directory, RankFolderPrefix + "*")
+            .Select(d => (Folder: d, Rank: int.TryParse(Path.GetFileName(d)[RankFolderPrefix.Length..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int r) ? r : -1))
+            .Where(d => d.Rank >= 0).OrderBy(d => d.Rank).ToList();
+        if (ranks.Count == 0)
+            return [CheckPart(directory)];
+        for (int i = 0; i < ranks.Count; i++)
+            if (ranks[i].Rank != i)
+                throw new UserErrorException($"The checkpoint directory {directory} holds the optimizer states of ranks {string.Join(", ", ranks.Select(r => r.Rank))} but not of rank {i}; the checkpoint is damaged, resume from another one.");
+        return ranks.Select(r => CheckPart(r.Folder)).ToList();
+    }
+
+    private static string CheckPart(string directory)
+    {
+        if (!File.Exists(Path.Combine(directory, ManifestFileName)) || !File.Exists(Path.Combine(directory, DataFileName)))
+            throw new UserErrorException($"The checkpoint directory {directory} lacks {ManifestFileName} or {DataFileName}; point the resume at a complete checkpoint.");
+        return directory;
+    }
+
+    private static Manifest ReadManifest(string manifestPath)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath), s_json)
                 ?? throw new JsonException("empty manifest");
         }
         catch (JsonException exception)
         {
             throw new UserErrorException($"{manifestPath} is not a valid optimizer state manifest ({exception.Message}); the checkpoint is damaged.", exception);
         }
-        IReadOnlyList<(long First, long Count, ExtentEntry Entry)> saved = CheckLayout(optimizer, manifest, manifestPath);
-        using FileStream data = OpenShared(dataPath);
-        using var reader = new ExtentReader(data, dataPath, saved);
-        long read = 0;
-        optimizer.FillStates((group, states) =>
-        {
-            reader.Fill(group, states);
-            read += group.StateByteCount;
-            progress?.Invoke(read);
-            optimizer.WriteWeightsFromMaster(group, states);
-        });
-        optimizer.Options.WeightWriteBack?.Flush();
-        optimizer.StepNumber = manifest.Step;
     }
 
     private static FileStream OpenShared(string dataPath)
@@ -160,8 +218,11 @@ public static class OptimizerStateFile
         }
     }
 
-    /// <summary>Checks format and parameter table; returns the saved extents' element ranges, ascending and contiguous.</summary>
-    private static IReadOnlyList<(long First, long Count, ExtentEntry Entry)> CheckLayout(PartitionedOptimizer optimizer, Manifest manifest, string manifestPath)
+    /// <summary>
+    /// Checks format and parameter table; returns the saved extents' element ranges, ascending: contiguous from 0 to
+    /// the end when the file is the <paramref name="whole"/> state, disjoint when it is one rank's share.
+    /// </summary>
+    private static IReadOnlyList<(long First, long Count, ExtentEntry Entry)> CheckLayout(PartitionedOptimizer optimizer, Manifest manifest, string manifestPath, bool whole)
     {
         if (manifest.Format != FormatName || manifest.Version is < 1 or > FormatVersion)
             throw new UserErrorException($"{manifestPath} has format '{manifest.Format}' version {manifest.Version}; this FineTune reads '{FormatName}' versions 1 to {FormatVersion}.");
@@ -182,105 +243,27 @@ public static class OptimizerStateFile
         {
             long first = extent.FirstElement ?? (long)extent.SubGroup * manifest.SubGroupElementCount;
             long count = extent.ElementCount ?? Math.Min(manifest.SubGroupElementCount, total - first);
-            if (first != expected || count <= 0 || extent.ByteCount != 12 * count)
+            if ((whole ? first != expected : first < expected) || count <= 0 || first + count > total || extent.ByteCount != 12 * count)
                 throw new UserErrorException($"{manifestPath} extent {extent.SubGroup} covers elements [{first}, {first + count}) in {extent.ByteCount} bytes where [{expected}, ...) was expected; the checkpoint is damaged.");
             ranges.Add((first, count, extent));
             expected = first + count;
         }
-        if (expected != total)
+        if (whole && expected != total)
             throw new UserErrorException($"{manifestPath} lists extents for {expected} elements but the model has {total}; the checkpoint is damaged.");
         return ranges;
     }
 
-    /// <summary>
-    /// Fills sub-groups, in ascending order, from the saved extents: a sub-group that is exactly one saved extent is
-    /// read straight into its buffer; otherwise its pieces are copied out of a scratch copy of each covering extent,
-    /// which stays until a later sub-group has used all of it. Each extent is read once and its CRC verified.
-    /// </summary>
-    private sealed unsafe class ExtentReader(FileStream data, string dataPath, IReadOnlyList<(long First, long Count, ExtentEntry Entry)> saved) : IDisposable
+    /// <summary>The ranks' extents together must cover the flat space once.</summary>
+    private static void CheckCoverage(string directory, IReadOnlyList<SavedExtent> saved, long total)
     {
-        private int _next;          // first saved extent not yet read
-        private int _inScratch = -1;
-        private byte* _scratch;
-        private long _scratchByteCount;
-
-        public void Fill(SubGroup group, HostLease states)
+        long expected = 0;
+        foreach (SavedExtent extent in saved)
         {
-            if (_next < saved.Count && saved[_next].First == group.FirstElement && saved[_next].Count == group.ElementCount)
-            {
-                Read(_next, states.Pointer); // the same layout: straight into the buffer
-                _next++;
-                _inScratch = -1;
-                return;
-            }
-            long end = group.FirstElement + group.ElementCount;
-            for (long at = group.FirstElement; at < end;)
-            {
-                int extent = ExtentOf(at);
-                if (_inScratch != extent)
-                    LoadScratch(extent);
-                var (first, count, _) = saved[extent];
-                long take = Math.Min(end, first + count) - at;
-                CopyPlanes(_scratch, count, at - first, (byte*)states.Pointer, group.ElementCount, at - group.FirstElement, take);
-                at += take;
-            }
+            if (extent.First != expected)
+                throw new UserErrorException($"The optimizer states under {directory} {(extent.First > expected ? "lack" : "hold twice")} elements [{Math.Min(expected, extent.First)}, {Math.Max(expected, extent.First)}) of the flat space; the checkpoint is damaged, resume from another one.");
+            expected = extent.First + extent.Count;
         }
-
-        public void Dispose()
-        {
-            if (_scratch is not null)
-                NativeMemory.Free(_scratch);
-            _scratch = null;
-        }
-
-        private int ExtentOf(long element)
-        {
-            int e = _inScratch >= 0 ? _inScratch : _next;
-            while (saved[e].First + saved[e].Count <= element)
-                e++;
-            return e;
-        }
-
-        private void LoadScratch(int extent)
-        {
-            long bytes = saved[extent].Entry.ByteCount;
-            if (bytes > _scratchByteCount)
-            {
-                if (_scratch is not null)
-                    NativeMemory.Free(_scratch);
-                _scratch = (byte*)NativeMemory.Alloc((nuint)bytes);
-                _scratchByteCount = bytes;
-            }
-            Read(extent, _scratch);
-            _inScratch = extent;
-            _next = Math.Max(_next, extent + 1);
-        }
-
-        /// <summary>[master | m | v] piece: elements [from, from + count) of an extent of n elements into [to, ...) of one of m elements.</summary>
-        private static void CopyPlanes(byte* source, long n, long from, byte* target, long m, long to, long count)
-        {
-            for (int plane = 0; plane < 3; plane++)
-                Buffer.MemoryCopy(source + 4 * (plane * n + from), target + 4 * (plane * m + to), 4 * count, 4 * count);
-        }
-
-        private void Read(int extent, byte* target)
-        {
-            ExtentEntry entry = saved[extent].Entry;
-            if (entry.FileOffset + entry.ByteCount > data.Length)
-                throw new DamagedStatesException($"is truncated: extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount}) lies past its end",
-                    $"Optimizer state extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) lies past the end of the file; the checkpoint is truncated.");
-            data.Position = entry.FileOffset;
-            uint crc = 0;
-            for (long done = 0; done < entry.ByteCount; done += CrcChunkByteCount)
-            {
-                var chunk = new Span<byte>(target + done, (int)Math.Min(CrcChunkByteCount, entry.ByteCount - done));
-                data.ReadExactly(chunk);
-                crc = Crc32C.Append(crc, chunk);
-            }
-            if (crc != entry.Crc32C)
-                throw new DamagedStatesException($"fails its CRC-32C check in extent {entry.SubGroup} (bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount})",
-                    $"Optimizer state extent {entry.SubGroup} (sub-group {entry.SubGroup}, bytes {entry.FileOffset}..{entry.FileOffset + entry.ByteCount} of {dataPath}) fails its CRC32C check " +
-                    $"(stored {entry.Crc32C:x8}, read {crc:x8}); the checkpoint is corrupt, resume from an earlier one.");
-        }
+        if (expected != total)
+            throw new UserErrorException($"The optimizer states under {directory} cover {expected} elements but the model has {total}; the checkpoint is damaged, resume from another one.");
     }
 }

@@ -122,8 +122,11 @@ public sealed partial class PartitionedOptimizer : IDisposable
         if (options.WeightWriteBack is { } writeBack && parameters.Any(p => p.WeightType != writeBack.WeightType))
             throw new ArgumentException($"Every parameter's weights must be {writeBack.WeightType} to go through the weight write-back.", nameof(parameters));
         IReadOnlyList<SubGroup> groups = options.Partition ?? SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroupElementCount);
-        if (options.Partition is not null && (groups.Sum(g => g.ElementCount) != parameters.Sum(p => p.ElementCount) || groups.Any(g => g.ElementCount > subGroupElementCount)))
-            throw new ArgumentException("The given partition does not cover the parameters in sub-groups of the rounded size.", nameof(options));
+        if (options.Partition is not null && (groups.Any(g => g.ElementCount > subGroupElementCount)
+            || (options.PartialPartition ? !IsPartOf(groups, parameters.Sum(p => p.ElementCount)) : groups.Sum(g => g.ElementCount) != parameters.Sum(p => p.ElementCount))))
+            throw new ArgumentException(options.PartialPartition
+                ? "The given part of a partition is not ascending, indexed 0..k-1 and inside the parameters in sub-groups of the rounded size."
+                : "The given partition does not cover the parameters in sub-groups of the rounded size.", nameof(options));
         HostMemoryPool pool = sharedPool ?? HostMemoryPool.Create(PlanPool(groups, subGroupElementCount, options), options.HostBudgetByteCount, options.Allocator, options.HostRegistrar);
         ISwapStore? store = null;
         PartitionedOptimizer? optimizer = null;
@@ -220,6 +223,19 @@ public sealed partial class PartitionedOptimizer : IDisposable
     }
 
     private bool IsTail(SubGroup group) => group.ElementCount != SubGroupElementCount;
+
+    /// <summary>Sub-groups indexed 0..k-1, ascending and disjoint, inside [0, <paramref name="elementCount"/>).</summary>
+    private static bool IsPartOf(IReadOnlyList<SubGroup> groups, long elementCount)
+    {
+        long end = 0;
+        for (int i = 0; i < groups.Count; i++)
+        {
+            if (groups[i].Index != i || groups[i].FirstElement < end || groups[i].ElementCount <= 0)
+                return false;
+            end = groups[i].FirstElement + groups[i].ElementCount;
+        }
+        return end <= elementCount;
+    }
 
     /// <summary>Writes <paramref name="fill"/>'s states for every sub-group (construction, checkpoint load).</summary>
     internal void FillStates(Action<SubGroup, HostLease> fill)

@@ -73,6 +73,13 @@ public sealed record PartitionedOptimizerOptions
     /// </summary>
     public IReadOnlyList<SubGroup>? Partition { get; init; }
 
+    /// <summary>
+    /// True when <see cref="Partition"/> holds only some sub-groups of the flat space, re-indexed 0..k-1 (a data-parallel
+    /// rank's share, DataParallel.RankPartition.Owned): the optimizer keeps states for those alone and other ranks'
+    /// optimizers hold the rest; its gradient source and weight write-back must then be the data-parallel ones.
+    /// </summary>
+    public bool PartialPartition { get; init; }
+
     /// <summary>Where the optimizer reads gradients; null: each <see cref="HostParameter.Gradient"/> buffer in place.</summary>
     public IGradientSource? Gradients { get; init; }
 

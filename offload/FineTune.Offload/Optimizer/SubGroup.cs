@@ -26,6 +26,9 @@ public sealed class SubGroup
     /// <summary>Bytes of master + m + v.</summary>
     public long StateByteCount => 3 * 4 * ElementCount;
 
+    /// <summary>The same slice of the flat space under another index (a rank's share of the layout's sub-groups, indexed 0..k-1).</summary>
+    public SubGroup Reindexed(int index) => new(index, FirstElement, ElementCount, Segments);
+
     /// <summary>
     /// Splits the parameters, in order, into sub-groups of <paramref name="subGroupElementCount"/> elements (the last
     /// one holds the rest). A parameter may span sub-groups; each piece is one segment.

@@ -1,15 +1,14 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using FineTune.Cli.Tests.Run;
-using FineTune.Trainer.Tests.Runs;
 using Xunit;
 
 namespace FineTune.Cli.Tests.Launch;
 
 /// <summary>
 /// `--nproc N` end to end, with real child processes: ranks that finish, a rank killed with SIGKILL, a rank
-/// stopped with SIGSTOP (a hang), and a training run refused until the engine is data-parallel. The launcher must
-/// end in every case, name the rank in one sentence and leave no rank running. Timeouts here are hang guards.
+/// stopped with SIGSTOP (a hang). The launcher must end in every case, name the rank in one sentence and leave no
+/// rank running. Timeouts here are hang guards. Training runs over ranks: DataParallelRunTests.
 /// </summary>
 public sealed class LauncherTests
 {
@@ -80,21 +79,7 @@ public sealed class LauncherTests
         }
     }
 
-    [Fact]
-    public void ATrainingRunWithTwoRanksIsRefusedAfterTheyMeet()
-    {
-        using var tiny = new TinyRunRecipe();
-        var (code, output) = FinetuneProcess.Run(s_guard, "run", tiny.RecipePath, "--nproc", "2", "--timeout", "30");
-        Assert.True(code == 2, output);
-        string error = Assert.Single(output.Split('\n'), l => l.StartsWith("error: ", StringComparison.Ordinal));
-        Assert.Equal("error: data-parallel training (world size 2) is not wired into the training engine yet; run with one process (no --nproc, no torchrun) until it is.", error.TrimEnd());
-        // Both ranks got as far as the refusal (they joined and met), and nothing but their logs was written.
-        string logs = Path.Combine(tiny.RunDirectory, "logs");
-        Assert.All(new[] { 0, 1 }, r => Assert.Contains("error: data-parallel training (world size 2)", File.ReadAllText(Path.Combine(logs, $"rank-{r}.log"))));
-        Assert.Equal(["logs"], Directory.GetFileSystemEntries(tiny.RunDirectory).Select(Path.GetFileName));
-    }
-
-    private static int WaitForRankPid(FinetuneProcess launch, int rank)
+    internal static int WaitForRankPid(FinetuneProcess launch, int rank)
     {
         WaitFor(launch, $"rank {rank}: pid ");
         Match m = Regex.Match(launch.Output, $@"rank {rank}: pid (\d+),");
@@ -102,7 +87,7 @@ public sealed class LauncherTests
         return int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static void WaitFor(FinetuneProcess launch, string text)
+    internal static void WaitFor(FinetuneProcess launch, string text)
     {
         var clock = Stopwatch.StartNew();
         while (!launch.Output.Contains(text, StringComparison.Ordinal))
@@ -114,7 +99,7 @@ public sealed class LauncherTests
     }
 
     /// <summary>Whether the pid is alive (not a zombie): /proc/PID/stat exists with a state other than Z or X.</summary>
-    private static bool IsRunning(int pid)
+    internal static bool IsRunning(int pid)
     {
         string stat = $"/proc/{pid}/stat";
         if (!File.Exists(stat))

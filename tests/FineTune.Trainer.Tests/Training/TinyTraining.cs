@@ -25,13 +25,16 @@ internal static class TinyTraining
     public static LlamaModel Model(DType dtype = DType.Float32, bool tied = false, long seed = 7) =>
         LlamaModel.Create(Config(tied), seed, dtype, Device.Cpu);
 
-    /// <summary>Deterministic batches of <paramref name="batchSize"/> rows from the synthetic reverse task.</summary>
-    public static List<Batch> Batches(int count, int batchSize, ulong seed = 3)
+    /// <summary>
+    /// Deterministic batches of <paramref name="batchSize"/> rows from the synthetic reverse task; with a world size
+    /// above 1, rank <paramref name="rank"/>'s shard of each (batchSize / worldSize rows).
+    /// </summary>
+    public static List<Batch> Batches(int count, int batchSize, ulong seed = 3, int rank = 0, int worldSize = 1)
     {
         var records = new SyntheticTask(SyntheticTaskKind.Reverse).Generate(400, seed: 11)
             .Select((r, i) => new DataRecord($"synthetic:{i}", null, r, null)).ToList();
         var dataset = TokenizedDataset.Build(records, new ByteTokenizer(), new DatasetOptions(SequenceLength, Template: InstructionTemplate.Compact));
-        var loader = new DataLoader(dataset, new DataLoaderOptions(batchSize, SequenceLength, Seed: seed, Shuffle: true, Pack: true, PadId: ByteTokenizer.Pad));
+        var loader = new DataLoader(dataset, new DataLoaderOptions(batchSize, SequenceLength, Seed: seed, Shuffle: true, Pack: true, PadId: ByteTokenizer.Pad, Rank: rank, WorldSize: worldSize));
         return Enumerable.Range(0, count).Select(_ => loader.Next()).ToList();
     }
 

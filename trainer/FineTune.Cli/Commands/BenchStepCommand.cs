@@ -6,7 +6,8 @@ namespace FineTune.Cli.Commands;
 /// <summary>
 /// `finetune bench step`: the same model trained as plain libtorch eager would (the baseline) and every way FineTune can,
 /// tokens/s ratios to the baseline, MFU against the GEMM rate, peak RSS, the time split, the overlap gains with and
-/// without clipping and the NVMe bytes per parameter (logic in FineTune.Trainer.Training.Bench).
+/// without clipping and the NVMe bytes per parameter (logic in FineTune.Trainer.Training.Bench). With --nproc N it
+/// starts N local ranks instead, which train the model with ZeRO (<see cref="BenchStepRanks"/>).
 /// </summary>
 internal static class BenchStepCommand
 {
@@ -25,8 +26,10 @@ internal static class BenchStepCommand
         var subGroupOption = new Option<long>("--sub-group") { Description = "Elements per optimizer sub-group.", DefaultValueFactory = _ => 2_000_000 };
         var precisionOption = new Option<string>("--precision") { Description = "fp32, or bf16 (bf16 weights and activations, fp32 masters and states).", DefaultValueFactory = _ => "fp32" };
         var clipOption = new Option<double>("--clip") { Description = "max_grad_norm of the clipping configurations.", DefaultValueFactory = _ => 1.0 };
+        var nprocOption = new Option<int>("--nproc") { Description = "Data-parallel ranks on this machine (ZeRO; --batch rows each): tokens/s per rank and the collectives' time against a c10d all-reduce measured now.", DefaultValueFactory = _ => 1 };
+        var timeoutOption = new Option<int>("--timeout") { Description = "With --nproc: seconds a rank waits for its peers before it fails.", DefaultValueFactory = _ => 300 };
         var command = new Command("step", "Tokens/s and peak RSS of offloaded (states and activations on NVMe, then weights too) vs in-memory training of the same model, with the time split and the overlap gain.");
-        foreach (Option option in new Option[] { nvmeOption, layersOption, hiddenOption, intermediateOption, headsOption, vocabOption, batchOption, seqOption, accumulationOption, stepsOption, subGroupOption, precisionOption, clipOption })
+        foreach (Option option in new Option[] { nvmeOption, layersOption, hiddenOption, intermediateOption, headsOption, vocabOption, batchOption, seqOption, accumulationOption, stepsOption, subGroupOption, precisionOption, clipOption, nprocOption, timeoutOption })
             command.Options.Add(option);
         command.SetAction(parseResult =>
         {
@@ -39,6 +42,10 @@ internal static class BenchStepCommand
             string precision = parseResult.GetValue(precisionOption)!;
             if (precision is not ("fp32" or "bf16"))
                 throw new UserErrorException($"--precision {precision} is not fp32 or bf16; use one of them.");
+            var env = FineTune.Torch.Distributed.DistributedEnvironment.FromProcess();
+            if (parseResult.GetValue(nprocOption) > 1 && !env.IsDistributed)
+                return Launch.LocalLauncher.Run(Environment.GetCommandLineArgs()[1..], parseResult.GetValue(nprocOption), Path.Combine(Path.GetTempPath(), $"finetune-bench-step-{Environment.ProcessId}"),
+                    Launch.LocalLauncher.Timeout(parseResult.GetValue(timeoutOption)));
             FineTune.Torch.Torch.SetNumThreads(FineTune.Trainer.Runs.TrainingRun.TorchThreadCount()); // as a run would
             FineTune.Torch.Blas.BlasLibrary.WarnIfSlow(Console.Error);
             var options = new StepBenchOptions
@@ -57,6 +64,8 @@ internal static class BenchStepCommand
                 BFloat16 = precision == "bf16",
                 ClipGradNorm = parseResult.GetValue(clipOption),
             };
+            if (env.IsDistributed)
+                return BenchStepRanks.RunRank(env, options, precision);
             StepBenchResult r = StepBench.Run(options, message => Console.Error.WriteLine($"  {message}..."));
             Console.WriteLine($"model                  {r.ParameterCount:N0} params ({options.LayerCount} layers, C {options.HiddenSize}, V {options.VocabSize}); " +
                 $"{options.AccumulationSteps} x {options.MicroBatchSize}x{options.SequenceLength} tokens per step; {precision} on CPU ({FineTune.Torch.Torch.NumThreads} torch threads)");

@@ -20,10 +20,14 @@ internal static class ResumeCommand
         var runDirectory = new Argument<string>("RUN") { Description = "The output_dir of the run to continue (holds checkpoints/), or one of its checkpoints/step_N folders." };
         var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value pairs, e.g. training.max_steps=400 to train longer.", Arity = ArgumentArity.ZeroOrMore };
         Option<bool> discardNewer = RunCommand.DiscardNewerOption();
+        Option<int> nproc = RunCommand.NprocOption();
+        Option<int> timeout = RunCommand.TimeoutOption();
         var command = new Command("resume", "Continue a run in its folder from its newest checkpoint, or from a step_N folder of it (verified against its manifest).");
         command.Arguments.Add(runDirectory);
         command.Arguments.Add(overrides);
         command.Options.Add(discardNewer);
+        command.Options.Add(nproc);
+        command.Options.Add(timeout);
         command.SetAction(parsed =>
         {
             string given = parsed.GetValue(runDirectory)!;
@@ -32,6 +36,12 @@ internal static class ResumeCommand
                 if (extra.Any(o => o.Split('=')[0].Trim() == key))
                     throw new UserErrorException($"resume continues the run in {given}, so {key} cannot be overridden; to continue from one of its checkpoints in a new folder, use finetune run RECIPE output_dir=NEW resume={Path.Combine(given, "checkpoints", "step_N")}.");
             var (runFolder, checkpointsFolder, checkpoint, resume) = Resolve(given);
+            if (parsed.GetValue(nproc) is int count and not 1)
+            {
+                // any number of ranks resumes any checkpoint: the optimizer states re-partition
+                string[] rankArguments = parsed.GetValue(discardNewer) ? ["resume", given, .. extra, "--discard-newer"] : ["resume", given, .. extra];
+                return Launch.LocalLauncher.Run(rankArguments, count, Path.Combine(runFolder, "logs"), Launch.LocalLauncher.Timeout(parsed.GetValue(timeout)));
+            }
             var store = new CheckpointStore(checkpointsFolder);
             store.VerifyFile(checkpoint, CheckpointWriter.RecipeFileName);
             string[] all = [$"output_dir={runFolder}", $"checkpoint.dir={checkpointsFolder}", $"resume={resume}", .. extra];

@@ -13,6 +13,9 @@ namespace FineTune.Cli.Commands;
 /// (<see cref="TrainingRun"/>). `run RECIPE resume=true` continues from the newest checkpoint. Ctrl-C or SIGTERM
 /// finishes the current step, saves a checkpoint and exits with 130 (the shell's code for SIGINT), so scripts can
 /// tell an interrupted run from a finished one (0); a second Ctrl-C kills the process the usual way.
+/// With `--nproc N` (or under torchrun, srun or any launcher that sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT)
+/// the process is one rank of a data-parallel run: it joins the c10d group, trains its shard of each global batch
+/// with a ZeRO engine (<see cref="TrainingRun.Group"/>), and meets its peers at a barrier before it leaves.
 /// </summary>
 internal static class RunCommand
 {
@@ -24,8 +27,8 @@ internal static class RunCommand
         var overrides = new Argument<string[]>("OVERRIDES") { Description = "key.path=value pairs that override the recipe, e.g. training.max_steps=50 resume=true.", Arity = ArgumentArity.ZeroOrMore };
         Option<bool> discardNewer = DiscardNewerOption();
         var command = new Command("run", "Train a recipe: data, model, offloaded engine, TensorBoard logs and checkpoints under output_dir. Ctrl-C or SIGTERM saves a checkpoint after the current step and exits with 130; exit 2 is a user error.");
-        var nproc = new Option<int>("--nproc") { Description = "Start N local data-parallel ranks (as torchrun --nproc-per-node N does); rank 0's output shows here, every rank's goes to OUTPUT_DIR/logs/rank-R.log.", DefaultValueFactory = _ => 1 };
-        var timeout = new Option<int>("--timeout") { Description = "Seconds a rank waits for its peers (joining, each collective) before it fails and names the rank that stopped answering.", DefaultValueFactory = _ => (int)ProcessGroupOptions.DefaultTimeout.TotalSeconds };
+        Option<int> nproc = NprocOption();
+        Option<int> timeout = TimeoutOption();
         command.Arguments.Add(recipe);
         command.Arguments.Add(overrides);
         command.Options.Add(discardNewer);
@@ -49,6 +52,20 @@ internal static class RunCommand
         return command;
     }
 
+    /// <summary>`--nproc`, shared with resume.</summary>
+    internal static Option<int> NprocOption() => new("--nproc")
+    {
+        Description = "Train with N local data-parallel ranks (as torchrun --nproc-per-node N does; ZeRO: each rank holds 1/N of the optimizer state, training.batch_size is the global batch); rank 0's output shows here, every rank's goes to OUTPUT_DIR/logs/rank-R.log.",
+        DefaultValueFactory = _ => 1,
+    };
+
+    /// <summary>`--timeout`, shared with resume.</summary>
+    internal static Option<int> TimeoutOption() => new("--timeout")
+    {
+        Description = "Seconds a rank waits for its peers (joining, each collective) before it fails and names the rank that stopped answering.",
+        DefaultValueFactory = _ => (int)ProcessGroupOptions.DefaultTimeout.TotalSeconds,
+    };
+
     /// <summary>`--discard-newer`, shared with resume: the only way a resume deletes checkpoints newer than the one it starts from.</summary>
     internal static Option<bool> DiscardNewerOption() => new("--discard-newer")
     {
@@ -58,8 +75,8 @@ internal static class RunCommand
     /// <summary>Runs a resolved recipe with the console's progress output and Ctrl-C / SIGTERM handling; returns the exit code.</summary>
     internal static int Execute(Recipe recipe, bool discardNewer = false)
     {
-        if (DistributedEnvironment.FromProcess() is { IsDistributed: true } env)
-            return DistributedRunGate.Refuse(env);
+        DistributedEnvironment env = DistributedEnvironment.FromProcess();
+        using ProcessGroup? group = env.IsDistributed ? env.JoinGroup() : null;
         using var cancel = new CancellationTokenSource();
         int signals = 0;
         void Stop(string what)
@@ -85,9 +102,10 @@ internal static class RunCommand
         try
         {
             var progress = new RunProgress(Console.Out, LiveRenderer(), recipe.Logging.LogEverySteps, TerminalColumns);
-            RunResult result = new TrainingRun(recipe, progress) { DiscardNewer = discardNewer }.Execute(cancel.Token);
+            RunResult result = new TrainingRun(recipe, progress) { DiscardNewer = discardNewer, Group = group }.Execute(cancel.Token);
             foreach (string line in RunSummary.Lines(result))
                 Console.WriteLine(line);
+            group?.Barrier(); // no rank leaves while a peer may still read from it (rank 0 ends with the accuracy check and the plot)
             return result.Interrupted ? InterruptedExitCode : ExitCodes.Success;
         }
         finally

@@ -54,7 +54,7 @@ internal static class LocalLauncher
                 {
                     var env = new DistributedEnvironment(rank, processCount, rank, processCount, "127.0.0.1", port, timeout);
                     string log = Path.Combine(logDirectory, $"rank-{rank}.log");
-                    ranks.Add(RankProcess.Start(rank, arguments, env.ToVariables(), log, echo: rank == 0));
+                    ranks.Add(RankProcess.Start(rank, arguments, RankVariables(env), log, echo: rank == 0));
                     Console.Error.WriteLine($"rank {rank}: pid {ranks[^1].ProcessId}, log {log}");
                 }
             }
@@ -89,6 +89,20 @@ internal static class LocalLauncher
             }
             ranks.First(r => !r.HasExited).WaitForExit(s_poll);
         }
+    }
+
+    /// <summary>
+    /// The torchrun variables, and the cores shared out: each rank's libtorch gets cores / N threads (at least one)
+    /// unless FINETUNE_TORCH_THREADS is set (as torchrun sets OMP_NUM_THREADS for its workers), so N ranks do not
+    /// run N times as many compute threads as the machine has cores.
+    /// </summary>
+    private static IReadOnlyDictionary<string, string> RankVariables(DistributedEnvironment env)
+    {
+        var variables = new Dictionary<string, string>(env.ToVariables());
+        const string threads = "FINETUNE_TORCH_THREADS";
+        if (string.IsNullOrEmpty(Environment.GetEnvironmentVariable(threads)))
+            variables[threads] = Math.Max(1, Environment.ProcessorCount / env.LocalWorldSize).ToString(CultureInfo.InvariantCulture);
+        return variables;
     }
 
     /// <summary>A port nobody listens on now (the kernel's pick); rank 0 binds it a moment later.</summary>

@@ -27,6 +27,10 @@ public sealed partial class CheckpointStore
 
     internal static string DirectoryName(long step) => string.Create(CultureInfo.InvariantCulture, $"step_{step}");
 
+    /// <summary>The folder the writer of process <paramref name="writerProcessId"/> fills before it becomes step_N.</summary>
+    public static string TempDirectoryOf(string checkpointsDirectory, long step, int writerProcessId) =>
+        Path.Combine(checkpointsDirectory, string.Create(CultureInfo.InvariantCulture, $"{DirectoryName(step)}{TempMarker}{writerProcessId}"));
+
     /// <summary>Starts writing the checkpoint of <paramref name="step"/>.</summary>
     public CheckpointWriter BeginWrite(long step) => new(DirectoryPath, step);
 

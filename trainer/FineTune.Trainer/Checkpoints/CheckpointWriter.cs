@@ -30,7 +30,7 @@ public sealed class CheckpointWriter : IDisposable
             throw new ArgumentOutOfRangeException(nameof(step), "a checkpoint step cannot be negative.");
         _checkpointsDirectory = checkpointsDirectory;
         Step = step;
-        TempDirectory = Path.Combine(checkpointsDirectory, $"{CheckpointStore.DirectoryName(step)}{CheckpointStore.TempMarker}{Environment.ProcessId}");
+        TempDirectory = CheckpointStore.TempDirectoryOf(checkpointsDirectory, step, Environment.ProcessId);
         try
         {
             Directory.CreateDirectory(checkpointsDirectory);

@@ -1,6 +1,7 @@
 using FineTune.IO;
 using FineTune.Offload.Activations;
 using FineTune.Offload.Adam;
+using FineTune.Offload.DataParallel;
 using FineTune.Offload.Gradients;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
@@ -17,7 +18,9 @@ namespace FineTune.Trainer.Planning;
 /// <see cref="TrainingOptions"/> alone (no weights loaded): the flat parameter layout, how each store is built, every
 /// host pool class with its exact bytes (<see cref="Pool"/>), the NVMe files and the bytes each step moves. The engine
 /// reserves exactly <see cref="Pool"/> and builds its stores from these options; `finetune plan` prints the same
-/// figures; a test holds the two equal. Immutable.
+/// figures; a test holds the two equal. With a data-parallel group in the options the plan is one rank's: its
+/// <see cref="Partition"/> of the sub-groups, the optimizer pool and NVMe states for the owned ones only, fp32
+/// accumulators for the whole model and the two stripe buffers the collectives move through. Immutable.
 /// </summary>
 public sealed class MemoryPlan
 {
@@ -34,10 +37,12 @@ public sealed class MemoryPlan
             LayerSlots = options.ParameterSlots,
         };
         Activations = ActivationOptions(config, weightDType, options);
+        Partition = options.DataParallelGroup is { WorldSize: > 1 } group ? new RankPartition(Layout.SubGroups, group.Rank, group.WorldSize) : null;
         Gradients = GradientTierFor(options);
         Optimizer = new PartitionedOptimizerOptions
         {
-            Partition = Layout.SubGroups,
+            Partition = OwnedSubGroups,
+            PartialPartition = Partition is not null,
             AdamW = options.AdamW,
             SubGroupElementCount = Layout.SubGroupElementCount,
             Tier = options.OptimizerTier,
@@ -56,7 +61,9 @@ public sealed class MemoryPlan
             : null;
         if (TiedBlocks is not null)
             pool.Add(BufferKind.TiedGradientStaging, TiedGradientSpill.StagingByteCount(TiedBlocks, TiedRowElementCount, weightDType), 1);
-        pool.AddAll(PartitionedOptimizer.PlanPool(Layout.SubGroups, Layout.SubGroupElementCount, Optimizer));
+        pool.AddAll(PartitionedOptimizer.PlanPool(OwnedSubGroups, Layout.SubGroupElementCount, Optimizer));
+        if (Partition is not null)
+            StripeBuffers.AddToPlan(pool, Partition);
         Pool = pool;
     }
 
@@ -86,6 +93,12 @@ public sealed class MemoryPlan
     public ParameterLayout Layout { get; }
 
     public ParameterStoreOptions Store { get; }
+
+    /// <summary>This rank's ZeRO share of the sub-groups; null for one process.</summary>
+    public RankPartition? Partition { get; }
+
+    /// <summary>The sub-groups whose optimizer state this engine holds: all of them, or this rank's share.</summary>
+    public IReadOnlyList<SubGroup> OwnedSubGroups => Partition?.Owned ?? Layout.SubGroups;
 
     /// <summary>Where gradients go: host accumulators (4 bytes a parameter in the pool), or consumed by the overlapped update.</summary>
     public GradientTier Gradients { get; }
@@ -119,7 +132,7 @@ public sealed class MemoryPlan
         Layout.Parameters[parameter].ElementCount * (Layout.Stages.Count(s => s.Uses.Contains(parameter)) > 1 ? 4 : WeightDType.ElementByteCount());
 
     /// <summary>True when the update runs during backward (no clipping, no loss scaling).</summary>
-    public bool OverlapsBackward => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(Options);
+    public bool OverlapsBackward => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(Options) && Partition is null;
 
     /// <summary>The activation store's shape; null for a model without decoder layers.</summary>
     public ActivationStoreOptions? Activations { get; }
@@ -147,7 +160,8 @@ public sealed class MemoryPlan
 
     public long WeightByteCount => Layout.ElementCount * Layout.WeightType.ByteCount();
 
-    public long StateByteCount => 12 * Layout.ElementCount;
+    /// <summary>Bytes of the optimizer states this engine holds (this rank's share when data-parallel).</summary>
+    public long StateByteCount => OwnedSubGroups.Sum(g => g.StateByteCount);
 
     /// <summary>Bytes of one activation checkpoint extent on NVMe (sector-rounded).</summary>
     public long ActivationExtentByteCount => Activations is null ? 0 : AlignedBuffer.RoundUpToSector(Activations.CheckpointByteCount);
@@ -155,14 +169,14 @@ public sealed class MemoryPlan
     /// <summary>Bytes the plan's files occupy in nvme_dir: weights, optimizer states and activation checkpoints, each page-rounded.</summary>
     public long NvmeFileByteCount =>
         (WeightsOnNvme ? HostAlignment.RoundUpToPage(WeightByteCount) : 0)
-        + (StatesOnNvme ? Layout.SubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
+        + (StatesOnNvme ? OwnedSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
         + NvmeActivationLayers * ActivationExtentByteCount
         + TiedGradientFileByteCount;
 
     /// <summary>NVMe bytes one optimizer step moves, by kind, for <paramref name="microBatches"/> micro-batches per step.</summary>
     public NvmeTraffic TrafficPerStep(int microBatches)
     {
-        long states = StatesOnNvme ? Layout.SubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0;
+        long states = StatesOnNvme ? OwnedSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0;
         long activations = (long)NvmeActivationLayers * ActivationExtentByteCount * microBatches;
         // every stage is read for forward and again for backward in each micro-batch; each sub-group written once
         long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) : 0;
@@ -172,10 +186,13 @@ public sealed class MemoryPlan
 
     private static bool HasLossScaler(TrainingOptions options) => options.LossScaler is not null || options.Precision == PrecisionMode.Float16;
 
-    /// <summary>Consumed when nothing needs the gradients after backward: one micro-batch and an update overlapped with it.</summary>
+    /// <summary>
+    /// Consumed when nothing needs the gradients after backward: one micro-batch and an update overlapped with it, on
+    /// one process (data-parallel ranks reduce-scatter their accumulators after backward).
+    /// </summary>
     private static GradientTier GradientTierFor(TrainingOptions options)
     {
-        bool overlapped = options.OverlapOptimizerWithBackward && options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(options);
+        bool overlapped = options.OverlapOptimizerWithBackward && options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(options) && options.DataParallelGroup is not { WorldSize: > 1 };
         if (options.GradientTier == GradientTier.Consumed && !(overlapped && options.AccumulationSteps == 1))
             throw new ArgumentException("consumed gradients need one micro-batch per step and an update overlapped with backward (no clipping, no loss scaling).", nameof(options));
         if (options.GradientTier != GradientTier.Auto)

@@ -16,23 +16,30 @@ internal sealed class FullRunEngine : IRunEngine
     private readonly TrainingEngine _engine;
     private readonly RunPlan _plan;
     private readonly long _baseline;
+    private readonly RunRanks _ranks;
 
-    private FullRunEngine(LlamaModel model, TrainingEngine engine, RunPlan plan, long baseline, RunSpaceCheck.Space space)
+    private FullRunEngine(LlamaModel model, TrainingEngine engine, RunPlan plan, long baseline, RunSpaceCheck.Space space, RunRanks ranks)
     {
         Model = model;
         _engine = engine;
         _plan = plan;
         _baseline = baseline;
         CheckpointSpace = space;
+        _ranks = ranks;
     }
 
+    /// <summary>
+    /// With <paramref name="ranks"/> of more than one, every rank builds the same model and a ZeRO engine over the group
+    /// for its rows of each global batch (the plan's checks use the whole batch: a bound for each rank's share).
+    /// </summary>
     public static FullRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint, LearningRateSchedule schedule, CheckpointStore store,
-        Action<string> message)
+        Action<string> message, RunRanks ranks)
     {
         Recipe recipe = setup.Recipe;
         RunPlan plan = RunPlan.Create(recipe, baselineByteCount, resuming: checkpoint is not null);
         // a billion-scale step: the drive's floor measured now, and the plan's step time from this machine's rates
-        RunIoFloor? floor = RunIoFloor.Measure(recipe.Offload.NvmeDir, plan.Traffic);
+        // (one process: ranks measuring at once would each see a share of the drive)
+        RunIoFloor? floor = ranks.WorldSize == 1 ? RunIoFloor.Measure(recipe.Offload.NvmeDir, plan.Traffic) : null;
         if (floor is not null)
             plan = RunPlan.Create(recipe, baselineByteCount, resuming: checkpoint is not null,
                 MachineRates.Measure(setup.ModelDType, (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize, floor.BytesPerSecond, floor.CpuSecondsPerByte));
@@ -45,8 +52,12 @@ internal sealed class FullRunEngine : IRunEngine
         try
         {
             var creating = new PhaseProgress(message, checkpoint is null ? "creating the engine" : "loading the engine");
-            var engine = new TrainingEngine(model, setup.EngineOptions(plan) with { Schedule = schedule, SetupProgress = creating.Report });
-            return new FullRunEngine(model, engine, plan, baselineByteCount, space) { IoFloor = floor };
+            var engine = new TrainingEngine(model, setup.EngineOptions(plan) with
+            {
+                Schedule = schedule, SetupProgress = creating.Report,
+                DataParallelGroup = ranks.Group, MicroBatchSize = setup.LoaderOptions.BatchSize / ranks.WorldSize,
+            });
+            return new FullRunEngine(model, engine, plan, baselineByteCount, space, ranks) { IoFloor = floor };
         }
         catch
         {
@@ -78,12 +89,13 @@ internal sealed class FullRunEngine : IRunEngine
     }
 
     public string Description =>
-        $"model: {Model.ParameterCount:N0} parameters, {Model.DType.Name()} on {Model.Device}; engine pools {_engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {_engine.WeightLocation}; activations: {_engine.ActivationLocation}; optimizer states: {_engine.Options.OptimizerTier.ToString().ToLowerInvariant()}";
+        $"model: {Model.ParameterCount:N0} parameters, {Model.DType.Name()} on {Model.Device}; engine pools {_engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {_engine.WeightLocation}; activations: {_engine.ActivationLocation}; optimizer states: {_engine.Options.OptimizerTier.ToString().ToLowerInvariant()}"
+        + (_ranks.WorldSize == 1 ? "" : $"{Environment.NewLine}data parallel: rank {_ranks.Rank} of {_ranks.WorldSize}, {_engine.Options.MicroBatchSize} rows of each batch; optimizer states of {_engine.Optimizer.SubGroups.Count} of {_engine.Plan.Layout.SubGroups.Count} sub-groups ({_engine.Optimizer.StateByteCount / 1e6:0.0} of {12 * _engine.Plan.Layout.ElementCount / 1e6:0.0} MB) in {_engine.Optimizer.StateLocation}");
 
     public StepMetrics Step(IReadOnlyList<Batch> microBatches) => _engine.Step(microBatches);
 
     public (string Folder, SavedStates States) Save(Recipe recipe, long step, DataPosition position, long tokensSeen, string? tokenizerFolder, PhaseProgress progress) =>
-        RunCheckpoints.Save(recipe, step, Model, _engine, position, tokensSeen, tokenizerFolder, progress);
+        RunCheckpoints.Save(recipe, step, Model, _engine, position, tokensSeen, tokenizerFolder, progress, _ranks);
 
     public (TrainerState State, DataPosition Position) Restore(CheckpointInfo checkpoint, PhaseProgress progress) => RunCheckpoints.Restore(checkpoint, _engine, progress);
 

@@ -18,13 +18,19 @@ internal interface IRunEngine : IDisposable
     /// <summary>
     /// The engine for <paramref name="setup"/>'s recipe, built from scratch or for a resume from <paramref name="checkpoint"/>,
     /// after its plan's checks (budgets; checkpoints and swap fit the disk of <paramref name="store"/>); long setup
-    /// phases report through <paramref name="message"/>.
+    /// phases report through <paramref name="message"/>. With <paramref name="ranks"/> of more than one, the engine is
+    /// this rank's of a ZeRO data-parallel run (full fine-tuning only).
     /// </summary>
     static IRunEngine Create(RunSetup setup, long baselineByteCount, CheckpointInfo? checkpoint, LearningRateSchedule schedule, CheckpointStore store,
-        Action<string> message) =>
-        LoraSetup.ConfigOf(setup.Recipe) is null
-            ? FullRunEngine.Create(setup, baselineByteCount, checkpoint, schedule, store, message)
-            : LoraRunEngine.Create(setup, baselineByteCount, checkpoint, schedule, store);
+        Action<string> message, RunRanks? ranks = null)
+    {
+        ranks ??= RunRanks.Single;
+        if (LoraSetup.ConfigOf(setup.Recipe) is null)
+            return FullRunEngine.Create(setup, baselineByteCount, checkpoint, schedule, store, message, ranks);
+        if (ranks.WorldSize > 1)
+            throw new UserErrorException($"LoRA runs train on one process for now (this one is rank {ranks.Rank} of {ranks.WorldSize}); run the LoRA recipe without --nproc or torchrun.");
+        return LoraRunEngine.Create(setup, baselineByteCount, checkpoint, schedule, store);
+    }
 
     /// <summary>The model being trained (evaluated between steps with model.Forward).</summary>
     LlamaModel Model { get; }

@@ -23,6 +23,11 @@ namespace FineTune.Trainer.Runs;
 /// The only randomness of a run is the data order (SplitMix64 of training.seed and the epoch) and the initial weights
 /// (seeded); both are functions of the seed, so the "RNG state" saved is that seed.
 /// A LoRA run's checkpoints hold the adapter instead of the model (<see cref="LoraCheckpoints"/>).
+/// Data parallel: every rank writes its share of the states into optimizer/rank-R/ of the leader's temp folder (the
+/// checkpoint folder must be one every rank sees: local ranks, or a shared filesystem); once every rank is done, the
+/// leader alone writes the weights, trainer state, recipe and manifest and renames the folder. A rank that fails ends,
+/// and with it the save: the leader never commits a checkpoint some rank's states are missing from. A resume reads
+/// the states of any number of ranks.
 /// </summary>
 public static class RunCheckpoints
 {
@@ -37,17 +42,40 @@ public static class RunCheckpoints
     /// folder and how the optimizer states went in (linked to the NVMe swap file, or copied).
     /// </summary>
     public static (string Folder, SavedStates States) Save(Recipe recipe, long step, LlamaModel model, TrainingEngine engine, DataPosition position, long tokensSeen,
-        string? tokenizerFolder, PhaseProgress? progress = null)
+        string? tokenizerFolder, PhaseProgress? progress = null, RunRanks? ranks = null)
     {
+        ranks ??= RunRanks.Single;
         var store = new CheckpointStore(recipe.Checkpoint.Dir);
-        using CheckpointWriter writer = store.BeginWrite(step);
-        string modelFolder = Path.Combine(writer.TempDirectory, ModelFolder);
-        LlamaExporter.Export(model, modelFolder, tokenizerSourceFolder: tokenizerFolder);
-        Register(writer, modelFolder, ModelFolder);
-        SavedStates states = SaveStates(writer, folder => engine.SaveOptimizerState(folder, progress?.For("optimizer states", engine.Optimizer.StateByteCount)));
+        using CheckpointWriter? writer = ranks.IsLeader ? store.BeginWrite(step) : null;
+        if (writer is not null)
+        {
+            string modelFolder = Path.Combine(writer.TempDirectory, ModelFolder);
+            LlamaExporter.Export(model, modelFolder, tokenizerSourceFolder: tokenizerFolder);
+            Register(writer, modelFolder, ModelFolder);
+        }
+        // the others learn the leader's temp folder (step_N.tmp-PID, created by now) from its pid
+        int writerPid = (int)ranks.FromLeader(Environment.ProcessId);
+        string optimizerFolder = Path.Combine(writer?.TempDirectory ?? CheckpointStore.TempDirectoryOf(recipe.Checkpoint.Dir, step, writerPid), OptimizerFolder);
+        Directory.CreateDirectory(optimizerFolder);
+        SavedStates states = engine.SaveOptimizerState(optimizerFolder, progress?.For("optimizer states", engine.Optimizer.StateByteCount));
+        states = SumOverRanks(states, ranks); // and every rank's share is in place
+        if (writer is null)
+            return (Path.Combine(recipe.Checkpoint.Dir, CheckpointStore.DirectoryName(step)), states);
+        RegisterStates(writer, optimizerFolder);
         writer.WriteTrainerState(TrainerStateAt(step, position, engine.StepCount, engine.LossScaler, engine.Options.Schedule, tokensSeen));
         writer.WriteRecipe(recipe);
         return (writer.Commit(recipe.Checkpoint.KeepLast), states);
+    }
+
+    /// <summary>Every rank's saved states in one record: bytes summed, linked when every rank's were.</summary>
+    private static SavedStates SumOverRanks(SavedStates mine, RunRanks ranks)
+    {
+        if (ranks.WorldSize == 1)
+            return mine;
+        Span<double> sums = [mine.Linked ? 1 : 0, mine.ByteCount, mine.CopiedByteCount, mine.ChecksumReadByteCount];
+        ranks.Sum(sums);
+        bool linked = sums[0] == ranks.WorldSize;
+        return new SavedStates(linked, (long)sums[1], (long)sums[2], (long)sums[3], linked ? null : mine.WhyCopied ?? "another rank's could not be linked");
     }
 
     /// <summary>"optimizer states linked to the swap file (38.2 GB, nothing copied)", or copied, and why.</summary>
@@ -85,10 +113,24 @@ public static class RunCheckpoints
         string optimizerFolder = Path.Combine(writer.TempDirectory, OptimizerFolder);
         Directory.CreateDirectory(optimizerFolder);
         SavedStates states = save(optimizerFolder);
-        // the states are CRC'd per extent in their own manifest, checked as a resume reads them: nothing reads tens of GB twice
-        writer.PathForVerifiedBy($"{OptimizerFolder}/{OptimizerStateFile.DataFileName}", $"{OptimizerFolder}/{OptimizerStateFile.ManifestFileName}");
-        Register(writer, optimizerFolder, OptimizerFolder, except: OptimizerStateFile.DataFileName);
+        RegisterStates(writer, optimizerFolder);
         return states;
+    }
+
+    /// <summary>
+    /// The optimizer folder's files (one optimizer's, or each rank's under rank-R/): each states file recorded by its
+    /// length and verified by its own manifest (CRC'd per extent, checked as a resume reads it: nothing reads tens of GB twice).
+    /// </summary>
+    private static void RegisterStates(CheckpointWriter writer, string optimizerFolder)
+    {
+        foreach (string file in Directory.GetFiles(optimizerFolder, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
+        {
+            string relative = $"{OptimizerFolder}/{Path.GetRelativePath(optimizerFolder, file).Replace('\\', '/')}";
+            if (Path.GetFileName(file) == OptimizerStateFile.DataFileName)
+                writer.PathForVerifiedBy(relative, relative[..^OptimizerStateFile.DataFileName.Length] + OptimizerStateFile.ManifestFileName);
+            else
+                writer.PathFor(relative);
+        }
     }
 
     /// <summary>The trainer state of a checkpoint taken after <paramref name="step"/> steps.</summary>
@@ -131,7 +173,8 @@ public static class RunCheckpoints
         catch (DamagedStatesException damaged)
         {
             // the states' CRCs are checked as they are read (once): the same sentence as a damage the manifest finds
-            throw new CheckpointStore(Path.GetDirectoryName(checkpoint.DirectoryPath)!).Damaged(checkpoint, $"file {OptimizerFolder}/{OptimizerStateFile.DataFileName} {damaged.Problem}");
+            string file = damaged.DataPath is string path ? Path.GetRelativePath(checkpoint.DirectoryPath, path).Replace('\\', '/') : $"{OptimizerFolder}/{OptimizerStateFile.DataFileName}";
+            throw new CheckpointStore(Path.GetDirectoryName(checkpoint.DirectoryPath)!).Damaged(checkpoint, $"file {file} {damaged.Problem}");
         }
     }
 

@@ -28,6 +28,9 @@ public sealed record RunResult
     /// <summary>Process peak resident set (VmHWM) at the end.</summary>
     public required long PeakResidentByteCount { get; init; }
 
+    /// <summary>Data parallel: every rank's VmHWM at the end, in rank order; empty for one process.</summary>
+    public IReadOnlyList<long> RankPeakResidentByteCounts { get; init; } = [];
+
     /// <summary>The plan's predicted host peak (<see cref="RunPlan.HostPeakByteCount"/>), to compare with the measured one.</summary>
     public required long PredictedHostPeakByteCount { get; init; }
 

@@ -26,6 +26,8 @@ public static class RunSummary
         lines.Add(Invariant($"peak host memory (VmHWM): {Gib(r.PeakResidentByteCount)} GiB{budget}; planned {Gib(r.PredictedHostPeakByteCount)} GiB; engine pools reserve {Mib(r.PoolReservedByteCount)} MiB"));
         foreach (string line in StepLines(r))
             lines.Add(line);
+        if (r.RankPeakResidentByteCounts.Count > 1)
+            lines.Add($"ranks: {r.RankPeakResidentByteCounts.Count}, peak host memory (VmHWM) per rank {string.Join(", ", r.RankPeakResidentByteCounts.Select((p, i) => $"{i}: {Gib(p)}"))} GiB");
         if (r.AccuracyAfter is double after)
             lines.Add(Invariant($"task accuracy (greedy, {RunSetup.AccuracyRecordCount} held-out records): {(r.AccuracyBefore is double before ? $"{before:P0} -> " : "")}{after:P0}"));
         if (r.EvalLoss is double eval)

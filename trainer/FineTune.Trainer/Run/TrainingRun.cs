@@ -22,6 +22,10 @@ namespace FineTune.Trainer.Runs;
 /// is saved, then the run returns with <see cref="RunResult.Interrupted"/> set.
 /// Determinism: a fixed libtorch thread count, a data order that is a function of the seed and the position, and the
 /// engine's whole state in the checkpoint make a resumed run's losses bitwise those of an uninterrupted one.
+/// Data parallel (<see cref="Group"/>): every rank runs this loop on its shard of each global batch with a ZeRO engine;
+/// the leader (rank 0) locks and checks the run folder first, and alone writes metrics.jsonl, TensorBoard (with the
+/// ranks' bytes summed and peak memory maxed), evaluations and the plot; checkpoints are written together
+/// (<see cref="RunCheckpoints.Save"/>); a stop asked of any rank stops every rank after the same step.
 /// </summary>
 public sealed class TrainingRun
 {
@@ -40,46 +44,60 @@ public sealed class TrainingRun
     /// </summary>
     public bool DiscardNewer { get; init; }
 
+    /// <summary>The data-parallel group this process is one rank of; null for a run of one process.</summary>
+    public Torch.Distributed.ProcessGroup? Group { get; init; }
+
     public RunResult Execute(CancellationToken cancel)
     {
         Torch.Torch.SetNumThreads(TorchThreadCount());
         RunDirectories.RefuseLinks(_recipe);
+        var ranks = RunRanks.Of(Group);
         IReadOnlyList<string> created = RunDirectories.Prepare(_recipe);
         try
         {
-            using RunFolderLock folderLock = RunFolderLock.Acquire(RunDirectories.LockedFolders(_recipe));
-            return Train(_recipe, cancel);
+            // the leader holds the run folder for all ranks (the others would be refused by its lock)
+            using RunFolderLock? folderLock = ranks.IsLeader ? RunFolderLock.Acquire(RunDirectories.LockedFolders(_recipe)) : null;
+            return Train(_recipe, ranks, cancel);
         }
         catch
         {
             // a run that failed before writing anything leaves no empty run folders behind
-            RunDirectories.RemoveIfEmpty(created);
+            if (ranks.IsLeader)
+                RunDirectories.RemoveIfEmpty(created);
             throw;
         }
     }
 
-    private RunResult Train(Recipe recipe, CancellationToken cancel)
+    private RunResult Train(Recipe recipe, RunRanks ranks, CancellationToken cancel)
     {
         var store = new CheckpointStore(recipe.Checkpoint.Dir);
         (Torch.Blas.BlasKind blas, string? blasPath) = Torch.Blas.BlasLibrary.Resolve();
         if (Torch.Blas.BlasLibrary.Advice(blas, blasPath) is string advice)
             _progress.Message($"warning: {advice}");
         string compute = $"libtorch {Torch.Torch.NumThreads} threads of {Environment.ProcessorCount} cores, OpenMP wait {Torch.Native.OpenMpPolicy.Description}, BLAS {blas}";
+        if (!ranks.IsLeader)
+            ranks.Barrier(); // the leader's checks of the run folder first (it also removes a crashed run's temp folders)
         CheckpointInfo? checkpoint = RunCheckpoints.Find(recipe);
         bool sameRun = checkpoint is not null && RunDirectories.IsInside(checkpoint.DirectoryPath, recipe.Checkpoint.Dir);
         IReadOnlyList<CheckpointInfo> newer = sameRun ? store.Newer(checkpoint!.Step) : [];
         if (newer.Count > 0 && !DiscardNewer)
             throw new UserErrorException($"{recipe.Checkpoint.Dir} holds {newer.Count} checkpoint(s) newer than {checkpoint!.DirectoryPath} ({string.Join(", ", newer.Select(c => Path.GetFileName(c.DirectoryPath)))}), which resuming from it would overwrite; add --discard-newer to delete them, or continue from it in a new run folder with output_dir=NEW.");
-        if (checkpoint is null)
-            RunDirectories.StartFresh(recipe, continuesThisRun: recipe.Resume is not null);
-        else if (!sameRun)
-            RunDirectories.StartFresh(recipe, continuesThisRun: false); // a new run that branches from another run's checkpoint
+        if (ranks.IsLeader)
+        {
+            if (checkpoint is null)
+                RunDirectories.StartFresh(recipe, continuesThisRun: recipe.Resume is not null);
+            else if (!sameRun)
+                RunDirectories.StartFresh(recipe, continuesThisRun: false); // a new run that branches from another run's checkpoint
+            ranks.Barrier();
+        }
         RunSetup setup = RunSetup.Create(recipe);
+        DataLoaderOptions loaderOptions = setup.LoaderOptions with { Rank = ranks.Rank, WorldSize = ranks.WorldSize }; // this rank's rows of each batch
+        loaderOptions.Validate();
         _progress.Message(setup.DataSummary);
         TrainerState? savedState = checkpoint?.ReadTrainerState();
         (LearningRateSchedule schedule, string scheduleLine) = RunSchedule.Plan(recipe, setup.TotalSteps, savedState);
         long baseline = RunPlan.MeasureRuntimeBaseline();
-        using IRunEngine engine = IRunEngine.Create(setup, baseline, checkpoint, schedule, store, _progress.Message); // full fine-tuning or LoRA (model.adapter)
+        using IRunEngine engine = IRunEngine.Create(setup, baseline, checkpoint, schedule, store, _progress.Message, ranks); // full fine-tuning or LoRA (model.adapter)
         LlamaModel model = engine.Model;
         DataPosition? position = null;
         long tokensSeen = 0;
@@ -87,23 +105,23 @@ public sealed class TrainingRun
         {
             (TrainerState state, position) = engine.Restore(checkpoint, new PhaseProgress(_progress.Message, $"verifying and loading {Path.GetFileName(checkpoint.DirectoryPath)}"));
             tokensSeen = state.TokensSeen;
-            int discarded = DiscardNewer ? store.DiscardAfter(checkpoint.Step) : 0;
+            int discarded = DiscardNewer && ranks.IsLeader ? store.DiscardAfter(checkpoint.Step) : 0;
             _progress.Message($"resuming from {checkpoint.DirectoryPath} (step {checkpoint.Step}){(discarded > 0 ? $"; --discard-newer deleted {discarded} newer checkpoint(s) of the abandoned run" : "")}");
         }
         if (setup.Chat is not null)
             _progress.Message($"chat template: {setup.Chat.Reason}");
         _progress.Message(scheduleLine);
         long startStep = checkpoint?.Step ?? 0;
-        var loader = new DataLoader(setup.TrainData, setup.LoaderOptions, position);
+        var loader = new DataLoader(setup.TrainData, loaderOptions, position);
         _progress.Message(engine.Description);
         RunIoFloor? ioFloor = engine.IoFloor;
         if (ioFloor is not null)
             _progress.Message($"I/O floor: {ioFloor.BytesPerSecond / 1e9:0.00} GB/s for reads and writes at once on {recipe.Offload.NvmeDir} ({ioFloor.Engine}), measured now at the step's mix");
         var totals = new RunStepTotals();
-        double? accuracyBefore = checkpoint is null ? Accuracy(model, setup) : null;
+        double? accuracyBefore = checkpoint is null && ranks.IsLeader ? Accuracy(model, setup) : null;
 
-        using TrainingMetricsLogger? logger = TrainingMetricsLogger.Start(recipe, checkpoint?.Step);
-        using var metricsLog = new RunMetricsLog(recipe.OutputDir);
+        using TrainingMetricsLogger? logger = ranks.IsLeader ? TrainingMetricsLogger.Start(recipe, checkpoint?.Step) : null;
+        using RunMetricsLog? metricsLog = ranks.IsLeader ? new RunMetricsLog(recipe.OutputDir) : null;
         string? lastCheckpoint = checkpoint?.DirectoryPath;
         double? evalLoss = null;
         double sessionSeconds = 0;
@@ -121,7 +139,7 @@ public sealed class TrainingRun
                     batches[i] = loader.Next();
                 // a checkpoint after this step takes the NVMe states as they are written: keep their CRCs as they go
                 engine.RecordStateChecksums = CheckpointFollows(recipe, step + 1, setup.TotalSteps, sinceCheckpoint.Elapsed + TimeSpan.FromSeconds(lastStepSeconds));
-                StepMetrics metrics = engine.Step(batches);
+                StepMetrics metrics = RankTotals(engine.Step(batches), ranks);
                 totals.Add(metrics);
                 lastStepSeconds = metrics.Seconds;
                 step = metrics.Step;
@@ -129,7 +147,7 @@ public sealed class TrainingRun
                 sessionSeconds += metrics.Seconds;
                 sessionTokens += metrics.TokenCount;
                 sessionPositions += batches.Sum(b => (long)b.BatchSize * b.SequenceLength);
-                metricsLog.Append(metrics);
+                metricsLog?.Append(metrics);
                 bool last = step == setup.TotalSteps;
                 if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
                     logger?.Log(step, Scalars(metrics));
@@ -138,15 +156,16 @@ public sealed class TrainingRun
                     (metrics.BytesRead + metrics.BytesWritten) / Math.Max(metrics.Seconds, 1e-9), ProcessMemory.ResidentByteCount(),
                     engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
                     TimeSpan.FromSeconds(sessionSeconds / (step - startStep) * (setup.TotalSteps - step))));
-                if (setup.EvalData is not null && recipe.Eval.EverySteps is int everyEval && (step % everyEval == 0 || last))
+                if (setup.EvalData is not null && recipe.Eval.EverySteps is int everyEval && (step % everyEval == 0 || last) && ranks.IsLeader)
                 {
                     evalLoss = RunEvaluation.Loss(model, setup.EvalData, setup.LoaderOptions);
                     logger?.Log(step, MetricTags.EvalLoss, evalLoss.Value);
-                    metricsLog.AppendEval(step, evalLoss.Value);
+                    metricsLog?.AppendEval(step, evalLoss.Value);
                     _progress.Message($"step {step}: eval/loss {evalLoss:0.0000}");
                 }
-                interrupted = cancel.IsCancellationRequested && !last;
-                if (last || interrupted || CheckpointFollows(recipe, step, setup.TotalSteps, sinceCheckpoint.Elapsed))
+                interrupted = ranks.Any(cancel.IsCancellationRequested) && !last;
+                // checkpoint.every_minutes reads each rank's clock: a checkpoint one rank is due for is every rank's
+                if (last || interrupted || ranks.Any(CheckpointFollows(recipe, step, setup.TotalSteps, sinceCheckpoint.Elapsed)))
                 {
                     RunSpaceCheck.CheckNextCheckpoint(recipe, engine.CheckpointSpace, lastCheckpoint);
                     var saving = Stopwatch.StartNew();
@@ -168,8 +187,9 @@ public sealed class TrainingRun
         }
         _progress.EndLine();
         logger?.LogSessionEnd(!interrupted);
-        SortedDictionary<long, double> losses = RunMetricsLog.ReadLosses(metricsLog.FilePath);
-        var (plotFile, plotError, evalCurve) = DrawPlot(recipe.OutputDir);
+        SortedDictionary<long, double> losses = RunMetricsLog.ReadLosses(Path.Combine(recipe.OutputDir, RunMetricsLog.FileName));
+        var (plotFile, plotError, evalCurve) = ranks.IsLeader ? DrawPlot(recipe.OutputDir) : (null, null, []);
+        IReadOnlyList<double> rankPeaks = ranks.Gather(ProcessMemory.PeakResidentByteCount());
         return new RunResult
         {
             Step = step,
@@ -186,14 +206,15 @@ public sealed class TrainingRun
             PredictedHostPeakByteCount = engine.PredictedHostPeakByteCount,
             Compute = compute,
             AccuracyBefore = accuracyBefore,
-            AccuracyAfter = interrupted ? null : Accuracy(model, setup),
+            AccuracyAfter = interrupted || !ranks.IsLeader ? null : Accuracy(model, setup),
             EvalLoss = evalLoss,
             LossCurve = losses.Values.ToList(),
             EvalLossCurve = evalCurve,
             PlotFile = plotFile,
             PlotError = plotError,
             TensorBoardFile = logger?.FilePath,
-            MetricsFile = metricsLog.FilePath,
+            MetricsFile = Path.Combine(recipe.OutputDir, RunMetricsLog.FileName),
+            RankPeakResidentByteCounts = ranks.WorldSize > 1 ? rankPeaks.Select(p => (long)p).ToList() : [],
             LastCheckpoint = lastCheckpoint,
             CheckpointDirectory = recipe.Checkpoint.Dir,
             Steps = totals,
@@ -202,6 +223,21 @@ public sealed class TrainingRun
             PlannedTraffic = engine.Plan?.Traffic,
             IoFloor = ioFloor,
         };
+    }
+
+    /// <summary>
+    /// The step as the leader logs it: bytes moved summed over the ranks, peak resident memory the largest rank's (the
+    /// loss, norm and tokens are the global batch's on every rank already).
+    /// </summary>
+    private static StepMetrics RankTotals(StepMetrics metrics, RunRanks ranks)
+    {
+        if (ranks.WorldSize == 1)
+            return metrics;
+        Span<double> sums = [metrics.BytesRead, metrics.BytesWritten];
+        ranks.Sum(sums);
+        Span<double> peak = [metrics.PeakResidentByteCount];
+        ranks.Max(peak);
+        return metrics with { BytesRead = (long)sums[0], BytesWritten = (long)sums[1], PeakResidentByteCount = (long)peak[0] };
     }
 
     /// <summary>Whether a checkpoint is due after <paramref name="step"/>: the last step, checkpoint.every_steps, or checkpoint.every_minutes since the last one.</summary>

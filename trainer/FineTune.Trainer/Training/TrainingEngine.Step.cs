@@ -80,6 +80,8 @@ public sealed partial class TrainingEngine
         }
         // the optimizer's time on this step's critical path: deciding this step, and waiting for the previous one's update
         double optimizerSeconds = Stopwatch.GetElapsedTime(optimizerStart).TotalSeconds + _update.TakeWaitSeconds();
+        if (_dataParallel is not null)
+            lossSum = _dataParallel.SumOverRanks(lossSum); // every rank's token losses over the global batch's tokens
         LossScaler?.Update(!skipped);
         StepCount++;
         // the resident copies of NVMe weights predate the update; start reading the next step's first stage now
@@ -101,7 +103,8 @@ public sealed partial class TrainingEngine
                 throw new ArgumentException($"micro-batch {batch.BatchSize}x{batch.SequenceLength} exceeds the planned {Options.MicroBatchSize}x{Options.SequenceLength}.", nameof(microBatches));
         if (_store.HeldStageCount > 0)
             throw new InvalidOperationException("A model.UseWeights handle is still open: dispose it before the next Step (the step rewrites the weights it holds).");
-        long tokenCount = microBatches.Sum(b => (long)b.TokenCount);
+        // a rank's loss is over the tokens of the whole global batch, so the ranks' gradients sum to the 1-rank one
+        long tokenCount = microBatches.Sum(b => (long)(_dataParallel is null ? b.TokenCount : b.GlobalTokenCount));
         if (tokenCount == 0)
             throw new ArgumentException("the micro-batches hold no target tokens (every label is -100).", nameof(microBatches));
         if (_gradients.Tier == GradientTier.Consumed && microBatches.Count > 1)

@@ -1,6 +1,7 @@
 using FineTune.IO;
 using FineTune.Offload.Activations;
 using FineTune.Offload.Adam;
+using FineTune.Offload.DataParallel;
 using FineTune.Offload.Gradients;
 using FineTune.Offload.Memory;
 using FineTune.Offload.Optimizer;
@@ -10,6 +11,7 @@ using FineTune.Offload.Storage;
 using FineTune.Torch;
 using FineTune.Trainer.Models;
 using FineTune.Trainer.Planning;
+using FineTune.Trainer.Training.DataParallel;
 using FineTune.Trainer.Training.Gradients;
 using FineTune.Trainer.Training.Updates;
 
@@ -28,6 +30,9 @@ namespace FineTune.Trainer.Training;
 /// from the store; Dispose gives the model ordinary tensors back (or, with
 /// <see cref="TrainingOptions.RestoreWeightsOnDispose"/> false, leaves them gone: a run has saved them).
 /// Loss: the sum of token cross-entropies over the window divided by its non-masked tokens (torchtune).
+/// Data parallel (<see cref="TrainingOptions.DataParallelGroup"/>): the engine is one rank, its optimizer holds its
+/// ZeRO share of the sub-groups, and each step reduces and gathers through the group (<see cref="DataParallelRank"/>);
+/// the loss is over the global batch's tokens, the same on every rank.
 /// Deterministic: the same model, seed, options and batches give the same losses and weights (fixed thread count).
 /// Not thread-safe: one Step at a time.
 /// </summary>
@@ -43,6 +48,7 @@ public sealed partial class TrainingEngine : IDisposable
     private readonly StoreWeights _weights;
     private readonly IOptimizerUpdate _update;
     private readonly MicroBatchPass _pass;
+    private readonly DataParallelRank? _dataParallel;
     private bool _disposed;
 
     public TrainingEngine(LlamaModel model, TrainingOptions options)
@@ -76,13 +82,16 @@ public sealed partial class TrainingEngine : IDisposable
                 : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
+            if (Plan.Partition is { } partition)
+                _dataParallel = new DataParallelRank(options.DataParallelGroup!, partition, _pool, _store, _gradients.Address);
             _optimizer = PartitionedOptimizer.Create(HostParameters(model), Plan.Optimizer with
             {
                 Device = Plan.StatesOnNvme ? Drive("optimizer states") : null,
-                Gradients = _gradients.Source,
-                WeightWriteBack = _store.WriteBack,
-                // parameter offload: the masters start from the weight file, one sub-group window at a time
-                InitialMasters = Plan.WeightsOnNvme ? _store.ReadMasters : null,
+                Gradients = _dataParallel?.Gradients ?? _gradients.Source,
+                WeightWriteBack = _dataParallel?.Weights ?? _store.WriteBack,
+                // parameter offload: the masters start from the weight file, one sub-group window at a time; a rank's
+                // from the store, so creating the optimizer writes no weight (each rank starts with the same ones)
+                InitialMasters = _dataParallel is { } rank ? rank.Weights.ReadMasters : Plan.WeightsOnNvme ? _store.ReadMasters : null,
                 CreationProgress = options.SetupProgress is { } progress ? done => progress("optimizer states", done, 12 * Plan.Layout.ElementCount) : null,
             }, _pool);
             _store.ReleaseScratch();
@@ -92,7 +101,8 @@ public sealed partial class TrainingEngine : IDisposable
             ReleaseParts();
             throw;
         }
-        _update = OverlapsOptimizer ? new OverlappedUpdate(_optimizer, Plan.Layout.ElementCount)
+        _update = _dataParallel is not null ? new DataParallelUpdate(_optimizer, _dataParallel.Gradients)
+            : OverlapsOptimizer ? new OverlappedUpdate(_optimizer, Plan.Layout.ElementCount)
             : DefersOptimizer ? new DeferredUpdate(_optimizer)
             : PrefetchesOptimizerStates ? new PrefetchingUpdate(_optimizer)
             : new SynchronousUpdate(_optimizer);
@@ -130,20 +140,26 @@ public sealed partial class TrainingEngine : IDisposable
     /// <summary>Where checkpoints go: "host" or "host N + nvme M (...)".</summary>
     public string ActivationLocation => _checkpoints.Store?.Description ?? "memory (tensors)";
 
+    /// <summary>Rank and world size of this engine's data-parallel group ((0, 1) for one process).</summary>
+    public (int Rank, int WorldSize) DataParallelRank => _dataParallel is { } dp ? (dp.Group.Rank, dp.Group.WorldSize) : (0, 1);
+
+    /// <summary>Seconds and bytes this rank spent in collectives (reduce-scatter, all-gather, all-reduce); null for one process.</summary>
+    public CollectiveCounters? Collectives => _dataParallel?.Counters;
+
     /// <summary>True when this configuration updates sub-groups during backward.</summary>
-    public bool OverlapsOptimizer => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && LossScaler is null;
+    public bool OverlapsOptimizer => Options.OverlapOptimizerWithBackward && Options.AdamW.MaxGradNorm <= 0 && LossScaler is null && Plan.Partition is null;
 
     /// <summary>
     /// True when the update must wait for the global norm (clipping or loss scaling) and is decided after backward but
     /// applied under the next step's forward, stage by stage (<see cref="TrainingOptions.DeferUpdateToNextForward"/>).
     /// </summary>
-    public bool DefersOptimizer => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && Options.DeferUpdateToNextForward;
+    public bool DefersOptimizer => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && Options.DeferUpdateToNextForward && Plan.Partition is null;
 
     /// <summary>
     /// True when the update must wait for the global norm (clipping or loss scaling), is not deferred, but overlap is
     /// on: the first optimizer-state reads then start with the last backward, and the norm, unscale and clip follow it.
     /// </summary>
-    public bool PrefetchesOptimizerStates => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && !Options.DeferUpdateToNextForward;
+    public bool PrefetchesOptimizerStates => Options.OverlapOptimizerWithBackward && !OverlapsOptimizer && !Options.DeferUpdateToNextForward && Plan.Partition is null;
 
     /// <summary>How the optimizer runs relative to backward ("synchronous", "overlapped with backward", ...).</summary>
     public string UpdateStrategy => _update.Name;
@@ -182,12 +198,13 @@ public sealed partial class TrainingEngine : IDisposable
     /// <summary>
     /// Writes fp32 master, m, v and the optimizer step to <paramref name="directory"/> (after an update still running):
     /// a link to the NVMe swap file where the filesystem allows it, else a copy (<see cref="SavedStates"/> says which);
-    /// <paramref name="progress"/> gets the bytes read or copied so far.
+    /// <paramref name="progress"/> gets the bytes read or copied so far. A data-parallel rank writes its share into
+    /// directory/rank-R/ (every rank into the same directory; <see cref="LoadOptimizerState"/> reads all of them).
     /// </summary>
     public SavedStates SaveOptimizerState(string directory, Action<long>? progress = null)
     {
         _update.Settle();
-        return _optimizer.SaveState(directory, progress);
+        return _optimizer.SaveState(_dataParallel?.StateFolder(directory) ?? directory, progress);
     }
 
     /// <summary>
@@ -200,7 +217,11 @@ public sealed partial class TrainingEngine : IDisposable
         set => _optimizer.RecordStateChecksums = value;
     }
 
-    /// <summary>Loads a saved optimizer state (any sub-group layout) and rewrites the model's weights from its masters; <paramref name="progress"/> gets the bytes read so far.</summary>
+    /// <summary>
+    /// Loads a saved optimizer state (any sub-group layout, saved by any number of ranks) and rewrites the model's
+    /// weights from its masters; <paramref name="progress"/> gets the bytes read so far. Data parallel: every rank
+    /// calls it together (the weights are gathered from the owners).
+    /// </summary>
     public void LoadOptimizerState(string directory, Action<long>? progress = null)
     {
         try
@@ -244,7 +265,10 @@ public sealed partial class TrainingEngine : IDisposable
     /// <summary>The stores, drives and pool, whichever were built (construction failure, or the end of Dispose).</summary>
     private void ReleaseParts()
     {
-        var parts = new IDisposable?[] { _checkpoints, _optimizer, _store, _gradients, _devices, _pool };
+        // after a collective failed, the backend may still write into the stripe buffers until it gives up: their pool
+        // stays (the process is ending with the group's error), as ProcessGroup asks
+        bool keepPool = _dataParallel?.Group.IsBroken == true;
+        var parts = new IDisposable?[] { _checkpoints, _optimizer, keepPool ? null : _dataParallel, _store, _gradients, _devices, keepPool ? null : _pool };
         Exception? first = null;
         foreach (IDisposable? part in parts)
         {

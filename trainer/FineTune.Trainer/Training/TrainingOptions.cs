@@ -91,6 +91,15 @@ public sealed record TrainingOptions
     public IoEngineKind IoEngine { get; init; } = IoEngineKind.Auto;
 
     /// <summary>
+    /// The data-parallel group this engine is one rank of (null, or a group of one: a single process). Every rank
+    /// builds its engine from the same model and options and steps with its own shard of each global batch (rows of a
+    /// <see cref="Data.DataLoader"/> with this rank and world size; <see cref="Data.Batch.GlobalTokenCount"/> is the loss
+    /// denominator); ZeRO: each rank holds the optimizer state of its share of the sub-groups
+    /// (<see cref="FineTune.Offload.DataParallel.RankPartition"/>). Each rank's nvme_dir should be its own.
+    /// </summary>
+    public FineTune.Torch.Distributed.ProcessGroup? DataParallelGroup { get; init; }
+
+    /// <summary>
     /// Told how far the engine's construction is, in bytes: the phase ("weights", copied into the store or its NVMe
     /// file; "optimizer states", created from the masters), the bytes done and the phase's total. Minutes at the
     /// billion scale; a run prints it with an ETA.

@@ -115,7 +115,7 @@ public static class StepBench
     }
 
     /// <summary>Deterministic random token windows: labels are the next token of the same random stream (no masking).</summary>
-    private static List<Batch[]> RandomWindows(StepBenchOptions options, int stepCount)
+    internal static List<Batch[]> RandomWindows(StepBenchOptions options, int stepCount)
     {
         var random = new SplitMix64(20261122);
         int b = options.MicroBatchSize, t = options.SequenceLength;
