@@ -68,7 +68,11 @@ internal static class PlanCommand
         yield return F($"  weights          {p.WeightByteCount / n,5:0.0} B/param {Gib(p.WeightByteCount),9} GiB  {weights}");
         yield return F($"  gradients        {gradientBytes / n,5:0.0} B/param {Gib(gradientBytes),9} GiB  {gradients}");
         yield return F($"  optimizer states {p.OptimizerStateByteCount / n,5:0.0} B/param {Gib(p.OptimizerStateByteCount),9} GiB  {optimizer} (fp32 master, Adam m, v)");
-        yield return F($"  activations      {p.ActivationByteCount / n,5:0.0} B/param {Gib(p.ActivationByteCount),9} GiB  {activations} (one checkpoint per layer per micro-batch)");
+        yield return F($"  activations      {p.ActivationByteCount / n,5:0.0} B/param {Gib(p.ActivationByteCount),9} GiB  {activations} (one checkpoint per recomputed layer per micro-batch)");
+        int layers = p.Config.LayerCount, kept = p.KeptLayers;
+        string keptText = kept > 0 ? F($"the top {kept} keep their autograd graph to backward ({Gib(kept * p.KeptLayerByteCount)} GiB of host memory in the working set)")
+            : p.ParametersOnNvme ? "none kept (NVMe weights stream through slots a kept graph would hold)" : "none kept";
+        yield return F($"recompute ({recipe.Training.Recompute.ToString().ToLowerInvariant()}): {layers - kept} of {layers} layers recomputed in backward from their saved inputs (+{p.RecomputeSeconds:0.###} s of compute per step); {keptText}");
         yield return "predicted peak memory per tier:";
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");
@@ -89,7 +93,7 @@ internal static class PlanCommand
             : F($"compute {p.ComputeSeconds:0.###} + optimizer {p.OptimizerSeconds:0.###} + I/O in the kernel {p.IoCpuSeconds:0.###}");
         yield return F($"predicted step time: {p.StepSeconds:0.###} s = the longer of the CPU's work ({cpu}) and the drive's (nvme {p.IoSeconds:0.###}), which overlap ({p.TokensPerStep / p.StepSeconds:0.#} tokens/s)");
         MachineRates r = p.Rates;
-        yield return F($"  {(r.Measured ? "rates measured now" : "rates assumed (--assume-rates)")}: products {r.GemmFlopsPerSecond / 1e9:0} GFLOP/s at the model's shape, {p.FlopsPerStep / 1e12:0.###} TFLOP per step (8 per weight per token: forward, recompute, backward) plus {RunPlan.NonProductShare:P0} for the rest of the kernels;");
+        yield return F($"  {(r.Measured ? "rates measured now" : "rates assumed (--assume-rates)")}: products {r.GemmFlopsPerSecond / 1e9:0} GFLOP/s at the model's shape, {p.FlopsPerStep / 1e12:0.###} TFLOP per step (6 per weight per token: forward and backward, 2 more in a recompute) plus {RunPlan.NonProductShare:P0} for the rest of the kernels;");
         yield return F($"  CPU AdamW {r.AdamParamsPerSecond / 1e6:0} M params/s on every core; NVMe {r.NvmeBytesPerSecond / 1e9:0.00} GB/s for reads and writes at once{(r.Measured ? " (on nvme_dir, at the step's mix)" : "")}, {r.IoCpuSecondsPerByte * 1e9:0.000} CPU s per GB of it.");
     }
 

@@ -36,7 +36,8 @@ public sealed class MemoryPlan
             Tier = options.ParameterTier == ParameterTier.Nvme ? WeightTier.Nvme : WeightTier.Resident,
             LayerSlots = options.ParameterSlots,
         };
-        Activations = ActivationOptions(config, weightDType, options);
+        KeptLayers = KeptLayerCount(config, options, Store.Tier);
+        Activations = ActivationOptions(config, weightDType, options, KeptLayers);
         Partition = options.DataParallelGroup is { WorldSize: > 1 } group ? new RankPartition(Layout.SubGroups, group.Rank, group.WorldSize) : null;
         Gradients = GradientTierFor(options);
         Optimizer = new PartitionedOptimizerOptions
@@ -200,9 +201,25 @@ public sealed class MemoryPlan
         return overlapped && options.AccumulationSteps == 1 ? GradientTier.Consumed : GradientTier.HostAccumulators;
     }
 
-    private static ActivationStoreOptions? ActivationOptions(LlamaConfig config, DType dtype, TrainingOptions options)
+    /// <summary>
+    /// The top decoder layers that keep their autograd graph from forward to backward instead of a saved input and a
+    /// recompute (<see cref="TrainingOptions.KeptLayers"/>; -1: all). A kept graph holds the weights it used, so the
+    /// weights must be resident.
+    /// </summary>
+    public int KeptLayers { get; }
+
+    private static int KeptLayerCount(LlamaConfig config, TrainingOptions options, WeightTier weights)
     {
-        int layers = config.LayerCount;
+        int kept = options.KeptLayers < 0 ? config.LayerCount : Math.Min(options.KeptLayers, config.LayerCount);
+        if (kept > 0 && weights == WeightTier.Nvme)
+            throw new ArgumentException("kept layers need resident weights: a kept graph holds the weights it used, and NVMe weights stream through slots that the next layers reuse.", nameof(options));
+        return kept;
+    }
+
+    /// <summary>The saved inputs of the decoder layers that are recomputed (the kept top layers save none).</summary>
+    private static ActivationStoreOptions? ActivationOptions(LlamaConfig config, DType dtype, TrainingOptions options, int keptLayers)
+    {
+        int layers = config.LayerCount - keptLayers;
         if (layers == 0)
             return null;
         int nvme = options.NvmeActivationLayers < 0 ? layers : Math.Min(options.NvmeActivationLayers, layers);

@@ -60,6 +60,7 @@ internal static class RecipeSchema
         Int("training.epochs", 1, "Passes over the dataset (when max_steps is null).", min: 1),
         Choice("training.precision", "bf16", ["fp32", "bf16", "fp16"], "Compute precision; master weights and optimizer states stay fp32."),
         Num("training.clip_grad_norm", 1.0, "Clip the global gradient norm to this value; null disables clipping.", min: 0, minExclusive: true, nullable: true),
+        Choice("training.recompute", "auto", ["auto", "always", "never"], "Decoder layers in backward: always recomputes each from its saved input (activations: one input per layer); never keeps every layer's autograd graph from forward to backward, as eager PyTorch does (no recompute, every layer's activations in host memory; needs the weights in host memory); auto keeps as many of the top layers as host_gb leaves room for when the weights are in host memory on the CPU, and recomputes the rest. The gradients are the same either way."),
         Choice("training.device", "auto", ["auto", "cpu", "cuda"], "Where the math runs; auto picks cuda when a GPU is visible."),
 
         Num("optimizer.lr", 2e-5, "Peak learning rate (AdamW).", min: 0, minExclusive: true),

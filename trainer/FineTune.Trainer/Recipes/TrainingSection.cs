@@ -14,6 +14,7 @@ public sealed record TrainingSection
     /// <summary>Null: no clipping.</summary>
     public double? ClipGradNorm { get; init; }
     public required ComputeDevice Device { get; init; }
+    public required RecomputeMode Recompute { get; init; }
 
     internal static TrainingSection From(RecipeValues v) => new()
     {
@@ -25,5 +26,6 @@ public sealed record TrainingSection
         Precision = v.Choice<Precision>("training.precision"),
         ClipGradNorm = v.NullableDouble("training.clip_grad_norm"),
         Device = v.Choice<ComputeDevice>("training.device"),
+        Recompute = v.Choice<RecomputeMode>("training.recompute"),
     };
 }

@@ -7,11 +7,11 @@ namespace FineTune.Trainer.Runs;
 /// The I/O floor of a step, measured in the run itself on the drive under nvme_dir: reads and writes at once, at the
 /// step's mix (fio's rw, <see cref="SequentialBandwidth.MeasureTogether"/>), about 4 GiB in all. A step that moves
 /// B bytes cannot take less than B over this rate; the summary prints the step time as a multiple of it. Measured
-/// only when a step moves at least <see cref="MinimumStepByteCount"/> (billion-scale runs: a few seconds once).
+/// only when a step moves at least <see cref="MinimumStepByteCount"/> (a second or a few, once).
 /// </summary>
 public sealed record RunIoFloor(double BytesPerSecond, double CpuSecondsPerByte, string Engine, long SampleByteCount)
 {
-    public const long MinimumStepByteCount = 4L << 30;
+    public const long MinimumStepByteCount = 1L << 30;
 
     private const long SampleBytes = 4L << 30;
 

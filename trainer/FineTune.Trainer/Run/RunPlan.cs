@@ -58,7 +58,16 @@ public sealed record RunPlan
     public required double ComputeSeconds { get; init; }
     public required double IoSeconds { get; init; }
     public required double OptimizerSeconds { get; init; }
-    /// <summary>FLOPs of one step: every product forward, again in the recompute, and twice in backward.</summary>
+    /// <summary>
+    /// Decoder layers (the top ones) that keep their autograd graph from forward to backward instead of being recomputed
+    /// (training.recompute; auto: as many as host_gb leaves room for, with resident weights on the CPU).
+    /// </summary>
+    public required int KeptLayers { get; init; }
+    /// <summary>Host bytes one kept layer's graph holds between its forward and its backward (estimate: what autograd saves).</summary>
+    public required long KeptLayerByteCount { get; init; }
+    /// <summary>Seconds per step the recomputed layers cost (their forward again).</summary>
+    public required double RecomputeSeconds { get; init; }
+    /// <summary>FLOPs of one step: every product forward, again in the recompute of the layers not kept, and twice in backward.</summary>
     public required double FlopsPerStep { get; init; }
     /// <summary>The rates the step time rests on (measured on this machine, or assumed).</summary>
     public required MachineRates Rates { get; init; }
@@ -136,9 +145,38 @@ public sealed record RunPlan
             throw new UserErrorException(
                 $"Nothing fits: even with {OnNvmeText(plan)} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory " +
                 $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len.");
+        plan = WithKeptLayers(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
         if (o.NvmeGb is double nvmeGb && plan.NvmeResidentByteCount > nvmeGb * OffloadSection.BytesPerGb)
             throw new UserErrorException($"The plan keeps {Gib(plan.NvmeResidentByteCount)} GiB in offload.nvme_dir but nvme_gb is {nvmeGb}; raise nvme_gb or keep more state in host memory.");
         return plan;
+    }
+
+    /// <summary>
+    /// training.recompute on the tiers chosen: never keeps every layer (refused with NVMe weights), always none, auto as
+    /// many top layers as the host budget has room for beyond the recomputing plan (all without a budget), on the CPU
+    /// with resident weights; the tiers were chosen for recompute, so keeping only spends what is left.
+    /// </summary>
+    private static RunPlan WithKeptLayers(RunPlan plan, Recipe recipe, LlamaConfig config, long? budget, long baselineByteCount, bool fromFolder, MachineRates? rates)
+    {
+        int layers = config.LayerCount;
+        int kept;
+        switch (recipe.Training.Recompute)
+        {
+            case RecomputeMode.Always:
+                return plan;
+            case RecomputeMode.Never when plan.ParametersOnNvme:
+                throw new UserErrorException("training.recompute: never keeps every layer's graph, which holds the weights it used, but offload.params is nvme (the weights stream through a few slots); use recompute auto or always, or params host.");
+            case RecomputeMode.Never:
+                kept = layers;
+                break;
+            default:
+                if (plan.ParametersOnNvme || plan.OnCuda || layers == 0)
+                    return plan;
+                long headroom = budget is long limit ? limit - plan.HostPeakByteCount(baselineByteCount) : long.MaxValue;
+                kept = (int)Math.Clamp(headroom / Math.Max(1, plan.KeptLayerByteCount), 0, layers);
+                break;
+        }
+        return kept == 0 ? plan : Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, kept);
     }
 
     private static string OnNvmeText(RunPlan plan)
@@ -168,14 +206,15 @@ public sealed record RunPlan
             throw new UserErrorException("offload.optimizer_states: device is not supported yet (states rest on the host or NVMe and stream through the host pool); use auto, host or nvme.");
     }
 
-    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder, MachineRates? measured)
+    private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder, MachineRates? measured,
+        int keptLayers = 0)
     {
         int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
         DType dtype = recipe.Training.Precision switch { Precision.Fp32 => DType.Float32, Precision.Fp16 => DType.Float16, _ => DType.BFloat16 };
         int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
         // the engine's own memory plan, from the options the run will give it (schedule length does not change memory)
-        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1);
+        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1, keptLayers);
         MemoryPlan memory = MemoryPlan.For(config, dtype, options);
         long parameters = memory.Layout.ElementCount;
         int accumulation = recipe.Training.GradientAccumulationSteps;
@@ -184,6 +223,11 @@ public sealed record RunPlan
         // one layer's recompute + backward in fp32-ish: q,k,v,o, MLP gate/up/act, their grads (~2x), attention scores
         // (B, H, T, T) twice, and the logits with their softmax gradient (B, T, V) x 3
         long layerWork = 2L * b * t * (4L * c + 3L * config.IntermediateSize) * e + 2L * b * config.HeadCount * t * t * 4;
+        // what autograd saves for a kept layer: the norms' inputs and outputs, q, k, v and their rotations, the keys and
+        // values repeated over the query heads, the attention output, the MLP's gate, up, SiLU and product (all in the
+        // compute type), and the attention probabilities (B, H, T, T) with the scores they came from
+        long kvWidth = (long)config.KvHeadCount * (c / config.HeadCount);
+        long keptLayer = (long)b * t * (10L * c + 4L * kvWidth + 4L * config.IntermediateSize) * e + (long)b * config.HeadCount * t * t * (2L * e + 4);
         // the logits and their softmax gradient, fp32, for the whole vocabulary or one row block of a blocked head
         long logitRows = Enumerable.Range(0, memory.Layout.Stages.Count).Select(memory.Layout.Blocks).FirstOrDefault(x => x is not null)?.Max(x => x.Rows) ?? config.VocabSize;
         long logits = 3L * b * t * logitRows * 4;
@@ -206,17 +250,23 @@ public sealed record RunPlan
         // a folder is always opened lazily with params on NVMe; a creation is streamed when that holds less than the whole model
         bool lazily = parametersOnNvme && (fromFolder || streamedLoading < weights);
         long loading = lazily ? streamedLoading : weights;
-        // products: each decoder layer's forward, its recompute and twice in backward (8 FLOPs per weight per token);
-        // the LM head's forward and twice in backward (6); attention's two (T x T) products per layer, 16 T C per token
+        // products: each decoder layer's forward and twice in backward (6 FLOPs per weight per token) and its forward
+        // again when it is recomputed (2); the LM head's forward and twice in backward (6); attention's two (T x T)
+        // products per layer, 12 T C per token, and 4 more when it is recomputed
         long layerWeights = memory.Layout.Parameters.Where(p => p.Shape.Length == 2).Sum(p => p.ElementCount) - 2L * config.VocabSize * c + (config.TieWordEmbeddings ? (long)config.VocabSize * c : 0);
-        double flops = 8.0 * layerWeights * tokens + 6.0 * config.VocabSize * c * tokens + 16.0 * layers * tokens * t * c;
+        int kept = memory.KeptLayers;
+        double recomputeFlops = layers == 0 ? 0 : 2.0 * layerWeights * tokens * (layers - kept) / layers + 4.0 * (layers - kept) * tokens * t * c;
+        double flops = 6.0 * layerWeights * tokens + 6.0 * config.VocabSize * c * tokens + 12.0 * layers * tokens * t * c + recomputeFlops;
         MachineRates rates = measured ?? MachineRates.Assumed(cuda);
         return new RunPlan
         {
             Config = config, Memory = memory, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
             OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme, ParametersOnNvme = parametersOnNvme,
             WeightByteCount = weights, GradientByteCount = memory.Layout.GradientByteCount, OptimizerStateByteCount = memory.StateByteCount,
-            ActivationByteCount = layers * (long)b * t * c * e, PoolByteCount = memory.PoolByteCount, WorkingByteCount = layerWork + logits + alongside,
+            ActivationByteCount = (layers - kept) * (long)b * t * c * e, PoolByteCount = memory.PoolByteCount,
+            WorkingByteCount = layerWork + logits + alongside + kept * keptLayer,
+            KeptLayers = kept, KeptLayerByteCount = keptLayer,
+            RecomputeSeconds = recomputeFlops / rates.GemmFlopsPerSecond * (1 + NonProductShare),
             LoadingByteCount = loading, OpensModelLazily = lazily,
             NvmeResidentByteCount = memory.NvmeFileByteCount,
             NvmeReadBytesPerStep = traffic.ReadBytes,

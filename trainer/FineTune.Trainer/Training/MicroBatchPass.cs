@@ -15,9 +15,12 @@ namespace FineTune.Trainer.Training;
 /// (its weights' .grad) before the lease is let go: the engine harvests gradients there and advances the optimizer.
 /// Shared by the training engine, the LoRA engine and the in-memory baseline, so they differ only in where state
 /// lives and what trains. <c>embeddingBackward</c> false skips the embedding's backward (LoRA with a frozen
-/// embedding: nothing there gets a gradient, and its input, token ids, has none).
+/// embedding: nothing there gets a gradient, and its input, token ids, has none). <c>keptLayers</c>: the top that
+/// many decoder layers keep their autograd graph from forward to backward instead (<see cref="KeptGraph"/>: no saved
+/// input, no recompute; the same arithmetic, so the same bits), which holds the weights they used: resident weights only.
 /// </summary>
-internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers, bool embeddingBackward = true)
+internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers, bool embeddingBackward = true,
+    int keptLayers = 0)
 {
     /// <summary>
     /// Runs the micro-batch; returns the sum of its token losses (the caller divides by the window's tokens).
@@ -32,6 +35,8 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         Tensor targets = FromArray(batch.Labels, shape);     // (B, T) int64, already shifted, -100 ignored
         IReadOnlyList<DecoderLayer> layers = model.Layers;
         int head = model.Stages.Count - 1, norm = head - 1;
+        int firstKept = layers.Count - Math.Clamp(keptLayers, 0, layers.Count);
+        var kept = new KeptGraph?[layers.Count];
 
         IReadOnlyList<LayoutBlock>? embeddingBlocks = weights.Blocks(0), headBlocks = weights.Blocks(head);
         Tensor x;                                            // (B, T, C) residual stream
@@ -48,16 +53,26 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
             }
             for (int i = 0; i < layers.Count; i++)
             {
-                checkpoints.Save(i, x);
                 Tensor next;
                 using (StageWeights w = weights.Acquire(i + 1, +1))
-                    next = layers[i].Forward(x, w);
+                {
+                    if (i >= firstKept)
+                    {
+                        kept[i] = KeptGraph.Forward(layers[i], x, w);
+                        next = kept[i]!.Output.Detach();
+                    }
+                    else
+                    {
+                        checkpoints.Save(i, x);
+                        next = layers[i].Forward(x, w);
+                    }
+                }
                 x.Dispose();
                 x = next;
             }
         }
         // The lower checkpoints are needed last: start reading the top NVMe ones while the head computes.
-        for (int i = layers.Count - 1; i >= Math.Max(0, layers.Count - stagingBuffers + 1); i--)
+        for (int i = firstKept - 1; i >= Math.Max(0, firstKept - stagingBuffers + 1); i--)
             checkpoints.Prefetch(i);
 
         Tensor normed, logits;
@@ -85,6 +100,13 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         x.Dispose();
         for (int i = layers.Count - 1; i >= 0; i--)
         {
+            if (kept[i] is { } graph)
+            {
+                using StageWeights w = weights.Acquire(i + 1, -1);
+                grad = graph.Backward(grad);
+                stageDone?.Invoke(i + 1, null, w);
+                continue;
+            }
             for (int ahead = 1; ahead < stagingBuffers; ahead++)
                 checkpoints.Prefetch(i - ahead);
             Tensor input = checkpoints.Load(i);

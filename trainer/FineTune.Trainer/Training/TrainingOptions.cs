@@ -47,6 +47,13 @@ public sealed record TrainingOptions
     /// </summary>
     public bool RestoreWeightsOnDispose { get; init; } = true;
 
+    /// <summary>
+    /// The top this many decoder layers keep their autograd graph from forward to backward (their activations in host
+    /// memory, as an eager step keeps them) instead of saving their input and recomputing them in backward; -1: every
+    /// layer, 0 (the default): recompute every layer. The same gradients either way. Needs resident weights.
+    /// </summary>
+    public int KeptLayers { get; init; }
+
     /// <summary>Decoder-layer checkpoints (from the lowest layer up) kept on NVMe rather than in host buffers; -1: all.</summary>
     public int NvmeActivationLayers { get; init; }
 

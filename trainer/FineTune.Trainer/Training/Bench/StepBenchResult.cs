@@ -48,6 +48,7 @@ public sealed record StepBenchResult(
     public const string InMemoryName = "in-memory";
     public const string OffloadedName = "offloaded";
     public const string NoOverlapName = "offloaded, no overlap";
+    public const string KeptName = "offloaded, layers kept";
     public const string ClipName = "offloaded, clip";
     public const string ClipNoOverlapName = "offloaded, clip, no overlap";
     public const string ParamsName = "offloaded, params nvme";
@@ -59,6 +60,9 @@ public sealed record StepBenchResult(
     public StepBenchRun Offloaded => Run(OffloadedName);
 
     public StepBenchRun OffloadedNoOverlap => Run(NoOverlapName);
+
+    /// <summary>Offloaded states with every layer's graph kept to backward (training.recompute: never): no recompute, as eager.</summary>
+    public StepBenchRun OffloadedKept => Run(KeptName);
 
     public StepBenchRun InMemoryNoRecompute => Run(Eager);
 
@@ -90,6 +94,9 @@ public sealed record StepBenchResult(
 
     /// <summary>Largest relative loss difference between parameter offload and the offloaded run (the same arithmetic: 0).</summary>
     public double ParametersOnNvmeLossDifference => MaxRelativeDifference(ParametersOnNvme.Losses, Offloaded.Losses);
+
+    /// <summary>True when keeping every layer's graph gave the recomputing run's losses and norms bit for bit.</summary>
+    public bool KeptIsExact => OffloadedKept.Losses.SequenceEqual(Offloaded.Losses) && OffloadedKept.Norms.SequenceEqual(Offloaded.Norms);
 
     /// <summary>True when the clipped update under the next forward gave the synchronous step's losses and norms bit for bit.</summary>
     public bool ClipOverlapIsExact => Run(ClipName).Losses.SequenceEqual(Run(ClipNoOverlapName).Losses) && Run(ClipName).Norms.SequenceEqual(Run(ClipNoOverlapName).Norms);

@@ -1,0 +1,54 @@
+using FineTune.Offload.Parameters;
+using FineTune.Trainer.Models;
+using static FineTune.Torch.Torch;
+using FineTune.Torch;
+
+namespace FineTune.Trainer.Training;
+
+/// <summary>
+/// A decoder layer whose autograd graph lives from its forward to its backward (what an eager PyTorch step does for
+/// every layer), instead of its input saved and the layer recomputed: no recompute FLOPs, and the graph's saved
+/// tensors (the layer's activations) in host memory meanwhile. Forward runs the same ops on the same input as the
+/// recompute would, so the gradients are the same bits. The graph holds the tensors of the weights it used, so a
+/// kept layer's weights must stay where they are until its backward (resident weights, not NVMe slots).
+/// </summary>
+internal sealed class KeptGraph
+{
+    private readonly Tensor _input;
+
+    private KeptGraph(Tensor input, Tensor output)
+    {
+        _input = input;
+        Output = output;
+    }
+
+    /// <summary>The layer's output, with its graph.</summary>
+    public Tensor Output { get; }
+
+    /// <summary>Runs <paramref name="layer"/> on a grad-requiring leaf of <paramref name="input"/>; the intermediates' handles die here, the graph keeps what backward needs.</summary>
+    public static KeptGraph Forward(DecoderLayer layer, Tensor input, StageWeights weights)
+    {
+        using (TensorScope.Enter())
+        using (EnableGrad())
+        {
+            Tensor leaf = input.Detach();
+            leaf.RequiresGrad = true;
+            Tensor output = layer.Forward(leaf, weights);
+            return new KeptGraph(leaf.MoveToOuterScope(), output.MoveToOuterScope());
+        }
+    }
+
+    /// <summary>Back-propagates <paramref name="outputGrad"/> (disposed) through the graph (freed); returns the input's gradient.</summary>
+    public Tensor Backward(Tensor outputGrad)
+    {
+        using (TensorScope.Enter())
+        {
+            FineTune.Torch.Torch.Backward([Output], [outputGrad]);
+            outputGrad.Dispose();
+            Output.Dispose();
+            Tensor inputGrad = _input.Grad?.MoveToOuterScope() ?? throw new InvalidOperationException("a kept layer's input got no gradient.");
+            _input.Dispose();
+            return inputGrad;
+        }
+    }
+}
