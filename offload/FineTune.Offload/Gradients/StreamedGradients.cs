@@ -14,19 +14,17 @@ namespace FineTune.Offload.Gradients;
 /// back-pressure), which the plan sizes at about two stages or two sub-groups. The wait is only for gradients the
 /// optimizer can already consume (their sub-groups lie above the backward boundary, <see cref="SetBoundary"/>): when
 /// none can, it would never end, so it does not start.
-/// The global norm is kept as one fp64 partial per (parameter, 64 Ki-element chunk), computed when a gradient is
-/// published and summed in ascending order, so it equals <see cref="GradientNorm.SumOfSquares"/> over fp32
-/// accumulators bit for bit (row blocks start on chunk boundaries, so a chunk never spans two pieces).
+/// The global norm comes from <see cref="GradientNormPartials"/>, recorded as each gradient is published.
 /// Thread-safe: published from the compute thread, read and released from the optimizer's task.
 /// DESIGN: "Gradients are consumed, not stored."
 /// </summary>
-public sealed class StreamedGradients : IGradientSource, IDisposable
+public sealed class StreamedGradients : IGradientSink, IDisposable
 {
     private readonly ParameterLayout _layout;
     private readonly long _maxOutstanding;
     private readonly object _lock = new();
     private readonly List<Piece>[] _pieces;
-    private readonly double[][] _partials;
+    private readonly GradientNormPartials _norm;
     private long _outstanding;
     private long _boundary;
 
@@ -35,7 +33,7 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
         _layout = layout;
         _maxOutstanding = maxOutstandingByteCount;
         _pieces = layout.Parameters.Select(_ => new List<Piece>()).ToArray();
-        _partials = layout.Parameters.Select(p => new double[(p.ElementCount + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount]).ToArray();
+        _norm = new GradientNormPartials(layout);
         _boundary = layout.ElementCount;
     }
 
@@ -73,19 +71,9 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
     /// </summary>
     public void Publish(int parameter, long offset, Tensor gradient)
     {
+        _norm.Record(parameter, offset, gradient);
         ElementType type = ElementTypeExtensions.FromDType(gradient.DType);
-        long count = gradient.NumElements, total = _layout.Parameters[parameter].ElementCount;
-        if (!gradient.IsContiguous || !gradient.Device.IsCpu || offset < 0 || offset + count > total || offset % CpuAdamW.ChunkElementCount != 0
-            || ((offset + count) % CpuAdamW.ChunkElementCount != 0 && offset + count != total))
-            throw new ArgumentException($"The gradient piece [{offset}, {offset + count}) of parameter {parameter} must be a contiguous CPU tensor on whole norm chunks.", nameof(gradient));
-        nint data = gradient.DataPointer;
-        double[] partials = _partials[parameter];
-        long firstChunk = offset / CpuAdamW.ChunkElementCount;
-        Parallel.For(0, (count + CpuAdamW.ChunkElementCount - 1) / CpuAdamW.ChunkElementCount, c =>
-        {
-            long start = c * CpuAdamW.ChunkElementCount;
-            partials[firstChunk + c] = GradientNorm.SumOfSquaresChunk(data + (nint)(start * type.ByteCount()), type, Math.Min(CpuAdamW.ChunkElementCount, count - start));
-        });
+        long count = gradient.NumElements;
         long flatFirst = _layout.FlatOffset(parameter) + offset, flatEnd = flatFirst + count;
         int groups = 0;
         long firstGroupElement = long.MaxValue;
@@ -130,15 +118,10 @@ public sealed class StreamedGradients : IGradientSource, IDisposable
         }
     }
 
-    /// <summary>The partials of every parameter, in ascending order (call once every gradient of the step was published).</summary>
-    public double SumOfSquares(int maxDegreeOfParallelism)
-    {
-        double total = 0;
-        foreach (double[] partials in _partials)
-            foreach (double partial in partials)
-                total += partial;
-        return total;
-    }
+    public double SumOfSquares(int maxDegreeOfParallelism) => _norm.Sum();
+
+    /// <summary>The overlapped update has consumed what it will: free the rest.</summary>
+    public void EndStep() => Clear();
 
     /// <summary>Frees whatever is still published (a failed step, or the end); the next step starts empty.</summary>
     public void Clear()

@@ -13,6 +13,8 @@ public static class BufferKinds
         BufferKind.ActivationCheckpoints => "activation checkpoints",
         BufferKind.ActivationStaging => "activation staging (nvme)",
         BufferKind.TiedGradientStaging => "tied lm_head gradient staging (nvme)",
+        BufferKind.GradientSpillStaging => "gradient staging (nvme)",
+        BufferKind.GradientSpillReads => "gradient reads (nvme)",
         BufferKind.OptimizerStates => "sub-group states",
         BufferKind.OptimizerTailStates => "tail sub-group states",
         BufferKind.DataParallelStaging => "data-parallel stripes",

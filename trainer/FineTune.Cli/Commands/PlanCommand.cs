@@ -59,10 +59,20 @@ internal static class PlanCommand
         string optimizer = p.OptimizerTier == StateTier.Nvme ? F($"nvme ({recipe.Offload.NvmeDir}), streamed through {Slots(BufferKind.OptimizerStates)} host buffers") : "host";
         string weights = p.ParametersOnNvme ? F($"nvme ({recipe.Offload.NvmeDir}), read layer by layer into {Slots(BufferKind.LayerWeightSlots)} host slots") : compute;
         string activations = p.ActivationsOnNvme ? $"nvme ({recipe.Offload.NvmeDir}), staged through host buffers" : "host";
-        string gradients = m.Gradients == FineTune.Trainer.Training.Gradients.GradientTier.Consumed
-            ? F($"consumed as backward makes them: at most {Gib(m.ConsumedGradientBoundByteCount)} GiB alive in host memory{(m.TiedBlocks is null ? "" : ", the tied lm_head's waiting on nvme")}")
-            : "host (fp32 accumulators)";
-        long gradientBytes = m.Gradients == FineTune.Trainer.Training.Gradients.GradientTier.Consumed ? m.ConsumedGradientBoundByteCount : p.GradientByteCount;
+        string gradients = m.Gradients switch
+        {
+            FineTune.Trainer.Training.Gradients.GradientTier.Consumed =>
+                F($"consumed as backward makes them: at most {Gib(m.ConsumedGradientBoundByteCount)} GiB alive in host memory{(m.TiedBlocks is null ? "" : ", the tied lm_head's waiting on nvme")}"),
+            FineTune.Trainer.Training.Gradients.GradientTier.Nvme =>
+                F($"nvme ({recipe.Offload.NvmeDir}): written as backward makes them, read back by the update under the next forward (it waits for the norm to clip); at most {Gib(m.ConsumedGradientBoundByteCount)} GiB in host memory"),
+            _ => "host (fp32 accumulators: gradient accumulation, or clipping with the training state in host memory)",
+        };
+        long gradientBytes = m.Gradients switch
+        {
+            FineTune.Trainer.Training.Gradients.GradientTier.Consumed => m.ConsumedGradientBoundByteCount,
+            FineTune.Trainer.Training.Gradients.GradientTier.Nvme => m.GradientFileByteCount,
+            _ => p.GradientByteCount,
+        };
         yield return F($"model: {p.ParameterCount:N0} parameters ({p.Config.LayerCount} layers, hidden {p.Config.HiddenSize}), {p.ElementByteCount * 8}-bit weights, compute on {compute}");
         yield return "where each state lives (bytes per parameter: what the tier holds):";
         yield return F($"  weights          {p.WeightByteCount / n,5:0.0} B/param {Gib(p.WeightByteCount),9} GiB  {weights}");
@@ -88,7 +98,7 @@ internal static class PlanCommand
         yield return F($"  checkpoints        {Gib(space.NeedByteCount - space.SwapByteCount),10} GiB  at the peak in {recipe.Checkpoint.Dir}: {space.Added} of the {(space.Written >= int.MaxValue / 2 ? "many" : space.Written.ToString(CultureInfo.InvariantCulture))} this run writes, {Gib(space.WeightByteCount)} GiB of weights each, {states}");
         NvmeTraffic t = p.Traffic;
         if (t.ReadBytes + t.WriteBytes > 0)
-            yield return F($"nvme traffic per step: read {Gib(t.ReadBytes)} GiB, write {Gib(t.WriteBytes)} GiB = {(t.ReadBytes + t.WriteBytes) / n:0.0} B/param (states {(t.StateReadBytes + t.StateWriteBytes) / n:0.0}, weights {(t.WeightReadBytes + t.WeightWriteBytes) / n:0.0}, activations {(t.ActivationReadBytes + t.ActivationWriteBytes) / n:0.0}, tied gradients {(t.GradientReadBytes + t.GradientWriteBytes) / n:0.0}; {p.TokensPerStep:N0} tokens per step)");
+            yield return F($"nvme traffic per step: read {Gib(t.ReadBytes)} GiB, write {Gib(t.WriteBytes)} GiB = {(t.ReadBytes + t.WriteBytes) / n:0.0} B/param (states {(t.StateReadBytes + t.StateWriteBytes) / n:0.0}, weights {(t.WeightReadBytes + t.WeightWriteBytes) / n:0.0}, activations {(t.ActivationReadBytes + t.ActivationWriteBytes) / n:0.0}, gradients {(t.GradientReadBytes + t.GradientWriteBytes) / n:0.0}; {p.TokensPerStep:N0} tokens per step)");
         string cpu = p.OnCuda ? F($"max(compute {p.ComputeSeconds:0.###}, optimizer {p.OptimizerSeconds:0.###} + I/O in the kernel {p.IoCpuSeconds:0.###})")
             : F($"compute {p.ComputeSeconds:0.###} + optimizer {p.OptimizerSeconds:0.###} + I/O in the kernel {p.IoCpuSeconds:0.###}");
         yield return F($"predicted step time: {p.StepSeconds:0.###} s = the longer of the CPU's work ({cpu}) and the drive's (nvme {p.IoSeconds:0.###}), which overlap ({p.TokensPerStep / p.StepSeconds:0.#} tokens/s)");

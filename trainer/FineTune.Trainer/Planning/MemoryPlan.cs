@@ -57,11 +57,17 @@ public sealed class MemoryPlan
             GradientAccumulators.AddToPlan(pool, Layout);
         if (Activations is not null)
             ActivationStore.AddToPlan(pool, Activations);
-        TiedBlocks = Gradients == GradientTier.Consumed && options.NvmeDirectory is not null && (options.OptimizerTier == StateTier.Nvme || Store.Tier == WeightTier.Nvme)
+        TiedBlocks = Gradients is (GradientTier.Consumed or GradientTier.Nvme) && options.NvmeDirectory is not null && (options.OptimizerTier == StateTier.Nvme || Store.Tier == WeightTier.Nvme)
             ? Enumerable.Range(0, Layout.Stages.Count).Select(Layout.Blocks).FirstOrDefault(b => b is { Count: > 0 } && SharedParameters.Contains(b[0].Parameter))
             : null;
         if (TiedBlocks is not null)
             pool.Add(BufferKind.TiedGradientStaging, TiedGradientSpill.StagingByteCount(TiedBlocks, TiedRowElementCount, weightDType), 1);
+        GradientPieces = Gradients == GradientTier.Nvme ? PiecesOf(Layout, SharedParameters.ToHashSet()) : [];
+        if (Gradients == GradientTier.Nvme)
+        {
+            pool.Add(BufferKind.GradientSpillStaging, SpilledGradients.StagingByteCount, SpilledGradients.StagingBufferCount);
+            pool.Add(BufferKind.GradientSpillReads, SpilledGradients.ReadSlotByteCount(Layout, GradientPieces), 2);
+        }
         pool.AddAll(PartitionedOptimizer.PlanPool(OwnedSubGroups, Layout.SubGroupElementCount, Optimizer));
         if (Partition is not null)
             StripeBuffers.AddToPlan(pool, Partition);
@@ -69,6 +75,31 @@ public sealed class MemoryPlan
     }
 
     public static MemoryPlan For(LlamaConfig config, DType weightDType, TrainingOptions options) => new(config, weightDType, options);
+
+    /// <summary>
+    /// Gradients on NVMe: the final pieces backward makes, in the spill file's order — each parameter whole, or in the
+    /// row blocks of its stage; autograd's dtype (the weights'), fp32 for a weight two stages use (their sum).
+    /// </summary>
+    public IReadOnlyList<GradientPiece> GradientPieces { get; }
+
+    /// <summary>Bytes of the gradient spill file (0 without one); written and read once per step.</summary>
+    public long GradientFileByteCount => SpilledGradients.FileByteCount(GradientPieces);
+
+    private static List<GradientPiece> PiecesOf(ParameterLayout layout, ISet<int> shared)
+    {
+        var blocks = Enumerable.Range(0, layout.Stages.Count).Select(layout.Blocks).Where(b => b is { Count: > 0 }).SelectMany(b => b!).DistinctBy(b => (b.Parameter, b.FirstRow)).ToLookup(b => b.Parameter); // a tied weight's blocks appear in both its stages
+        var pieces = new List<GradientPiece>();
+        for (int p = 0; p < layout.Parameters.Count; p++)
+        {
+            ElementType type = shared.Contains(p) ? ElementType.Float32 : layout.WeightType;
+            long rowElements = layout.Parameters[p].ElementCount / Math.Max(1, layout.Parameters[p].Shape[0]);
+            if (blocks[p].Any())
+                pieces.AddRange(blocks[p].Select(b => new GradientPiece(p, b.FirstRow * rowElements, b.Rows * rowElements, type)));
+            else
+                pieces.Add(new GradientPiece(p, 0, layout.Parameters[p].ElementCount, type));
+        }
+        return pieces;
+    }
 
     /// <summary>Parameters two stages use (a tied embedding and LM head).</summary>
     private IEnumerable<int> SharedParameters => Layout.Stages.SelectMany(s => s.Uses.Except(s.Owned)).Distinct();
@@ -113,7 +144,7 @@ public sealed class MemoryPlan
     /// two stages use (a tied LM head's contribution, as autograd made it) unless it waits on NVMe. Not pooled: autograd's
     /// own tensors.
     /// </summary>
-    public long ConsumedGradientBoundByteCount => Gradients != GradientTier.Consumed ? 0
+    public long ConsumedGradientBoundByteCount => Gradients is not (GradientTier.Consumed or GradientTier.Nvme) ? 0
         : 2 * Math.Max(Enumerable.Range(0, Layout.Stages.Count).Max(StagePublishedByteCount),
               Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedGradientByteCount(p))))
           + (TiedBlocks is not null ? 0 : SharedParameters.Sum(p => Layout.Parameters[p].ElementCount * (long)WeightDType.ElementByteCount()));
@@ -172,7 +203,7 @@ public sealed class MemoryPlan
         (WeightsOnNvme ? HostAlignment.RoundUpToPage(WeightByteCount) : 0)
         + (StatesOnNvme ? OwnedSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
         + NvmeActivationLayers * ActivationExtentByteCount
-        + TiedGradientFileByteCount;
+        + TiedGradientFileByteCount + GradientFileByteCount;
 
     /// <summary>NVMe bytes one optimizer step moves, by kind, for <paramref name="microBatches"/> micro-batches per step.</summary>
     public NvmeTraffic TrafficPerStep(int microBatches)
@@ -182,23 +213,35 @@ public sealed class MemoryPlan
         // every stage is read for forward and again for backward in each micro-batch; each sub-group written once
         long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) : 0;
         long weightWrites = WeightsOnNvme ? WeightByteCount : 0;
-        return new NvmeTraffic(states, states, weightReads, weightWrites, activations, activations, TiedGradientFileByteCount, TiedGradientFileByteCount);
+        long gradients = TiedGradientFileByteCount + GradientFileByteCount;
+        return new NvmeTraffic(states, states, weightReads, weightWrites, activations, activations, gradients, gradients);
     }
 
     private static bool HasLossScaler(TrainingOptions options) => options.LossScaler is not null || options.Precision == PrecisionMode.Float16;
 
     /// <summary>
     /// Consumed when nothing needs the gradients after backward: one micro-batch and an update overlapped with it, on
-    /// one process (data-parallel ranks reduce-scatter their accumulators after backward).
+    /// one process (data-parallel ranks reduce-scatter their accumulators after backward). On NVMe when the update waits
+    /// for the norm (clipping, loss scaling) under the next forward and the states or weights use NVMe already (a run
+    /// whose training state is in host memory keeps its accumulators there). Accumulation over micro-batches keeps fp32
+    /// host accumulators: a sum on NVMe would read and write every gradient once per micro-batch.
     /// </summary>
     private static GradientTier GradientTierFor(TrainingOptions options)
     {
-        bool overlapped = options.OverlapOptimizerWithBackward && options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(options) && options.DataParallelGroup is not { WorldSize: > 1 };
+        bool oneProcess = options.DataParallelGroup is not { WorldSize: > 1 };
+        bool overlapped = options.OverlapOptimizerWithBackward && options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(options) && oneProcess;
+        // the update waits for the norm and runs under the next forward: gradients may wait on NVMe if it is in use
+        bool deferred = options.OverlapOptimizerWithBackward && !overlapped && options.DeferUpdateToNextForward && oneProcess;
+        bool offloaded = options.NvmeDirectory is not null && (options.OptimizerTier == StateTier.Nvme || options.ParameterTier == ParameterTier.Nvme);
         if (options.GradientTier == GradientTier.Consumed && !(overlapped && options.AccumulationSteps == 1))
             throw new ArgumentException("consumed gradients need one micro-batch per step and an update overlapped with backward (no clipping, no loss scaling).", nameof(options));
+        if (options.GradientTier == GradientTier.Nvme && !(deferred && options.AccumulationSteps == 1 && options.NvmeDirectory is not null))
+            throw new ArgumentException("gradients on NVMe need one micro-batch per step, an update deferred to the next forward (clipping or loss scaling on) and an NVMe directory.", nameof(options));
         if (options.GradientTier != GradientTier.Auto)
             return options.GradientTier;
-        return overlapped && options.AccumulationSteps == 1 ? GradientTier.Consumed : GradientTier.HostAccumulators;
+        if (options.AccumulationSteps != 1)
+            return GradientTier.HostAccumulators;
+        return overlapped ? GradientTier.Consumed : deferred && offloaded ? GradientTier.Nvme : GradientTier.HostAccumulators;
     }
 
     /// <summary>

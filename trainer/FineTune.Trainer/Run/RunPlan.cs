@@ -7,6 +7,7 @@ using FineTune.Trainer.Models;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.Planning;
 using FineTune.Trainer.Training;
+using FineTune.Trainer.Training.Gradients;
 using FineTune.Torch;
 
 namespace FineTune.Trainer.Runs;
@@ -142,9 +143,15 @@ public sealed record RunPlan
         if (TooBig() && canNvme && o.Params == StorageTier.Auto && !plan.OnCuda)
             plan = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, true, budget, fromFolder, rates);
         if (budget is long limit3 && plan.HostPeakByteCount(baselineByteCount) > limit3)
+        {
+            // clipping, loss scaling or accumulation keep every gradient until the step is decided: fp32, on the host
+            string accumulators = plan.Memory.Gradients == GradientTier.HostAccumulators && plan.GradientByteCount > limit3 / 4
+                ? $" ({Gib(plan.GradientByteCount)} GiB of it the fp32 gradients, which wait in host memory for the step's decision when clip_grad_norm, fp16 loss scaling or gradient accumulation is on)"
+                : "";
             throw new UserErrorException(
-                $"Nothing fits: even with {OnNvmeText(plan)} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory " +
-                $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len.");
+                $"Nothing fits: even with {OnNvmeText(plan)} on NVMe the run needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory{accumulators} " +
+                $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len{(accumulators.Length > 0 ? ", or set training.clip_grad_norm: null with one micro-batch per step" : "")}.");
+        }
         plan = WithKeptLayers(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
         if (o.NvmeGb is double nvmeGb && plan.NvmeResidentByteCount > nvmeGb * OffloadSection.BytesPerGb)
             throw new UserErrorException($"The plan keeps {Gib(plan.NvmeResidentByteCount)} GiB in offload.nvme_dir but nvme_gb is {nvmeGb}; raise nvme_gb or keep more state in host memory.");

@@ -56,7 +56,7 @@ public static class RunSummary
             yield break;
         double n = r.ParameterCount;
         string plannedBytes = r.PlannedTraffic is { } pt ? Invariant($"; plan {(pt.ReadBytes + pt.WriteBytes) / n:0.0}") : "";
-        yield return Invariant($"nvme per step: read {t.ReadBytes / 1e9:0.00} GB, written {t.WriteBytes / 1e9:0.00} GB = {(t.ReadBytes + t.WriteBytes) / n:0.0} B/param (states {(t.StateReadBytes + t.StateWriteBytes) / n:0.0}, weights {(t.WeightReadBytes + t.WeightWriteBytes) / n:0.0}, activations {(t.ActivationReadBytes + t.ActivationWriteBytes) / n:0.0}, tied gradients {(t.GradientReadBytes + t.GradientWriteBytes) / n:0.0}){plannedBytes}");
+        yield return Invariant($"nvme per step: read {t.ReadBytes / 1e9:0.00} GB, written {t.WriteBytes / 1e9:0.00} GB = {(t.ReadBytes + t.WriteBytes) / n:0.0} B/param (states {(t.StateReadBytes + t.StateWriteBytes) / n:0.0}, weights {(t.WeightReadBytes + t.WeightWriteBytes) / n:0.0}, activations {(t.ActivationReadBytes + t.ActivationWriteBytes) / n:0.0}, gradients {(t.GradientReadBytes + t.GradientWriteBytes) / n:0.0}){plannedBytes}");
         if (r.IoFloor is { } floor)
             yield return Invariant($"I/O floor: {floor.BytesPerSecond / 1e9:0.00} GB/s for reads and writes at once (measured in this run: {floor.SampleByteCount / 1e9:0.0} GB at the step's mix, {floor.Engine}), so a step's {(t.ReadBytes + t.WriteBytes) / 1e9:0.0} GB take at least {floor.SecondsFor(t):0.0} s; the step took {steps.Seconds / floor.SecondsFor(t):0.00}x that");
     }

@@ -107,7 +107,7 @@ public sealed partial class TrainingEngine
         long tokenCount = microBatches.Sum(b => (long)(_dataParallel is null ? b.TokenCount : b.GlobalTokenCount));
         if (tokenCount == 0)
             throw new ArgumentException("the micro-batches hold no target tokens (every label is -100).", nameof(microBatches));
-        if (_gradients.Tier == GradientTier.Consumed && microBatches.Count > 1)
+        if (_gradients.Tier is GradientTier.Consumed or GradientTier.Nvme && microBatches.Count > 1)
             throw new ArgumentException($"this engine consumes gradients as backward makes them (one micro-batch per step); {microBatches.Count} micro-batches need AccumulationSteps = {microBatches.Count} in the options.", nameof(microBatches));
         return tokenCount;
     }
@@ -153,7 +153,7 @@ public sealed partial class TrainingEngine
     }
 
     private Traffic Measure() => new(_optimizer.Counters.Snapshot(), _store.Counters.Snapshot(), _checkpoints.Store?.Counters.Snapshot() ?? default,
-        (_gradients as ConsumedGradients)?.SpillCounters?.Snapshot() ?? default);
+        (_gradients as ConsumedGradients)?.SpillTraffic ?? default);
 
     /// <summary>The counters of the stores that move bytes, at one moment (a tied LM head's gradient spill among them).</summary>
     private readonly record struct Traffic(TransferSnapshot States, TransferSnapshot Weights, TransferSnapshot Activations, TransferSnapshot Gradients)

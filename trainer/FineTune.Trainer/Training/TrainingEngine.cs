@@ -76,9 +76,12 @@ public sealed partial class TrainingEngine : IDisposable
                     options.SetupProgress?.Invoke("weights", filled, weightBytes);
                 }
             _store.CompleteFill();
-            _gradients = Plan.Gradients == GradientTier.Consumed
+            _gradients = Plan.Gradients is GradientTier.Consumed or GradientTier.Nvme
                 ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount,
-                    Plan.TiedBlocks is { } tied ? new TiedGradientSpill(tied, Plan.TiedRowElementCount, model.DType, _pool.Rent(BufferKind.TiedGradientStaging), Drive("tied gradients")) : null)
+                    Plan.TiedBlocks is { } tied ? new TiedGradientSpill(tied, Plan.TiedRowElementCount, model.DType, _pool.Rent(BufferKind.TiedGradientStaging), Drive("tied gradients")) : null,
+                    Plan.Gradients == GradientTier.Nvme
+                        ? new SpilledGradients(Plan.Layout, Plan.GradientPieces, _pool.RentAll(BufferKind.GradientSpillStaging), _pool.RentAll(BufferKind.GradientSpillReads), Drive("gradients"))
+                        : null)
                 : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));

@@ -12,29 +12,36 @@ namespace FineTune.Trainer.Training.Gradients;
 /// <see cref="StreamedGradients"/> the optimizer reads (no copy: autograd's .grad itself), then freed once their
 /// sub-groups are updated. A weight that an earlier stage of backward also used (a tied LM head) collects that stage's
 /// contribution until its owner adds its own into the same fp32 sum the accumulators would hold, so the result is
-/// bit-identical to <see cref="AccumulatedGradients"/>.
+/// bit-identical to <see cref="AccumulatedGradients"/>. The final gradients go to an <see cref="IGradientSink"/>: kept in
+/// host memory for the overlapped update (<see cref="StreamedGradients"/>), or written to NVMe for an update that waits
+/// for the norm (<see cref="SpilledGradients"/>, <see cref="GradientTier.Nvme"/>).
 /// </summary>
 internal sealed class ConsumedGradients : IGradientHarvest
 {
     private readonly LlamaModel _model;
     private readonly ParameterLayout _layout;
-    private readonly StreamedGradients _streamed;
+    private readonly IGradientSink _streamed;
     private readonly Dictionary<(int Parameter, long FirstRow), Tensor> _pending = new();
     private readonly Func<int, long> _publishedByteCount;
 
     private readonly TiedGradientSpill? _spill;
 
     /// <param name="spill">Where a tied LM head's blocks wait for the embedding's (NVMe); null keeps them in host memory.</param>
-    public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount, TiedGradientSpill? spill = null)
+    /// <param name="onNvme">Where the final gradients go for an update that waits for the norm; null: the overlapped update reads them in host memory.</param>
+    public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount, TiedGradientSpill? spill = null,
+        SpilledGradients? onNvme = null)
     {
         _spill = spill;
         _model = model;
         _layout = layout;
         _publishedByteCount = publishedByteCount;
-        _streamed = new StreamedGradients(layout, maxOutstandingByteCount);
+        _streamed = onNvme ?? (IGradientSink)new StreamedGradients(layout, maxOutstandingByteCount);
+        _onNvme = onNvme;
     }
 
-    public GradientTier Tier => GradientTier.Consumed;
+    private readonly SpilledGradients? _onNvme;
+
+    public GradientTier Tier => _onNvme is null ? GradientTier.Consumed : GradientTier.Nvme;
 
     public IGradientSource Source => _streamed;
 
@@ -146,16 +153,17 @@ internal sealed class ConsumedGradients : IGradientHarvest
             _streamed.SetBoundary(range.First);
             return;
         }
-        _streamed.Publish(parameter, final);
+        _streamed.Publish(parameter, 0, final);
     }
 
-    /// <summary>The NVMe traffic of a tied gradient's spill; null without one.</summary>
-    public FineTune.Offload.Rings.TransferCounters? SpillCounters => _spill?.Counters;
+    /// <summary>The NVMe traffic of the gradients: a tied gradient's spill and the gradients on NVMe, as they are.</summary>
+    public FineTune.Offload.Rings.TransferSnapshot SpillTraffic =>
+        (_spill?.Counters.Snapshot() ?? default) + (_onNvme?.Counters.Snapshot() ?? default);
 
     public void EndStep()
     {
         _spill?.Clear();
-        _streamed.Clear();
+        _streamed.EndStep();
         foreach (Tensor pending in _pending.Values)
             pending.Dispose();
         _pending.Clear();
@@ -165,6 +173,7 @@ internal sealed class ConsumedGradients : IGradientHarvest
     {
         EndStep();
         _spill?.Dispose();
+        _onNvme?.Dispose();
     }
 
     private static Tensor Owned(Tensor tensor) => TensorScope.Current?.Detach(tensor) ?? tensor;

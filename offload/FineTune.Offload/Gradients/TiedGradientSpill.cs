@@ -4,7 +4,7 @@ using FineTune.Offload.Rings;
 using FineTune.Offload.Storage;
 using FineTune.Torch;
 
-namespace FineTune.Trainer.Training.Gradients;
+namespace FineTune.Offload.Gradients;
 
 /// <summary>
 /// Where a tied LM head's gradient waits for the embedding's, block by block, when the weight computes in row blocks
@@ -13,7 +13,7 @@ namespace FineTune.Trainer.Training.Gradients;
 /// each block is written through one pooled staging buffer as autograd made it and read back when its owner adds its
 /// own. The bytes are the bf16 (or fp32) gradient itself, so the sum is the one host memory would give, bit for bit.
 /// </summary>
-internal sealed class TiedGradientSpill : IDisposable
+public sealed class TiedGradientSpill : IDisposable
 {
     private readonly HostLease _staging;
     private readonly DeviceFile _file;
