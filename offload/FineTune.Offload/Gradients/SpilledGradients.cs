@@ -18,7 +18,7 @@ public readonly record struct GradientPiece(int Parameter, long Offset, long Ele
 /// <summary>
 /// Gradients for an update that waits for the global norm (clipping, loss scaling: the step is decided when backward
 /// ends and applied under the next forward), kept on NVMe instead of in fp32 host accumulators: each final piece is
-/// written as backward makes it (as autograd made it, bf16 or fp32, through a ring of 16 MiB staging buffers, so
+/// written as backward makes it (as autograd made it, bf16 or fp32, through a ring of staging buffers of up to 16 MiB, so
 /// backward waits only when the drive falls behind), its norm partials recorded on the way
 /// (<see cref="GradientNormPartials"/>); the update reads each sub-group's gradients back in ascending order, the next
 /// sub-group prefetched while one is updated. The bytes read are the bytes written, so the update is the one the
@@ -28,8 +28,8 @@ public readonly record struct GradientPiece(int Parameter, long Offset, long Ele
 /// </summary>
 public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
 {
-    /// <summary>Bytes per staging buffer (one write each).</summary>
-    public const long StagingByteCount = 16L << 20;
+    /// <summary>The most bytes per staging buffer (one write each).</summary>
+    public const long MaxStagingByteCount = 16L << 20;
 
     /// <summary>Staging buffers: writes in flight while backward goes on.</summary>
     public const int StagingBufferCount = 4;
@@ -46,6 +46,10 @@ public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
     private bool _stepEnded = true;
     private bool _flushed;
 
+    /// <summary>Bytes per staging buffer: 16 MiB, or the largest piece when that is less.</summary>
+    public static long StagingSlotByteCount(IEnumerable<GradientPiece> pieces) =>
+        Math.Min(MaxStagingByteCount, pieces.Max(p => HostAlignment.RoundUpToPage(p.ByteCount)));
+
     /// <summary>The plan's file size: every piece at a page-aligned offset.</summary>
     public static long FileByteCount(IEnumerable<GradientPiece> pieces) => pieces.Sum(p => HostAlignment.RoundUpToPage(p.ByteCount));
 
@@ -53,7 +57,7 @@ public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
     public static long ReadSlotByteCount(ParameterLayout layout, IReadOnlyList<GradientPiece> pieces) =>
         layout.SubGroups.Max(g => g.Segments.Sum(s => HostAlignment.RoundUpToPage(s.ElementCount * PieceOf(pieces, s).Type.ByteCount()) + HostAlignment.PageByteCount));
 
-    /// <param name="staging"><see cref="StagingBufferCount"/> buffers of <see cref="StagingByteCount"/>.</param>
+    /// <param name="staging"><see cref="StagingBufferCount"/> buffers of <see cref="StagingSlotByteCount"/>.</param>
     /// <param name="readSlots">Two buffers of <see cref="ReadSlotByteCount"/>.</param>
     public SpilledGradients(ParameterLayout layout, IReadOnlyList<GradientPiece> pieces, IReadOnlyList<HostLease> staging, IReadOnlyList<HostLease> readSlots, NvmeDevice device)
     {
@@ -92,9 +96,10 @@ public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
         if (piece.ElementCount != gradient.NumElements || piece.Type != ElementTypeExtensions.FromDType(gradient.DType))
             throw new InvalidOperationException($"Parameter {parameter}'s gradient piece at {offset} ({gradient.NumElements} x {gradient.DType}) is not one the plan laid out.");
         byte* source = (byte*)gradient.DataPointer;
-        for (long done = 0; done < piece.ByteCount; done += StagingByteCount)
+        long chunk = _staging[0].ByteCount;
+        for (long done = 0; done < piece.ByteCount; done += chunk)
         {
-            long bytes = Math.Min(StagingByteCount, piece.ByteCount - done);
+            long bytes = Math.Min(chunk, piece.ByteCount - done);
             int slot = _nextStaging;
             _nextStaging = (slot + 1) % _staging.Count;
             if (_writes[slot] is Task previous)
@@ -103,7 +108,7 @@ public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
                 previous.GetAwaiter().GetResult();
                 Counters.AddWriteWaitSince(start);
             }
-            Buffer.MemoryCopy(source + done, _staging[slot].Pointer, StagingByteCount, bytes);
+            Buffer.MemoryCopy(source + done, _staging[slot].Pointer, chunk, bytes);
             long written = HostAlignment.RoundUpToPage(bytes);
             _writes[slot] = _file.WriteAsync(fileOffset + done, _staging[slot].Buffer, 0, written).AsTask();
             Counters.AddWrite(written);

@@ -42,8 +42,9 @@ public sealed class RunParameterOffloadTests
     public void AutoMovesTheWeightsToNvmeWhenNothingElseFits()
     {
         using var tiny = new TinyRunRecipe();
-        // 16 layers: the weights outgrow the 3 layer slots and the write-back buffers that replace them
-        RunPlan Plan(params string[] overrides) => RunPlan.Create(tiny.Load(["model.config.num_hidden_layers=16", .. overrides]), baselineByteCount: 0);
+        // 16 layers: the weights outgrow the 3 layer slots and the write-back buffers that replace them (recompute
+        // always: training.recompute auto would spend the headroom on kept layers, which NVMe weights cannot keep)
+        RunPlan Plan(params string[] overrides) => RunPlan.Create(tiny.Load(["model.config.num_hidden_layers=16", "training.recompute=always", .. overrides]), baselineByteCount: 0);
         long withWeights = Plan("offload.params=host").HostPeakByteCount(0);
         long withoutWeights = Plan("offload.params=nvme").HostPeakByteCount(0);
         Assert.True(withoutWeights < withWeights, $"{withoutWeights} should be below {withWeights}");

@@ -14,6 +14,7 @@ namespace FineTune.Trainer.Tests.Training;
 /// accumulates the two halves), each rank holds half the optimizer state, and saved states resume bit for bit on as
 /// many ranks and re-partition onto another count.
 /// </summary>
+[Collection(AloneCollection.Name)]
 public sealed class DataParallelTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private const int Steps = 20;

@@ -26,17 +26,22 @@ public sealed class NvmeGradientTests
         using var scratch = new ScratchDirectory();
         using LlamaModel model = Model(tied: true);
         TrainingOptions options = Options() with { AdamW = new() { MaxGradNorm = 1 }, OptimizerTier = StateTier.Nvme, NvmeDirectory = scratch.Path };
-        MemoryPlan plan = MemoryPlan.For(model.Config, DType.Float32, options);
+        long accumulators = MemoryPlan.For(model.Config, DType.Float32, options).Layout.GradientByteCount;
+        // auto: to NVMe once the fp32 accumulators would take more than a quarter of the host budget; without one they stay
+        Assert.Equal(GradientTier.HostAccumulators, MemoryPlan.For(model.Config, DType.Float32, options).Gradients);
+        Assert.Equal(GradientTier.HostAccumulators, MemoryPlan.For(model.Config, DType.Float32, options with { HostBudgetByteCount = 4 * accumulators }).Gradients);
+        MemoryPlan plan = MemoryPlan.For(model.Config, DType.Float32, options with { HostBudgetByteCount = 4 * accumulators - 1 });
         Assert.Equal(GradientTier.Nvme, plan.Gradients);
         Assert.Equal(0, plan.GradientPoolByteCount);
         Assert.Equal(plan.Layout.ElementCount * 4, plan.GradientFileByteCount, tolerance: plan.GradientPieces.Count * 4096);
-        using var engine = new TrainingEngine(model, options);
+        using var engine = new TrainingEngine(model, options with { GradientTier = GradientTier.Nvme });
         Assert.Equal(GradientTier.Nvme, engine.GradientTier);
         Assert.Equal(0, engine.ReservedByteCountOf(BufferKind.GradientAccumulators));
         Assert.True(engine.DefersOptimizer);
         // the training state in host memory, or accumulation: the accumulators stay
-        Assert.Equal(GradientTier.HostAccumulators, MemoryPlan.For(model.Config, DType.Float32, options with { OptimizerTier = StateTier.Host }).Gradients);
-        Assert.Equal(GradientTier.HostAccumulators, MemoryPlan.For(model.Config, DType.Float32, options with { AccumulationSteps = 2 }).Gradients);
+        var tight = options with { HostBudgetByteCount = accumulators };
+        Assert.Equal(GradientTier.HostAccumulators, MemoryPlan.For(model.Config, DType.Float32, tight with { OptimizerTier = StateTier.Host }).Gradients);
+        Assert.Equal(GradientTier.HostAccumulators, MemoryPlan.For(model.Config, DType.Float32, tight with { AccumulationSteps = 2 }).Gradients);
         Assert.Throws<ArgumentException>(() => MemoryPlan.For(model.Config, DType.Float32, options with { AccumulationSteps = 2, GradientTier = GradientTier.Nvme }));
     }
 

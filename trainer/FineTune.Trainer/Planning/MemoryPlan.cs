@@ -39,7 +39,7 @@ public sealed class MemoryPlan
         KeptLayers = KeptLayerCount(config, options, Store.Tier);
         Activations = ActivationOptions(config, weightDType, options, KeptLayers);
         Partition = options.DataParallelGroup is { WorldSize: > 1 } group ? new RankPartition(Layout.SubGroups, group.Rank, group.WorldSize) : null;
-        Gradients = GradientTierFor(options);
+        Gradients = GradientTierFor(options, Layout.GradientByteCount);
         Optimizer = new PartitionedOptimizerOptions
         {
             Partition = OwnedSubGroups,
@@ -65,7 +65,7 @@ public sealed class MemoryPlan
         GradientPieces = Gradients == GradientTier.Nvme ? PiecesOf(Layout, SharedParameters.ToHashSet()) : [];
         if (Gradients == GradientTier.Nvme)
         {
-            pool.Add(BufferKind.GradientSpillStaging, SpilledGradients.StagingByteCount, SpilledGradients.StagingBufferCount);
+            pool.Add(BufferKind.GradientSpillStaging, SpilledGradients.StagingSlotByteCount(GradientPieces), SpilledGradients.StagingBufferCount);
             pool.Add(BufferKind.GradientSpillReads, SpilledGradients.ReadSlotByteCount(Layout, GradientPieces), 2);
         }
         pool.AddAll(PartitionedOptimizer.PlanPool(OwnedSubGroups, Layout.SubGroupElementCount, Optimizer));
@@ -222,11 +222,12 @@ public sealed class MemoryPlan
     /// <summary>
     /// Consumed when nothing needs the gradients after backward: one micro-batch and an update overlapped with it, on
     /// one process (data-parallel ranks reduce-scatter their accumulators after backward). On NVMe when the update waits
-    /// for the norm (clipping, loss scaling) under the next forward and the states or weights use NVMe already (a run
-    /// whose training state is in host memory keeps its accumulators there). Accumulation over micro-batches keeps fp32
+    /// for the norm (clipping, loss scaling) under the next forward, the states or weights use NVMe already and the fp32
+    /// accumulators would take more than a quarter of the host budget (a run whose training state is in host memory, or
+    /// without a budget, keeps its accumulators there: no extra I/O). Accumulation over micro-batches keeps fp32
     /// host accumulators: a sum on NVMe would read and write every gradient once per micro-batch.
     /// </summary>
-    private static GradientTier GradientTierFor(TrainingOptions options)
+    private static GradientTier GradientTierFor(TrainingOptions options, long accumulatorByteCount)
     {
         bool oneProcess = options.DataParallelGroup is not { WorldSize: > 1 };
         bool overlapped = options.OverlapOptimizerWithBackward && options.AdamW.MaxGradNorm <= 0 && !HasLossScaler(options) && oneProcess;
@@ -241,7 +242,9 @@ public sealed class MemoryPlan
             return options.GradientTier;
         if (options.AccumulationSteps != 1)
             return GradientTier.HostAccumulators;
-        return overlapped ? GradientTier.Consumed : deferred && offloaded ? GradientTier.Nvme : GradientTier.HostAccumulators;
+        // to NVMe when the fp32 accumulators would take more than a quarter of the host budget (none: they stay)
+        bool tooBig = accumulatorByteCount > options.HostBudgetByteCount / 4;
+        return overlapped ? GradientTier.Consumed : deferred && offloaded && tooBig ? GradientTier.Nvme : GradientTier.HostAccumulators;
     }
 
     /// <summary>

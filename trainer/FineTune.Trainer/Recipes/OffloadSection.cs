@@ -21,6 +21,8 @@ public sealed record OffloadSection
     public required StorageTier OptimizerStates { get; init; }
     public required StorageTier Activations { get; init; }
     public required StorageTier Params { get; init; }
+    /// <summary>offload.gradients: auto, host or nvme (for an update that waits for the norm).</summary>
+    public required StorageTier Gradients { get; init; }
     public long? SubGroupParams { get; init; }
     public required int QueueDepth { get; init; }
     public required IoEngine IoEngine { get; init; }
@@ -35,6 +37,7 @@ public sealed record OffloadSection
         OptimizerStates = v.Choice<StorageTier>("offload.optimizer_states"),
         Activations = v.Choice<StorageTier>("offload.activations"),
         Params = v.Choice<StorageTier>("offload.params"),
+        Gradients = v.Choice<StorageTier>("offload.gradients"),
         SubGroupParams = v.NullableLong("offload.sub_group_params"),
         QueueDepth = v.Int("offload.queue_depth"),
         IoEngine = v.Choice<IoEngine>("offload.io_engine"),

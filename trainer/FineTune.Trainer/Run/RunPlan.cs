@@ -130,6 +130,8 @@ public sealed record RunPlan
         long? budget = o.HostGb is double gb ? (long)(gb * OffloadSection.BytesPerGb) : null;
         bool canNvme = o.NvmeDir is not null;
         RefuseUnsupportedTiers(o, recipe);
+        if (o.Gradients == StorageTier.Nvme && !canNvme)
+            throw new UserErrorException("offload.gradients is nvme but offload.nvme_dir is not set; set nvme_dir or use gradients auto or host.");
         StateTier optimizer = o.OptimizerStates == StorageTier.Nvme ? StateTier.Nvme : StateTier.Host;
         bool activations = o.Activations == StorageTier.Nvme;
         bool parameters = o.Params == StorageTier.Nvme;

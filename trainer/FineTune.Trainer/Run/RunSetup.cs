@@ -154,6 +154,7 @@ public sealed class RunSetup
     public static TrainingOptions TrainingOptionsFor(Recipe r, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long totalSteps, int keptLayers = 0) => new()
     {
         KeptLayers = keptLayers,
+        GradientTier = GradientTierOf(r),
         Precision = r.Training.Precision switch { Precision.Bf16 => PrecisionMode.BFloat16, Precision.Fp16 => PrecisionMode.Float16, _ => PrecisionMode.Float32 },
         MicroBatchSize = r.Training.BatchSize,
         SequenceLength = r.Dataset.SeqLen,
@@ -174,6 +175,23 @@ public sealed class RunSetup
         SubGroupElementCount = r.Offload.SubGroupParams ?? DefaultSubGroupElementCount,
         IoEngine = r.Offload.IoEngine switch { IoEngine.IoUring => IO.IoEngineKind.IoUring, IoEngine.Threads => IO.IoEngineKind.Threads, _ => IO.IoEngineKind.Auto },
     };
+
+    /// <summary>
+    /// offload.gradients, where it applies: an update that waits for the norm (clipping or fp16 loss scaling) with one
+    /// micro-batch per step; otherwise the plan's own choice (consumed, or accumulators for accumulation).
+    /// </summary>
+    private static Training.Gradients.GradientTier GradientTierOf(Recipe r)
+    {
+        bool waitsForNorm = r.Training.ClipGradNorm is not null || r.Training.Precision == Precision.Fp16;
+        if (!waitsForNorm || r.Training.GradientAccumulationSteps != 1)
+            return Training.Gradients.GradientTier.Auto;
+        return r.Offload.Gradients switch
+        {
+            StorageTier.Host => Training.Gradients.GradientTier.HostAccumulators,
+            StorageTier.Nvme => Training.Gradients.GradientTier.Nvme,
+            _ => Training.Gradients.GradientTier.Auto,
+        };
+    }
 
     /// <summary>offload.sub_group_params when the recipe leaves it null: the engine's default.</summary>
     public static long DefaultSubGroupElementCount { get; } = new TrainingOptions { MicroBatchSize = 1, SequenceLength = 1 }.SubGroupElementCount;
