@@ -21,7 +21,7 @@ public readonly record struct GradientPiece(int Parameter, long Offset, long Ele
 /// written as backward makes it (as autograd made it, bf16 or fp32, through a ring of staging buffers of up to 16 MiB, so
 /// backward waits only when the drive falls behind), its norm partials recorded on the way
 /// (<see cref="GradientNormPartials"/>); the update reads each sub-group's gradients back in ascending order, the next
-/// sub-group prefetched while one is updated. The bytes read are the bytes written, so the update is the one the
+/// three sub-groups read ahead while one is updated. The bytes read are the bytes written, so the update is the one the
 /// accumulators would give, bit for bit, at 2 B/param written and read per step for bf16 weights, and host memory holds
 /// the staging buffers only. The next step's first piece waits for the update (the engine settles it first), so the
 /// file is reused every step.
@@ -53,12 +53,15 @@ public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
     /// <summary>The plan's file size: every piece at a page-aligned offset.</summary>
     public static long FileByteCount(IEnumerable<GradientPiece> pieces) => pieces.Sum(p => HostAlignment.RoundUpToPage(p.ByteCount));
 
-    /// <summary>The size of each of the two read buffers: the largest sub-group's gradients, each segment read in whole pages.</summary>
+    /// <summary>Read buffers: the sub-group being updated and the next ones read ahead.</summary>
+    public const int ReadSlotCount = 4;
+
+    /// <summary>The size of each read buffer: the largest sub-group's gradients, each segment read in whole pages.</summary>
     public static long ReadSlotByteCount(ParameterLayout layout, IReadOnlyList<GradientPiece> pieces) =>
         layout.SubGroups.Max(g => g.Segments.Sum(s => HostAlignment.RoundUpToPage(s.ElementCount * PieceOf(pieces, s).Type.ByteCount()) + HostAlignment.PageByteCount));
 
     /// <param name="staging"><see cref="StagingBufferCount"/> buffers of <see cref="StagingSlotByteCount"/>.</param>
-    /// <param name="readSlots">Two buffers of <see cref="ReadSlotByteCount"/>.</param>
+    /// <param name="readSlots"><see cref="ReadSlotCount"/> buffers of <see cref="ReadSlotByteCount"/>.</param>
     public SpilledGradients(ParameterLayout layout, IReadOnlyList<GradientPiece> pieces, IReadOnlyList<HostLease> staging, IReadOnlyList<HostLease> readSlots, NvmeDevice device)
     {
         _layout = layout;
@@ -185,8 +188,10 @@ public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
             Counters.AddReadWaitSince(start);
         }
         loaded.Read.GetAwaiter().GetResult();
-        if (group.Index + 1 < _layout.SubGroups.Count && !_loaded.Any(l => l?.Group == group.Index + 1))
-            StartRead(_layout.SubGroups[group.Index + 1]);
+        // read ahead into every free slot: a gradient read queues behind the states' own read-ahead on the same drive
+        for (int next = group.Index + 1; next < _layout.SubGroups.Count && next <= group.Index + _loaded.Length - 1; next++)
+            if (!_loaded.Any(l => l?.Group == next) && StartRead(_layout.SubGroups[next]) is null)
+                break;
         return loaded;
     }
 

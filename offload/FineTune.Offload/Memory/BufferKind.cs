@@ -43,7 +43,7 @@ public enum BufferKind
     /// <summary>Gradients on NVMe (an update that waits for the norm): the staging buffers backward's pieces are written through.</summary>
     GradientSpillStaging,
 
-    /// <summary>Gradients on NVMe: the two buffers the update reads each sub-group's gradients back into (one read ahead).</summary>
+    /// <summary>Gradients on NVMe: the buffers the update reads each sub-group's gradients back into (the next ones read ahead).</summary>
     GradientSpillReads,
 
     /// <summary>Data parallel: the two stripe buffers (W sub-groups of fp32) gradients and weights move between ranks through.</summary>

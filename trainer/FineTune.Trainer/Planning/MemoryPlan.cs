@@ -66,7 +66,7 @@ public sealed class MemoryPlan
         if (Gradients == GradientTier.Nvme)
         {
             pool.Add(BufferKind.GradientSpillStaging, SpilledGradients.StagingSlotByteCount(GradientPieces), SpilledGradients.StagingBufferCount);
-            pool.Add(BufferKind.GradientSpillReads, SpilledGradients.ReadSlotByteCount(Layout, GradientPieces), 2);
+            pool.Add(BufferKind.GradientSpillReads, SpilledGradients.ReadSlotByteCount(Layout, GradientPieces), SpilledGradients.ReadSlotCount);
         }
         pool.AddAll(PartitionedOptimizer.PlanPool(OwnedSubGroups, Layout.SubGroupElementCount, Optimizer));
         if (Partition is not null)
