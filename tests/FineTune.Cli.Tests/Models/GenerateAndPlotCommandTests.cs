@@ -43,6 +43,20 @@ public sealed class GenerateAndPlotCommandTests(GenerateAndPlotCommandTests.Trai
     }
 
     [Fact]
+    public void GenerateOnAnExportFormatsPromptsAsTheRunTrained()
+    {
+        string export = Path.Combine(_tiny.OutputDirectory, "exported-for-generate");
+        var (exportCode, _, exportError) = CliRunner.Run("export", _tiny.RunDirectory, export);
+        Assert.True(exportCode == ExitCodes.Success, exportError);
+        string[] prompt = ["--instruction", "reverse: abcd", "--max-new-tokens", "12"];
+        // the run's compact prompt (15 tokens) and its byte tokenizer, not alpaca's and no --tokenizer
+        var (code, fromExport, error) = CliRunner.Run(["generate", "--model", export, .. prompt]);
+        Assert.True(code == ExitCodes.Success, error);
+        Assert.Contains("after a 15-token prompt", error);
+        Assert.Equal(CliRunner.Run(["generate", "--model", _tiny.RunDirectory, .. prompt]).Out, fromExport);
+    }
+
+    [Fact]
     public void SampledGenerationRepeatsWithItsSeed()
     {
         string[] args = ["generate", "--model", _tiny.RunDirectory, "--prompt", "rev", "--temperature", "1.2", "--top-k", "50", "--seed", "9", "--max-new-tokens", "16"];
@@ -78,6 +92,8 @@ public sealed class GenerateAndPlotCommandTests(GenerateAndPlotCommandTests.Trai
 
         string exported = Path.Combine(_tiny.OutputDirectory, "hf-" + Guid.NewGuid().ToString("N"));
         Assert.Equal(ExitCodes.Success, CliRunner.Run("export", _tiny.RunDirectory, exported).ExitCode);
+        // an HF folder from elsewhere: no training recipe beside the weights names the byte tokenizer
+        File.Delete(Path.Combine(exported, FineTune.Trainer.Generation.GenerationSource.ExportedRecipeFileName));
         var (code, _, error) = CliRunner.Run("generate", "--model", exported, "--prompt", "a");
         Assert.Equal(ExitCodes.UserError, code);
         Assert.Contains("--tokenizer byte", error);

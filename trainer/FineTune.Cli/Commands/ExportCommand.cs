@@ -81,6 +81,9 @@ internal static class ExportCommand
             }
             using var loaded = LlamaModel.Load(source, diskType, Device.Cpu);
             LlamaExporter.Export(loaded, destination, diskType, (long)(shardGb * 1e9), tokenizerSourceFolder: source);
+            // generate on the export formats prompts and finds the tokenizer as the run did
+            if (FineTune.Trainer.Generation.GenerationSource.TrainingRecipeOf(source) is string recipe)
+                File.Copy(recipe, Path.Combine(destination, FineTune.Trainer.Generation.GenerationSource.ExportedRecipeFileName));
             Console.WriteLine($"wrote {destination}: {loaded.Parameters.Count} tensors, {loaded.ParameterCount:N0} parameters as {diskType.Name()}");
             return ExitCodes.Success;
         });

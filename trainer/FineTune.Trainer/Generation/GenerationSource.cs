@@ -9,7 +9,8 @@ namespace FineTune.Trainer.Generation;
 /// <summary>
 /// What `finetune generate --model PATH` reads: PATH is an HF folder, a checkpoint (step_N, verified against its
 /// manifest) or a run's output_dir (its newest complete checkpoint). A checkpoint also brings the recipe it was
-/// trained with, which names its tokenizer (the byte tokenizer has no file) and its instruction prompt format.
+/// trained with, which names its tokenizer (the byte tokenizer has no file) and its instruction prompt format; so does
+/// an HF folder that `finetune export` wrote from a run (<see cref="ExportedRecipeFileName"/>).
 /// </summary>
 public sealed record GenerationSource(string ModelFolder, Recipe? TrainedWith)
 {
@@ -28,7 +29,25 @@ public sealed record GenerationSource(string ModelFolder, Recipe? TrainedWith)
         }
         if (!File.Exists(Path.Combine(path, "config.json")))
             throw new UserErrorException($"--model {path}: the folder holds neither config.json nor checkpoints/; give an HF model folder, a checkpoint folder (step_N) or a run's output_dir.");
-        return new GenerationSource(path, null);
+        string exported = Path.Combine(path, ExportedRecipeFileName);
+        return new GenerationSource(path, File.Exists(exported) ? Recipe.Load(exported, options: new RecipeLoadOptions { Validate = false }) : null);
+    }
+
+    /// <summary>The recipe a run trained with, as `finetune export` copies it into the HF folder (other HF tools ignore it).</summary>
+    public const string ExportedRecipeFileName = "finetune_recipe.yaml";
+
+    /// <summary>
+    /// The training recipe behind an export source: a checkpoint's recipe.yaml (its model/ folder's parent), or an
+    /// exported HF folder's <see cref="ExportedRecipeFileName"/>; null for an HF folder from elsewhere.
+    /// </summary>
+    public static string? TrainingRecipeOf(string modelFolder)
+    {
+        string copied = Path.Combine(modelFolder, ExportedRecipeFileName);
+        if (File.Exists(copied))
+            return copied;
+        string? parent = Path.GetDirectoryName(Path.GetFullPath(modelFolder));
+        string recipe = parent is null ? "" : Path.Combine(parent, CheckpointWriter.RecipeFileName);
+        return parent is not null && File.Exists(Path.Combine(parent, CheckpointManifest.FileName)) && File.Exists(recipe) ? recipe : null;
     }
 
     private static GenerationSource FromCheckpoint(CheckpointInfo checkpoint)
