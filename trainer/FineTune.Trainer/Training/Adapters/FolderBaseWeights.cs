@@ -1,3 +1,4 @@
+using FineTune.Offload.Memory;
 using FineTune.IO;
 using FineTune.IO.Safetensors;
 using FineTune.Offload.Parameters;
@@ -45,7 +46,7 @@ internal sealed class FolderBaseWeights(string folder) : BaseWeights
                 hashes.Add(file, info.FileOffset, info.ByteCount, crc);
                 using var scope = TensorScope.Enter();
                 DType diskType = CheckpointDTypes.ToTorch(info.DType)!.Value; // OpenChecked refused the others
-                store.Fill(i, 0, FineTune.Torch.Torch.FromPointer(buffer.Address, parameter.Spec.Shape, diskType));
+                store.Fill(i, 0, buffer.AsTensor(parameter.Spec.Shape, diskType));
             }
             store.CompleteFill();
             return new BaseFingerprint { Source = Path.GetFullPath(folder), IsFolder = true, Files = hashes.Finish(files) };

@@ -1,3 +1,4 @@
+using FineTune.Offload.Memory;
 using System.Globalization;
 using FineTune.IO;
 using FineTune.Offload.Parameters;
@@ -49,7 +50,7 @@ internal sealed class GeneratedBaseWeights(long seed) : BaseWeights
         for (long done = 0; done < flat.NumElements; done += chunk)
         {
             long take = Math.Min(chunk, flat.NumElements - done);
-            FineTune.Torch.Torch.FromPointer(staging.Address, [take], tensor.DType).CopyFrom(flat.Narrow(0, done, take));
+            staging.AsTensor([take], tensor.DType).CopyFrom(flat.Narrow(0, done, take));
             crc = Crc32C.Append(crc, staging.GetSpan(0, checked((int)(take * elementBytes))));
         }
         return (crc, byteCount + flat.NumElements * elementBytes);
