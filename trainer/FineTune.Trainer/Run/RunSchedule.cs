@@ -48,7 +48,7 @@ public static class RunSchedule
             return (fresh, F($"{Describe(fresh)}{capped}; re-planned for {totalSteps} steps (was {oldTotal}) with the warmup unchanged"));
         LearningRateSchedule replanned = old.ReplannedFrom(step, totalSteps);
         string floor = replanned.DecayStartLr == 0 ? "; the run had decayed to lr 0 (schedule.min_lr_ratio 0), so its extra steps do not change the weights: raise schedule.min_lr_ratio, or start a new run from this checkpoint" : "";
-        return (replanned, F($"lr schedule re-planned from the resume point: the run now has {totalSteps} steps (was {oldTotal}), so the lr continues from {replanned.DecayStartLr:0.###e+0} at step {step} and decays ({Name(replanned.Kind)}) to {replanned.PeakLr * replanned.MinLrRatio:0.###e+0} at step {totalSteps}, without a jump{floor}"));
+        return (replanned, F($"lr schedule re-planned from the resume point: the run now has {totalSteps} steps (was {oldTotal}), so the lr continues from {replanned.DecayStartLr:0.###e+0} at step {step} and {(replanned.Kind == ScheduleKind.Constant ? "stays there (constant)" : F($"decays ({Name(replanned.Kind)}) to {replanned.PeakLr * replanned.MinLrRatio:0.###e+0} at step {totalSteps}"))}, without a jump{floor}"));
     }
 
     /// <summary>Records what <see cref="Plan"/> needs to continue <paramref name="schedule"/> after a resume.</summary>
