@@ -99,4 +99,21 @@ public sealed class GenerateAndPlotCommandTests(GenerateAndPlotCommandTests.Trai
         Assert.Equal(ExitCodes.UserError, missing);
         Assert.Contains("no such run folder", missingError);
     }
+
+    [Fact]
+    public void PlotRefusesALinkedLossPngInTheRunFolder()
+    {
+        string run = Directory.CreateDirectory(Path.Combine(_tiny.OutputDirectory, "linked-" + Guid.NewGuid().ToString("N"))).FullName;
+        File.Copy(Path.Combine(_tiny.RunDirectory, "metrics.jsonl"), Path.Combine(run, "metrics.jsonl"));
+        string outside = Path.Combine(_tiny.OutputDirectory, "precious-" + Guid.NewGuid().ToString("N") + ".png");
+        File.WriteAllText(outside, "not a plot\n");
+        string link = Path.Combine(run, "loss.png");
+        File.CreateSymbolicLink(link, outside);
+
+        var (code, _, error) = CliRunner.Run("plot", run);
+
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Equal($"error: {link} is a symbolic link (to {outside}), and FineTune never writes or deletes through links out of output_dir; remove the link.", error.Trim());
+        Assert.Equal("not a plot\n", File.ReadAllText(outside));
+    }
 }
