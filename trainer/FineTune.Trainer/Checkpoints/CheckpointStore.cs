@@ -190,7 +190,17 @@ public sealed partial class CheckpointStore
             return $"{CheckpointManifest.FileName} is missing";
         if (IO.InputFile.KindOf(manifestPath) != "file" || new FileInfo(manifestPath).Length > ManifestLimitByteCount)
             return $"{CheckpointManifest.FileName} is not a regular file of at most {ManifestLimitByteCount} bytes";
-        manifest = CheckpointManifest.TryParse(File.ReadAllBytes(manifestPath), out string? manifestProblem);
+        byte[] manifestBytes;
+        try
+        {
+            // bounded again as it is read: the file may have been swapped or grown since the check
+            manifestBytes = IO.InputFile.ReadAllBytes(manifestPath, ManifestLimitByteCount, CheckpointManifest.FileName);
+        }
+        catch (UserErrorException e)
+        {
+            return $"{CheckpointManifest.FileName} cannot be read ({e.Message.TrimEnd('.')})";
+        }
+        manifest = CheckpointManifest.TryParse(manifestBytes, out string? manifestProblem);
         if (manifest is null)
             return $"{CheckpointManifest.FileName} is unreadable: {manifestProblem}";
         if (manifest.Step != checkpoint.Step)
@@ -204,6 +214,8 @@ public sealed partial class CheckpointStore
             string path = checkpoint.FilePath(entry.RelativePath);
             if (!File.Exists(path))
                 return $"file {entry.RelativePath} is missing";
+            if (IO.InputFile.KindOf(path) is string kind && kind != "file")
+                return $"file {entry.RelativePath} is a {kind}, not a regular file"; // reading a FIFO for its CRC would never end
             long byteCount = new FileInfo(path).Length;
             if (byteCount != entry.ByteCount)
                 return $"file {entry.RelativePath} has {byteCount} bytes but the manifest says {entry.ByteCount}";
