@@ -225,6 +225,36 @@ public sealed class CheckpointTests : IDisposable
     }
 
     [Fact]
+    public void AStoreListingWhileAWriterStartsNeverDeletesItsTempFolder()
+    {
+        // a 2-rank run lost step_2.tmp-PID/model.safetensors.tmp: a store listed the folder between the writer's
+        // mkdir and its lock, took it for a dead writer's and deleted it (the test polling for checkpoints, or a rank)
+        using var stop = new CancellationTokenSource();
+        var lister = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+                _store.ListAll();
+        });
+        lister.Start();
+        try
+        {
+            for (long step = 1; step <= 300; step++)
+            {
+                using CheckpointWriter writer = _store.BeginWrite(step);
+                File.WriteAllBytes(writer.PathFor("weights.bin"), [1, 2, 3]);
+                writer.WriteTrainerState(State(step));
+                writer.Commit(keepLast: 1);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            lister.Join();
+        }
+        Assert.Equal([300L], _store.List().Select(c => c.Step));
+    }
+
+    [Fact]
     public void PruneKeepsTheNewestKeepLast()
     {
         for (long step = 1; step <= 4; step++)
