@@ -44,6 +44,12 @@ public sealed class FileLock : IDisposable
                 if (errno != LibC.EAGAIN)
                     throw new DirectIoException("flock", path, 0, 0, errno);
                 holderPid = ReadPid(fd);
+                // the holder writes its pid just after it takes the lock: a comer in between reads an empty file
+                for (int retry = 0; holderPid is null && retry < 20; retry++)
+                {
+                    Thread.Sleep(5);
+                    holderPid = ReadPid(fd);
+                }
                 return null;
             }
             finally

@@ -16,6 +16,12 @@ public static unsafe class InputFile
     public const long TokenizerLimitByteCount = 512L << 20;
     public const long RecipeLimitByteCount = 4L << 20;
 
+    /// <summary>
+    /// A data or text file read whole into memory: 1 GiB, near the largest .NET string (2^30 characters), so a larger
+    /// file could not be decoded anyway; a bigger data set is split into files of one folder.
+    /// </summary>
+    public const long DataLimitByteCount = 1L << 30;
+
     private const int StatBufferByteCount = 256; // struct stat is 144 bytes on x86_64
     private const int ModeOffset = 24;           // st_dev 8, st_ino 8, st_nlink 8, then st_mode (x86_64 kernel layout)
     private const long SysStat = 4;
@@ -57,13 +63,16 @@ public static unsafe class InputFile
             throw new UserErrorException($"{what} {path} is a {kind}, not a regular file; give a regular file{(kind == "folder" ? " inside it" : "")}.");
     }
 
-    /// <summary>The bytes of a regular file of at most <paramref name="maxByteCount"/> bytes.</summary>
-    public static byte[] ReadAllBytes(string path, long maxByteCount, string what)
+    /// <summary>
+    /// The bytes of a regular file of at most <paramref name="maxByteCount"/> bytes; <paramref name="fix"/> ends the
+    /// sentence for a larger file (by default: check that it is the right file).
+    /// </summary>
+    public static byte[] ReadAllBytes(string path, long maxByteCount, string what, string? fix = null)
     {
         RequireRegular(path, what);
         long length = new FileInfo(path).Length;
         if (length > maxByteCount)
-            throw new UserErrorException($"{what} {path} has {length:N0} bytes, more than the {maxByteCount:N0} a {what} can plausibly need; check that it is the right file.");
+            throw new UserErrorException($"{what} {path} has {length:N0} bytes, more than the {maxByteCount:N0} a {what} can plausibly need; {fix ?? "check that it is the right file"}.");
         try
         {
             byte[] bytes = File.ReadAllBytes(path);
@@ -76,4 +85,15 @@ public static unsafe class InputFile
             throw new UserErrorException($"Cannot read {what} {path} ({e.Message.TrimEnd('.')}).", e);
         }
     }
+
+    /// <summary>A regular file's text (UTF-8 as File.ReadAllText reads it: a leading byte order mark dropped, invalid bytes as U+FFFD), bounded as <see cref="ReadAllBytes"/>.</summary>
+    public static string ReadAllText(string path, long maxByteCount, string what, string? fix = null)
+    {
+        byte[] bytes = ReadAllBytes(path, maxByteCount, what, fix);
+        return Encoding.UTF8.GetString(WithoutByteOrderMark(bytes).Span);
+    }
+
+    /// <summary><paramref name="bytes"/> without a leading UTF-8 byte order mark (EF BB BF), which JSON parsers refuse and File.ReadAllText drops.</summary>
+    public static ReadOnlyMemory<byte> WithoutByteOrderMark(ReadOnlyMemory<byte> bytes) =>
+        bytes.Span.StartsWith(Encoding.UTF8.Preamble) ? bytes[Encoding.UTF8.Preamble.Length..] : bytes;
 }

@@ -44,18 +44,21 @@ public sealed class SafetensorsIndex
     {
         if (!File.Exists(path))
             throw new UserErrorException($"Safetensors index {path} does not exist; check the model directory.");
-        byte[] bytes = File.ReadAllBytes(path);
+        // StrictJson's rule, with this file's sentences: regular, bounded, no comments, no key twice
+        byte[] bytes = InputFile.ReadAllBytes(path, InputFile.ConfigLimitByteCount, FileName);
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(bytes);
+            document = JsonDocument.Parse(InputFile.WithoutByteOrderMark(bytes), StrictJson.Options);
         }
         catch (JsonException exception)
         {
-            throw new SafetensorsFormatException(path, $"the index is not well-formed JSON ({exception.Message})", exception);
+            throw new SafetensorsFormatException(path, $"the index is not well-formed JSON (line {exception.LineNumber + 1}: {StrictJson.Reason(exception)})", exception);
         }
         using (document)
         {
+            if (StrictJson.FirstDuplicateKey(document.RootElement) is string key)
+                throw new SafetensorsFormatException(path, $"the index has the key {key} twice, and which one counts is ambiguous");
             JsonElement root = document.RootElement;
             if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("weight_map", out JsonElement map) || map.ValueKind != JsonValueKind.Object)
                 throw new SafetensorsFormatException(path, "the index has no \"weight_map\" object");

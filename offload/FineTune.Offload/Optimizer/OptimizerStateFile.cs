@@ -22,6 +22,9 @@ public static class OptimizerStateFile
 {
     public const string DataFileName = "optimizer-state.bin";
     public const string ManifestFileName = "optimizer-state.json";
+
+    /// <summary>About 2 million extents of ~130 bytes each: far above a real run's (one per sub-group), below what would exhaust memory.</summary>
+    private const long ManifestLimitByteCount = 256L << 20;
     private const string FormatName = "finetune-optimizer-state";
     private const int FormatVersion = 2;
     private const int CrcChunkByteCount = 1 << 30;
@@ -196,7 +199,11 @@ public static class OptimizerStateFile
     {
         try
         {
-            return JsonSerializer.Deserialize<Manifest>(File.ReadAllText(manifestPath), s_json)
+            byte[] bytes = InputFile.ReadAllBytes(manifestPath, ManifestLimitByteCount, ManifestFileName);
+            using (StrictJson.Parse(bytes, manifestPath, "the checkpoint is damaged; resume from another checkpoint"))
+            {
+            }
+            return JsonSerializer.Deserialize<Manifest>(InputFile.WithoutByteOrderMark(bytes).Span, s_json)
                 ?? throw new JsonException("empty manifest");
         }
         catch (JsonException exception)

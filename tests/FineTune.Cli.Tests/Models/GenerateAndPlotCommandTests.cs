@@ -1,3 +1,5 @@
+using FineTune.IO;
+using FineTune.Tests;
 using FineTune.Trainer.Tests.Runs;
 using Xunit;
 
@@ -114,5 +116,47 @@ public sealed class GenerateAndPlotCommandTests(GenerateAndPlotCommandTests.Trai
         var (missing, _, missingError) = CliRunner.Run("plot", Path.Combine(_tiny.OutputDirectory, "nope"));
         Assert.Equal(ExitCodes.UserError, missing);
         Assert.Contains("no such run folder", missingError);
+    }
+
+    [Fact]
+    public void AGenerationConfigWithAKeyTwiceOversizedOrAFifoIsRefusedNamingIt()
+    {
+        // issue 21: generation_config.json was read whole, unbounded, with the last of two keys silently winning
+        string exported = Path.Combine(_tiny.OutputDirectory, "hf-" + Guid.NewGuid().ToString("N"));
+        Assert.Equal(ExitCodes.Success, CliRunner.Run("export", _tiny.RunDirectory, exported).ExitCode);
+        string path = Path.Combine(exported, "generation_config.json");
+        string[] generate = ["generate", "--model", exported, "--tokenizer", "byte", "--prompt", "a", "--max-new-tokens", "2"];
+        var cases = new (Action Plant, string Sentence)[]
+        {
+            (() => File.WriteAllText(path, "{\"eos_token_id\": 2, \"eos_token_id\": 3}"), $"{path}: key $.eos_token_id appears twice, and which one counts is ambiguous; fix or remove the file."),
+            (() => File.WriteAllText(path, "{\"eos_token_id\": [2, \"x\"]}"), $"{path}: eos_token_id holds \"x\", which is not a token id; give an id or a list of ids (or remove the key)."),
+            (() => HostileFiles.Oversized(path, InputFile.ConfigLimitByteCount + 1), $"generation_config.json {path} has "),
+            (() => HostileFiles.Fifo(path), $"generation_config.json {path} is a FIFO (named pipe), not a regular file"),
+        };
+        foreach (var (plant, sentence) in cases)
+        {
+            plant();
+            var (code, _, error) = CliRunner.Run(generate);
+            Assert.True(code == ExitCodes.UserError, $"{sentence}: exit {code} {error}");
+            Assert.StartsWith($"error: {sentence}", error.Trim());
+            Assert.Single(error.Trim().Split('\n'));
+        }
+    }
+
+    [Fact]
+    public void PlotRefusesALinkedLossPngInTheRunFolder()
+    {
+        string run = Directory.CreateDirectory(Path.Combine(_tiny.OutputDirectory, "linked-" + Guid.NewGuid().ToString("N"))).FullName;
+        File.Copy(Path.Combine(_tiny.RunDirectory, "metrics.jsonl"), Path.Combine(run, "metrics.jsonl"));
+        string outside = Path.Combine(_tiny.OutputDirectory, "precious-" + Guid.NewGuid().ToString("N") + ".png");
+        File.WriteAllText(outside, "not a plot\n");
+        string link = Path.Combine(run, "loss.png");
+        File.CreateSymbolicLink(link, outside);
+
+        var (code, _, error) = CliRunner.Run("plot", run);
+
+        Assert.Equal(ExitCodes.UserError, code);
+        Assert.Equal($"error: {link} is a symbolic link (to {outside}), and FineTune never writes or deletes through links out of output_dir; remove the link.", error.Trim());
+        Assert.Equal("not a plot\n", File.ReadAllText(outside));
     }
 }

@@ -58,6 +58,36 @@ public sealed class ConcurrentRunTests
         Assert.Empty(Directory.GetFiles(swap, "finetune-*.swap")); // the dead run's were removed, the resume's own deleted at its end
     }
 
+    [Fact]
+    public void TwoFreshRunsStartedTogetherIntoOneFolderTrainOnceAndRefuseTheOther()
+    {
+        // issue 21: both "succeeded", each overwriting the other's checkpoints and interleaving metrics.jsonl; and the
+        // refused one must not take back the folders it found missing too (they are the winner's now)
+        using var tiny = new TinyRunRecipe();
+        const int steps = 16;
+        string[] args = ["run", tiny.RecipePath, $"training.max_steps={steps}", "checkpoint.every_steps=4", "logging.log_every_steps=1"];
+        using var first = new FinetuneProcess(args);
+        using var second = new FinetuneProcess(args);
+        int firstCode = first.WaitForExit(s_timeout), secondCode = second.WaitForExit(s_timeout);
+
+        Assert.True(new[] { firstCode, secondCode }.Order().SequenceEqual([0, 2]), $"exits {firstCode} and {secondCode}:\n{first.Output}\n---\n{second.Output}");
+        var (winner, loser) = firstCode == 0 ? (first, second) : (second, first);
+        Assert.Single(loser.Output.Split('\n'), line => line.StartsWith("error: ", StringComparison.Ordinal));
+        Assert.Contains($"error: output_dir {tiny.RunDirectory} is in use by finetune process {winner.Id} (it holds {Path.Combine(tiny.RunDirectory, RunFolderLock.FileName)}); wait for it to finish or stop it, or choose another output_dir.\n", loser.Output);
+        Assert.Contains($"finished {steps}/{steps} steps", winner.Output);
+
+        // the winner's files, whole: one parsable line per step, every checkpoint verifies, its loss is the run's
+        string[] lines = File.ReadAllLines(Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName));
+        Assert.Equal(steps, lines.Length);
+        SortedDictionary<long, double> losses = RunMetricsLog.ReadLosses(Path.Combine(tiny.RunDirectory, RunMetricsLog.FileName));
+        Assert.Equal(Enumerable.Range(1, steps).Select(i => (long)i), losses.Keys);
+        var store = new CheckpointStore(Path.Combine(tiny.RunDirectory, "checkpoints"));
+        Assert.Equal([12L, 16L], store.List().Select(c => c.Step)); // keep_last 2
+        foreach (CheckpointInfo checkpoint in store.List())
+            store.Verify(checkpoint);
+        Assert.Equal(steps, store.List()[^1].ReadTrainerState().Step);
+    }
+
     private static void WaitFor(Func<bool> condition, FinetuneProcess process)
     {
         var clock = Stopwatch.StartNew();

@@ -155,6 +155,59 @@ public sealed class RunFolderRulesTests
         Assert.Equal("not a run's file\n", File.ReadAllText(outside));
     }
 
+    [Theory]
+    [InlineData(RunMetricsLog.EvalFileName)]
+    [InlineData(FineTune.Trainer.Plots.LossPlot.FileName)]
+    public void ASymlinkedEvalLogOrPlotIsRefusedAndItsTargetUntouched(string name)
+    {
+        // issue 21: only metrics.jsonl, tensorboard/, checkpoints/ and the lock were checked; eval.jsonl is appended
+        // at every evaluation and loss.png drawn at the end, both through the link
+        using var tiny = new TinyRunRecipe();
+        string outside = Path.Combine(tiny.OutputDirectory, "precious.txt");
+        File.WriteAllText(outside, "not a run's file\n");
+        Directory.CreateDirectory(tiny.RunDirectory);
+        string link = Path.Combine(tiny.RunDirectory, name);
+        File.CreateSymbolicLink(link, outside);
+
+        var (code, _, error) = CliRunner.Run("run", tiny.RecipePath, "training.max_steps=2", "resume=true", "eval.every_steps=1", "eval.fraction=0.1");
+
+        Assert.Equal(2, code);
+        Assert.Equal($"error: {link} is a symbolic link (to {outside}), and FineTune never writes or deletes through links out of output_dir; remove the link.", error.Trim());
+        Assert.Equal("not a run's file\n", File.ReadAllText(outside));
+    }
+
+    [Fact]
+    public void ASymlinkedLogsFolderOrRankLogIsRefusedBeforeTheLauncherWritesIt()
+    {
+        // the --nproc launcher creates OUTPUT_DIR/logs and appends to logs/rank-R.log before any rank checks the folder
+        using var tiny = new TinyRunRecipe();
+        string elsewhere = Directory.CreateDirectory(Path.Combine(tiny.OutputDirectory, "elsewhere")).FullName;
+        Directory.CreateDirectory(tiny.RunDirectory);
+        string logs = Path.Combine(tiny.RunDirectory, RunDirectories.LogsFolderName);
+        Directory.CreateSymbolicLink(logs, elsewhere);
+
+        var (code, _, error) = CliRunner.Run("run", tiny.RecipePath, "training.max_steps=2", "--nproc", "2");
+
+        Assert.True(code == 2, $"exit {code} {error}");
+        Assert.Equal($"error: {logs} is a symbolic link (to {elsewhere}), and FineTune never writes or deletes through links out of output_dir; remove the link.", error.Trim());
+        Assert.Empty(Directory.GetFileSystemEntries(elsewhere));
+
+        // resume --nproc into a real logs/ whose rank-0.log links out
+        File.Delete(logs); // the link itself
+        Assert.Equal(0, CliRunner.Run("run", tiny.RecipePath, "training.max_steps=2").ExitCode);
+        Directory.CreateDirectory(logs);
+        string outside = Path.Combine(tiny.OutputDirectory, "precious.log");
+        File.WriteAllText(outside, "not a run's file\n");
+        string rankLog = Path.Combine(logs, "rank-0.log");
+        File.CreateSymbolicLink(rankLog, outside);
+
+        (code, _, error) = CliRunner.Run("resume", tiny.RunDirectory, "training.max_steps=4", "--nproc", "2");
+
+        Assert.True(code == 2, $"exit {code} {error}");
+        Assert.Equal($"error: {rankLog} is a symbolic link (to {outside}), and FineTune never writes or deletes through links out of output_dir; remove the link.", error.Trim());
+        Assert.Equal("not a run's file\n", File.ReadAllText(outside));
+    }
+
     [Fact]
     public void CheckpointsAreSavedByTimeToo()
     {

@@ -1,4 +1,5 @@
 using FineTune.IO.Safetensors;
+using FineTune.Tests;
 using Xunit;
 
 namespace FineTune.IO.Tests.Safetensors;
@@ -60,5 +61,23 @@ public sealed class SafetensorsIndexTests : IDisposable
         var error = Assert.Throws<SafetensorsFormatException>(() => SafetensorsIndex.Read(path));
         Assert.Contains(expected, error.Message);
         Assert.Contains(path, error.Message);
+    }
+
+    [Fact]
+    public void ADuplicatedKeyAnOversizedIndexAndAFifoAreRefusedNamingTheFile()
+    {
+        // issue 21: the index was read whole with no bound and no strict rule (a repeated total_size silently took one)
+        string path = _directory.File(SafetensorsIndex.FileName);
+        File.WriteAllText(path, "{\"metadata\": {\"total_size\": 4, \"total_size\": 8}, \"weight_map\": {\"w\": \"model.safetensors\"}}");
+        Assert.Equal($"{path} is not a valid safetensors file: the index has the key $.metadata.total_size twice, and which one counts is ambiguous.",
+            HostileFiles.Refusal(() => SafetensorsIndex.Read(path)));
+
+        HostileFiles.Oversized(path, InputFile.ConfigLimitByteCount + 1);
+        string oversized = HostileFiles.Refusal(() => SafetensorsIndex.Read(path));
+        Assert.StartsWith($"{SafetensorsIndex.FileName} {path} has ", oversized);
+        Assert.Contains("bytes, more than the ", oversized);
+
+        HostileFiles.Fifo(path);
+        Assert.StartsWith($"{SafetensorsIndex.FileName} {path} is a FIFO (named pipe), not a regular file", HostileFiles.Refusal(() => SafetensorsIndex.Read(path)));
     }
 }

@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json.Nodes;
 using FineTune.IO;
+using FineTune.Tests;
 using FineTune.Trainer.Checkpoints;
 using Xunit;
 
@@ -198,6 +199,59 @@ public sealed class CheckpointTests : IDisposable
         _store.Prune(keepLast: 1);
         Assert.True(Directory.Exists(newest), "pruning must not delete a damaged checkpoint");
         Assert.Equal([30L], _store.Newer(10).Select(c => c.Step));
+    }
+
+    [Fact]
+    public void AFifoOrAnOversizedFileInACheckpointIsDamageNotAHang()
+    {
+        // a listed file of 0 bytes passes the size check, so a FIFO in its place was opened for its CRC (and blocked)
+        CheckpointWriter writer = _store.BeginWrite(7);
+        writer.WriteText("notes.txt", "");
+        writer.WriteTrainerState(State(7));
+        string folder = writer.Commit(keepLast: 2);
+        var checkpoint = new CheckpointInfo(7, folder);
+        _store.Verify(checkpoint);
+        HostileFiles.Fifo(Path.Combine(folder, "notes.txt"));
+        Assert.StartsWith($"Checkpoint {folder} is damaged: file notes.txt is a FIFO (named pipe), not a regular file; ",
+            HostileFiles.Refusal(() => _store.Verify(checkpoint)));
+
+        string manifest = Path.Combine(folder, CheckpointManifest.FileName);
+        foreach (Action plant in new Action[] { () => HostileFiles.Fifo(manifest), () => HostileFiles.Oversized(manifest, (64L << 20) + 1) })
+        {
+            plant();
+            Assert.StartsWith($"Checkpoint {folder} is damaged: manifest.json is not a regular file of at most 67108864 bytes; ",
+                HostileFiles.Refusal(() => _store.Verify(checkpoint)));
+        }
+    }
+
+    [Fact]
+    public void AStoreListingWhileAWriterStartsNeverDeletesItsTempFolder()
+    {
+        // a 2-rank run lost step_2.tmp-PID/model.safetensors.tmp: a store listed the folder between the writer's
+        // mkdir and its lock, took it for a dead writer's and deleted it (the test polling for checkpoints, or a rank)
+        using var stop = new CancellationTokenSource();
+        var lister = new Thread(() =>
+        {
+            while (!stop.IsCancellationRequested)
+                _store.ListAll();
+        });
+        lister.Start();
+        try
+        {
+            for (long step = 1; step <= 300; step++)
+            {
+                using CheckpointWriter writer = _store.BeginWrite(step);
+                File.WriteAllBytes(writer.PathFor("weights.bin"), [1, 2, 3]);
+                writer.WriteTrainerState(State(step));
+                writer.Commit(keepLast: 1);
+            }
+        }
+        finally
+        {
+            stop.Cancel();
+            lister.Join();
+        }
+        Assert.Equal([300L], _store.List().Select(c => c.Step));
     }
 
     [Fact]

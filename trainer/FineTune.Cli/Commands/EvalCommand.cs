@@ -117,9 +117,10 @@ internal static class EvalCommand
     private static int[] Encode(string folder, string textFile)
     {
         FineTune.IO.InputFile.RequireRegular(textFile, "--text");
+        string text = FineTune.IO.InputFile.ReadAllText(textFile, FineTune.IO.InputFile.DataLimitByteCount, "--text file", "give a smaller sample of the text");
         if (!File.Exists(Path.Combine(folder, TokenizerLoader.TokenizerFileName)))
             throw new UserErrorException($"--text needs {Path.Combine(folder, TokenizerLoader.TokenizerFileName)}, which does not exist; pass --tokens instead.");
         ITokenizer tokenizer = TokenizerLoader.Load(folder);
-        return tokenizer.Encode(File.ReadAllText(textFile), addSpecialTokens: true);
+        return tokenizer.Encode(text, addSpecialTokens: true);
     }
 }

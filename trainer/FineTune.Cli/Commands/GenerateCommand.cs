@@ -123,21 +123,18 @@ internal static class GenerateCommand
         string generationConfig = Path.Combine(modelFolder, "generation_config.json");
         if (File.Exists(generationConfig))
         {
-            try
+            using JsonDocument document = IO.StrictJson.ReadFile(generationConfig, IO.InputFile.ConfigLimitByteCount, "generation_config.json", "fix or remove the file");
+            JsonElement root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new UserErrorException($"{generationConfig}: the file holds a JSON {root.ValueKind.ToString().ToLowerInvariant()}, not an object; fix or remove the file.");
+            if (root.TryGetProperty("eos_token_id", out JsonElement value) && value.ValueKind != JsonValueKind.Null)
             {
-                using JsonDocument document = JsonDocument.Parse(File.ReadAllText(generationConfig));
-                if (document.RootElement.TryGetProperty("eos_token_id", out JsonElement value))
+                foreach (JsonElement item in value.ValueKind == JsonValueKind.Array ? value.EnumerateArray().ToArray() : [value])
                 {
-                    foreach (JsonElement item in value.ValueKind == JsonValueKind.Array ? value.EnumerateArray().ToArray() : [value])
-                    {
-                        if (item.TryGetInt32(out int id))
-                            ids.Add(id);
-                    }
+                    if (item.ValueKind != JsonValueKind.Number || !item.TryGetInt32(out int id) || id < 0)
+                        throw new UserErrorException($"{generationConfig}: eos_token_id holds {item.GetRawText()}, which is not a token id; give an id or a list of ids (or remove the key).");
+                    ids.Add(id);
                 }
-            }
-            catch (JsonException e)
-            {
-                throw new UserErrorException($"{generationConfig}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
             }
         }
         return ids;

@@ -25,6 +25,8 @@ internal static class PlotCommand
             string path = parsed.GetValue(output) ?? (folders.Length == 1 ? Path.Combine(folders[0], LossPlot.FileName) : LossPlot.FileName);
             if (!path.EndsWith(".png", StringComparison.OrdinalIgnoreCase))
                 throw new UserErrorException($"-o {path}: the plot is a PNG; give a file name ending in .png.");
+            if (parsed.GetValue(output) is null && folders.Length == 1)
+                FineTune.Trainer.Runs.RunDirectories.RefuseLink(path); // RUN/loss.png, as a run draws it; an -o the user names is theirs
             foreach (RunHistory run in histories)
             {
                 if (run.Train.Count == 0)

@@ -39,8 +39,9 @@ internal static class ResumeCommand
             if (parsed.GetValue(nproc) is int count and not 1)
             {
                 // any number of ranks resumes any checkpoint: the optimizer states re-partition
+                RunDirectories.RefuseLinks(runFolder); // before the launcher creates logs/ and writes rank-R.log
                 string[] rankArguments = parsed.GetValue(discardNewer) ? ["resume", given, .. extra, "--discard-newer"] : ["resume", given, .. extra];
-                return Launch.LocalLauncher.Run(rankArguments, count, Path.Combine(runFolder, "logs"), Launch.LocalLauncher.Timeout(parsed.GetValue(timeout)));
+                return Launch.LocalLauncher.Run(rankArguments, count, Path.Combine(runFolder, RunDirectories.LogsFolderName), Launch.LocalLauncher.Timeout(parsed.GetValue(timeout)));
             }
             var store = new CheckpointStore(checkpointsFolder);
             store.VerifyFile(checkpoint, CheckpointWriter.RecipeFileName);

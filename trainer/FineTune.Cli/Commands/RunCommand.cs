@@ -43,8 +43,9 @@ internal static class RunCommand
             {
                 // Checked once here, so a bad recipe is one sentence, not one per rank; its output_dir holds the logs.
                 Recipe checkedRecipe = Recipe.Load(path, pairs);
+                RunDirectories.RefuseLinks(checkedRecipe); // before the launcher creates logs/ and writes rank-R.log
                 string[] rankArguments = discard ? ["run", path, .. pairs, "--discard-newer"] : ["run", path, .. pairs];
-                return LocalLauncher.Run(rankArguments, count, Path.Combine(checkedRecipe.OutputDir, "logs"), LocalLauncher.Timeout(parsed.GetValue(timeout)));
+                return LocalLauncher.Run(rankArguments, count, Path.Combine(checkedRecipe.OutputDir, RunDirectories.LogsFolderName), LocalLauncher.Timeout(parsed.GetValue(timeout)));
             }
             DistributedEnvironment env = DistributedEnvironment.FromProcess();
             return Execute(Recipe.Load(path, pairs, new RecipeLoadOptions { Rank = env.Rank }), discard);

@@ -111,7 +111,7 @@ internal static class TokenizeCommand
     {
         if (!File.Exists(file))
             throw new UserErrorException($"{file}: no such --bench-file.");
-        string text = File.ReadAllText(file);
+        string text = FineTune.IO.InputFile.ReadAllText(file, FineTune.IO.InputFile.DataLimitByteCount, "--bench-file", "give a smaller sample of the text");
         return text.Length > 0 ? text : throw new UserErrorException($"{file}: the --bench-file is empty.");
     }
 }

@@ -87,7 +87,8 @@ internal static class LocalLauncher
                 lock (ranks)
                     ranks.ForEach(r => r.Kill());
             }
-            ranks.First(r => !r.HasExited).WaitForExit(s_poll);
+            // the last rank may end between the loop's test and this line
+            ranks.FirstOrDefault(r => !r.HasExited)?.WaitForExit(s_poll);
         }
     }
 

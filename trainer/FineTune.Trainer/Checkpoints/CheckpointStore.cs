@@ -59,7 +59,7 @@ public sealed partial class CheckpointStore
             if (match.Success && long.TryParse(match.Groups[1].Value, NumberStyles.None, CultureInfo.InvariantCulture, out long step))
                 all.Add(new CheckpointInfo(step, folder));
             else if (TempName().IsMatch(name) && !IsLocked(folder) && !IsSymlink(folder))
-                Directory.Delete(folder, recursive: true);
+                DeleteStaleTemp(folder);
         }
         return all.OrderBy(c => c.Step).ToList();
     }
@@ -163,7 +163,7 @@ public sealed partial class CheckpointStore
         if (Directory.Exists(doomed))
             Directory.Delete(doomed, recursive: true);
         Directory.Move(checkpointDirectory, doomed);
-        Directory.Delete(doomed, recursive: true);
+        DeleteStaleTemp(doomed); // a store listing now may be deleting it too
     }
 
     /// <summary>Byte count and CRC-32C of a file, read in 1 MiB chunks.</summary>
@@ -190,7 +190,17 @@ public sealed partial class CheckpointStore
             return $"{CheckpointManifest.FileName} is missing";
         if (IO.InputFile.KindOf(manifestPath) != "file" || new FileInfo(manifestPath).Length > ManifestLimitByteCount)
             return $"{CheckpointManifest.FileName} is not a regular file of at most {ManifestLimitByteCount} bytes";
-        manifest = CheckpointManifest.TryParse(File.ReadAllBytes(manifestPath), out string? manifestProblem);
+        byte[] manifestBytes;
+        try
+        {
+            // bounded again as it is read: the file may have been swapped or grown since the check
+            manifestBytes = IO.InputFile.ReadAllBytes(manifestPath, ManifestLimitByteCount, CheckpointManifest.FileName);
+        }
+        catch (UserErrorException e)
+        {
+            return $"{CheckpointManifest.FileName} cannot be read ({e.Message.TrimEnd('.')})";
+        }
+        manifest = CheckpointManifest.TryParse(manifestBytes, out string? manifestProblem);
         if (manifest is null)
             return $"{CheckpointManifest.FileName} is unreadable: {manifestProblem}";
         if (manifest.Step != checkpoint.Step)
@@ -204,6 +214,8 @@ public sealed partial class CheckpointStore
             string path = checkpoint.FilePath(entry.RelativePath);
             if (!File.Exists(path))
                 return $"file {entry.RelativePath} is missing";
+            if (IO.InputFile.KindOf(path) is string kind && kind != "file")
+                return $"file {entry.RelativePath} is a {kind}, not a regular file"; // reading a FIFO for its CRC would never end
             long byteCount = new FileInfo(path).Length;
             if (byteCount != entry.ByteCount)
                 return $"file {entry.RelativePath} has {byteCount} bytes but the manifest says {entry.ByteCount}";
@@ -217,6 +229,29 @@ public sealed partial class CheckpointStore
                 return $"file {entry.RelativePath} fails its CRC-32C check (its contents changed after it was written)";
         }
         return null;
+    }
+
+    /// <summary>
+    /// Removes a dead writer's temp folder, or a checkpoint being deleted through its temp name: an unlocked temp
+    /// folder is any store's to remove, so another one may be removing it too, and what it removed first is no
+    /// error. Gone already is fine as well: listed while its live writer renamed it to step_N (its lock file then was
+    /// not at the old path, which reads as unlocked).
+    /// </summary>
+    private static void DeleteStaleTemp(string folder)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                Directory.Delete(folder, recursive: true);
+                return;
+            }
+            catch (IOException) when (attempt < 3 || !Directory.Exists(folder))
+            {
+                if (!Directory.Exists(folder))
+                    return;
+            }
+        }
     }
 
     private static bool IsSymlink(string path) => new DirectoryInfo(path).LinkTarget is not null;

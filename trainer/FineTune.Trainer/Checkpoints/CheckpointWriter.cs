@@ -9,7 +9,9 @@ namespace FineTune.Trainer.Checkpoints;
 /// either the previous checkpoints untouched plus a temp folder (ignored and later removed by
 /// <see cref="CheckpointStore"/>), or the new complete one. Disposing without Commit deletes the temp folder.
 /// The temp folder holds an exclusively locked ".lock" file while the writer lives, so a store can tell a live
-/// writer from a stale folder even when a restarted container reuses the same pid.
+/// writer from a stale folder even when a restarted container reuses the same pid; it is made and locked as
+/// <c>.step_&lt;N&gt;.tmp-&lt;pid&gt;.new</c> and renamed, so no store ever sees it unlocked (a crash in that instant
+/// leaves the hidden folder, which no store deletes: it cannot tell it from one being made).
 /// What goes into a checkpoint (weights, optimizer state) is the caller's business; this type only frames it.
 /// </summary>
 public sealed class CheckpointWriter : IDisposable
@@ -36,11 +38,20 @@ public sealed class CheckpointWriter : IDisposable
             Directory.CreateDirectory(checkpointsDirectory);
             if (Directory.Exists(TempDirectory))
                 Directory.Delete(TempDirectory, recursive: true);
-            Directory.CreateDirectory(TempDirectory);
-            _lock = new FileStream(Path.Combine(TempDirectory, LockFileName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            // The temp folder appears under its name with its lock already held: made and locked under a name no
+            // store cleans up, then renamed (the flock stays with the open file). Created in place, a store listing
+            // the folder between mkdir and the lock (another rank, a test polling for checkpoints) took it for a
+            // dead writer's and deleted it under this one.
+            string staging = Path.Combine(checkpointsDirectory, "." + Path.GetFileName(TempDirectory) + ".new");
+            if (Directory.Exists(staging))
+                Directory.Delete(staging, recursive: true);
+            Directory.CreateDirectory(staging);
+            _lock = new FileStream(Path.Combine(staging, LockFileName), FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None);
+            Directory.Move(staging, TempDirectory);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
+            _lock?.Dispose();
             throw new UserErrorException($"Cannot create checkpoint folder {TempDirectory} ({e.Message.TrimEnd('.')}); check checkpoint.dir and free space.", e);
         }
     }

@@ -29,7 +29,7 @@ public sealed record ChatTemplateChoice(ChatTemplate Template, string Reason)
         string folder = Directory.Exists(tokenizerPathOrName) ? tokenizerPathOrName : Path.GetDirectoryName(Path.GetFullPath(tokenizerPathOrName))!;
         string jinjaFile = Path.Combine(folder, JinjaFileName), jsonFile = Path.Combine(folder, JsonFileName);
         if (File.Exists(jinjaFile))
-            return FromTemplateText(File.ReadAllText(jinjaFile), jinjaFile);
+            return FromTemplateText(IO.InputFile.ReadAllText(jinjaFile, IO.InputFile.ConfigLimitByteCount, JinjaFileName), jinjaFile);
         if (File.Exists(jsonFile))
             return FromTemplateText(ReadTemplateFile(jsonFile), jsonFile);
         string? configPath = TokenizerLoader.FindConfigFile(tokenizerPathOrName);
@@ -38,17 +38,11 @@ public sealed record ChatTemplateChoice(ChatTemplate Template, string Reason)
         return FromTemplateText(ReadTemplateFile(configPath), configPath);
     }
 
+    /// <summary>chat_template.json or tokenizer_config.json, read by the strict rule (regular, bounded, no key twice).</summary>
     private static string? ReadTemplateFile(string path)
     {
-        try
-        {
-            using JsonDocument document = JsonDocument.Parse(File.ReadAllText(path));
-            return ReadTemplate(document.RootElement);
-        }
-        catch (JsonException e)
-        {
-            throw new UserErrorException($"{path}: not valid JSON (line {e.LineNumber + 1}); fix or remove the file.", e);
-        }
+        using JsonDocument document = IO.StrictJson.ReadFile(path, IO.InputFile.ConfigLimitByteCount, Path.GetFileName(path), "fix or remove the file");
+        return ReadTemplate(document.RootElement, path);
     }
 
     /// <summary>The choice for a chat_template's text (null = none declared) read from <paramref name="configPath"/>.</summary>
@@ -101,23 +95,31 @@ public sealed record ChatTemplateChoice(ChatTemplate Template, string Reason)
         : template.Contains("<|user|>", StringComparison.Ordinal) ? "Zephyr/Phi-3 style"
         : "its own format";
 
-    private static string? ReadTemplate(JsonElement root)
+    private static string? ReadTemplate(JsonElement root, string path)
     {
-        if (!root.TryGetProperty("chat_template", out JsonElement value))
+        if (root.ValueKind != JsonValueKind.Object)
+            throw new UserErrorException($"{path}: the file holds a JSON {Kind(root)}, not an object with a chat_template; fix or remove the file.");
+        if (!root.TryGetProperty("chat_template", out JsonElement value) || value.ValueKind == JsonValueKind.Null)
             return null;
         if (value.ValueKind == JsonValueKind.String)
             return value.GetString();
         if (value.ValueKind != JsonValueKind.Array)
-            return null;
+            throw new UserErrorException($"{path}: chat_template is a JSON {Kind(value)}; it must be a Jinja string or a list of {{\"name\", \"template\"}} objects.");
         // A list of named templates: prefer "default", else the first.
         string? first = null;
+        int index = 0;
         foreach (JsonElement item in value.EnumerateArray())
         {
-            string? text = item.TryGetProperty("template", out JsonElement t) ? t.GetString() : null;
+            if (item.ValueKind != JsonValueKind.Object || !item.TryGetProperty("template", out JsonElement t) || t.ValueKind != JsonValueKind.String)
+                throw new UserErrorException($"{path}: chat_template[{index}] is not a {{\"name\", \"template\"}} object with a Jinja string as its template; fix the list.");
+            string text = t.GetString()!;
             first ??= text;
-            if (item.TryGetProperty("name", out JsonElement n) && n.GetString() == "default")
+            if (item.TryGetProperty("name", out JsonElement n) && n.ValueKind == JsonValueKind.String && n.GetString() == "default")
                 return text;
+            index++;
         }
         return first;
     }
+
+    private static string Kind(JsonElement element) => element.ValueKind.ToString().ToLowerInvariant();
 }

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace FineTune.Trainer.Data;
 
@@ -9,6 +10,9 @@ namespace FineTune.Trainer.Data;
 /// files in ordinal name order. Every problem (malformed JSON, missing or mistyped field, unknown chat role, empty
 /// file) is a <see cref="UserErrorException"/> naming the file, the line and the fix. Records are held in memory:
 /// fine-tuning sets are small next to the model; this is not a streaming reader for pre-training corpora.
+/// A data file must be a regular file (a FIFO is refused before it is opened) of at most 1 GiB
+/// (<see cref="IO.InputFile.DataLimitByteCount"/>; a larger set is several files in a folder), and its JSON follows
+/// the one strict rule (<see cref="IO.StrictJson"/>: no comments, no trailing commas, no key twice in a record).
 /// </summary>
 public static class DataFileReader
 {
@@ -39,32 +43,40 @@ public static class DataFileReader
     {
         if (!File.Exists(path))
             throw new UserErrorException($"{path}: no such data file.");
-        IO.InputFile.RequireRegular(path, "data file");
-        string content = File.ReadAllText(path, Encoding.UTF8);
-        if (content.Trim().Length == 0)
+        byte[] bytes = IO.InputFile.ReadAllBytes(path, IO.InputFile.DataLimitByteCount, "data file",
+            "split it into several files in one folder and give the folder as dataset.path");
+        ReadOnlyMemory<byte> utf8 = IO.InputFile.WithoutByteOrderMark(bytes);
+        if (!Utf8.IsValid(utf8.Span))
+            utf8 = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(utf8.Span)); // invalid bytes become U+FFFD, as File.ReadAllText read them
+        if (IsBlank(utf8.Span))
             throw new UserErrorException($"{path}: the data file is empty; give a file with at least one record or document.");
         if (path.EndsWith(".jsonl", StringComparison.OrdinalIgnoreCase))
-            return ReadJsonLines(path, content, format);
+            return ReadJsonLines(path, utf8, format);
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-            return ReadJsonArray(path, content, format);
+            return ReadJsonArray(path, utf8, format);
         if (format is not (DataFormat.Auto or DataFormat.Text))
             throw new UserErrorException($"{path}: a plain-text file cannot hold {format} records; use a .json or .jsonl file, or the text format.");
-        return [new DataRecord($"{path}", content, null, null)];
+        return [new DataRecord($"{path}", Encoding.UTF8.GetString(utf8.Span), null, null)];
     }
 
-    private static List<DataRecord> ReadJsonLines(string path, string content, DataFormat format)
+    /// <summary>One record per line, each parsed by the strict JSON rule (<see cref="IO.StrictJson"/>: no comments, no key twice) straight from the file's UTF-8.</summary>
+    private static List<DataRecord> ReadJsonLines(string path, ReadOnlyMemory<byte> utf8, DataFormat format)
     {
         var records = new List<DataRecord>();
-        string[] lines = content.Split('\n');
-        for (int i = 0; i < lines.Length; i++)
+        int lineNumber = 0;
+        for (ReadOnlyMemory<byte> rest = utf8; !rest.IsEmpty;)
         {
-            string line = lines[i].TrimEnd('\r');
-            if (line.Trim().Length == 0)
+            lineNumber++;
+            int end = rest.Span.IndexOf((byte)'\n');
+            ReadOnlyMemory<byte> line = end < 0 ? rest : rest[..end];
+            rest = end < 0 ? ReadOnlyMemory<byte>.Empty : rest[(end + 1)..];
+            if (IsBlank(line.Span))
                 continue;
-            string location = $"{path}:{i + 1}";
+            string location = $"{path}:{lineNumber}";
             try
             {
-                using JsonDocument document = JsonDocument.Parse(line);
+                using JsonDocument document = JsonDocument.Parse(line, IO.StrictJson.Options);
+                RefuseDuplicateKey(document.RootElement, location);
                 format = ResolveFormat(format, document.RootElement, location);
                 records.Add(ToRecord(document.RootElement, format, location));
             }
@@ -76,11 +88,13 @@ public static class DataFileReader
         return records;
     }
 
-    private static List<DataRecord> ReadJsonArray(string path, string content, DataFormat format)
+    private static List<DataRecord> ReadJsonArray(string path, ReadOnlyMemory<byte> utf8, DataFormat format)
     {
         var records = new List<DataRecord>();
-        byte[] utf8 = Encoding.UTF8.GetBytes(content);
-        var reader = new Utf8JsonReader(utf8, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip });
+        var reader = new Utf8JsonReader(utf8.Span, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Disallow, MaxDepth = IO.StrictJson.Options.MaxDepth });
+        // line numbers counted forward from the previous record, not from the start each time
+        long countedTo = 0;
+        int line = 1;
         try
         {
             if (!reader.Read() || reader.TokenType != JsonTokenType.StartArray)
@@ -88,8 +102,11 @@ public static class DataFileReader
             int index = 0;
             while (reader.Read() && reader.TokenType != JsonTokenType.EndArray)
             {
-                string location = $"{path}:{LineOf(utf8, reader.TokenStartIndex)} (record {++index})";
+                line += utf8.Span[(int)countedTo..(int)reader.TokenStartIndex].Count((byte)'\n');
+                countedTo = reader.TokenStartIndex;
+                string location = $"{path}:{line} (record {++index})";
                 using JsonDocument document = JsonDocument.ParseValue(ref reader);
+                RefuseDuplicateKey(document.RootElement, location);
                 format = ResolveFormat(format, document.RootElement, location);
                 records.Add(ToRecord(document.RootElement, format, location));
             }
@@ -102,6 +119,15 @@ public static class DataFileReader
             throw new UserErrorException($"{path}: the array holds no records.");
         return records;
     }
+
+    private static void RefuseDuplicateKey(JsonElement record, string location)
+    {
+        if (IO.StrictJson.FirstDuplicateKey(record) is string key)
+            throw new UserErrorException($"{location}: key {key} appears twice in the record, and which one counts is ambiguous; keep one of them.");
+    }
+
+    /// <summary>Only JSON whitespace (space, tab, CR, LF): a blank line or an empty file.</summary>
+    private static bool IsBlank(ReadOnlySpan<byte> utf8) => utf8.IndexOfAnyExcept(" \t\r\n"u8) < 0;
 
     private static DataFormat ResolveFormat(DataFormat format, JsonElement record, string location)
     {
@@ -171,8 +197,6 @@ public static class DataFileReader
             throw new UserErrorException($"{location}: \"{name}\" must be a string, not {value.ValueKind.ToString().ToLowerInvariant()}.");
         return value.GetString()!;
     }
-
-    private static int LineOf(byte[] utf8, long byteOffset) => 1 + utf8.AsSpan(0, (int)byteOffset).Count((byte)'\n');
 
     private static string FirstSentence(string message)
     {

@@ -1,4 +1,5 @@
 using FineTune.Trainer.Checkpoints;
+using FineTune.Trainer.Plots;
 using FineTune.Trainer.Recipes;
 using FineTune.Trainer.TensorBoard;
 
@@ -31,20 +32,37 @@ public static class RunDirectories
         return created;
     }
 
+    /// <summary>The launcher's folder in output_dir for every rank's log (rank-R.log), under `--nproc N`.</summary>
+    public const string LogsFolderName = "logs";
+
     /// <summary>
-    /// Refuses a run whose files in output_dir are symbolic links: FineTune appends to metrics.jsonl, writes into
-    /// tensorboard/ and checkpoints/, and deletes old checkpoints; through a link any of that would land outside
-    /// the run folder. (To keep checkpoints on another disk, set checkpoint.dir there.)
+    /// Refuses a run whose files in output_dir are symbolic links: FineTune appends to metrics.jsonl and eval.jsonl,
+    /// writes loss.png, the run lock, the launcher's logs/rank-R.log and into tensorboard/ and checkpoints/, and
+    /// deletes old checkpoints; through a link any of that would land outside the run folder. Called before anything
+    /// is written: by the run itself, and by the launcher before it creates logs/. (To keep checkpoints on another
+    /// disk, set checkpoint.dir there.)
     /// </summary>
-    public static void RefuseLinks(Recipe recipe)
+    public static void RefuseLinks(Recipe recipe) => RefuseLinks(recipe.OutputDir);
+
+    /// <inheritdoc cref="RefuseLinks(Recipe)"/>
+    public static void RefuseLinks(string outputDirectory)
     {
-        foreach (string name in new[] { RunMetricsLog.FileName, "tensorboard", "checkpoints", RunFolderLock.FileName })
+        foreach (string name in new[] { RunMetricsLog.FileName, RunMetricsLog.EvalFileName, LossPlot.FileName, "tensorboard", "checkpoints", LogsFolderName, RunFolderLock.FileName })
+            RefuseLink(Path.Combine(outputDirectory, name), name == "checkpoints" ? ", and set checkpoint.dir to keep checkpoints on another disk" : "");
+        string logs = Path.Combine(outputDirectory, LogsFolderName);
+        if (Directory.Exists(logs))
         {
-            string path = Path.Combine(recipe.OutputDir, name);
-            FileSystemInfo info = Directory.Exists(path) ? new DirectoryInfo(path) : new FileInfo(path);
-            if (info.Exists && info.LinkTarget is string target)
-                throw new UserErrorException($"{path} is a symbolic link (to {target}), and FineTune never writes or deletes through links out of output_dir; remove the link{(name == "checkpoints" ? ", and set checkpoint.dir to keep checkpoints on another disk" : "")}.");
+            foreach (string entry in Directory.EnumerateFileSystemEntries(logs))
+                RefuseLink(entry);
         }
+    }
+
+    /// <summary>Throws a user error when <paramref name="path"/> is a symbolic link (dangling or not) that FineTune would write through.</summary>
+    public static void RefuseLink(string path, string advice = "")
+    {
+        // lstat-based: LinkTarget is the link's own text, set for a dangling link too (Exists follows the link)
+        if (new FileInfo(path).LinkTarget is string target)
+            throw new UserErrorException($"{path} is a symbolic link (to {target}), and FineTune never writes or deletes through links out of output_dir; remove the link{advice}.");
     }
 
     /// <summary>The folders a run locks: output_dir, and checkpoint.dir when it lies outside it.</summary>

@@ -53,10 +53,11 @@ public sealed class TrainingRun
         RunDirectories.RefuseLinks(_recipe);
         var ranks = RunRanks.Of(Group);
         IReadOnlyList<string> created = RunDirectories.Prepare(_recipe);
+        // the leader holds the run folder for all ranks (the others would be refused by its lock). A refusal removes
+        // nothing: a run started at the same moment may have found the same folders missing and holds them now.
+        using RunFolderLock? folderLock = ranks.IsLeader ? RunFolderLock.Acquire(RunDirectories.LockedFolders(_recipe)) : null;
         try
         {
-            // the leader holds the run folder for all ranks (the others would be refused by its lock)
-            using RunFolderLock? folderLock = ranks.IsLeader ? RunFolderLock.Acquire(RunDirectories.LockedFolders(_recipe)) : null;
             return Train(_recipe, ranks, cancel);
         }
         catch

@@ -65,14 +65,11 @@ public static class PeftAdapterConfig
         if (!File.Exists(path))
             throw new UserErrorException($"{folder} holds no {FileName}; give the folder of a PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors).");
         JsonObject json;
-        try
+        using (JsonDocument document = IO.StrictJson.ReadFile(path, IO.InputFile.ConfigLimitByteCount, FileName, "replace it with the adapter_config.json PEFT saved"))
         {
-            json = JsonNode.Parse(File.ReadAllText(path)) as JsonObject
-                ?? throw new UserErrorException($"{path} is not a JSON object; it should be a PEFT adapter_config.json.");
-        }
-        catch (JsonException e)
-        {
-            throw new UserErrorException($"{path} is not valid JSON ({e.Message.TrimEnd('.')}); it should be a PEFT adapter_config.json.", e);
+            json = document.RootElement.ValueKind == JsonValueKind.Object
+                ? JsonObject.Create(document.RootElement.Clone())!
+                : throw new UserErrorException($"{path} is not a JSON object; it should be a PEFT adapter_config.json.");
         }
         var fields = new JsonFields(json, path);
         string peftType = fields.String("peft_type") ?? "(missing)";

@@ -45,6 +45,7 @@ public sealed record BaseFingerprint
             string path = Path.Combine(folder, name);
             if (!File.Exists(path))
                 continue;
+            IO.InputFile.RequireRegular(path, "base file"); // a FIFO would never end
             using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
             uint crc = 0;
             long byteCount = 0;
@@ -62,7 +63,11 @@ public sealed record BaseFingerprint
     {
         try
         {
-            BaseFingerprint? fingerprint = JsonSerializer.Deserialize<BaseFingerprint>(File.ReadAllText(path), s_options);
+            byte[] bytes = IO.InputFile.ReadAllBytes(path, IO.InputFile.ConfigLimitByteCount, FileName);
+            using (IO.StrictJson.Parse(bytes, path, "resume from another checkpoint"))
+            {
+            }
+            BaseFingerprint? fingerprint = JsonSerializer.Deserialize<BaseFingerprint>(IO.InputFile.WithoutByteOrderMark(bytes).Span, s_options);
             if (fingerprint is null || fingerprint.Magic != ExpectedMagic || fingerprint.Version != CurrentVersion || fingerprint.Files is null)
                 throw new UserErrorException($"{path} is not a FineTune LoRA base record (version {CurrentVersion}); resume from a checkpoint this FineTune wrote.");
             return fingerprint;

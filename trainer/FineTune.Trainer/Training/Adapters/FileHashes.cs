@@ -31,7 +31,7 @@ internal sealed class FileHashes(string folder)
             string path = Path.Combine(folder, small);
             if (File.Exists(path))
             {
-                byte[] bytes = File.ReadAllBytes(path);
+                byte[] bytes = InputFile.ReadAllBytes(path, InputFile.ConfigLimitByteCount, small);
                 hashes.Add(new BaseFileHash(small, bytes.Length, Crc32C.Compute(bytes)));
             }
         }
