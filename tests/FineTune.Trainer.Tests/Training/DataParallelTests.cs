@@ -15,8 +15,22 @@ namespace FineTune.Trainer.Tests.Training;
 /// many ranks and re-partition onto another count.
 /// </summary>
 [Collection(AloneCollection.Name)]
-public sealed class DataParallelTests(Xunit.Abstractions.ITestOutputHelper output)
+public sealed class DataParallelTests(Xunit.Abstractions.ITestOutputHelper output) : IDisposable
 {
+    // Two ranks as threads call libtorch at once and share its intra-op threads: how many each call gets varies with
+    // timing, and with it a reduction's order and last bits (seen twice in full suites). One thread per call makes
+    // every run's arithmetic the same, as separate rank processes with their own threads have it.
+    private readonly int _threads = SingleThreaded();
+
+    private static int SingleThreaded()
+    {
+        int threads = FineTune.Torch.Torch.NumThreads;
+        FineTune.Torch.Torch.SetNumThreads(1);
+        return threads;
+    }
+
+    public void Dispose() => FineTune.Torch.Torch.SetNumThreads(_threads);
+
     private const int Steps = 20;
     private const int GlobalBatch = 4;
 
