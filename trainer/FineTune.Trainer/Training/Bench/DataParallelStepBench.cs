@@ -25,13 +25,7 @@ public static class DataParallelStepBench
     public static DataParallelStepBenchResult Run(ProcessGroup group, StepBenchOptions options, Action<string>? progress = null)
     {
         int w = group.WorldSize, rank = group.Rank;
-        var config = new LlamaConfig
-        {
-            ModelType = "llama", VocabSize = options.VocabSize, HiddenSize = options.HiddenSize, IntermediateSize = options.IntermediateSize,
-            LayerCount = options.LayerCount, HeadCount = options.HeadCount, KvHeadCount = options.HeadCount,
-            HeadDim = options.HiddenSize / options.HeadCount, MaxPositionEmbeddings = Math.Max(2048, options.SequenceLength),
-        };
-        config.Validate("the bench model");
+        LlamaConfig config = options.ModelConfig();
         DType dtype = options.BFloat16 ? DType.BFloat16 : DType.Float32;
         int stepCount = options.WarmupSteps + options.TimedSteps;
         StepBenchOptions global = options with { MicroBatchSize = options.MicroBatchSize * w };

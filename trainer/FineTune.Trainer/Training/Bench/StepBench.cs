@@ -23,13 +23,7 @@ public static class StepBench
 {
     public static StepBenchResult Run(StepBenchOptions options, Action<string>? progress = null)
     {
-        var config = new LlamaConfig
-        {
-            ModelType = "llama", VocabSize = options.VocabSize, HiddenSize = options.HiddenSize, IntermediateSize = options.IntermediateSize,
-            LayerCount = options.LayerCount, HeadCount = options.HeadCount, KvHeadCount = options.HeadCount,
-            HeadDim = options.HiddenSize / options.HeadCount, MaxPositionEmbeddings = Math.Max(2048, options.SequenceLength),
-        };
-        config.Validate("the bench model");
+        LlamaConfig config = options.ModelConfig();
         DType dtype = options.BFloat16 ? DType.BFloat16 : DType.Float32;
         int stepCount = options.WarmupSteps + options.TimedSteps;
         List<Batch[]> windows = RandomWindows(options, stepCount);

@@ -28,4 +28,17 @@ public sealed record StepBenchOptions
     public required string NvmeDirectory { get; init; }
 
     public long SubGroupElementCount { get; init; } = 2_000_000;
+
+    /// <summary>The bench model's config (checked): this shape, no GQA, positions for the sequence.</summary>
+    public Models.LlamaConfig ModelConfig()
+    {
+        var config = new Models.LlamaConfig
+        {
+            ModelType = "llama", VocabSize = VocabSize, HiddenSize = HiddenSize, IntermediateSize = IntermediateSize,
+            LayerCount = LayerCount, HeadCount = HeadCount, KvHeadCount = HeadCount,
+            HeadDim = HiddenSize / HeadCount, MaxPositionEmbeddings = Math.Max(2048, SequenceLength),
+        };
+        config.Validate("the bench model");
+        return config;
+    }
 }
