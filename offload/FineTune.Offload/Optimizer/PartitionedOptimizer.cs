@@ -144,6 +144,8 @@ public sealed partial class PartitionedOptimizer : IDisposable
             // InitialMasters is used here only; the optimizer does not keep the caller's callback (or what it captures)
             optimizer = new PartitionedOptimizer(parameters, options with { InitialMasters = null, CreationProgress = null }, groups, subGroupElementCount, pool, sharedPool is null, store);
             PartitionedOptimizer built = optimizer;
+            if (options.StatesLoadedLater && options.Tier == StateTier.Nvme)
+                return optimizer; // a resume writes every sub-group's states from its checkpoint next
             long created = 0;
             optimizer.FillStates((group, lease) =>
             {

@@ -29,6 +29,31 @@ public sealed class OptimizerStateFileTests
         }
     }
 
+    [Fact]
+    public void AResumeThatLoadsItsStatesWritesNoInitialOnes()
+    {
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var straight = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        using var first = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        using var resumed = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(99, ElementCount));
+        using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Nvme, swap.Path)))
+            Run(a, straight, 1, 10);
+        using (var b = PartitionedOptimizer.Create(first.Parameters, Options(StateTier.Nvme, swap.Path)))
+        {
+            Assert.True(b.Counters.Snapshot().BytesWritten > 0); // a fresh start writes its initial states
+            Run(b, first, 1, 5);
+            b.SaveState(checkpoint);
+        }
+        using (var c = PartitionedOptimizer.Create(resumed.Parameters, Options(StateTier.Nvme, swap.Path) with { StatesLoadedLater = true }))
+        {
+            Assert.Equal(0, c.Counters.Snapshot().BytesWritten);
+            c.LoadState(checkpoint);
+            Run(c, resumed, 6, 10);
+        }
+        Assert.Equal(straight.WeightBytes(), resumed.WeightBytes());
+    }
+
     [Theory]
     [InlineData(StateTier.Nvme, StateTier.Nvme)]
     [InlineData(StateTier.Nvme, StateTier.Host)]

@@ -54,7 +54,7 @@ internal sealed class FullRunEngine : IRunEngine
             var creating = new PhaseProgress(message, checkpoint is null ? "creating the engine" : "loading the engine");
             var engine = new TrainingEngine(model, setup.EngineOptions(plan) with
             {
-                Schedule = schedule, SetupProgress = creating.Report,
+                Schedule = schedule, SetupProgress = creating.Report, StatesFromCheckpoint = checkpoint is not null,
                 DataParallelGroup = ranks.Group, MicroBatchSize = setup.LoaderOptions.BatchSize / ranks.WorldSize,
             });
             return new FullRunEngine(model, engine, plan, baselineByteCount, space, ranks) { IoFloor = floor };

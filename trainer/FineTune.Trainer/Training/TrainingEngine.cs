@@ -96,6 +96,7 @@ public sealed partial class TrainingEngine : IDisposable
                 // from the store, so creating the optimizer writes no weight (each rank starts with the same ones)
                 InitialMasters = _dataParallel is { } rank ? rank.Weights.ReadMasters : Plan.WeightsOnNvme ? _store.ReadMasters : null,
                 CreationProgress = options.SetupProgress is { } progress ? done => progress("optimizer states", done, 12 * Plan.Layout.ElementCount) : null,
+                StatesLoadedLater = options.StatesFromCheckpoint,
             }, _pool);
             _store.ReleaseScratch();
         }

@@ -54,6 +54,12 @@ public sealed record TrainingOptions
     /// </summary>
     public int KeptLayers { get; init; }
 
+    /// <summary>
+    /// The caller loads the optimizer states from a checkpoint right after construction (a resume): with states on
+    /// NVMe the engine does not write initial ones first.
+    /// </summary>
+    public bool StatesFromCheckpoint { get; init; }
+
     /// <summary>Decoder-layer checkpoints (from the lowest layer up) kept on NVMe rather than in host buffers; -1: all.</summary>
     public int NvmeActivationLayers { get; init; }
 
