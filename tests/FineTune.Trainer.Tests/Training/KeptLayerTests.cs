@@ -80,6 +80,9 @@ public sealed class KeptLayerTests
         RunPlan three = Plan(FormattableString.Invariant($"offload.host_gb={gib / OffloadSection.BytesPerGb:0.000000}"));
         Assert.Equal(3, three.KeptLayers);
         Assert.True(three.HostPeakByteCount(0) <= (long)gib);
+        // never past the budget is refused with a sentence, not run over host_gb
+        var tight = Assert.Throws<UserErrorException>(() => Plan(FormattableString.Invariant($"offload.host_gb={gib / OffloadSection.BytesPerGb:0.000000}"), "training.recompute=never"));
+        Assert.Contains("training.recompute: never keeps all 8 layers", tight.Message);
         // NVMe weights: nothing kept on auto, never is refused with a sentence
         Assert.Equal(0, Plan("offload.host_gb=null", "offload.params=nvme").KeptLayers);
         var e = Assert.Throws<UserErrorException>(() => Plan("offload.host_gb=null", "offload.params=nvme", "training.recompute=never"));

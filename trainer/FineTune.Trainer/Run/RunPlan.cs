@@ -155,6 +155,9 @@ public sealed record RunPlan
                 $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len{(accumulators.Length > 0 ? ", or set training.clip_grad_norm: null with one micro-batch per step" : "")}.");
         }
         plan = WithKeptLayers(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
+        if (budget is long limit4 && plan.HostPeakByteCount(baselineByteCount) > limit4) // recompute: never, past the budget
+            throw new UserErrorException(
+                $"training.recompute: never keeps all {plan.KeptLayers} layers' graphs ({Gib(plan.KeptLayers * plan.KeptLayerByteCount)} GiB) and the run then needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory but offload.host_gb is {Gib(limit4)}; use training.recompute: auto (keeps what fits) or raise host_gb.");
         if (o.NvmeGb is double nvmeGb && plan.NvmeResidentByteCount > nvmeGb * OffloadSection.BytesPerGb)
             throw new UserErrorException($"The plan keeps {Gib(plan.NvmeResidentByteCount)} GiB in offload.nvme_dir but nvme_gb is {nvmeGb}; raise nvme_gb or keep more state in host memory.");
         return plan;
