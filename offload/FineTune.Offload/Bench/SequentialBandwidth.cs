@@ -87,6 +87,16 @@ public static class SequentialBandwidth
         }
     }
 
+    /// <summary>
+    /// <see cref="MeasureTogether"/> on <paramref name="sampleByteCount"/> bytes split as a step's
+    /// <paramref name="readByteCount"/> and <paramref name="writeByteCount"/> are (the mix a run's plan and its I/O floor use).
+    /// </summary>
+    public static (double BytesPerSecond, double CpuSecondsPerByte, string Engine) MeasureAtMix(string directory, long readByteCount, long writeByteCount, long sampleByteCount)
+    {
+        long reads = (long)(sampleByteCount * (readByteCount / (double)(readByteCount + writeByteCount)));
+        return MeasureTogether(directory, reads, sampleByteCount - reads);
+    }
+
     private static void RunAll(long byteCount, Func<long, ValueTask> request)
     {
         // Two requests in flight keep the queue full across request boundaries.

@@ -53,7 +53,7 @@ public sealed class TiedGradientSpill : IDisposable
     {
         var (offset, bytes) = _extents[firstRow];
         using (var scope = TensorScope.Enter())
-            scope.Detach(FineTune.Torch.Torch.FromPointer(_staging.Buffer.Address, gradient.Shape, _dtype)).CopyFrom(gradient);
+            scope.Detach(_staging.Buffer.AsTensor(gradient.Shape, _dtype)).CopyFrom(gradient);
         long start = System.Diagnostics.Stopwatch.GetTimestamp();
         _file.WriteAsync(offset, _staging.Buffer, 0, bytes).AsTask().GetAwaiter().GetResult();
         Counters.AddWriteWaitSince(start);
@@ -72,7 +72,7 @@ public sealed class TiedGradientSpill : IDisposable
         Counters.AddReadWaitSince(start);
         Counters.AddRead(bytes);
         using var scope = TensorScope.Enter();
-        Tensor view = FineTune.Torch.Torch.FromPointer(_staging.Buffer.Address, shape, _dtype);
+        Tensor view = _staging.Buffer.AsTensor(shape, _dtype);
         // a copy that owns its memory (the staging buffer is the next block's): fp32, the sum the accumulators would hold
         return scope.Detach(_dtype == DType.Float32 ? view.Clone() : view.To(DType.Float32));
     }

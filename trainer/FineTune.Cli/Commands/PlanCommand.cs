@@ -110,7 +110,7 @@ internal static class PlanCommand
     /// <summary>This machine's rates at the plan's shape: the products at tokens x hidden x intermediate, AdamW, the drive under nvme_dir at the step's mix.</summary>
     private static MachineRates MeasureRates(Recipe r, RunPlan plan)
     {
-        FineTune.Torch.DType dtype = r.Training.Precision switch { Precision.Fp32 => FineTune.Torch.DType.Float32, Precision.Fp16 => FineTune.Torch.DType.Float16, _ => FineTune.Torch.DType.BFloat16 };
+        FineTune.Torch.DType dtype = RunSetup.DTypeOf(r.Training.Precision);
         if (r.Offload.NvmeDir is string nvme)
             Directory.CreateDirectory(nvme);
         return MachineRates.Measure(dtype, (long)r.Training.BatchSize * r.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize,

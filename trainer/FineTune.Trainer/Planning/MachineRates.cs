@@ -37,9 +37,7 @@ public sealed record MachineRates(double GemmFlopsPerSecond, double AdamParamsPe
         long total = traffic.ReadBytes + traffic.WriteBytes;
         if (nvmeDirectory is not null && Directory.Exists(nvmeDirectory) && total > 0)
         {
-            long sample = Math.Clamp(total, 256L << 20, 2L << 30);
-            long reads = (long)(sample * (traffic.ReadBytes / (double)total));
-            (nvme, ioCpu, _) = SequentialBandwidth.MeasureTogether(nvmeDirectory, reads, sample - reads);
+            (nvme, ioCpu, _) = SequentialBandwidth.MeasureAtMix(nvmeDirectory, traffic.ReadBytes, traffic.WriteBytes, Math.Clamp(total, 256L << 20, 2L << 30));
         }
         return Measure(dtype, m, k, n, nvme, ioCpu);
     }

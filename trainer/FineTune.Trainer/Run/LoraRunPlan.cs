@@ -82,7 +82,7 @@ public sealed record LoraRunPlan
 
     private static LoraRunPlan Build(Recipe recipe, LlamaConfig config, LoraConfig lora, StateTier states, bool activationsOnNvme, bool baseOnNvme, long? budget, long totalSteps)
     {
-        DType dtype = recipe.Training.Precision switch { Precision.Fp32 => DType.Float32, Precision.Fp16 => DType.Float16, _ => DType.BFloat16 };
+        DType dtype = RunSetup.DTypeOf(recipe.Training.Precision);
         int e = dtype.ElementByteCount();
         TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, states, activationsOnNvme, baseOnNvme, totalSteps) with
         {

@@ -24,8 +24,7 @@ public sealed record RunIoFloor(double BytesPerSecond, double CpuSecondsPerByte,
         if (nvmeDirectory is null || total < MinimumStepByteCount || !Directory.Exists(nvmeDirectory))
             return null;
         long sample = Math.Min(SampleBytes, total);
-        long reads = (long)(sample * (planned.ReadBytes / (double)total));
-        var (rate, cpu, engine) = SequentialBandwidth.MeasureTogether(nvmeDirectory, reads, sample - reads);
+        var (rate, cpu, engine) = SequentialBandwidth.MeasureAtMix(nvmeDirectory, planned.ReadBytes, planned.WriteBytes, sample);
         return new RunIoFloor(rate, cpu, engine, sample);
     }
 }

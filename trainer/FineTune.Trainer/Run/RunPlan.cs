@@ -222,7 +222,7 @@ public sealed record RunPlan
         int keptLayers = 0)
     {
         int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
-        DType dtype = recipe.Training.Precision switch { Precision.Fp32 => DType.Float32, Precision.Fp16 => DType.Float16, _ => DType.BFloat16 };
+        DType dtype = RunSetup.DTypeOf(recipe.Training.Precision);
         int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
         // the engine's own memory plan, from the options the run will give it (schedule length does not change memory)

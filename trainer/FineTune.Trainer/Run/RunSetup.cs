@@ -219,7 +219,8 @@ public sealed class RunSetup
         _ => DataFormat.Alpaca,
     };
 
-    private static DType DTypeOf(Precision precision) => precision switch
+    /// <summary>The compute dtype of training.precision (master weights and states are fp32 whatever it is).</summary>
+    public static DType DTypeOf(Precision precision) => precision switch
     {
         Precision.Bf16 => DType.BFloat16,
         Precision.Fp16 => DType.Float16,

@@ -1,6 +1,5 @@
 using FineTune.Offload.Parameters;
 using FineTune.Trainer.Models;
-using static FineTune.Torch.Torch;
 using FineTune.Torch;
 
 namespace FineTune.Trainer.Training;
@@ -29,11 +28,8 @@ internal sealed class KeptGraph
     public static KeptGraph Forward(DecoderLayer layer, Tensor input, StageWeights weights)
     {
         using (TensorScope.Enter())
-        using (EnableGrad())
         {
-            Tensor leaf = input.Detach();
-            leaf.RequiresGrad = true;
-            Tensor output = layer.Forward(leaf, weights);
+            var (leaf, output) = LayerRecompute.Record(x => layer.Forward(x, weights), input, inputHasGrad: true);
             return new KeptGraph(leaf.MoveToOuterScope(), output.MoveToOuterScope());
         }
     }
@@ -43,10 +39,10 @@ internal sealed class KeptGraph
     {
         using (TensorScope.Enter())
         {
-            FineTune.Torch.Torch.Backward([Output], [outputGrad]);
+            Tensor inputGrad = LayerRecompute.BackwardThrough(_input, Output, outputGrad, inputHasGrad: true)?.MoveToOuterScope()
+                ?? throw new InvalidOperationException("a kept layer's input got no gradient.");
             outputGrad.Dispose();
             Output.Dispose();
-            Tensor inputGrad = _input.Grad?.MoveToOuterScope() ?? throw new InvalidOperationException("a kept layer's input got no gradient.");
             _input.Dispose();
             return inputGrad;
         }
