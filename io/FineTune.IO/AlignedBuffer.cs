@@ -16,6 +16,9 @@ public sealed unsafe class AlignedBuffer : IDisposable
     /// <summary>Alignment of <see cref="Pointer"/> and of the capacity, in bytes (the O_DIRECT sector).</summary>
     public const int Alignment = 4096;
 
+    /// <summary>The x86-64 transparent huge page (2 MiB).</summary>
+    public const int HugePageByteCount = 2 << 20;
+
     private byte* _pointer;
 
     // >= 0: number of I/Os in flight. -1: disposed. Transitions are CAS loops so Dispose cannot race a submission.
@@ -26,7 +29,14 @@ public sealed unsafe class AlignedBuffer : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegative(byteCount);
         ByteCount = byteCount;
         CapacityByteCount = RoundUpToSector(Math.Max(byteCount, 1));
-        _pointer = (byte*)NativeMemory.AlignedAlloc((nuint)CapacityByteCount, Alignment);
+        // A buffer of 2 MiB or more starts on a huge-page boundary and asks for transparent huge pages (madvise: the
+        // kernel's default THP mode compacts for madvised memory only). A direct transfer then pins a few 2 MiB pages
+        // instead of hundreds of 4 KiB ones: on the virtual disk here the swap pattern ran at 4.4 GB/s instead of 1.5,
+        // with a fifth of the kernel's CPU per byte (docs/scaling.md). Advisory: where THP is off it changes nothing.
+        bool huge = CapacityByteCount >= HugePageByteCount;
+        _pointer = (byte*)NativeMemory.AlignedAlloc((nuint)CapacityByteCount, (nuint)(huge ? HugePageByteCount : Alignment));
+        if (huge)
+            Native.LibC.Madvise(_pointer, (nuint)CapacityByteCount, Native.LibC.MADV_HUGEPAGE);
         NativeMemory.Clear(_pointer, (nuint)CapacityByteCount);
     }
 

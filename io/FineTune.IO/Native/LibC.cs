@@ -57,6 +57,11 @@ internal static unsafe class LibC
     [DllImport(Library, EntryPoint = "open", SetLastError = true)]
     public static extern int Open([MarshalAs(UnmanagedType.LPUTF8Str)] string path, int flags, int mode);
 
+    public const int MADV_HUGEPAGE = 14;
+
+    [DllImport(Library, EntryPoint = "madvise", SetLastError = true)]
+    public static extern unsafe int Madvise(void* address, nuint length, int advice);
+
     [DllImport(Library, EntryPoint = "link", SetLastError = true)]
     public static extern int Link([MarshalAs(UnmanagedType.LPUTF8Str)] string existingPath, [MarshalAs(UnmanagedType.LPUTF8Str)] string newPath);
 
