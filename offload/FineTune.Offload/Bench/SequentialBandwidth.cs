@@ -88,13 +88,74 @@ public static class SequentialBandwidth
     }
 
     /// <summary>
-    /// <see cref="MeasureTogether"/> on <paramref name="sampleByteCount"/> bytes split as a step's
-    /// <paramref name="readByteCount"/> and <paramref name="writeByteCount"/> are (the mix a run's plan and its I/O floor use).
+    /// The drive's rate for a step's traffic as the engine moves it (the rate a run's plan and its I/O floor use): a
+    /// swap round over one scratch file of <paramref name="sampleByteCount"/> bytes' worth of extents, written first
+    /// (untimed). Each extent is read while the one before it is written back in place, through a ring of four
+    /// buffers on separate read and write queues, as <c>SwapPipeline</c> streams states; extents are written back in
+    /// the step's proportion of <paramref name="writeByteCount"/> to <paramref name="readByteCount"/> (the rest are
+    /// read only, as weights are). On some drives this pattern runs well above fio's flat-out rw mix
+    /// (<see cref="MeasureTogether"/>); a floor must not be beaten by the engine it bounds, so this is the one used.
     /// </summary>
-    public static (double BytesPerSecond, double CpuSecondsPerByte, string Engine) MeasureAtMix(string directory, long readByteCount, long writeByteCount, long sampleByteCount)
+    public static (double BytesPerSecond, double CpuSecondsPerByte, string Engine) MeasureAtMix(string directory, long readByteCount, long writeByteCount, long sampleByteCount,
+        long extentByteCount = 48L << 20)
     {
-        long reads = (long)(sampleByteCount * (readByteCount / (double)(readByteCount + writeByteCount)));
-        return MeasureTogether(directory, reads, sampleByteCount - reads);
+        const int bufferCount = 4;
+        extentByteCount = Math.Clamp(extentByteCount / 4096 * 4096, 1L << 20, RequestByteCount);
+        double writeShare = readByteCount > 0 ? Math.Min(1, writeByteCount / (double)readByteCount) : 1;
+        int extents = (int)Math.Max(bufferCount, sampleByteCount / (1 + writeShare) / extentByteCount);
+        string path = Path.Combine(directory, $"finetune-bandwidth-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+        var buffers = new AlignedBuffer[bufferCount];
+        try
+        {
+            for (int b = 0; b < bufferCount; b++)
+            {
+                buffers[b] = new AlignedBuffer(extentByteCount);
+                new Random(b + 1).NextBytes(buffers[b].Span);
+            }
+            using IIoEngine reads = IoEngineFactory.Create(IoEngineKind.Auto, IoEngineFactory.DefaultQueueDepth);
+            using IIoEngine writes = IoEngineFactory.Create(IoEngineKind.Auto, IoEngineFactory.DefaultQueueDepth);
+            using DirectFile file = DirectFile.Open(path, DirectFileAccess.ReadWrite, create: true);
+            file.Preallocate(extents * extentByteCount);
+            for (int k = 0; k < extents; k++)
+                writes.WriteAsync(file, k * extentByteCount, buffers[0], 0, extentByteCount).AsTask().GetAwaiter().GetResult();
+            file.Fsync();
+            TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
+            long start = Stopwatch.GetTimestamp(), moved = 0, written = 0;
+            var pending = new Task?[bufferCount];    // the last request on each buffer
+            Task ReadInto(int extent)
+            {
+                int b = extent % bufferCount;
+                pending[b]?.GetAwaiter().GetResult();
+                return pending[b] = reads.ReadAsync(file, extent * extentByteCount, buffers[b], 0, extentByteCount).AsTask();
+            }
+            Task next = ReadInto(0);
+            for (int k = 0; k < extents; k++)
+            {
+                next.GetAwaiter().GetResult();
+                moved += extentByteCount;
+                if (k + 1 < extents)
+                    next = ReadInto(k + 1);
+                if (written + extentByteCount <= (k + 1) * extentByteCount * writeShare + extentByteCount / 2)
+                {
+                    int b = k % bufferCount;
+                    pending[b] = writes.WriteAsync(file, k * extentByteCount, buffers[b], 0, extentByteCount).AsTask();
+                    written += extentByteCount;
+                }
+            }
+            foreach (Task? t in pending)
+                t?.GetAwaiter().GetResult();
+            file.Fsync();
+            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
+            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
+            moved += written;
+            return (moved / seconds, cpu / moved, reads.Name + (file.IsDirect ? ", O_DIRECT" : ", buffered"));
+        }
+        finally
+        {
+            foreach (AlignedBuffer? b in buffers)
+                b?.Dispose();
+            File.Delete(path);
+        }
     }
 
     private static void RunAll(long byteCount, Func<long, ValueTask> request)

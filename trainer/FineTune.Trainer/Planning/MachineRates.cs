@@ -37,7 +37,7 @@ public sealed record MachineRates(double GemmFlopsPerSecond, double AdamParamsPe
         long total = traffic.ReadBytes + traffic.WriteBytes;
         if (nvmeDirectory is not null && Directory.Exists(nvmeDirectory) && total > 0)
         {
-            (nvme, ioCpu, _) = SequentialBandwidth.MeasureAtMix(nvmeDirectory, traffic.ReadBytes, traffic.WriteBytes, Math.Clamp(total, 256L << 20, 2L << 30));
+            (nvme, ioCpu, _) = SequentialBandwidth.MeasureAtMix(nvmeDirectory, traffic.ReadBytes, traffic.WriteBytes, Math.Clamp(total, 256L << 20, 4L << 30));
         }
         return Measure(dtype, m, k, n, nvme, ioCpu);
     }

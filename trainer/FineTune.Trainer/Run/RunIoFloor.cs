@@ -5,7 +5,8 @@ namespace FineTune.Trainer.Runs;
 
 /// <summary>
 /// The I/O floor of a step, measured in the run itself on the drive under nvme_dir: reads and writes at once, at the
-/// step's mix (fio's rw, <see cref="SequentialBandwidth.MeasureTogether"/>), about 4 GiB in all. A step that moves
+/// step's mix, in the swap's own pattern (<see cref="SequentialBandwidth.MeasureAtMix"/>: each extent read while the
+/// one before is written back in place), about 4 GiB in all. A step that moves
 /// B bytes cannot take less than B over this rate; the summary prints the step time as a multiple of it. Measured
 /// only when a step moves at least <see cref="MinimumStepByteCount"/> (a second or a few, once).
 /// </summary>
