@@ -20,6 +20,9 @@ public interface IGradientSink : IGradientSource
     /// <summary>Blocks while <paramref name="byteCount"/> more bytes would pass the sink's bound (back-pressure).</summary>
     void WaitForRoom(long byteCount);
 
+    /// <summary>Seconds <see cref="WaitForRoom"/> has blocked so far: backward waiting for the optimizer to catch up.</summary>
+    double RoomWaitSeconds { get; }
+
     /// <summary>Hands over elements [<paramref name="offset"/>, offset + n) of <paramref name="parameter"/>'s final gradient; the sink owns the tensor from now on.</summary>
     void Publish(int parameter, long offset, Tensor gradient);
 

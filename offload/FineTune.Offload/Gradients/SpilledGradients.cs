@@ -90,6 +90,8 @@ public sealed unsafe class SpilledGradients : IGradientSink, IDisposable
 
     public void WaitForRoom(long byteCount) { }
 
+    public double RoomWaitSeconds => 0;
+
     public void Publish(int parameter, long offset, Tensor gradient)
     {
         if (_stepEnded)

@@ -27,6 +27,7 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
     private readonly GradientNormPartials _norm;
     private long _outstanding;
     private long _boundary;
+    private double _roomWaitSeconds;
 
     public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount)
     {
@@ -57,8 +58,26 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
     public void WaitForRoom(long byteCount)
     {
         lock (_lock)
+        {
+            long start = 0;
             while (_outstanding > 0 && _outstanding + byteCount > _maxOutstanding && AnyConsumable())
+            {
+                if (start == 0)
+                    start = System.Diagnostics.Stopwatch.GetTimestamp();
                 Monitor.Wait(_lock);
+            }
+            if (start != 0)
+                _roomWaitSeconds += System.Diagnostics.Stopwatch.GetElapsedTime(start).TotalSeconds;
+        }
+    }
+
+    public double RoomWaitSeconds
+    {
+        get
+        {
+            lock (_lock)
+                return _roomWaitSeconds;
+        }
     }
 
     /// <summary>Hands over <paramref name="parameter"/>'s whole final gradient (see <see cref="Publish(int, long, Tensor)"/>).</summary>

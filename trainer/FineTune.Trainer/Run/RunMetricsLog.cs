@@ -44,6 +44,7 @@ public sealed class RunMetricsLog : IDisposable
             json.WriteNumber("read_wait_seconds", Math.Round(metrics.ReadWaitSeconds, 6));
             json.WriteNumber("write_wait_seconds", Math.Round(metrics.WriteWaitSeconds, 6));
             json.WriteNumber("optimizer_seconds", Math.Round(metrics.OptimizerSeconds, 6));
+            json.WriteNumber("optimizer_wait_seconds", Math.Round(metrics.OptimizerWaitSeconds, 6));
             json.WriteEndObject();
         }
         buffer.WriteByte((byte)'\n');

@@ -29,6 +29,9 @@ public sealed class RunStepTotals
 
     public double OptimizerSeconds => Mean(m => m.OptimizerSeconds);
 
+    /// <summary>Mean seconds backward waited for the overlapped optimizer (its state I/O behind backward).</summary>
+    public double OptimizerWaitSeconds => Mean(m => m.OptimizerWaitSeconds);
+
     /// <summary>Mean NVMe bytes per step by kind.</summary>
     public NvmeTraffic Traffic => new(
         (long)Mean(m => m.Traffic.StateReadBytes), (long)Mean(m => m.Traffic.StateWriteBytes),

@@ -50,7 +50,7 @@ public static class RunSummary
             yield break;
         string which = steps.Count == r.Step - r.StartStep ? $"{steps.Count} step(s)" : $"{steps.Count} step(s) after the first";
         string planned = r.PlannedStepSeconds is double p ? Invariant($"; plan {p:0.0} s ({(steps.Seconds / p - 1) * 100:+0;-0}%)") : "";
-        yield return Invariant($"step time: {steps.Seconds:0.00} s, mean of {which}: compute {steps.ComputeSeconds:0.00} + I/O waits {steps.IoWaitSeconds:0.00} + optimizer {steps.OptimizerSeconds:0.00}{planned}");
+        yield return Invariant($"step time: {steps.Seconds:0.00} s, mean of {which}: compute {steps.ComputeSeconds:0.00} + I/O waits {steps.IoWaitSeconds:0.00} + optimizer {steps.OptimizerSeconds:0.00}{(steps.OptimizerWaitSeconds > 0 ? Invariant($" + backward waiting for the optimizer {steps.OptimizerWaitSeconds:0.00}") : "")}{planned}");
         FineTune.Trainer.Planning.NvmeTraffic t = steps.Traffic;
         if (t.ReadBytes + t.WriteBytes == 0 || r.ParameterCount == 0)
             yield break;

@@ -2,7 +2,7 @@ namespace FineTune.Trainer.Training;
 
 /// <summary>
 /// What one <see cref="TrainingEngine.Step(IReadOnlyList{FineTune.Trainer.Data.Batch})"/> did. Seconds are wall time
-/// of the calling thread: <see cref="ComputeSeconds"/> + the waits + <see cref="OptimizerSeconds"/> = <see cref="Seconds"/>.
+/// of the calling thread: <see cref="ComputeSeconds"/> + the waits + <see cref="OptimizerSeconds"/> + <see cref="OptimizerWaitSeconds"/> = <see cref="Seconds"/>.
 /// Bytes count activation checkpoints, weights and optimizer states moved to and from the drive during this step.
 /// </summary>
 public sealed record StepMetrics
@@ -42,6 +42,12 @@ public sealed record StepMetrics
 
     /// <summary>Optimizer time on the calling thread after backward (with overlap: only what backward did not hide).</summary>
     public required double OptimizerSeconds { get; init; }
+
+    /// <summary>
+    /// Backward waiting for the overlapped optimizer to consume its gradients (their host bound was full): the update,
+    /// paced by its optimizer-state reads and writes, was behind backward. Zero when the update is not overlapped.
+    /// </summary>
+    public double OptimizerWaitSeconds { get; init; }
 
     public required long BytesRead { get; init; }
 

@@ -115,7 +115,8 @@ public sealed partial class TrainingEngine
     /// <summary>
     /// Wall time split on the step's thread: the waits it saw (activations and weight reads always; the optimizer's
     /// own waits only when the update ran on this thread, otherwise they happened on the optimizer's task, hidden in
-    /// optimizerSeconds or behind backward), the optimizer beyond its waits, and compute (the rest).
+    /// optimizerSeconds or behind backward), backward's waits for the overlapped optimizer to consume its gradients,
+    /// the optimizer beyond its waits, and compute (the rest).
     /// </summary>
     private StepMetrics Metrics(long tokenCount, double lossSum, double norm, double learningRate, double lossScale, bool skipped,
         long start, double optimizerSeconds, Traffic step)
@@ -138,10 +139,11 @@ public sealed partial class TrainingEngine
             LossScale = lossScale,
             TokenCount = tokenCount,
             Seconds = seconds,
-            ComputeSeconds = Math.Max(0, seconds - readWait - writeWait - optimizerOnly),
+            ComputeSeconds = Math.Max(0, seconds - readWait - writeWait - optimizerOnly - step.OptimizerWaitSeconds),
             ReadWaitSeconds = readWait,
             WriteWaitSeconds = writeWait,
             OptimizerSeconds = optimizerOnly,
+            OptimizerWaitSeconds = step.OptimizerWaitSeconds,
             BytesRead = all.BytesRead,
             BytesWritten = all.BytesWritten,
             Traffic = new NvmeTraffic(step.States.BytesRead, step.States.BytesWritten, step.Weights.BytesRead, step.Weights.BytesWritten,
@@ -153,12 +155,17 @@ public sealed partial class TrainingEngine
     }
 
     private Traffic Measure() => new(_optimizer.Counters.Snapshot(), _store.Counters.Snapshot(), _checkpoints.Store?.Counters.Snapshot() ?? default,
-        (_gradients as ConsumedGradients)?.SpillTraffic ?? default);
+        (_gradients as ConsumedGradients)?.SpillTraffic ?? default, (_gradients as ConsumedGradients)?.OptimizerWaitSeconds ?? 0);
 
-    /// <summary>The counters of the stores that move bytes, at one moment (a tied LM head's gradient spill among them).</summary>
-    private readonly record struct Traffic(TransferSnapshot States, TransferSnapshot Weights, TransferSnapshot Activations, TransferSnapshot Gradients)
+    /// <summary>
+    /// The counters of the stores that move bytes, at one moment (a tied LM head's gradient spill among them), and the
+    /// time backward has spent waiting for the optimizer to consume its gradients.
+    /// </summary>
+    private readonly record struct Traffic(TransferSnapshot States, TransferSnapshot Weights, TransferSnapshot Activations, TransferSnapshot Gradients,
+        double OptimizerWaitSeconds)
     {
         public static Traffic operator -(Traffic after, Traffic before) =>
-            new(after.States - before.States, after.Weights - before.Weights, after.Activations - before.Activations, after.Gradients - before.Gradients);
+            new(after.States - before.States, after.Weights - before.Weights, after.Activations - before.Activations, after.Gradients - before.Gradients,
+                after.OptimizerWaitSeconds - before.OptimizerWaitSeconds);
     }
 }

@@ -45,6 +45,9 @@ internal sealed class ConsumedGradients : IGradientHarvest
 
     public IGradientSource Source => _streamed;
 
+    /// <summary>Seconds backward has waited so far for the optimizer to consume gradients (their bound was full).</summary>
+    public double OptimizerWaitSeconds => _streamed.RoomWaitSeconds;
+
     /// <summary>Peak bytes of gradients alive at once (published and not yet consumed).</summary>
     public long PeakOutstandingByteCount => _streamed.PeakOutstandingByteCount;
 
