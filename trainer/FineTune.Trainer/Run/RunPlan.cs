@@ -111,11 +111,21 @@ public sealed record RunPlan
     public required double IoCpuSeconds { get; init; }
 
     /// <summary>
-    /// The step: the CPU's work (compute, and on the CPU the optimizer and the kernel's I/O work beside it, on the same
-    /// cores) and the drive's (the step's NVMe bytes at the measured rate for reads and writes at once) overlap, so the
-    /// longer of the two; on CUDA the optimizer runs on the host beside the device's compute.
+    /// The step, in two phases that cannot borrow from each other: forward, then backward. In each the CPU's work
+    /// (compute, and on the CPU the optimizer and the kernel's I/O work beside it, on the same cores) and the drive's
+    /// (that phase's NVMe bytes at the measured rate for reads and writes at once) overlap, so each phase takes the
+    /// longer of the two. Forward moves its weight reads and saved inputs; the optimizer's states move in backward when
+    /// the update follows backward, and under the next forward when it waits for the global norm (clipping). On CUDA
+    /// the optimizer runs on the host beside the device's compute: the longer of the CPU's and the drive's whole step.
     /// </summary>
-    public double StepSeconds => Math.Max(CpuSeconds, IoSeconds);
+    public double StepSeconds => OnCuda ? Math.Max(CpuSeconds, IoSeconds)
+        : Math.Max(Forward.CpuSeconds, Forward.IoSeconds) + Math.Max(Backward.CpuSeconds, Backward.IoSeconds);
+
+    /// <summary>The forward phase's CPU and drive seconds (see <see cref="StepSeconds"/>).</summary>
+    public required (double CpuSeconds, double IoSeconds) Forward { get; init; }
+
+    /// <summary>The backward phase's CPU and drive seconds, the optimizer's when it follows backward.</summary>
+    public required (double CpuSeconds, double IoSeconds) Backward { get; init; }
 
     /// <summary>The CPU's share of the step (see <see cref="StepSeconds"/>).</summary>
     public double CpuSeconds => OnCuda ? Math.Max(ComputeSeconds, OptimizerSeconds + IoCpuSeconds) : ComputeSeconds + OptimizerSeconds + IoCpuSeconds;
@@ -269,7 +279,21 @@ public sealed record RunPlan
         int kept = memory.KeptLayers;
         double recomputeFlops = layers == 0 ? 0 : 2.0 * layerWeights * tokens * (layers - kept) / layers + 4.0 * (layers - kept) * tokens * t * c;
         double flops = 6.0 * layerWeights * tokens + 6.0 * config.VocabSize * c * tokens + 12.0 * layers * tokens * t * c + recomputeFlops;
+        double forwardFlops = 2.0 * layerWeights * tokens + 2.0 * config.VocabSize * c * tokens + 4.0 * layers * tokens * t * c;
         MachineRates rates = measured ?? MachineRates.Assumed(cuda);
+        (double, double) forward, backward;
+        {
+            // forward reads each streamed weight once (backward reads it again) and writes the saved inputs; the states
+            // (and the updated weights) move in backward when the update follows it, under the next forward when it is deferred
+            bool statesInForward = !memory.OverlapsBackward;
+            long updateBytes = traffic.StateReadBytes + traffic.StateWriteBytes + traffic.WeightWriteBytes;
+            long forwardBytes = traffic.WeightReadBytes / 2 + traffic.ActivationWriteBytes + (statesInForward ? updateBytes : 0);
+            long backwardBytes = traffic.ReadBytes + traffic.WriteBytes - forwardBytes;
+            double seconds(double f) => f / rates.GemmFlopsPerSecond * (1 + NonProductShare);
+            double optimizer = parameters / rates.AdamParamsPerSecond;
+            forward = (seconds(forwardFlops) + forwardBytes * rates.IoCpuSecondsPerByte + (statesInForward ? optimizer : 0), forwardBytes / rates.NvmeBytesPerSecond);
+            backward = (seconds(flops - forwardFlops) + backwardBytes * rates.IoCpuSecondsPerByte + (statesInForward ? 0 : optimizer), backwardBytes / rates.NvmeBytesPerSecond);
+        }
         return new RunPlan
         {
             Config = config, Memory = memory, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
@@ -292,6 +316,8 @@ public sealed record RunPlan
             IoSeconds = (traffic.ReadBytes + traffic.WriteBytes) / rates.NvmeBytesPerSecond,
             IoCpuSeconds = (traffic.ReadBytes + traffic.WriteBytes) * rates.IoCpuSecondsPerByte,
             OptimizerSeconds = parameters / rates.AdamParamsPerSecond,
+            Forward = forward,
+            Backward = backward,
             HostBudgetByteCount = budget,
         };
     }
