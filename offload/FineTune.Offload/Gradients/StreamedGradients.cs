@@ -14,6 +14,9 @@ namespace FineTune.Offload.Gradients;
 /// back-pressure), which the plan sizes at about two stages or two sub-groups. The wait is only for gradients the
 /// optimizer can already consume (their sub-groups lie above the backward boundary, <see cref="SetBoundary"/>): when
 /// none can, it would never end, so it does not start.
+/// With <c>holdFrom</c>, a gradient any of whose sub-groups reach past that flat element is held for an update pass
+/// after backward (<see cref="PartitionedOptimizer.StepInReverseThenAboveAsync"/>): it is outside the bound (the plan
+/// counts it apart), never consumable during backward, and kept by <see cref="EndStep"/> until that pass releases it.
 /// The global norm comes from <see cref="GradientNormPartials"/>, recorded as each gradient is published.
 /// Thread-safe: published from the compute thread, read and released from the optimizer's task.
 /// DESIGN: "Gradients are consumed, not stored."
@@ -27,10 +30,13 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
     private readonly GradientNormPartials _norm;
     private long _outstanding;
     private long _boundary;
+    private readonly long _holdFrom;
+    private long _held;
     private double _roomWaitSeconds;
 
-    public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount)
+    public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount, long holdFrom = long.MaxValue)
     {
+        _holdFrom = holdFrom;
         _layout = layout;
         _maxOutstanding = maxOutstandingByteCount;
         _pieces = layout.Parameters.Select(_ => new List<Piece>()).ToArray();
@@ -95,20 +101,25 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
         long count = gradient.NumElements;
         long flatFirst = _layout.FlatOffset(parameter) + offset, flatEnd = flatFirst + count;
         int groups = 0;
-        long firstGroupElement = long.MaxValue;
+        long firstGroupElement = long.MaxValue, lastGroupEnd = 0;
         foreach (SubGroup group in _layout.SubGroups)
             if (group.FirstElement < flatEnd && group.FirstElement + group.ElementCount > flatFirst)
             {
                 groups++;
                 firstGroupElement = Math.Min(firstGroupElement, group.FirstElement);
+                lastGroupEnd = Math.Max(lastGroupEnd, group.FirstElement + group.ElementCount);
             }
+        bool held = lastGroupEnd > _holdFrom;
         lock (_lock)
         {
             if (_pieces[parameter].Any(p => p.Offset < offset + count && offset < p.Offset + p.Count))
                 throw new InvalidOperationException($"Parameter {parameter}'s gradient [{offset}, {offset + count}) was published twice in one step.");
-            _pieces[parameter].Add(new Piece(offset, count, gradient, groups, firstGroupElement));
-            _outstanding += count * type.ByteCount();
-            PeakOutstandingByteCount = Math.Max(PeakOutstandingByteCount, _outstanding);
+            _pieces[parameter].Add(new Piece(offset, count, gradient, groups, firstGroupElement, held));
+            if (held)
+                _held += count * type.ByteCount();
+            else
+                _outstanding += count * type.ByteCount();
+            PeakOutstandingByteCount = Math.Max(PeakOutstandingByteCount, _outstanding + _held);
         }
     }
 
@@ -129,7 +140,10 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
             {
                 if (Find(segment) is not Piece piece || --piece.GroupsLeft > 0)
                     continue;
-                _outstanding -= piece.Count * piece.Gradient.ElementByteCount;
+                if (piece.Held)
+                    _held -= piece.Count * piece.Gradient.ElementByteCount;
+                else
+                    _outstanding -= piece.Count * piece.Gradient.ElementByteCount;
                 piece.Gradient.Dispose();
                 _pieces[segment.Parameter].Remove(piece);
             }
@@ -139,8 +153,27 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
 
     public double SumOfSquares(int maxDegreeOfParallelism) => _norm.Sum();
 
-    /// <summary>The overlapped update has consumed what it will: free the rest.</summary>
-    public void EndStep() => Clear();
+    /// <summary>The overlapped update has consumed what it will: free the rest, but the held gradients its later pass still reads.</summary>
+    public void EndStep()
+    {
+        if (_holdFrom == long.MaxValue)
+        {
+            Clear();
+            return;
+        }
+        lock (_lock)
+        {
+            foreach (List<Piece> pieces in _pieces)
+            {
+                foreach (Piece piece in pieces.Where(p => !p.Held))
+                    piece.Gradient.Dispose();
+                pieces.RemoveAll(p => !p.Held);
+            }
+            _outstanding = 0;
+            _boundary = _layout.ElementCount;
+            Monitor.PulseAll(_lock);
+        }
+    }
 
     /// <summary>Frees whatever is still published (a failed step, or the end); the next step starts empty.</summary>
     public void Clear()
@@ -154,6 +187,7 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
                 pieces.Clear();
             }
             _outstanding = 0;
+            _held = 0;
             _boundary = _layout.ElementCount;
             Monitor.PulseAll(_lock);
         }
@@ -173,13 +207,16 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
     {
         foreach (List<Piece> pieces in _pieces)
             foreach (Piece piece in pieces)
-                if (piece.FirstGroupElement >= _boundary)
+                if (!piece.Held && piece.FirstGroupElement >= _boundary)
                     return true;
         return false;
     }
 
-    private sealed class Piece(long offset, long count, Tensor gradient, int groups, long firstGroupElement)
+    private sealed class Piece(long offset, long count, Tensor gradient, int groups, long firstGroupElement, bool held)
     {
+        /// <summary>Some of its sub-groups are updated by the pass after backward: kept across <see cref="EndStep"/>.</summary>
+        public bool Held { get; } = held;
+
         public long Offset { get; } = offset;
         public long Count { get; } = count;
         public Tensor Gradient { get; } = gradient;

@@ -59,6 +59,38 @@ public sealed partial class PartitionedOptimizer
     }
 
     /// <summary>
+    /// <see cref="StepInReverseAsync"/> in two passes, for a drive that idles under forward: the sub-groups below
+    /// <paramref name="split"/> (a sub-group's first element) in descending order, each once backward has passed it,
+    /// after which <paramref name="belowDone"/> completes (their weights written); then the sub-groups from
+    /// <paramref name="split"/> up in ascending order — the top layers, whose gradients were final first and whose
+    /// weights the next forward needs last — each reported to <paramref name="groupDone"/> with its weight write. Every
+    /// sub-group gets the same step's constants, so the bits are <see cref="StepInReverseAsync"/>'s.
+    /// </summary>
+    public async Task<long> StepInReverseThenAboveAsync(long split, Func<SubGroup, Task> waitUntilFinal, TaskCompletionSource belowDone, Action<SubGroup, Task> groupDone)
+    {
+        if (Options.AdamW.MaxGradNorm > 0)
+            throw new InvalidOperationException("An overlapped step cannot clip: clipping needs the global norm before any update.");
+        StepNumber++;
+        AdamWStepScalars scalars = AdamWStepScalars.For(Options.AdamW, StepNumber, LearningRate, 1.0);
+        try
+        {
+            await UpdateInOrderAsync(SubGroups.Where(g => g.FirstElement < split).Reverse().ToArray(), async group =>
+            {
+                await waitUntilFinal(group).ConfigureAwait(false);
+                return true;
+            }, scalars).ConfigureAwait(false);
+        }
+        catch (Exception error)
+        {
+            belowDone.TrySetException(error);
+            throw;
+        }
+        belowDone.TrySetResult();
+        await UpdateInOrderAsync(SubGroups.Where(g => g.FirstElement >= split).ToArray(), _ => Task.FromResult(true), () => scalars, groupDone).ConfigureAwait(false);
+        return StepNumber;
+    }
+
+    /// <summary>
     /// A normal step (norm, overflow check, unscale and clip, as <see cref="StepAsync"/>) whose first optimizer-state
     /// reads start now, before the gradients are final: call it when the last backward starts and complete
     /// <paramref name="backwardDone"/> with the loss scale once every gradient is in place (null: the backward
