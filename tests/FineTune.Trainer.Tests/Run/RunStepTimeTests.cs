@@ -34,4 +34,30 @@ public sealed class RunStepTimeTests
         foreach (RunPlan p in new[] { overlapped, deferred })
             Assert.True(p.StepSeconds >= Math.Max(p.CpuSeconds, p.IoSeconds) - 1e-9);
     }
+
+    // slow products, a fast drive: forward's compute can hide part of the update
+    private static readonly MachineRates s_computeBound = new(GemmFlopsPerSecond: 1e9, AdamParamsPerSecond: 1e9, NvmeBytesPerSecond: 1e8, IoCpuSecondsPerByte: 0, Measured: true);
+
+    [Fact]
+    public void ThePlanMovesTheTopOfAnOverlappedUpdateUnderForwardAsFarAsTheBudgetAllows()
+    {
+        using var tiny = new TinyRunRecipe();
+        string[] overlapped = ["training.clip_grad_norm=null", "training.gradient_accumulation_steps=1"];
+        RunPlan split = RunPlan.Create(tiny.Load(overlapped), 0, rates: s_computeBound);
+        long at = split.Memory.SplitElement ?? throw new Xunit.Sdk.XunitException("no split");
+        Assert.Equal(split.ParameterCount - at, split.UnderForwardElementCount, tolerance: split.Memory.Layout.SubGroupElementCount);
+        Assert.InRange(split.UnderForwardElementCount, split.Memory.Layout.SubGroupElementCount, split.ParameterCount / 2);
+        Assert.True(split.Memory.HeldGradientByteCount > 0);
+        // the share moved is what forward's compute hides, so forward's drive time now about matches its CPU time
+        Assert.InRange(split.Forward.IoSeconds / split.Forward.CpuSeconds, 0.5, 2.0);
+        // with clipping the update already runs under the next forward, whole: nothing to split
+        RunPlan clipped = RunPlan.Create(tiny.Load("training.clip_grad_norm=1.0", "training.gradient_accumulation_steps=1"), 0, rates: s_computeBound);
+        Assert.Null(clipped.Memory.SplitElement);
+        Assert.Equal(0, clipped.UnderForwardElementCount);
+        // half the room the held gradients took: a smaller top part, or none
+        double gb = (split.HostPeakByteCount(0) - split.Memory.HeldGradientByteCount / 2) / FineTune.Trainer.Recipes.OffloadSection.BytesPerGb;
+        RunPlan tight = RunPlan.Create(tiny.Load([.. overlapped, FormattableString.Invariant($"offload.host_gb={gb:0.000000}")]), 0, rates: s_computeBound);
+        Assert.True(tight.UnderForwardElementCount < split.UnderForwardElementCount, $"{tight.UnderForwardElementCount} vs {split.UnderForwardElementCount}");
+        Assert.True(tight.HostPeakByteCount(0) <= gb * FineTune.Trainer.Recipes.OffloadSection.BytesPerGb);
+    }
 }

@@ -83,6 +83,8 @@ internal static class PlanCommand
         string keptText = kept > 0 ? F($"the top {kept} keep their autograd graph to backward ({Gib(kept * p.KeptLayerByteCount)} GiB of host memory in the working set)")
             : p.ParametersOnNvme ? "none kept (NVMe weights stream through slots a kept graph would hold)" : "none kept";
         yield return F($"recompute ({recipe.Training.Recompute.ToString().ToLowerInvariant()}): {layers - kept} of {layers} layers recomputed in backward from their saved inputs (+{p.RecomputeSeconds:0.###} s of compute per step); {keptText}");
+        if (p.Memory.SplitElement is long split)
+            yield return F($"update: overlapped with backward, but the top {(p.ParameterCount - split) / n:P0} of the parameters ({p.ParameterCount - split:N0}) update under the next forward, where the drive only reads weights ({Gib(p.Memory.HeldGradientByteCount)} GiB of their gradients held in host memory until then)");
         yield return "predicted peak memory per tier:";
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");

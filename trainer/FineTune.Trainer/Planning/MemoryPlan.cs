@@ -40,6 +40,9 @@ public sealed class MemoryPlan
         Activations = ActivationOptions(config, weightDType, options, KeptLayers);
         Partition = options.DataParallelGroup is { WorldSize: > 1 } group ? new RankPartition(Layout.SubGroups, group.Rank, group.WorldSize) : null;
         Gradients = GradientTierFor(options, Layout.GradientByteCount);
+        SplitElement = Gradients == GradientTier.Consumed && options.UpdateUnderForwardElementCount > 0
+            ? Layout.SubGroups.Select(g => g.FirstElement).Where(f => f > 0 && f >= Layout.ElementCount - options.UpdateUnderForwardElementCount).Cast<long?>().FirstOrDefault()
+            : null;
         Optimizer = new PartitionedOptimizerOptions
         {
             Partition = OwnedSubGroups,
@@ -134,6 +137,16 @@ public sealed class MemoryPlan
 
     /// <summary>Where gradients go: host accumulators (4 bytes a parameter in the pool), or consumed by the overlapped update.</summary>
     public GradientTier Gradients { get; }
+
+    /// <summary>
+    /// Where the update's pass under the next forward starts (a sub-group's first element; <see cref="TrainingOptions.UpdateUnderForwardElementCount"/>),
+    /// or null when the whole update follows backward.
+    /// </summary>
+    public long? SplitElement { get; }
+
+    /// <summary>The gradients held from backward to the pass under the next forward: every parameter reaching past <see cref="SplitElement"/>, whole.</summary>
+    public long HeldGradientByteCount => SplitElement is not long split || Gradients != GradientTier.Consumed || !OverlapsBackward ? 0
+        : Enumerable.Range(0, Layout.Parameters.Count).Where(p => Layout.FlatOffset(p) + Layout.Parameters[p].ElementCount > split).Sum(PublishedGradientByteCount);
 
     /// <summary>Pool bytes of gradients (0 when consumed: no per-parameter memory).</summary>
     public long GradientPoolByteCount => Pool.ReservedByteCount(BufferKind.GradientAccumulators);

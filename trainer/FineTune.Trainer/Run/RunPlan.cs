@@ -121,6 +121,9 @@ public sealed record RunPlan
     public double StepSeconds => OnCuda ? Math.Max(CpuSeconds, IoSeconds)
         : Math.Max(Forward.CpuSeconds, Forward.IoSeconds) + Math.Max(Backward.CpuSeconds, Backward.IoSeconds);
 
+    /// <summary>Parameters at the top whose update runs under the next forward (<see cref="TrainingOptions.UpdateUnderForwardElementCount"/>); 0: none.</summary>
+    public long UnderForwardElementCount { get; init; }
+
     /// <summary>The forward phase's CPU and drive seconds (see <see cref="StepSeconds"/>).</summary>
     public required (double CpuSeconds, double IoSeconds) Forward { get; init; }
 
@@ -165,6 +168,7 @@ public sealed record RunPlan
                 $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len{(accumulators.Length > 0 ? ", or set training.clip_grad_norm: null with one micro-batch per step" : "")}.");
         }
         plan = WithKeptLayers(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
+        plan = WithSplitUpdate(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
         if (budget is long limit4 && plan.HostPeakByteCount(baselineByteCount) > limit4) // recompute: never, past the budget
             throw new UserErrorException(
                 $"training.recompute: never keeps all {plan.KeptLayers} layers' graphs ({Gib(plan.KeptLayers * plan.KeptLayerByteCount)} GiB) and the run then needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory but offload.host_gb is {Gib(limit4)}; use training.recompute: auto (keeps what fits) or raise host_gb.");
@@ -201,6 +205,29 @@ public sealed record RunPlan
         return kept == 0 ? plan : Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, kept);
     }
 
+    /// <summary>
+    /// With the update following backward and its states on NVMe, the top part of it moves under the next forward,
+    /// where the drive only reads weights: as large a share as forward's compute hides (the forward's CPU seconds over
+    /// the backward's drive seconds, at most half), as far as host_gb has room for its held gradients.
+    /// </summary>
+    private static RunPlan WithSplitUpdate(RunPlan plan, Recipe recipe, LlamaConfig config, long? budget, long baselineByteCount, bool fromFolder, MachineRates? rates)
+    {
+        if (plan.OnCuda || plan.OptimizerTier != StateTier.Nvme || plan.Memory.Gradients != GradientTier.Consumed || !plan.Memory.OverlapsBackward || plan.Backward.IoSeconds <= 0)
+            return plan;
+        double share = Math.Min(0.5, plan.Forward.CpuSeconds / plan.Backward.IoSeconds);
+        long count = (long)(share * plan.ParameterCount);
+        if (budget is long limit)
+            count = Math.Min(count, Math.Max(0, limit - plan.HostPeakByteCount(baselineByteCount)) / plan.ElementByteCount);
+        // the held gradients are whole parameters, so a count may hold a little more than it names: halve until it fits
+        for (; count >= plan.Memory.Layout.SubGroupElementCount; count /= 2)
+        {
+            RunPlan split = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, plan.KeptLayers, count);
+            if (budget is not long cap || split.HostPeakByteCount(baselineByteCount) <= cap)
+                return split;
+        }
+        return plan;
+    }
+
     private static string OnNvmeText(RunPlan plan)
     {
         var moved = new List<string>();
@@ -229,14 +256,14 @@ public sealed record RunPlan
     }
 
     private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder, MachineRates? measured,
-        int keptLayers = 0)
+        int keptLayers = 0, long underForward = 0)
     {
         int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
         DType dtype = RunSetup.DTypeOf(recipe.Training.Precision);
         int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
         // the engine's own memory plan, from the options the run will give it (schedule length does not change memory)
-        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1, keptLayers);
+        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1, keptLayers, underForward);
         MemoryPlan memory = MemoryPlan.For(config, dtype, options);
         long parameters = memory.Layout.ElementCount;
         int accumulation = recipe.Training.GradientAccumulationSteps;
@@ -258,7 +285,7 @@ public sealed record RunPlan
         // weights for the bf16 products, the recompute), and 200 MiB the runtime grows by after the baseline was taken
         // (the dataset and tokenizer, the GC heap, thread stacks)
         long layerWeightBytes = memory.Layout.Stages.Where(st => !st.IsEdge).Select(st => st.Uses.Sum(p => memory.Layout.Parameters[p].ElementCount)).DefaultIfEmpty(0).Max() * e;
-        long alongside = 5 * layerWeightBytes / 2 + (200L << 20) + memory.ConsumedGradientBoundByteCount;
+        long alongside = 5 * layerWeightBytes / 2 + (200L << 20) + memory.ConsumedGradientBoundByteCount + memory.HeldGradientByteCount;
         long tokens = (long)b * t * accumulation;
         long weights = memory.WeightByteCount;
         // With params on NVMe the model never is whole in memory: LlamaModel.Open (model.path or a resume checkpoint)
@@ -285,14 +312,17 @@ public sealed record RunPlan
         {
             // forward reads each streamed weight once (backward reads it again) and writes the saved inputs; the states
             // (and the updated weights) move in backward when the update follows it, under the next forward when it is deferred
-            bool statesInForward = !memory.OverlapsBackward;
+            // the share of the update under forward: all of it when deferred, the top part when split, else none
+            double inForward = !memory.OverlapsBackward ? 1 : memory.SplitElement is long split ? (parameters - split) / (double)parameters : 0;
             long updateBytes = traffic.StateReadBytes + traffic.StateWriteBytes + traffic.WeightWriteBytes;
-            long forwardBytes = traffic.WeightReadBytes / 2 + traffic.ActivationWriteBytes + (statesInForward ? updateBytes : 0);
+            long forwardBytes = traffic.WeightReadBytes / 2 + traffic.ActivationWriteBytes + (long)(inForward * updateBytes);
             long backwardBytes = traffic.ReadBytes + traffic.WriteBytes - forwardBytes;
             double seconds(double f) => f / rates.GemmFlopsPerSecond * (1 + NonProductShare);
             double optimizer = parameters / rates.AdamParamsPerSecond;
-            forward = (seconds(forwardFlops) + forwardBytes * rates.IoCpuSecondsPerByte + (statesInForward ? optimizer : 0), forwardBytes / rates.NvmeBytesPerSecond);
-            backward = (seconds(flops - forwardFlops) + backwardBytes * rates.IoCpuSecondsPerByte + (statesInForward ? 0 : optimizer), backwardBytes / rates.NvmeBytesPerSecond);
+            forward = (seconds(forwardFlops) + forwardBytes * rates.IoCpuSecondsPerByte + inForward * optimizer, forwardBytes / rates.NvmeBytesPerSecond);
+            // split: the update's lower part starts only once backward has passed the top part (its share of backward's compute)
+            double delay = inForward is > 0 and < 1 ? inForward * seconds(flops - forwardFlops) : 0;
+            backward = (seconds(flops - forwardFlops) + backwardBytes * rates.IoCpuSecondsPerByte + (1 - inForward) * optimizer, delay + backwardBytes / rates.NvmeBytesPerSecond);
         }
         return new RunPlan
         {
@@ -318,6 +348,7 @@ public sealed record RunPlan
             OptimizerSeconds = parameters / rates.AdamParamsPerSecond,
             Forward = forward,
             Backward = backward,
+            UnderForwardElementCount = underForward,
             HostBudgetByteCount = budget,
         };
     }

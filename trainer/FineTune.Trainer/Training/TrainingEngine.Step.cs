@@ -58,7 +58,10 @@ public sealed partial class TrainingEngine
         catch (Exception error)
         {
             _update.Abandon(error);
-            _gradients.EndStep();
+            if (_gradients is ConsumedGradients consumed)
+                consumed.Abandon();
+            else
+                _gradients.EndStep();
             SettleWeights(); // an overlapped update may have rewritten some weights
             throw;
         }

@@ -81,7 +81,7 @@ public sealed partial class TrainingEngine : IDisposable
                     Plan.TiedBlocks is { } tied ? new TiedGradientSpill(tied, Plan.TiedRowElementCount, model.DType, _pool.Rent(BufferKind.TiedGradientStaging), Drive("tied gradients")) : null,
                     Plan.Gradients == GradientTier.Nvme
                         ? new SpilledGradients(Plan.Layout, Plan.GradientPieces, _pool.RentAll(BufferKind.GradientSpillStaging), _pool.RentAll(BufferKind.GradientSpillReads), Drive("gradients"))
-                        : null)
+                        : null, holdFrom: OverlapsOptimizer && Plan.SplitElement is long hold ? hold : long.MaxValue)
                 : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
@@ -106,6 +106,7 @@ public sealed partial class TrainingEngine : IDisposable
             throw;
         }
         _update = _dataParallel is not null ? new DataParallelUpdate(_optimizer, _dataParallel.Gradients)
+            : OverlapsOptimizer && Plan.SplitElement is long split ? new SplitUpdate(_optimizer, Plan.Layout.ElementCount, split)
             : OverlapsOptimizer ? new OverlappedUpdate(_optimizer, Plan.Layout.ElementCount)
             : DefersOptimizer ? new DeferredUpdate(_optimizer)
             : PrefetchesOptimizerStates ? new PrefetchingUpdate(_optimizer)

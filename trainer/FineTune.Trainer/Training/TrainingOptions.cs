@@ -95,6 +95,13 @@ public sealed record TrainingOptions
     /// <summary>Update finished sub-groups while backward continues (only without clipping and loss scaling).</summary>
     public bool OverlapOptimizerWithBackward { get; init; } = true;
 
+    /// <summary>
+    /// With the update overlapped with backward: about this many parameters at the top of the model (from a sub-group
+    /// boundary) are updated under the next forward instead (<c>Updates/SplitUpdate</c>), their bf16 gradients held in
+    /// host memory until then; the drive, which only reads weights under forward, moves their states there. 0: off.
+    /// </summary>
+    public long UpdateUnderForwardElementCount { get; init; }
+
     /// <summary>Threads of the CPU AdamW; -1: every core.</summary>
     public int OptimizerThreads { get; init; } = -1;
 

@@ -28,14 +28,15 @@ internal sealed class ConsumedGradients : IGradientHarvest
 
     /// <param name="spill">Where a tied LM head's blocks wait for the embedding's (NVMe); null keeps them in host memory.</param>
     /// <param name="onNvme">Where the final gradients go for an update that waits for the norm; null: the overlapped update reads them in host memory.</param>
+    /// <param name="holdFrom">The flat element from which gradients are held for the update's pass under the next forward (none: long.MaxValue).</param>
     public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount, TiedGradientSpill? spill = null,
-        SpilledGradients? onNvme = null)
+        SpilledGradients? onNvme = null, long holdFrom = long.MaxValue)
     {
         _spill = spill;
         _model = model;
         _layout = layout;
         _publishedByteCount = publishedByteCount;
-        _streamed = onNvme ?? (IGradientSink)new StreamedGradients(layout, maxOutstandingByteCount);
+        _streamed = onNvme ?? (IGradientSink)new StreamedGradients(layout, maxOutstandingByteCount, holdFrom);
         _onNvme = onNvme;
     }
 
@@ -172,9 +173,16 @@ internal sealed class ConsumedGradients : IGradientHarvest
         _pending.Clear();
     }
 
-    public void Dispose()
+    /// <summary>A failed step: everything published is let go, the gradients held for the update's later pass too.</summary>
+    public void Abandon()
     {
         EndStep();
+        (_streamed as StreamedGradients)?.Clear();
+    }
+
+    public void Dispose()
+    {
+        Abandon();
         _spill?.Dispose();
         _onNvme?.Dispose();
     }
