@@ -48,7 +48,7 @@ public sealed class RunStepTimeTests
         Assert.Equal(split.ParameterCount - at, split.UnderForwardElementCount, tolerance: split.Memory.Layout.SubGroupElementCount);
         Assert.InRange(split.UnderForwardElementCount, split.Memory.Layout.SubGroupElementCount, split.ParameterCount / 2);
         Assert.True(split.Memory.HeldGradientByteCount > 0);
-        // the share moved is what forward's compute hides, so forward's drive time now about matches its CPU time
+        // the share moved is forward's part of the FLOPs: with these rates forward's drive time now about matches its CPU time
         Assert.InRange(split.Forward.IoSeconds / split.Forward.CpuSeconds, 0.5, 2.0);
         // with clipping the update already runs under the next forward, whole: nothing to split
         RunPlan clipped = RunPlan.Create(tiny.Load("training.clip_grad_norm=1.0", "training.gradient_accumulation_steps=1"), 0, rates: s_computeBound);

@@ -70,6 +70,8 @@ public sealed record RunPlan
     public required double RecomputeSeconds { get; init; }
     /// <summary>FLOPs of one step: every product forward, again in the recompute of the layers not kept, and twice in backward.</summary>
     public required double FlopsPerStep { get; init; }
+    /// <summary>The forward pass's share of <see cref="FlopsPerStep"/> (no recompute, no backward).</summary>
+    public required double ForwardFlopsPerStep { get; init; }
     /// <summary>The rates the step time rests on (measured on this machine, or assumed).</summary>
     public required MachineRates Rates { get; init; }
     public long? HostBudgetByteCount { get; init; }
@@ -207,14 +209,15 @@ public sealed record RunPlan
 
     /// <summary>
     /// With the update following backward and its states on NVMe, the top part of it moves under the next forward,
-    /// where the drive only reads weights: as large a share as forward's compute hides (the forward's CPU seconds over
-    /// the backward's drive seconds, at most half), as far as host_gb has room for its held gradients.
+    /// where the drive only reads weights: forward's share of the step's FLOPs (a quarter with recompute), which is
+    /// about the share of an I/O-bound step's drive time forward leaves idle, as far as host_gb has room for the held
+    /// gradients. From FLOPs, not measured rates, so `plan` and the run choose the same split.
     /// </summary>
     private static RunPlan WithSplitUpdate(RunPlan plan, Recipe recipe, LlamaConfig config, long? budget, long baselineByteCount, bool fromFolder, MachineRates? rates)
     {
         if (plan.OnCuda || plan.OptimizerTier != StateTier.Nvme || plan.Memory.Gradients != GradientTier.Consumed || !plan.Memory.OverlapsBackward || plan.Backward.IoSeconds <= 0)
             return plan;
-        double share = Math.Min(0.5, plan.Forward.CpuSeconds / plan.Backward.IoSeconds);
+        double share = Math.Min(0.5, plan.ForwardFlopsPerStep / plan.FlopsPerStep);
         long count = (long)(share * plan.ParameterCount);
         if (budget is long limit)
             count = Math.Min(count, Math.Max(0, limit - plan.HostPeakByteCount(baselineByteCount)) / plan.ElementByteCount);
@@ -341,6 +344,7 @@ public sealed record RunPlan
             CheckpointByteCount = weights + memory.StateByteCount,
             TokensPerStep = tokens,
             FlopsPerStep = flops,
+            ForwardFlopsPerStep = forwardFlops,
             Rates = rates,
             ComputeSeconds = flops / rates.GemmFlopsPerSecond * (1 + NonProductShare),
             IoSeconds = (traffic.ReadBytes + traffic.WriteBytes) / rates.NvmeBytesPerSecond,
