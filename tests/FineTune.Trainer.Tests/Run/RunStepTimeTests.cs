@@ -48,16 +48,18 @@ public sealed class RunStepTimeTests
         Assert.Equal(split.ParameterCount - at, split.UnderForwardElementCount, tolerance: split.Memory.Layout.SubGroupElementCount);
         Assert.InRange(split.UnderForwardElementCount, split.Memory.Layout.SubGroupElementCount, split.ParameterCount / 2);
         Assert.True(split.Memory.HeldGradientByteCount > 0);
-        // the share moved is forward's part of the FLOPs: with these rates forward's drive time now about matches its CPU time
-        Assert.InRange(split.Forward.IoSeconds / split.Forward.CpuSeconds, 0.5, 2.0);
+        // forward's drive time now carries the top part's update beside the weight reads and saved inputs
+        NvmeTraffic t = split.Traffic;
+        Assert.True(split.Forward.IoSeconds > (t.WeightReadBytes / 2 + t.ActivationWriteBytes) / 1e8 * 1.01);
         // with clipping the update already runs under the next forward, whole: nothing to split
         RunPlan clipped = RunPlan.Create(tiny.Load("training.clip_grad_norm=1.0", "training.gradient_accumulation_steps=1"), 0, rates: s_computeBound);
         Assert.Null(clipped.Memory.SplitElement);
         Assert.Equal(0, clipped.UnderForwardElementCount);
-        // half the room the held gradients took: a smaller top part, or none
+        // half the room the held gradients took: the split still fits host_gb (a smaller top part, or none, if it must)
         double gb = (split.HostPeakByteCount(0) - split.Memory.HeldGradientByteCount / 2) / FineTune.Trainer.Recipes.OffloadSection.BytesPerGb;
         RunPlan tight = RunPlan.Create(tiny.Load([.. overlapped, FormattableString.Invariant($"offload.host_gb={gb:0.000000}")]), 0, rates: s_computeBound);
-        Assert.True(tight.UnderForwardElementCount < split.UnderForwardElementCount, $"{tight.UnderForwardElementCount} vs {split.UnderForwardElementCount}");
+        Assert.True(tight.UnderForwardElementCount <= split.UnderForwardElementCount, $"{tight.UnderForwardElementCount} vs {split.UnderForwardElementCount}");
         Assert.True(tight.HostPeakByteCount(0) <= gb * FineTune.Trainer.Recipes.OffloadSection.BytesPerGb);
+        Assert.True(split.WorkingByteCount >= split.Memory.HeldGradientByteCount); // the held gradients are in the working set
     }
 }
