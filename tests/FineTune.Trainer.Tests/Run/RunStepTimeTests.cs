@@ -42,11 +42,11 @@ public sealed class RunStepTimeTests
     public void ThePlanMovesTheTopOfAnOverlappedUpdateUnderForwardAsFarAsTheBudgetAllows()
     {
         using var tiny = new TinyRunRecipe();
-        string[] overlapped = ["training.clip_grad_norm=null", "training.gradient_accumulation_steps=1"];
+        string[] overlapped = ["training.clip_grad_norm=null", "training.gradient_accumulation_steps=1", "offload.sub_group_params=2048"];
         RunPlan split = RunPlan.Create(tiny.Load(overlapped), 0, rates: s_computeBound);
         long at = split.Memory.SplitElement ?? throw new Xunit.Sdk.XunitException("no split");
         Assert.Equal(split.ParameterCount - at, split.UnderForwardElementCount, tolerance: split.Memory.Layout.SubGroupElementCount);
-        Assert.InRange(split.UnderForwardElementCount, split.Memory.Layout.SubGroupElementCount, split.ParameterCount / 2);
+        Assert.Equal(split.ParameterCount / RunPlan.UnderForwardShareDenominator, split.UnderForwardElementCount);
         Assert.True(split.Memory.HeldGradientByteCount > 0);
         // forward's drive time now carries the top part's update beside the weight reads and saved inputs
         NvmeTraffic t = split.Traffic;

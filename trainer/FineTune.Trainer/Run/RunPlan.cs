@@ -28,6 +28,9 @@ public sealed record RunPlan
     /// </summary>
     public const double NonProductShare = 0.25;
 
+    /// <summary>The update's share that runs under the next forward when it splits: one part in this many (see WithSplitUpdate).</summary>
+    public const int UnderForwardShareDenominator = 8;
+
     public required LlamaConfig Config { get; init; }
     /// <summary>The engine's memory plan for these tiers: its pool classes and NVMe files are the figures printed here.</summary>
     public required MemoryPlan Memory { get; init; }
@@ -208,19 +211,17 @@ public sealed record RunPlan
     }
 
     /// <summary>
-    /// With the update following backward and its states on NVMe, the top part of it moves under the next forward,
-    /// where the drive only reads weights: half the share forward's compute would hide by the plan's figures (forward's
-    /// CPU seconds over backward's drive seconds; under forward the update shares the drive with the weight reads and
-    /// the cores with forward, and at 3.2B a 14% split ran 27.2 s a step where 26% ran 30.2 s), at most half, rounded
-    /// down to eighths so that `plan` and the run, each with its own measured rates, mostly choose the same split; and
-    /// as far as host_gb has room for the held gradients.
+    /// With the update following backward and its states on NVMe, the top eighth of it moves under the next forward,
+    /// where the drive only reads weights, as far as host_gb has room for the held gradients. A fixed share, not one
+    /// from measured rates, so that `plan` and the run choose the same split: on this machine a 14% split ran the 3.2B
+    /// step in 27.2 s against 30.9 s for none and 30.2 s for 26% (which also filled host_gb to 98%), and a share from
+    /// the plan's rates swung between none and a quarter from one measurement to the next.
     /// </summary>
     private static RunPlan WithSplitUpdate(RunPlan plan, Recipe recipe, LlamaConfig config, long? budget, long baselineByteCount, bool fromFolder, MachineRates? rates)
     {
         if (plan.OnCuda || plan.OptimizerTier != StateTier.Nvme || plan.Memory.Gradients != GradientTier.Consumed || !plan.Memory.OverlapsBackward || plan.Backward.IoSeconds <= 0)
             return plan;
-        double share = Math.Floor(8 * Math.Min(0.5, 0.5 * plan.Forward.CpuSeconds / plan.Backward.IoSeconds)) / 8;
-        long count = (long)(share * plan.ParameterCount);
+        long count = plan.ParameterCount / UnderForwardShareDenominator;
         if (budget is long limit)
             count = Math.Min(count, Math.Max(0, limit - plan.HostPeakByteCount(baselineByteCount)) / plan.ElementByteCount);
         // the held gradients are whole parameters, so a count may hold a little more than it names: halve until it fits
