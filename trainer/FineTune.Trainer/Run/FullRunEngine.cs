@@ -89,7 +89,7 @@ internal sealed class FullRunEngine : IRunEngine
     }
 
     public string Description =>
-        $"model: {Model.ParameterCount:N0} parameters, {Model.DType.Name()} on {Model.Device}; engine pools {_engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {_engine.WeightLocation}; activations: {_engine.ActivationLocation}; optimizer states: {_engine.Options.OptimizerTier.ToString().ToLowerInvariant()}; update: {_engine.UpdateStrategy}{(_engine.Plan.SplitElement is long split ? $" (the top {(_engine.Plan.Layout.ElementCount - split) / (double)_engine.Plan.Layout.ElementCount:P0} of the parameters)" : "")}"
+        $"model: {Model.ParameterCount:N0} parameters, {Model.DType.Name()} on {Model.Device}; engine pools {_engine.PlannedHostByteCount / (double)(1 << 20):0.0} MiB; weights: {_engine.WeightLocation}; activations: {_engine.ActivationLocation}; optimizer states: {_engine.Options.OptimizerTier.ToString().ToLowerInvariant()}{Environment.NewLine}update: {_engine.UpdateStrategy}{(_engine.Plan.SplitElement is long split ? $" (the top {(_engine.Plan.Layout.ElementCount - split) / (double)_engine.Plan.Layout.ElementCount:P0} of the parameters)" : "")}"
         + (_ranks.WorldSize == 1 ? "" : $"{Environment.NewLine}data parallel: rank {_ranks.Rank} of {_ranks.WorldSize}, {_engine.Options.MicroBatchSize} rows of each batch; optimizer states of {_engine.Optimizer.SubGroups.Count} of {_engine.Plan.Layout.SubGroups.Count} sub-groups ({_engine.Optimizer.StateByteCount / 1e6:0.0} of {12 * _engine.Plan.Layout.ElementCount / 1e6:0.0} MB) in {_engine.Optimizer.StateLocation}");
 
     public StepMetrics Step(IReadOnlyList<Batch> microBatches) => _engine.Step(microBatches);
