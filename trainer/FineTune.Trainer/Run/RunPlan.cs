@@ -73,8 +73,6 @@ public sealed record RunPlan
     public required double RecomputeSeconds { get; init; }
     /// <summary>FLOPs of one step: every product forward, again in the recompute of the layers not kept, and twice in backward.</summary>
     public required double FlopsPerStep { get; init; }
-    /// <summary>The forward pass's share of <see cref="FlopsPerStep"/> (no recompute, no backward).</summary>
-    public required double ForwardFlopsPerStep { get; init; }
     /// <summary>The rates the step time rests on (measured on this machine, or assumed).</summary>
     public required MachineRates Rates { get; init; }
     public long? HostBudgetByteCount { get; init; }
@@ -219,7 +217,7 @@ public sealed record RunPlan
     /// </summary>
     private static RunPlan WithSplitUpdate(RunPlan plan, Recipe recipe, LlamaConfig config, long? budget, long baselineByteCount, bool fromFolder, MachineRates? rates)
     {
-        if (plan.OnCuda || plan.OptimizerTier != StateTier.Nvme || plan.Memory.Gradients != GradientTier.Consumed || !plan.Memory.OverlapsBackward || plan.Backward.IoSeconds <= 0)
+        if (plan.OnCuda || plan.OptimizerTier != StateTier.Nvme || plan.Memory.Gradients != GradientTier.Consumed || !plan.Memory.OverlapsBackward)
             return plan;
         long count = plan.ParameterCount / UnderForwardShareDenominator;
         if (budget is long limit)
@@ -316,9 +314,9 @@ public sealed record RunPlan
         MachineRates rates = measured ?? MachineRates.Assumed(cuda);
         (double, double) forward, backward;
         {
-            // forward reads each streamed weight once (backward reads it again) and writes the saved inputs; the states
-            // (and the updated weights) move in backward when the update follows it, under the next forward when it is deferred
-            // the share of the update under forward: all of it when deferred, the top part when split, else none
+            // forward reads each streamed weight once (backward reads it again) and writes the saved inputs; the update's
+            // states and weight writes move under the next forward when it is deferred (all of them), or split (the top
+            // part), and in backward otherwise
             double inForward = !memory.OverlapsBackward ? 1 : memory.SplitElement is long split ? (parameters - split) / (double)parameters : 0;
             long updateBytes = traffic.StateReadBytes + traffic.StateWriteBytes + traffic.WeightWriteBytes;
             long forwardBytes = traffic.WeightReadBytes / 2 + traffic.ActivationWriteBytes + (long)(inForward * updateBytes);
@@ -347,7 +345,6 @@ public sealed record RunPlan
             CheckpointByteCount = weights + memory.StateByteCount,
             TokensPerStep = tokens,
             FlopsPerStep = flops,
-            ForwardFlopsPerStep = forwardFlops,
             Rates = rates,
             ComputeSeconds = flops / rates.GemmFlopsPerSecond * (1 + NonProductShare),
             IoSeconds = (traffic.ReadBytes + traffic.WriteBytes) / rates.NvmeBytesPerSecond,
