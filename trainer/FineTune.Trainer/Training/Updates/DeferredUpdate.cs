@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using FineTune.Offload.Optimizer;
 
 namespace FineTune.Trainer.Training.Updates;
@@ -15,21 +14,14 @@ namespace FineTune.Trainer.Training.Updates;
 internal sealed class DeferredUpdate(PartitionedOptimizer optimizer) : IOptimizerUpdate
 {
     private Task? _running;
-    private UpdateProgress? _progress;
+    private readonly ForwardGate _gate = new();
 
     public string Name => "under the next forward";
 
     public bool WaitsOnStepThread => false;
 
     /// <summary>Seconds the step's thread waited for the previous update since the last call (the optimizer on the critical path).</summary>
-    public double TakeWaitSeconds()
-    {
-        double seconds = _waitSeconds;
-        _waitSeconds = 0;
-        return seconds;
-    }
-
-    private double _waitSeconds;
+    public double TakeWaitSeconds() => _gate.TakeWaitSeconds();
 
     public void BeginLastMicroBatch(double learningRate) { }
 
@@ -43,7 +35,7 @@ internal sealed class DeferredUpdate(PartitionedOptimizer optimizer) : IOptimize
         if (decision.Result.Skipped)
             return (true, decision.Result.GradientNorm);
         var progress = new UpdateProgress(optimizer.SubGroups.Select(g => (g.FirstElement, g.FirstElement + g.ElementCount)).ToList());
-        _progress = progress;
+        _gate.Progress = progress;
         _running = Task.Run(async () =>
         {
             try
@@ -61,35 +53,17 @@ internal sealed class DeferredUpdate(PartitionedOptimizer optimizer) : IOptimize
         return (false, decision.Result.GradientNorm);
     }
 
-    /// <summary>Blocks until the running update (if any) has written every weight below <paramref name="end"/>.</summary>
-    public void WaitForWeights(long end)
-    {
-        if (_progress is not UpdateProgress progress || progress.IsDone(end))
-            return;
-        long start = Stopwatch.GetTimestamp();
-        progress.WaitFor(end);
-        _waitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
+    public void WaitForWeights(long end) => _gate.WaitForWeights(end);
 
-    /// <summary>True when nothing below <paramref name="end"/> is still to be written (a prefetch may read it).</summary>
-    public bool WeightsReady(long end) => _progress?.IsDone(end) ?? true;
+    public bool WeightsReady(long end) => _gate.WeightsReady(end);
 
     /// <summary>Waits for the running update to end (counted as wait) and rethrows its failure.</summary>
     public void Settle()
     {
         if (_running is not Task running)
             return;
-        long start = Stopwatch.GetTimestamp();
-        try
-        {
-            running.GetAwaiter().GetResult();
-        }
-        finally
-        {
-            _waitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-            _running = null;
-            _progress = null;
-        }
+        _running = null;
+        _gate.Settle(running);
     }
 
     public void Abandon(Exception error)

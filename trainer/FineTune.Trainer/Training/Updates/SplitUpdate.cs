@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using FineTune.Offload.Optimizer;
 
 namespace FineTune.Trainer.Training.Updates;
@@ -19,8 +18,7 @@ internal sealed class SplitUpdate(PartitionedOptimizer optimizer, long elementCo
     private UpdateProgress? _nextProgress;
     private Task? _task;        // the optimizer's flow: the latest step's two passes, after every earlier one
     private Task? _pending;     // the finished step whose top pass may still run (what Settle waits for)
-    private UpdateProgress? _progress;
-    private double _waitSeconds;
+    private readonly ForwardGate _gate = new();
 
     public string Name => "overlapped with backward, the top layers under the next forward";
 
@@ -69,7 +67,7 @@ internal sealed class SplitUpdate(PartitionedOptimizer optimizer, long elementCo
         // below the split every weight is written: the next forward waits only for the top pass
         foreach (SubGroup group in optimizer.SubGroups.Where(g => g.FirstElement < split))
             _nextProgress!.Complete(group.Index);
-        (_progress, _pending) = (_nextProgress, _task);
+        (_gate.Progress, _pending) = (_nextProgress, _task);
         (_readiness, _belowDone, _nextProgress) = (null, null, null);
         return (false, norm);
     }
@@ -78,44 +76,24 @@ internal sealed class SplitUpdate(PartitionedOptimizer optimizer, long elementCo
     {
         _readiness?.Fail(error);
         try { _task?.GetAwaiter().GetResult(); } catch (Exception) { } // the backward error is the one to report
-        (_readiness, _belowDone, _nextProgress, _task, _pending, _progress) = (null, null, null, null, null, null);
+        (_readiness, _belowDone, _nextProgress, _task, _pending, _gate.Progress) = (null, null, null, null, null, null);
     }
 
     /// <summary>Blocks until the top pass (if one is running) has written every weight below <paramref name="end"/>.</summary>
-    public void WaitForWeights(long end)
-    {
-        if (_progress is not UpdateProgress progress || progress.IsDone(end))
-            return;
-        long start = Stopwatch.GetTimestamp();
-        progress.WaitFor(end);
-        _waitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-    }
+    public void WaitForWeights(long end) => _gate.WaitForWeights(end);
 
-    public bool WeightsReady(long end) => _progress?.IsDone(end) ?? true;
+    public bool WeightsReady(long end) => _gate.WeightsReady(end);
 
     /// <summary>Waits for the finished step's top pass (never for the pass that follows a backward in progress).</summary>
     public void Settle()
     {
         if (_pending is not Task pending)
             return;
-        long start = Stopwatch.GetTimestamp();
-        try
-        {
-            pending.GetAwaiter().GetResult();
-        }
-        finally
-        {
-            _waitSeconds += Stopwatch.GetElapsedTime(start).TotalSeconds;
-            (_pending, _progress) = (null, null);
-            if (ReferenceEquals(_task, pending))
-                _task = null;
-        }
+        _pending = null;
+        if (ReferenceEquals(_task, pending))
+            _task = null;
+        _gate.Settle(pending);
     }
 
-    public double TakeWaitSeconds()
-    {
-        double seconds = _waitSeconds;
-        _waitSeconds = 0;
-        return seconds;
-    }
+    public double TakeWaitSeconds() => _gate.TakeWaitSeconds();
 }
