@@ -40,61 +40,15 @@ public static class SequentialBandwidth
     }
 
     /// <summary>
-    /// The drive's rate for reads and writes at once, as a training step moves them: <paramref name="readByteCount"/>
-    /// read from one file while <paramref name="writeByteCount"/> are written to another (fio's rw mix at the step's
-    /// ratio; the read file is written first, untimed). Returns the combined bytes per second, and the CPU time the
-    /// process spent per byte meanwhile (the kernel's share of direct I/O: pinning pages, completions; on a virtual
-    /// disk it is not small, and it comes out of the cores the compute uses).
-    /// </summary>
-    public static (double BytesPerSecond, double CpuSecondsPerByte, string Engine) MeasureTogether(string directory, long readByteCount, long writeByteCount,
-        IoEngineKind engineKind = IoEngineKind.Auto, int queueDepth = IoEngineFactory.DefaultQueueDepth)
-    {
-        readByteCount = Math.Max(RequestByteCount, readByteCount / RequestByteCount * RequestByteCount);
-        writeByteCount = Math.Max(RequestByteCount, writeByteCount / RequestByteCount * RequestByteCount);
-        string readPath = Path.Combine(directory, $"finetune-bandwidth-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
-        string writePath = Path.Combine(directory, $"finetune-bandwidth-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
-        try
-        {
-            using var readBuffer = new AlignedBuffer(RequestByteCount);
-            using var writeBuffer = new AlignedBuffer(RequestByteCount);
-            new Random(1).NextBytes(writeBuffer.Span);
-            using IIoEngine reads = IoEngineFactory.Create(engineKind, queueDepth);
-            using IIoEngine writes = IoEngineFactory.Create(engineKind, queueDepth);
-            using DirectFile source = DirectFile.Open(readPath, DirectFileAccess.ReadWrite, create: true);
-            using DirectFile target = DirectFile.Open(writePath, DirectFileAccess.ReadWrite, create: true);
-            source.Preallocate(readByteCount);
-            target.Preallocate(writeByteCount);
-            RunAll(readByteCount, offset => writes.WriteAsync(source, offset, writeBuffer, 0, RequestByteCount));
-            source.Fsync();
-            TimeSpan cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
-            long start = Stopwatch.GetTimestamp();
-            Task reading = Task.Run(() => RunAll(readByteCount, offset => reads.ReadAsync(source, offset, readBuffer, 0, RequestByteCount)));
-            Task writing = Task.Run(() =>
-            {
-                RunAll(writeByteCount, offset => writes.WriteAsync(target, offset, writeBuffer, 0, RequestByteCount));
-                target.Fsync();
-            });
-            Task.WaitAll(reading, writing);
-            double seconds = Stopwatch.GetElapsedTime(start).TotalSeconds;
-            double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuBefore).TotalSeconds;
-            long bytes = readByteCount + writeByteCount;
-            return (bytes / seconds, cpu / bytes, reads.Name + (source.IsDirect ? ", O_DIRECT" : ", buffered"));
-        }
-        finally
-        {
-            File.Delete(readPath);
-            File.Delete(writePath);
-        }
-    }
-
-    /// <summary>
     /// The drive's rate for a step's traffic as the engine moves it (the rate a run's plan and its I/O floor use): a
     /// swap round over one scratch file of <paramref name="sampleByteCount"/> bytes' worth of extents, written first
     /// (untimed). Each extent is read while the one before it is written back in place, through a ring of four
     /// buffers on separate read and write queues, as <c>SwapPipeline</c> streams states; extents are written back in
     /// the step's proportion of <paramref name="writeByteCount"/> to <paramref name="readByteCount"/> (the rest are
-    /// read only, as weights are). On some drives this pattern runs well above fio's flat-out rw mix
-    /// (<see cref="MeasureTogether"/>); a floor must not be beaten by the engine it bounds, so this is the one used.
+    /// read only, as weights are). On some drives this pattern runs well above fio's flat-out rw mix from one file
+    /// into another (half as fast on the development VM); a floor must not be beaten by the engine it bounds, so this
+    /// is the one used. Returns the combined bytes per second, and the CPU time the process spent per byte meanwhile
+    /// (the kernel's share of direct I/O, which comes out of the cores the compute uses).
     /// </summary>
     public static (double BytesPerSecond, double CpuSecondsPerByte, string Engine) MeasureAtMix(string directory, long readByteCount, long writeByteCount, long sampleByteCount,
         long extentByteCount = 48L << 20)
