@@ -34,15 +34,13 @@ internal sealed class DeferredUpdate(PartitionedOptimizer optimizer) : IOptimize
         StepDecision decision = optimizer.Decide(lossScale);
         if (decision.Result.Skipped)
             return (true, decision.Result.GradientNorm);
-        var progress = new UpdateProgress(optimizer.SubGroups.Select(g => (g.FirstElement, g.FirstElement + g.ElementCount)).ToList());
+        var progress = UpdateProgress.Over(optimizer.SubGroups);
         _gate.Progress = progress;
         _running = Task.Run(async () =>
         {
             try
             {
-                await optimizer.ApplyAsync(decision, (group, written) =>
-                    written.ContinueWith(w => { if (w.IsFaulted) progress.Fail(w.Exception!.InnerException!); else progress.Complete(group.Index); },
-                        TaskContinuationOptions.ExecuteSynchronously)).ConfigureAwait(false);
+                await optimizer.ApplyAsync(decision, progress.CompleteWhenWritten).ConfigureAwait(false);
             }
             catch (Exception error)
             {

@@ -29,23 +29,35 @@ internal sealed class OverlappedUpdate(PartitionedOptimizer optimizer, long elem
 
     public (bool Skipped, double Norm) Finish(double learningRate, double lossScale, long stepNumber)
     {
-        // The norm pass reads the same gradients the optimizer reads; neither writes them.
-        double norm = Math.Sqrt(optimizer.Gradients.SumOfSquares(optimizer.Options.MaxDegreeOfParallelism));
         try
         {
-            _task!.GetAwaiter().GetResult();
-        }
-        catch (InvalidOperationException) when (!double.IsFinite(norm))
-        {
-            // Without loss scaling nothing checks the norm before the first update; sub-groups already written cannot be undone.
-            throw new UserErrorException($"Step {stepNumber} produced a non-finite gradient (norm {norm}) while the optimizer overlapped backward: training diverged; lower the learning rate, or set max_grad_norm (which also turns the overlap off).");
+            return (false, NormWhenDone(optimizer, _task!, stepNumber));
         }
         finally
         {
             _task = null;
             _readiness = null;
         }
-        return (false, norm);
+    }
+
+    /// <summary>
+    /// The step's global norm, once <paramref name="updated"/> (the updates that follow backward) is done; a
+    /// non-finite gradient that made them throw is the run diverging, said in one sentence.
+    /// </summary>
+    internal static double NormWhenDone(PartitionedOptimizer optimizer, Task updated, long stepNumber)
+    {
+        // The norm pass reads the same gradients the optimizer reads; neither writes them.
+        double norm = Math.Sqrt(optimizer.Gradients.SumOfSquares(optimizer.Options.MaxDegreeOfParallelism));
+        try
+        {
+            updated.GetAwaiter().GetResult();
+        }
+        catch (InvalidOperationException) when (!double.IsFinite(norm))
+        {
+            // Without loss scaling nothing checks the norm before the first update; sub-groups already written cannot be undone.
+            throw new UserErrorException($"Step {stepNumber} produced a non-finite gradient (norm {norm}) while the optimizer overlapped backward: training diverged; lower the learning rate, or set max_grad_norm (which also turns the overlap off).");
+        }
+        return norm;
     }
 
     public void Abandon(Exception error)

@@ -28,7 +28,7 @@ internal sealed class SplitUpdate(PartitionedOptimizer optimizer, long elementCo
     {
         var readiness = new GradientReadiness(elementCount);
         var belowDone = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var progress = new UpdateProgress(optimizer.SubGroups.Select(g => (g.FirstElement, g.FirstElement + g.ElementCount)).ToList());
+        var progress = UpdateProgress.Over(optimizer.SubGroups);
         (_readiness, _belowDone, _nextProgress) = (readiness, belowDone, progress);
         Task? previous = _task;
         optimizer.LearningRate = learningRate;
@@ -38,9 +38,8 @@ internal sealed class SplitUpdate(PartitionedOptimizer optimizer, long elementCo
             {
                 if (previous is not null)
                     await previous.ConfigureAwait(false);
-                await optimizer.StepInReverseThenAboveAsync(split, group => readiness.WaitAsync(group.FirstElement), belowDone, (group, written) =>
-                    written.ContinueWith(w => { if (w.IsFaulted) progress.Fail(w.Exception!.InnerException!); else progress.Complete(group.Index); },
-                        TaskContinuationOptions.ExecuteSynchronously)).ConfigureAwait(false);
+                await optimizer.StepInReverseThenAboveAsync(split, group => readiness.WaitAsync(group.FirstElement), belowDone, progress.CompleteWhenWritten)
+                    .ConfigureAwait(false);
             }
             catch (Exception error)
             {
@@ -55,15 +54,7 @@ internal sealed class SplitUpdate(PartitionedOptimizer optimizer, long elementCo
 
     public (bool Skipped, double Norm) Finish(double learningRate, double lossScale, long stepNumber)
     {
-        double norm = Math.Sqrt(optimizer.Gradients.SumOfSquares(optimizer.Options.MaxDegreeOfParallelism));
-        try
-        {
-            _belowDone!.Task.GetAwaiter().GetResult();
-        }
-        catch (InvalidOperationException) when (!double.IsFinite(norm))
-        {
-            throw new UserErrorException($"Step {stepNumber} produced a non-finite gradient (norm {norm}) while the optimizer overlapped backward: training diverged; lower the learning rate, or set max_grad_norm (which also turns the overlap off).");
-        }
+        double norm = OverlappedUpdate.NormWhenDone(optimizer, _belowDone!.Task, stepNumber);
         // below the split every weight is written: the next forward waits only for the top pass
         foreach (SubGroup group in optimizer.SubGroups.Where(g => g.FirstElement < split))
             _nextProgress!.Complete(group.Index);

@@ -21,7 +21,21 @@ internal sealed class UpdateProgress
         _done = new bool[groups.Count];
     }
 
+    /// <summary>The progress of an update over <paramref name="groups"/> (a sub-group's index is its place here).</summary>
+    public static UpdateProgress Over(IEnumerable<FineTune.Offload.Optimizer.SubGroup> groups) =>
+        new(groups.Select(g => (g.FirstElement, g.FirstElement + g.ElementCount)).ToList());
+
     public long Watermark { get; private set; }
+
+    /// <summary>Completes <paramref name="group"/> once its weight write is done, or fails with the write's error.</summary>
+    public void CompleteWhenWritten(FineTune.Offload.Optimizer.SubGroup group, Task written) =>
+        written.ContinueWith(w =>
+        {
+            if (w.IsFaulted)
+                Fail(w.Exception!.InnerException!);
+            else
+                Complete(group.Index);
+        }, TaskContinuationOptions.ExecuteSynchronously);
 
     public void Complete(int group)
     {
