@@ -11,6 +11,9 @@ public sealed class OptimizerStateFileTests
     private static readonly long[] s_shapes = { 1000, 2000, 1099 };
     private const int ElementCount = 4099;
 
+    /// <summary>The three parameters in bf16 (weights and gradients), their gradients seeded with <paramref name="seed"/>.</summary>
+    private static TestParameters Bf16(ulong seed) => new(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(seed, ElementCount));
+
     private static PartitionedOptimizerOptions Options(StateTier tier, string directory) => new()
     {
         SubGroupElementCount = 1024,
@@ -34,9 +37,9 @@ public sealed class OptimizerStateFileTests
     {
         using var swap = new SwapDirectory();
         string checkpoint = Path.Combine(swap.Path, "checkpoint");
-        using var straight = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
-        using var first = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
-        using var resumed = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(99, ElementCount));
+        using var straight = Bf16(1);
+        using var first = Bf16(1);
+        using var resumed = Bf16(99);
         using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Nvme, swap.Path)))
             Run(a, straight, 1, 10);
         using (var b = PartitionedOptimizer.Create(first.Parameters, Options(StateTier.Nvme, swap.Path)))
@@ -62,10 +65,10 @@ public sealed class OptimizerStateFileTests
     {
         using var swap = new SwapDirectory();
         string checkpoint = Path.Combine(swap.Path, "checkpoint");
-        using var straight = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
-        using var first = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        using var straight = Bf16(1);
+        using var first = Bf16(1);
         // The resumed optimizer starts from different weights: everything must come from the checkpoint.
-        using var resumed = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(99, ElementCount));
+        using var resumed = Bf16(99);
         using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Nvme, swap.Path)))
             Run(a, straight, 1, 10);
         using (var b = PartitionedOptimizer.Create(first.Parameters, Options(savedFrom, swap.Path)))
@@ -116,9 +119,9 @@ public sealed class OptimizerStateFileTests
         // The checkpoint is layout-free: a resume may change sub_group_element_count and continue bit for bit.
         using var swap = new SwapDirectory();
         string checkpoint = Path.Combine(swap.Path, "checkpoint");
-        using var straight = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
-        using var first = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
-        using var resumed = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(99, ElementCount));
+        using var straight = Bf16(1);
+        using var first = Bf16(1);
+        using var resumed = Bf16(99);
         using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Host, swap.Path) with { SubGroupElementCount = savedSize }))
             Run(a, straight, 1, 8);
         using (var b = PartitionedOptimizer.Create(first.Parameters, Options(StateTier.Nvme, swap.Path) with { SubGroupElementCount = savedSize }))
@@ -160,9 +163,9 @@ public sealed class OptimizerStateFileTests
         // so the checkpoint keeps step 5 while training goes on, and a resume from it continues bit for bit.
         using var swap = new SwapDirectory();
         string checkpoint = Path.Combine(swap.Path, "checkpoint");
-        using var straight = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
-        using var first = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
-        using var resumed = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(99, ElementCount));
+        using var straight = Bf16(1);
+        using var first = Bf16(1);
+        using var resumed = Bf16(99);
         using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Host, swap.Path)))
             Run(a, straight, 1, 10);
         string data = Path.Combine(checkpoint, OptimizerStateFile.DataFileName);
