@@ -161,4 +161,13 @@ internal static unsafe class NativeMethods
     [DllImport(Lib)] public static extern int ft_pg_all_to_all(IntPtr group, IntPtr input, IntPtr output);
     [DllImport(Lib)] public static extern int ft_pg_barrier(IntPtr group);
     [DllImport(Lib)] public static extern int ft_pg_is_broken(IntPtr group, int* broken);
+    [DllImport(Lib)] public static extern long ft_capture_min_bytes();
+    [DllImport(Lib)] public static extern int ft_capture_begin();
+    [DllImport(Lib)] public static extern int ft_capture_set_active(int active, int* was_active);
+    [DllImport(Lib)] public static extern int ft_capture_end(long* count);
+    [DllImport(Lib)] public static extern int ft_capture_result(IntPtr* pointers, long* byte_counts, long capacity);
+    [DllImport(Lib)] public static extern int ft_capture_discard(IntPtr pointer, long byte_count);
+    [DllImport(Lib)] public static extern int ft_capture_supply_pages(IntPtr pointer, long byte_count, int* supplied);
+    [DllImport(Lib)] public static extern int ft_capture_pool_limit(long delta, long* limit, long* pooled_bytes);
+    [DllImport(Lib)] public static extern int ft_capture_live(long* count, long* byte_count);
 }

@@ -231,3 +231,30 @@ FT_EXPORT int32_t ft_pg_all_to_all(ft_process_group group, ft_tensor input, ft_t
 FT_EXPORT int32_t ft_pg_barrier(ft_process_group group);
 /* 1 once a collective of this group failed or timed out (argument errors do not break a group). */
 FT_EXPORT int32_t ft_pg_is_broken(ft_process_group group, int32_t* broken);
+
+/* capture.cpp: allocation capture, the mechanism behind spilling a kept graph's saved tensors to NVMe.
+ * While a thread captures, each CPU tensor allocation of at least ft_capture_min_bytes it makes gets a mapping of its
+ * own: page-aligned, its length rounded up to 4096 (2 MiB-aligned and madvised for huge pages from 2 MiB), so a
+ * region can go to an O_DIRECT file as it is and its pages can be handed back (discard) while the tensor lives;
+ * reading the bytes back into the same addresses restores it. Other threads, smaller allocations and allocations
+ * while suspended go to libtorch's CPU allocator as before. The allocator is installed on the first begin. */
+FT_EXPORT int64_t ft_capture_min_bytes(void);
+/* Starts capturing this thread's allocations (fails when it already captures). */
+FT_EXPORT int32_t ft_capture_begin(void);
+/* Suspends (active 0) or resumes (active 1) this thread's capture; *was_active gets the state before. */
+FT_EXPORT int32_t ft_capture_set_active(int32_t active, int32_t* was_active);
+/* Ends this thread's capture; *count gets the regions captured since begin that are still alive. */
+FT_EXPORT int32_t ft_capture_end(int64_t* count);
+/* Copies the regions of the last end (at most capacity) and forgets them. */
+FT_EXPORT int32_t ft_capture_result(void** pointers, int64_t* byte_counts, int64_t capacity);
+/* Takes a live region's pages away (into the page pool while it has room, else back to the kernel): it reads as zeros
+ * until its bytes are read back. */
+FT_EXPORT int32_t ft_capture_discard(void* pointer, int64_t byte_count);
+/* Before a discarded region is read back: moves pooled pages of its size under it (*supplied 1), so the read lands in
+ * resident pages; *supplied 0 when the pool has none (the read faults fresh pages in). */
+FT_EXPORT int32_t ft_capture_supply_pages(void* pointer, int64_t byte_count, int32_t* supplied);
+/* Adds delta (may be negative) to the page pool's limit in bytes (0 at start: no pool) and trims the pool to it;
+ * *limit and *pooled_bytes get the limit and the pooled bytes after. */
+FT_EXPORT int32_t ft_capture_pool_limit(int64_t delta, int64_t* limit, int64_t* pooled_bytes);
+/* Regions alive now and their bytes (all threads). */
+FT_EXPORT int32_t ft_capture_live(int64_t* count, int64_t* byte_count);

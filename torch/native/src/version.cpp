@@ -2,7 +2,7 @@
 #include <torch/version.h>
 #include "shim.h"
 
-FT_EXPORT int32_t ft_abi_version(void) { return 1; }
+FT_EXPORT int32_t ft_abi_version(void) { return 2; }
 
 FT_EXPORT const char* ft_torch_version(void) { return TORCH_VERSION; }
 
