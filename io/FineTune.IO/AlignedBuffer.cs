@@ -9,7 +9,8 @@ namespace FineTune.IO;
 ///
 /// Engines pin a buffer for the lifetime of each request (<see cref="AddInFlight"/>/<see cref="ReleaseInFlight"/>);
 /// <see cref="Dispose"/> throws while any I/O is in flight, because the kernel may still be writing into it.
-/// Not a pool: offload's pinned host pool hands these out; this type only owns and guards one allocation.
+/// Not a pool: offload's pinned host pool hands these out; this type only owns and guards one allocation
+/// (or, <see cref="Borrow"/>, guards memory another owner frees).
 /// </summary>
 public sealed unsafe class AlignedBuffer : IDisposable
 {
@@ -20,6 +21,7 @@ public sealed unsafe class AlignedBuffer : IDisposable
     public const int HugePageByteCount = 2 << 20;
 
     private byte* _pointer;
+    private readonly bool _borrowed;
 
     // >= 0: number of I/Os in flight. -1: disposed. Transitions are CAS loops so Dispose cannot race a submission.
     private int _inFlightCount;
@@ -38,6 +40,24 @@ public sealed unsafe class AlignedBuffer : IDisposable
         if (huge)
             Native.LibC.Madvise(_pointer, (nuint)CapacityByteCount, Native.LibC.MADV_HUGEPAGE);
         NativeMemory.Clear(_pointer, (nuint)CapacityByteCount);
+    }
+
+    private AlignedBuffer(byte* pointer, long byteCount)
+    {
+        _pointer = pointer;
+        ByteCount = CapacityByteCount = byteCount;
+        _borrowed = true;
+    }
+
+    /// <summary>
+    /// A buffer over memory someone else owns (a captured tensor's region, say): sector-aligned, a whole number of
+    /// sectors, alive until the buffer's transfers are done; Dispose frees nothing.
+    /// </summary>
+    public static AlignedBuffer Borrow(IntPtr pointer, long byteCount)
+    {
+        if (pointer % Alignment != 0 || byteCount <= 0 || byteCount % Alignment != 0)
+            throw new ArgumentException($"a borrowed transfer buffer must start on a {Alignment}-byte boundary and be a positive multiple of {Alignment} bytes (got 0x{pointer:x}, {byteCount} bytes).");
+        return new AlignedBuffer((byte*)pointer, byteCount);
     }
 
     /// <summary>The byte count requested at construction.</summary>
@@ -108,7 +128,8 @@ public sealed unsafe class AlignedBuffer : IDisposable
             if (Interlocked.CompareExchange(ref _inFlightCount, -1, 0) == 0)
                 break;
         }
-        NativeMemory.AlignedFree(_pointer);
+        if (!_borrowed)
+            NativeMemory.AlignedFree(_pointer);
         _pointer = null;
     }
 }
