@@ -76,7 +76,8 @@ internal static class BenchStepCommand
                 Print(run, r);
             Console.WriteLine($"offloaded / in-memory  tokens/s ratio {r.OffloadedOverInMemory:0.00} (target >= 0.80 when the disk keeps up); " +
                 $"vs in-memory without recompute {r.OffloadedOverNoRecompute:0.00}");
-            Console.WriteLine($"vs libtorch eager      offloaded {r.OverEager(r.Offloaded):0.00}x, offloaded with layers kept (no recompute) {r.OverEager(r.OffloadedKept):0.00}x, offloaded with clipping {r.OverEager(r.Run(StepBenchResult.ClipName)):0.00}x, " +
+            Console.WriteLine($"vs libtorch eager      offloaded with graphs on nvme (states and activations on NVMe, no recompute) {r.OverEager(r.OffloadedSpilled):0.00}x, " +
+                $"recomputed from inputs on nvme {r.OverEager(r.Offloaded):0.00}x, offloaded with layers kept in memory {r.OverEager(r.OffloadedKept):0.00}x, offloaded with clipping {r.OverEager(r.Run(StepBenchResult.ClipName)):0.00}x, " +
                 $"params on nvme {r.OverEager(r.ParametersOnNvme):0.00}x the tokens/s of plain libtorch eager in memory on the same {FineTune.Torch.Torch.NumThreads} threads (target >= 0.90)");
             Console.WriteLine($"overlap with backward  step time without / with = {r.OverlapGain:0.00}x " +
                 $"(optimizer on the critical path {r.OffloadedNoOverlap.OptimizerSeconds + r.OffloadedNoOverlap.ReadWaitSeconds + r.OffloadedNoOverlap.WriteWaitSeconds:0.000} s -> {r.Offloaded.OptimizerSeconds:0.000} s)");
@@ -89,7 +90,7 @@ internal static class BenchStepCommand
                 $"{perParameter(r.ParametersOnNvme.Traffic.WeightReadBytes):0.0} + written {perParameter(r.ParametersOnNvme.Traffic.WeightWriteBytes):0.0} (per step)");
             Console.WriteLine($"same training          max relative loss difference offloaded vs in-memory over {r.Offloaded.Losses.Count} steps: {r.MaxLossRelativeDifference:0.0e+0} " +
                 $"(loss {r.InMemory.Losses[0]:0.0000} -> {r.InMemory.Losses[^1]:0.0000} in memory, {r.Offloaded.Losses[0]:0.0000} -> {r.Offloaded.Losses[^1]:0.0000} offloaded); " +
-                $"layers kept vs recomputed: losses and norms bit-identical: {(r.KeptIsExact ? "yes" : "NO")}");
+                $"layers kept vs recomputed: losses and norms bit-identical: {(r.KeptIsExact ? "yes" : "NO")}; graphs on nvme vs kept in memory: {(r.SpilledIsExact ? "yes" : "NO")}");
             Console.WriteLine($"params on nvme         tokens/s vs offloaded with resident weights {r.ParametersOnNvmeOverOffloaded:0.00}; " +
                 $"pools {r.Offloaded.PoolReservedByteCount / (double)(1L << 30):0.000} -> {r.ParametersOnNvme.PoolReservedByteCount / (double)(1L << 30):0.000} GiB; " +
                 $"max relative loss difference vs offloaded {r.ParametersOnNvmeLossDifference:0.0e+0}");

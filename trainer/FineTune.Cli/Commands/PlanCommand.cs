@@ -78,11 +78,13 @@ internal static class PlanCommand
         yield return F($"  weights          {p.WeightByteCount / n,5:0.0} B/param {Gib(p.WeightByteCount),9} GiB  {weights}");
         yield return F($"  gradients        {gradientBytes / n,5:0.0} B/param {Gib(gradientBytes),9} GiB  {gradients}");
         yield return F($"  optimizer states {p.OptimizerStateByteCount / n,5:0.0} B/param {Gib(p.OptimizerStateByteCount),9} GiB  {optimizer} (fp32 master, Adam m, v)");
-        yield return F($"  activations      {p.ActivationByteCount / n,5:0.0} B/param {Gib(p.ActivationByteCount),9} GiB  {activations} (one checkpoint per recomputed layer per micro-batch)");
+        yield return F($"  activations      {p.ActivationByteCount / n,5:0.0} B/param {Gib(p.ActivationByteCount),9} GiB  {activations} ({(p.SpilledLayers > 0 ? "the spilled layers' saved tensors and " : "")}one checkpoint per recomputed layer per micro-batch)");
         int layers = p.Config.LayerCount, kept = p.KeptLayers;
         string keptText = kept > 0 ? F($"the top {kept} keep their autograd graph to backward ({Gib(kept * p.KeptLayerByteCount)} GiB of host memory in the working set)")
             : p.ParametersOnNvme ? "none kept (NVMe weights stream through slots a kept graph would hold)" : "none kept";
-        yield return F($"recompute ({recipe.Training.Recompute.ToString().ToLowerInvariant()}): {layers - kept} of {layers} layers recomputed in backward from their saved inputs (+{p.RecomputeSeconds:0.###} s of compute per step); {keptText}");
+        int spilled = p.SpilledLayers;
+        string spilledText = spilled > 0 ? F($"; {spilled} keep their graph with its saved tensors on NVMe ({Gib(p.Memory.LayerGraphByteCount)} GiB each, written in forward and read back before backward: no recompute)") : "";
+        yield return F($"recompute ({recipe.Training.Recompute.ToString().ToLowerInvariant()}): {layers - kept - spilled} of {layers} layers recomputed in backward from their saved inputs (+{p.RecomputeSeconds:0.###} s of compute per step); {keptText}{spilledText}");
         if (p.Memory.SplitElement is long split)
             yield return F($"update: overlapped with backward, but the top {(p.ParameterCount - split) / n:P0} of the parameters ({p.ParameterCount - split:N0}) update under the next forward, where the drive only reads weights ({Gib(p.Memory.HeldGradientByteCount)} GiB of their gradients held in host memory until then)");
         yield return "predicted peak memory per tier:";

@@ -44,6 +44,7 @@ public sealed class RotaryEmbedding : IDisposable
                 }
             }
             (Tensor Cos, Tensor Sin) tables;
+            using (AllocationCapture.Suspend()) // a cache outlives the graph of the layer that first asks for it: never spilled with it
             using (TensorScope.Enter())
             using (NoGrad())
             {

@@ -37,7 +37,9 @@ public sealed class MemoryPlan
             LayerSlots = options.ParameterSlots,
         };
         KeptLayers = KeptLayerCount(config, options, Store.Tier);
-        Activations = ActivationOptions(config, weightDType, options, KeptLayers);
+        SpilledLayers = SpilledLayerCount(config, options, Store.Tier, KeptLayers);
+        LayerGraphByteCount = GraphByteCount(config, options.MicroBatchSize, options.SequenceLength, weightDType.ElementByteCount());
+        Activations = ActivationOptions(config, weightDType, options, KeptLayers + SpilledLayers);
         Partition = options.DataParallelGroup is { WorldSize: > 1 } group ? new RankPartition(Layout.SubGroups, group.Rank, group.WorldSize) : null;
         Gradients = GradientTierFor(options, Layout.GradientByteCount);
         SplitElement = Gradients == GradientTier.Consumed && options.UpdateUnderForwardElementCount > 0
@@ -201,7 +203,7 @@ public sealed class MemoryPlan
     public int NvmeActivationLayers => Activations?.NvmeCheckpointCount ?? 0;
 
     /// <summary>True when some store needs nvme_dir.</summary>
-    public bool UsesNvme => StatesOnNvme || WeightsOnNvme || NvmeActivationLayers > 0;
+    public bool UsesNvme => StatesOnNvme || WeightsOnNvme || NvmeActivationLayers > 0 || SpilledLayers > 0;
 
     public long WeightByteCount => Layout.ElementCount * Layout.WeightType.ByteCount();
 
@@ -215,14 +217,14 @@ public sealed class MemoryPlan
     public long NvmeFileByteCount =>
         (WeightsOnNvme ? HostAlignment.RoundUpToPage(WeightByteCount) : 0)
         + (StatesOnNvme ? OwnedSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
-        + NvmeActivationLayers * ActivationExtentByteCount
+        + NvmeActivationLayers * ActivationExtentByteCount + SpillFileByteCount
         + TiedGradientFileByteCount + GradientFileByteCount;
 
     /// <summary>NVMe bytes one optimizer step moves, by kind, for <paramref name="microBatches"/> micro-batches per step.</summary>
     public NvmeTraffic TrafficPerStep(int microBatches)
     {
         long states = StatesOnNvme ? OwnedSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0;
-        long activations = (long)NvmeActivationLayers * ActivationExtentByteCount * microBatches;
+        long activations = ((long)NvmeActivationLayers * ActivationExtentByteCount + SpilledLayers * LayerGraphByteCount) * microBatches;
         // every stage is read for forward and again for backward in each micro-batch; each sub-group written once
         long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) : 0;
         long weightWrites = WeightsOnNvme ? WeightByteCount : 0;
@@ -273,6 +275,58 @@ public sealed class MemoryPlan
         if (kept > 0 && weights == WeightTier.Nvme)
             throw new ArgumentException("kept layers need resident weights: a kept graph holds the weights it used, and NVMe weights stream through slots that the next layers reuse.", nameof(options));
         return kept;
+    }
+
+    /// <summary>
+    /// The decoder layers below the kept ones that keep their graph too, with its saved tensors on NVMe
+    /// (<see cref="TrainingOptions.SpilledLayers"/>; -1: every layer not kept): no recompute, and only the layers being
+    /// written or read back in host memory. Needs nvme_dir, resident weights (the graph holds them) and the CPU.
+    /// </summary>
+    public int SpilledLayers { get; }
+
+    /// <summary>
+    /// The saved tensors of one decoder layer's graph (an estimate from the shapes): the spill file holds a quarter more
+    /// than the spilled layers' estimate; what would overrun it stays in memory.
+    /// </summary>
+    public long LayerGraphByteCount { get; }
+
+    /// <summary>Spilled layers' bytes that may still hold their pages while forward goes on, in layers (the spill's in-flight limit, and its page pool's).</summary>
+    public const int SpillInFlightLayers = 2;
+
+    /// <summary>The spill's in-flight limit in bytes: as much again sits in the capture's page pool.</summary>
+    public long SpillInFlightByteCount => SpillInFlightLayers * LayerGraphByteCount;
+
+    /// <summary>
+    /// Host memory the spilled graphs hold besides the working set: the layers being written out, as much again in the
+    /// page pool, and the layers read back ahead of backward (the staging buffers less one); 0 without a spill.
+    /// </summary>
+    public long SpillHostByteCount => SpilledLayers == 0 ? 0 : (2 * SpillInFlightByteCount) + (Options.ActivationStagingBuffers - 1) * LayerGraphByteCount;
+
+    /// <summary>Bytes of the spill file for the spilled layers' saved tensors (0 without one).</summary>
+    public long SpillFileByteCount => SpilledLayers == 0 ? 0 : AlignedBuffer.RoundUpToSector(SpilledLayers * LayerGraphByteCount * 5 / 4 + (1L << 20));
+
+    /// <summary>
+    /// The bytes a decoder layer's autograd graph saves for backward, from its shapes (b x t tokens, e bytes per
+    /// element): the residual stream and its norms, q, k, v and their rotated copies, the attention output, the MLP's
+    /// gate, up and product, and per head the softmax's (t x t) probabilities and their fp32 statistics.
+    /// </summary>
+    public static long GraphByteCount(LlamaConfig config, long b, long t, long e)
+    {
+        long c = config.HiddenSize, kvWidth = (long)config.KvHeadCount * config.HeadDim;
+        return b * t * (10L * c + 4L * kvWidth + 4L * config.IntermediateSize) * e + b * config.HeadCount * t * t * (2L * e + 4);
+    }
+
+    private static int SpilledLayerCount(LlamaConfig config, TrainingOptions options, WeightTier weights, int kept)
+    {
+        int left = config.LayerCount - kept;
+        int spilled = options.SpilledLayers < 0 ? left : Math.Min(options.SpilledLayers, left);
+        if (spilled == 0)
+            return 0;
+        if (weights == WeightTier.Nvme)
+            throw new ArgumentException("spilled layers need resident weights: a kept graph holds the weights it used, and NVMe weights stream through slots that the next layers reuse.", nameof(options));
+        if (options.NvmeDirectory is null)
+            throw new ArgumentException("spilled layers write their saved tensors to nvme_dir, and none is set.", nameof(options));
+        return spilled;
     }
 
     /// <summary>The saved inputs of the decoder layers that are recomputed (the kept top layers save none).</summary>

@@ -1,9 +1,10 @@
 namespace FineTune.Trainer.Recipes;
 
-/// <summary>training.recompute: recompute decoder layers in backward, keep their graphs, or let the plan choose per layer.</summary>
+/// <summary>training.recompute: recompute decoder layers in backward, keep their graphs (in memory, or with their saved tensors on NVMe), or let the plan choose per layer.</summary>
 public enum RecomputeMode
 {
     Auto,
     Always,
     Never,
+    Spill,
 }

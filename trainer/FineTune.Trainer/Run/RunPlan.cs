@@ -69,6 +69,13 @@ public sealed record RunPlan
     public required int KeptLayers { get; init; }
     /// <summary>Host bytes one kept layer's graph holds between its forward and its backward (estimate: what autograd saves).</summary>
     public required long KeptLayerByteCount { get; init; }
+
+    /// <summary>
+    /// Decoder layers below the kept ones whose graphs keep their saved tensors on NVMe (training.recompute: spill, or
+    /// auto where the plan's step time says it beats the recompute): no recompute, each graph's tensors written in
+    /// forward and read back before its backward.
+    /// </summary>
+    public int SpilledLayers { get; init; }
     /// <summary>Seconds per step the recomputed layers cost (their forward again).</summary>
     public required double RecomputeSeconds { get; init; }
     /// <summary>FLOPs of one step: every product forward, again in the recompute of the layers not kept, and twice in backward.</summary>
@@ -171,7 +178,11 @@ public sealed record RunPlan
                 $"but offload.host_gb is {Gib(limit3)}; raise host_gb, {(canNvme ? "put optimizer_states and activations on nvme" : "set offload.nvme_dir")}, or lower batch_size or seq_len{(accumulators.Length > 0 ? ", or set training.clip_grad_norm: null with one micro-batch per step" : "")}.");
         }
         plan = WithKeptLayers(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
+        plan = WithSpilledLayers(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
         plan = WithSplitUpdate(plan, recipe, config, budget, baselineByteCount, fromFolder, rates);
+        if (budget is long limit5 && plan.SpilledLayers > 0 && plan.HostPeakByteCount(baselineByteCount) > limit5) // recompute: spill, past the budget
+            throw new UserErrorException(
+                $"training.recompute: spill holds {Gib(plan.Memory.SpillHostByteCount)} GiB of layers' saved tensors in flight and the run then needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory but offload.host_gb is {Gib(limit5)}; use training.recompute: auto or always, raise host_gb, or lower batch_size or seq_len.");
         if (budget is long limit4 && plan.HostPeakByteCount(baselineByteCount) > limit4) // recompute: never, past the budget
             throw new UserErrorException(
                 $"training.recompute: never keeps all {plan.KeptLayers} layers' graphs ({Gib(plan.KeptLayers * plan.KeptLayerByteCount)} GiB) and the run then needs {Gib(plan.HostPeakByteCount(baselineByteCount))} GiB of host memory but offload.host_gb is {Gib(limit4)}; use training.recompute: auto (keeps what fits) or raise host_gb.");
@@ -191,7 +202,7 @@ public sealed record RunPlan
         int kept;
         switch (recipe.Training.Recompute)
         {
-            case RecomputeMode.Always:
+            case RecomputeMode.Always or RecomputeMode.Spill:
                 return plan;
             case RecomputeMode.Never when plan.ParametersOnNvme:
                 throw new UserErrorException("training.recompute: never keeps every layer's graph, which holds the weights it used, but offload.params is nvme (the weights stream through a few slots); use recompute auto or always, or params host.");
@@ -206,6 +217,31 @@ public sealed record RunPlan
                 break;
         }
         return kept == 0 ? plan : Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, kept);
+    }
+
+    /// <summary>
+    /// training.recompute: spill gives every layer not kept a graph with its saved tensors on NVMe (refused without
+    /// nvme_dir, with NVMe weights or on CUDA); auto does so where the activations are on NVMe, the weights resident on
+    /// the CPU, a layer's tensors big enough to be captured, and the two-phase step time with the spill's reads and
+    /// writes comes out below the one with the recompute, within host_gb.
+    /// </summary>
+    private static RunPlan WithSpilledLayers(RunPlan plan, Recipe recipe, LlamaConfig config, long? budget, long baselineByteCount, bool fromFolder, MachineRates? rates)
+    {
+        int left = config.LayerCount - plan.KeptLayers;
+        bool forced = recipe.Training.Recompute == RecomputeMode.Spill;
+        if (forced && (recipe.Offload.NvmeDir is null || plan.ParametersOnNvme || plan.OnCuda))
+            throw new UserErrorException("training.recompute: spill writes each layer's saved tensors to offload.nvme_dir from CPU memory, and needs the weights there too; " +
+                $"{(recipe.Offload.NvmeDir is null ? "set offload.nvme_dir" : plan.OnCuda ? "train on the CPU" : "use offload.params: host")}, or use recompute auto or always.");
+        long smallest = (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen * config.HiddenSize * (recipe.Training.Precision == Precision.Fp32 ? 4 : 2);
+        bool worthTrying = recipe.Training.Recompute == RecomputeMode.Auto && plan.ActivationsOnNvme && !plan.ParametersOnNvme && !plan.OnCuda
+            && recipe.Offload.NvmeDir is not null && smallest >= FineTune.Torch.AllocationCapture.MinimumByteCount;
+        if (left == 0 || !(forced || worthTrying))
+            return plan;
+        RunPlan spilled = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, plan.KeptLayers, 0, left);
+        if (forced)
+            return spilled;
+        bool fits = budget is not long cap || spilled.HostPeakByteCount(baselineByteCount) <= cap;
+        return fits && spilled.StepSeconds < plan.StepSeconds ? spilled : plan;
     }
 
     /// <summary>
@@ -225,7 +261,7 @@ public sealed record RunPlan
         // the held gradients are whole parameters, so a count may hold a little more than it names: halve until it fits
         for (; count >= plan.Memory.Layout.SubGroupElementCount; count /= 2)
         {
-            RunPlan split = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, plan.KeptLayers, count);
+            RunPlan split = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, plan.KeptLayers, count, plan.SpilledLayers);
             if (budget is not long cap || split.HostPeakByteCount(baselineByteCount) <= cap)
                 return split;
         }
@@ -260,14 +296,14 @@ public sealed record RunPlan
     }
 
     private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder, MachineRates? measured,
-        int keptLayers = 0, long underForward = 0)
+        int keptLayers = 0, long underForward = 0, int spilledLayers = 0)
     {
         int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
         DType dtype = RunSetup.DTypeOf(recipe.Training.Precision);
         int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
         // the engine's own memory plan, from the options the run will give it (schedule length does not change memory)
-        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1, keptLayers, underForward);
+        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1, keptLayers, underForward, spilledLayers);
         MemoryPlan memory = MemoryPlan.For(config, dtype, options);
         long parameters = memory.Layout.ElementCount;
         int accumulation = recipe.Training.GradientAccumulationSteps;
@@ -280,7 +316,7 @@ public sealed record RunPlan
         // values repeated over the query heads, the attention output, the MLP's gate, up, SiLU and product (all in the
         // compute type), and the attention probabilities (B, H, T, T) with the scores they came from
         long kvWidth = (long)config.KvHeadCount * (c / config.HeadCount);
-        long keptLayer = (long)b * t * (10L * c + 4L * kvWidth + 4L * config.IntermediateSize) * e + (long)b * config.HeadCount * t * t * (2L * e + 4);
+        long keptLayer = MemoryPlan.GraphByteCount(config, b, t, e);
         // the logits and their softmax gradient, fp32, for the whole vocabulary or one row block of a blocked head
         long logitRows = Enumerable.Range(0, memory.Layout.Stages.Count).Select(memory.Layout.Blocks).FirstOrDefault(x => x is not null)?.Max(x => x.Rows) ?? config.VocabSize;
         long logits = 3L * b * t * logitRows * 4;
@@ -307,8 +343,9 @@ public sealed record RunPlan
         // again when it is recomputed (2); the LM head's forward and twice in backward (6); attention's two (T x T)
         // products per layer, 12 T C per token, and 4 more when it is recomputed
         long layerWeights = memory.Layout.Parameters.Where(p => p.Shape.Length == 2).Sum(p => p.ElementCount) - 2L * config.VocabSize * c + (config.TieWordEmbeddings ? (long)config.VocabSize * c : 0);
-        int kept = memory.KeptLayers;
-        double recomputeFlops = layers == 0 ? 0 : 2.0 * layerWeights * tokens * (layers - kept) / layers + 4.0 * (layers - kept) * tokens * t * c;
+        int kept = memory.KeptLayers, spilled = memory.SpilledLayers, recomputed = layers - kept - spilled;
+        long spilling = memory.SpillHostByteCount; // spilled graphs: in flight, pooled and read ahead
+        double recomputeFlops = layers == 0 ? 0 : 2.0 * layerWeights * tokens * recomputed / layers + 4.0 * recomputed * tokens * t * c;
         double flops = 6.0 * layerWeights * tokens + 6.0 * config.VocabSize * c * tokens + 12.0 * layers * tokens * t * c + recomputeFlops;
         double forwardFlops = 2.0 * layerWeights * tokens + 2.0 * config.VocabSize * c * tokens + 4.0 * layers * tokens * t * c;
         MachineRates rates = measured ?? MachineRates.Assumed(cuda);
@@ -333,9 +370,9 @@ public sealed record RunPlan
             Config = config, Memory = memory, ParameterCount = parameters, ElementByteCount = e, OnCuda = cuda,
             OptimizerTier = optimizerTier, ActivationsOnNvme = activationsOnNvme, ParametersOnNvme = parametersOnNvme,
             WeightByteCount = weights, GradientByteCount = memory.Layout.GradientByteCount, OptimizerStateByteCount = memory.StateByteCount,
-            ActivationByteCount = (layers - kept) * (long)b * t * c * e, PoolByteCount = memory.PoolByteCount,
-            WorkingByteCount = layerWork + logits + alongside + kept * keptLayer,
-            KeptLayers = kept, KeptLayerByteCount = keptLayer,
+            ActivationByteCount = recomputed * (long)b * t * c * e + spilled * memory.LayerGraphByteCount, PoolByteCount = memory.PoolByteCount,
+            WorkingByteCount = layerWork + logits + alongside + kept * keptLayer + spilling,
+            KeptLayers = kept, KeptLayerByteCount = keptLayer, SpilledLayers = spilled,
             RecomputeSeconds = recomputeFlops / rates.GemmFlopsPerSecond * (1 + NonProductShare),
             LoadingByteCount = loading, OpensModelLazily = lazily,
             NvmeResidentByteCount = memory.NvmeFileByteCount,

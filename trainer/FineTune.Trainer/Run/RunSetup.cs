@@ -145,16 +145,17 @@ public sealed class RunSetup
 
     /// <summary>The engine's options for this recipe and <paramref name="plan"/>'s tiers: budgets, precision, AdamW and the schedule.</summary>
     public TrainingOptions EngineOptions(RunPlan plan) =>
-        TrainingOptionsFor(Recipe, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, TotalSteps, plan.KeptLayers, plan.UnderForwardElementCount);
+        TrainingOptionsFor(Recipe, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, TotalSteps, plan.KeptLayers, plan.UnderForwardElementCount, plan.SpilledLayers);
 
     /// <summary>
     /// The <see cref="TrainingOptions"/> a recipe gives with the chosen tiers; the plan builds its memory plan from the
     /// same options the engine gets, so the two cannot disagree.
     /// </summary>
     public static TrainingOptions TrainingOptionsFor(Recipe r, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long totalSteps, int keptLayers = 0,
-        long underForward = 0) => new()
+        long underForward = 0, int spilledLayers = 0) => new()
     {
         KeptLayers = keptLayers,
+        SpilledLayers = spilledLayers,
         UpdateUnderForwardElementCount = underForward,
         GradientTier = GradientTierOf(r),
         Precision = r.Training.Precision switch { Precision.Bf16 => PrecisionMode.BFloat16, Precision.Fp16 => PrecisionMode.Float16, _ => PrecisionMode.Float32 },

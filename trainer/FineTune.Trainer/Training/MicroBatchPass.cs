@@ -1,3 +1,4 @@
+using FineTune.Offload.Activations;
 using FineTune.Torch;
 using FineTune.Trainer.Data;
 using FineTune.Offload.Parameters;
@@ -18,9 +19,12 @@ namespace FineTune.Trainer.Training;
 /// embedding: nothing there gets a gradient, and its input, token ids, has none). <c>keptLayers</c>: the top that
 /// many decoder layers keep their autograd graph from forward to backward instead (<see cref="KeptGraph"/>: no saved
 /// input, no recompute; the same arithmetic, so the same bits), which holds the weights they used: resident weights only.
+/// <c>spill</c>: the layers below the kept ones, as many as it has room for, keep their graph too, with its saved
+/// tensors on NVMe (<see cref="KeptGraph.ForwardSpilled"/>), read back <c>stagingBuffers - 1</c> layers ahead of
+/// backward; the layers below those recompute from their saved input.
 /// </summary>
 internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers, bool embeddingBackward = true,
-    int keptLayers = 0)
+    int keptLayers = 0, SavedTensorSpill? spill = null)
 {
     /// <summary>
     /// Runs the micro-batch; returns the sum of its token losses (the caller divides by the window's tokens).
@@ -29,6 +33,22 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
     /// </summary>
     public double Run(Batch batch, double gradientScale, Action<int, LayoutBlock?, StageWeights?>? stageDone)
     {
+        if (spill is null)
+            return RunPass(batch, gradientScale, stageDone);
+        try
+        {
+            return RunPass(batch, gradientScale, stageDone);
+        }
+        catch
+        {
+            spill.Drain(); // before the graphs (and the regions the transfers use) are freed
+            throw;
+        }
+    }
+
+    private double RunPass(Batch batch, double gradientScale, Action<int, LayoutBlock?, StageWeights?>? stageDone)
+    {
+        spill?.BeginPass();
         using var scope = TensorScope.Enter();
         long[] shape = [batch.BatchSize, batch.SequenceLength];
         Tensor ids = FromArray(batch.InputIds, shape);       // (B, T) int64
@@ -36,7 +56,9 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         IReadOnlyList<DecoderLayer> layers = model.Layers;
         int head = model.Stages.Count - 1, norm = head - 1;
         int firstKept = layers.Count - Math.Clamp(keptLayers, 0, layers.Count);
+        int firstSpilled = firstKept - Math.Min(firstKept, spill?.LayerCount ?? 0);
         var kept = new KeptGraph?[layers.Count];
+        CapturedRegion? carried = null;                      // the last spilled layer's output, spilled with the next one's graph
 
         IReadOnlyList<LayoutBlock>? embeddingBlocks = weights.Blocks(0), headBlocks = weights.Blocks(head);
         Tensor x;                                            // (B, T, C) residual stream
@@ -61,6 +83,11 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
                         kept[i] = KeptGraph.Forward(layers[i], x, w);
                         next = kept[i]!.Output.Detach();
                     }
+                    else if (i >= firstSpilled)
+                    {
+                        (kept[i], carried) = KeptGraph.ForwardSpilled(layers[i], x, w, spill!, i - firstSpilled, carried);
+                        next = kept[i]!.Output.Detach();
+                    }
                     else
                     {
                         checkpoints.Save(i, x);
@@ -73,7 +100,12 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         }
         // The lower checkpoints are needed last: start reading the top NVMe ones while the head computes.
         for (int i = firstKept - 1; i >= Math.Max(0, firstKept - stagingBuffers + 1); i--)
-            checkpoints.Prefetch(i);
+        {
+            if (i >= firstSpilled)
+                spill!.Prefetch(i - firstSpilled);
+            else
+                checkpoints.Prefetch(i);
+        }
 
         Tensor normed, logits;
         using (NoGrad())
@@ -102,6 +134,17 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         {
             if (kept[i] is { } graph)
             {
+                if (i >= firstSpilled && i < firstKept)
+                {
+                    for (int j = i - 1; j >= Math.Max(0, i - stagingBuffers + 1); j--)
+                    {
+                        if (j >= firstSpilled)
+                            spill!.Prefetch(j - firstSpilled);
+                        else
+                            checkpoints.Prefetch(j);
+                    }
+                    spill!.Restore(i - firstSpilled);
+                }
                 using StageWeights w = weights.Acquire(i + 1, -1);
                 grad = graph.Backward(grad);
                 stageDone?.Invoke(i + 1, null, w);

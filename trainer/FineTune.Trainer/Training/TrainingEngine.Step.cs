@@ -157,7 +157,7 @@ public sealed partial class TrainingEngine
         };
     }
 
-    private Traffic Measure() => new(_optimizer.Counters.Snapshot(), _store.Counters.Snapshot(), _checkpoints.Store?.Counters.Snapshot() ?? default,
+    private Traffic Measure() => new(_optimizer.Counters.Snapshot(), _store.Counters.Snapshot(), (_checkpoints.Store?.Counters.Snapshot() ?? default) + (_spill?.Counters.Snapshot() ?? default),
         (_gradients as ConsumedGradients)?.SpillTraffic ?? default, (_gradients as ConsumedGradients)?.OptimizerWaitSeconds ?? 0);
 
     /// <summary>

@@ -44,6 +44,7 @@ public sealed partial class TrainingEngine : IDisposable
     private readonly ParameterStore _store;
     private readonly IGradientHarvest _gradients;
     private readonly LayerInputCheckpoints _checkpoints;
+    private readonly SavedTensorSpill? _spill;
     private readonly PartitionedOptimizer _optimizer;
     private readonly StoreWeights _weights;
     private readonly IOptimizerUpdate _update;
@@ -85,6 +86,9 @@ public sealed partial class TrainingEngine : IDisposable
                 : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
+            if (Plan.SpilledLayers > 0)
+                _spill = new SavedTensorSpill(Drive("saved tensors").CreateFile("saved-tensors", Plan.SpillFileByteCount), Plan.SpilledLayers,
+                    inFlightLimitByteCount: Plan.SpillInFlightByteCount);
             if (Plan.Partition is { } partition)
                 _dataParallel = new DataParallelRank(options.DataParallelGroup!, partition, _pool, _store, _gradients.Address);
             _optimizer = PartitionedOptimizer.Create(HostParameters(model), Plan.Optimizer with
@@ -116,7 +120,7 @@ public sealed partial class TrainingEngine : IDisposable
         _weights = new StoreWeights(_store, model, _update.WaitForWeights);
         model.LendWeights(_weights);
         ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back
-        _pass = new MicroBatchPass(model, _weights, _checkpoints, options.ActivationStagingBuffers, keptLayers: Plan.KeptLayers);
+        _pass = new MicroBatchPass(model, _weights, _checkpoints, options.ActivationStagingBuffers, keptLayers: Plan.KeptLayers, spill: _spill);
     }
 
     public TrainingOptions Options { get; }
@@ -143,7 +147,9 @@ public sealed partial class TrainingEngine : IDisposable
     public string WeightLocation => _store.Description;
 
     /// <summary>Where checkpoints go: "host" or "host N + nvme M (...)".</summary>
-    public string ActivationLocation => _checkpoints.Store?.Description ?? "memory (tensors)";
+    public string ActivationLocation => _spill is { } spill
+        ? $"graphs: {Plan.KeptLayers} in memory + {Plan.SpilledLayers} with saved tensors on {spill.Description}" + (_checkpoints.Store is { } store ? $"; recomputed inputs: {store.Description}" : "")
+        : _checkpoints.Store?.Description ?? "memory (tensors)";
 
     /// <summary>Rank and world size of this engine's data-parallel group ((0, 1) for one process).</summary>
     public (int Rank, int WorldSize) DataParallelRank => _dataParallel is { } dp ? (dp.Group.Rank, dp.Group.WorldSize) : (0, 1);
@@ -273,7 +279,7 @@ public sealed partial class TrainingEngine : IDisposable
         // after a collective failed, the backend may still write into the stripe buffers until it gives up: their pool
         // stays (the process is ending with the group's error), as ProcessGroup asks
         bool keepPool = _dataParallel?.Group.IsBroken == true;
-        var parts = new IDisposable?[] { _checkpoints, _optimizer, keepPool ? null : _dataParallel, _store, _gradients, _devices, keepPool ? null : _pool };
+        var parts = new IDisposable?[] { _checkpoints, _spill, _optimizer, keepPool ? null : _dataParallel, _store, _gradients, _devices, keepPool ? null : _pool };
         Exception? first = null;
         foreach (IDisposable? part in parts)
         {
@@ -331,6 +337,8 @@ public sealed partial class TrainingEngine : IDisposable
             throw new ArgumentException("The model's parameters are not those of its config's layout.", nameof(model));
         if (plan.WeightsOnNvme && !model.Device.IsCpu)
             throw new UserErrorException($"offload.params: nvme is implemented for CPU training only (this model is on {model.Device}); keep the parameters on the device.");
+        if (plan.SpilledLayers > 0 && !model.Device.IsCpu)
+            throw new UserErrorException($"training.recompute: spill captures CPU allocations, and this model is on {model.Device} (its graphs' tensors live in device memory); use recompute auto or always.");
         if (plan.WeightsOnNvme && options.ParameterSlots < 2)
             throw new UserErrorException($"parameter offload needs at least 2 layer slots (one computing, one being read), got {options.ParameterSlots}.");
         long optimizer = plan.OptimizerPoolByteCount, total = plan.PoolByteCount;

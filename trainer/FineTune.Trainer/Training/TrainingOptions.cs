@@ -55,6 +55,13 @@ public sealed record TrainingOptions
     public int KeptLayers { get; init; }
 
     /// <summary>
+    /// The next this many decoder layers below the kept ones keep their graph too, with its saved tensors written to
+    /// nvme_dir after the layer's forward and read back before its backward (SSDTrain's way; -1: every layer not kept),
+    /// instead of a saved input and a recompute. The same gradients as a kept graph, bit for bit. CPU, resident weights.
+    /// </summary>
+    public int SpilledLayers { get; init; }
+
+    /// <summary>
     /// The caller loads the optimizer states from a checkpoint right after construction (a resume): with states on
     /// NVMe the engine does not write initial ones first.
     /// </summary>

@@ -90,6 +90,7 @@ public static class StepBench
             (StepBenchResult.InMemoryName, baseOptions, TrainingMode.InMemory, true),
             (StepBenchResult.OffloadedName, offloaded with { OverlapOptimizerWithBackward = true }, TrainingMode.Offloaded, true),
             (StepBenchResult.KeptName, offloaded with { OverlapOptimizerWithBackward = true, KeptLayers = -1 }, TrainingMode.Offloaded, true),
+            (StepBenchResult.SpilledName, offloaded with { OverlapOptimizerWithBackward = true, SpilledLayers = -1 }, TrainingMode.Offloaded, true),
             (StepBenchResult.NoOverlapName, offloaded with { OverlapOptimizerWithBackward = false }, TrainingMode.Offloaded, true),
             (StepBenchResult.ClipName, clipped with { OverlapOptimizerWithBackward = true }, TrainingMode.Offloaded, true),
             (StepBenchResult.ClipNoOverlapName, clipped with { OverlapOptimizerWithBackward = false }, TrainingMode.Offloaded, true),

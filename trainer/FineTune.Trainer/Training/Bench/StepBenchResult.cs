@@ -49,6 +49,7 @@ public sealed record StepBenchResult(
     public const string OffloadedName = "offloaded";
     public const string NoOverlapName = "offloaded, no overlap";
     public const string KeptName = "offloaded, layers kept";
+    public const string SpilledName = "offloaded, graphs on nvme";
     public const string ClipName = "offloaded, clip";
     public const string ClipNoOverlapName = "offloaded, clip, no overlap";
     public const string ParamsName = "offloaded, params nvme";
@@ -63,6 +64,12 @@ public sealed record StepBenchResult(
 
     /// <summary>Offloaded states with every layer's graph kept to backward (training.recompute: never): no recompute, as eager.</summary>
     public StepBenchRun OffloadedKept => Run(KeptName);
+
+    /// <summary>
+    /// Offloaded states with every layer's graph kept and its saved tensors on NVMe (training.recompute: spill): no
+    /// recompute, activations on the drive.
+    /// </summary>
+    public StepBenchRun OffloadedSpilled => Run(SpilledName);
 
     public StepBenchRun InMemoryNoRecompute => Run(Eager);
 
@@ -97,6 +104,9 @@ public sealed record StepBenchResult(
 
     /// <summary>True when keeping every layer's graph gave the recomputing run's losses and norms bit for bit.</summary>
     public bool KeptIsExact => OffloadedKept.Losses.SequenceEqual(Offloaded.Losses) && OffloadedKept.Norms.SequenceEqual(Offloaded.Norms);
+
+    /// <summary>True when the spilled graphs gave the graphs kept in memory's losses and norms bit for bit.</summary>
+    public bool SpilledIsExact => OffloadedSpilled.Losses.SequenceEqual(OffloadedKept.Losses) && OffloadedSpilled.Norms.SequenceEqual(OffloadedKept.Norms);
 
     /// <summary>True when the clipped update under the next forward gave the synchronous step's losses and norms bit for bit.</summary>
     public bool ClipOverlapIsExact => Run(ClipName).Losses.SequenceEqual(Run(ClipNoOverlapName).Losses) && Run(ClipName).Norms.SequenceEqual(Run(ClipNoOverlapName).Norms);
