@@ -62,4 +62,36 @@ public sealed class RunStepTimeTests
         Assert.True(tight.HostPeakByteCount(0) <= gb * FineTune.Trainer.Recipes.OffloadSection.BytesPerGb);
         Assert.True(split.WorkingByteCount >= split.Memory.HeldGradientByteCount); // the held gradients are in the working set
     }
+
+    [Fact]
+    public void AMeasuredLayerSetsTheLayersComputeAndTheRecomputeIsOneForwardOfEachRecomputedLayer()
+    {
+        using var tiny = new TinyRunRecipe();
+        MachineRates layered = s_computeBound with { Layer = new LayerRate(ForwardSeconds: 0.010, BackwardSeconds: 0.030) };
+        string[] one = ["training.gradient_accumulation_steps=1", "offload.host_gb=null", "offload.params=host"];
+        RunPlan recomputing = RunPlan.Create(tiny.Load([.. one, "training.recompute=always"]), 0, rates: layered);
+        RunPlan keeping = RunPlan.Create(tiny.Load([.. one, "training.recompute=never"]), 0, rates: layered);
+        int layers = recomputing.Config.LayerCount;
+        // the head's products from the product rate, the same in both
+        double head = recomputing.ComputeSeconds - layers * (0.010 + 0.030);
+        Assert.True(head > 0);
+        Assert.Equal(layers * (0.010 + 0.020) + head, keeping.ComputeSeconds, 9);
+        Assert.Equal(layers * 0.010, recomputing.RecomputeSeconds, 9);
+        Assert.Equal(0, keeping.RecomputeSeconds);
+        // the layer's forward sits in the forward phase, its backward in the backward phase
+        Assert.True(recomputing.Forward.CpuSeconds >= layers * 0.010 && recomputing.Backward.CpuSeconds >= layers * 0.030);
+    }
+
+    [Fact]
+    public void ALayerTimedOnThisMachineTakesLongerBackwardThanForward()
+    {
+        var config = new FineTune.Trainer.Models.LlamaConfig
+        {
+            ModelType = "llama", VocabSize = 4096, HiddenSize = 64, IntermediateSize = 128, LayerCount = 12, HeadCount = 4, KvHeadCount = 2, HeadDim = 16,
+        };
+        LayerRate rate = LayerRate.Measure(config, FineTune.Torch.DType.Float32, batch: 2, sequenceLength: 32);
+        Assert.True(rate.ForwardSeconds > 0);
+        Assert.True(rate.BackwardSeconds > rate.ForwardSeconds, $"{rate}"); // a forward with grad, then twice its products
+        Assert.Equal(rate.BackwardSeconds - rate.ForwardSeconds, rate.KeptBackwardSeconds, 12);
+    }
 }

@@ -109,7 +109,9 @@ internal static class PlanCommand
             ? F($"predicted step time: {p.StepSeconds:0.###} s = the longer of the CPU's work ({cpu}) and the drive's (nvme {p.IoSeconds:0.###}), which overlap ({p.TokensPerStep / p.StepSeconds:0.#} tokens/s)")
             : F($"predicted step time: {p.StepSeconds:0.###} s = forward, the longer of CPU {p.Forward.CpuSeconds:0.###} and drive {p.Forward.IoSeconds:0.###}, then backward, the longer of CPU {p.Backward.CpuSeconds:0.###} and drive {p.Backward.IoSeconds:0.###} (the CPU's work in all: {cpu}; the drive's: nvme {p.IoSeconds:0.###}; {p.TokensPerStep / p.StepSeconds:0.#} tokens/s)");
         MachineRates r = p.Rates;
-        yield return F($"  {(r.Measured ? "rates measured now" : "rates assumed (--assume-rates)")}: products {r.GemmFlopsPerSecond / 1e9:0} GFLOP/s at the model's shape, {p.FlopsPerStep / 1e12:0.###} TFLOP per step (6 per weight per token: forward and backward, 2 more in a recompute) plus {RunPlan.NonProductShare:P0} for the rest of the kernels;");
+        yield return r.Layer is { } layer
+            ? F($"  {(r.Measured ? "rates measured now" : "rates assumed (--assume-rates)")}: one decoder layer of the model's shape takes {layer.ForwardSeconds * 1e3:0.#} ms forward and {layer.BackwardSeconds * 1e3:0.#} ms backward with its recompute ({layer.KeptBackwardSeconds * 1e3:0.#} ms without) on this machine; the head's products at {r.GemmFlopsPerSecond / 1e9:0} GFLOP/s plus {RunPlan.NonProductShare:P0}; {p.FlopsPerStep / 1e12:0.###} TFLOP per step in all;")
+            : F($"  {(r.Measured ? "rates measured now" : "rates assumed (--assume-rates)")}: products {r.GemmFlopsPerSecond / 1e9:0} GFLOP/s at the model's shape, {p.FlopsPerStep / 1e12:0.###} TFLOP per step (6 per weight per token: forward and backward, 2 more in a recompute) plus {RunPlan.NonProductShare:P0} for the rest of the kernels;");
         yield return F($"  CPU AdamW {r.AdamParamsPerSecond / 1e6:0} M params/s on every core; NVMe {r.NvmeBytesPerSecond / 1e9:0.00} GB/s for reads and writes at once{(r.Measured ? " (on nvme_dir, at the step's mix)" : "")}, {r.IoCpuSecondsPerByte * 1e9:0.000} CPU s per GB of it.");
     }
 
@@ -119,8 +121,9 @@ internal static class PlanCommand
         FineTune.Torch.DType dtype = RunSetup.DTypeOf(r.Training.Precision);
         if (r.Offload.NvmeDir is string nvme)
             Directory.CreateDirectory(nvme);
-        return MachineRates.Measure(dtype, (long)r.Training.BatchSize * r.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize,
+        MachineRates rates = MachineRates.Measure(dtype, (long)r.Training.BatchSize * r.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize,
             plan.Traffic.ReadBytes + plan.Traffic.WriteBytes > 0 ? r.Offload.NvmeDir : null, plan.Traffic);
+        return plan.OnCuda ? rates : rates.WithLayer(plan.Config, dtype, r.Training.BatchSize, r.Dataset.SeqLen);
     }
 
     private static string Gib(long byteCount) => (byteCount / (double)(1L << 30)).ToString("0.###", CultureInfo.InvariantCulture);

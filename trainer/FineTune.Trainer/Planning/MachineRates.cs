@@ -2,17 +2,26 @@ using FineTune.Offload.Adam;
 using FineTune.Offload.Bench;
 using FineTune.Torch;
 using FineTune.Torch.Blas;
+using FineTune.Trainer.Models;
 
 namespace FineTune.Trainer.Planning;
 
 /// <summary>
 /// The rates a step-time prediction rests on: the matrix-product rate at the model's own shape and dtype, the CPU
 /// AdamW's parameters per second on every core, the drive's bytes per second for reads and writes at once under
-/// nvme_dir, and the CPU time each byte of that I/O costs the process (the kernel's work for direct I/O). <see cref="Measure"/> times each on this machine (about two seconds, plus a few when NVMe is used);
+/// nvme_dir, the CPU time each byte of that I/O costs the process (the kernel's work for direct I/O), and on the CPU
+/// one decoder layer's forward and backward at the model's shape (<see cref="Layer"/>). <see cref="Measure"/> times each on this machine (about two seconds, plus a few when NVMe is used);
 /// <see cref="Assumed"/> states round figures instead, for tests and where measuring would cost more than the run.
 /// </summary>
 public sealed record MachineRates(double GemmFlopsPerSecond, double AdamParamsPerSecond, double NvmeBytesPerSecond, double IoCpuSecondsPerByte, bool Measured)
 {
+    /// <summary>A decoder layer of the model's shape timed on this machine (<see cref="WithLayer"/>; CPU only), or null: compute then follows the product rate.</summary>
+    public LayerRate? Layer { get; init; }
+
+    /// <summary>These rates with one decoder layer of <paramref name="config"/>'s shape timed as the step runs it (about a second at 3B).</summary>
+    public MachineRates WithLayer(LlamaConfig config, DType dtype, int batch, int sequenceLength) =>
+        this with { Layer = LayerRate.Measure(config, dtype, batch, sequenceLength) };
+
     public const double AssumedCpuFlopsPerSecondPerCore = 8e9;
     public const double AssumedCudaFlopsPerSecond = 200e12 * 0.4;
     public const double AssumedNvmeBytesPerSecond = 2e9;

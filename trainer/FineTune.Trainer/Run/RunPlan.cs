@@ -349,6 +349,21 @@ public sealed record RunPlan
         double flops = 6.0 * layerWeights * tokens + 6.0 * config.VocabSize * c * tokens + 12.0 * layers * tokens * t * c + recomputeFlops;
         double forwardFlops = 2.0 * layerWeights * tokens + 2.0 * config.VocabSize * c * tokens + 4.0 * layers * tokens * t * c;
         MachineRates rates = measured ?? MachineRates.Assumed(cuda);
+        double seconds(double f) => f / rates.GemmFlopsPerSecond * (1 + NonProductShare);
+        // compute: with a measured layer (CPU), each decoder layer's own forward and backward times, the recomputed ones'
+        // backward with its forward again, and the head's products from the product rate; else every product from it
+        double forwardCompute, backwardCompute, recomputeSeconds;
+        if (rates.Layer is LayerRate layer && !cuda)
+        {
+            double headForward = seconds(2.0 * config.VocabSize * c * tokens);
+            forwardCompute = layers * layer.ForwardSeconds * accumulation + headForward;
+            backwardCompute = (recomputed * layer.BackwardSeconds + (layers - recomputed) * layer.KeptBackwardSeconds) * accumulation + 2 * headForward;
+            recomputeSeconds = recomputed * (layer.BackwardSeconds - layer.KeptBackwardSeconds) * accumulation;
+        }
+        else
+        {
+            (forwardCompute, backwardCompute, recomputeSeconds) = (seconds(forwardFlops), seconds(flops - forwardFlops), seconds(recomputeFlops));
+        }
         (double, double) forward, backward;
         {
             // forward reads each streamed weight once (backward reads it again) and writes the saved inputs; the update's
@@ -358,12 +373,11 @@ public sealed record RunPlan
             long updateBytes = traffic.StateReadBytes + traffic.StateWriteBytes + traffic.WeightWriteBytes;
             long forwardBytes = traffic.WeightReadBytes / 2 + traffic.ActivationWriteBytes + (long)(inForward * updateBytes);
             long backwardBytes = traffic.ReadBytes + traffic.WriteBytes - forwardBytes;
-            double seconds(double f) => f / rates.GemmFlopsPerSecond * (1 + NonProductShare);
             double optimizer = parameters / rates.AdamParamsPerSecond;
-            forward = (seconds(forwardFlops) + forwardBytes * rates.IoCpuSecondsPerByte + inForward * optimizer, forwardBytes / rates.NvmeBytesPerSecond);
+            forward = (forwardCompute + forwardBytes * rates.IoCpuSecondsPerByte + inForward * optimizer, forwardBytes / rates.NvmeBytesPerSecond);
             // split: the update's lower part starts only once backward has passed the top part (its share of backward's compute)
-            double delay = inForward is > 0 and < 1 ? inForward * seconds(flops - forwardFlops) : 0;
-            backward = (seconds(flops - forwardFlops) + backwardBytes * rates.IoCpuSecondsPerByte + (1 - inForward) * optimizer, delay + backwardBytes / rates.NvmeBytesPerSecond);
+            double delay = inForward is > 0 and < 1 ? inForward * backwardCompute : 0;
+            backward = (backwardCompute + backwardBytes * rates.IoCpuSecondsPerByte + (1 - inForward) * optimizer, delay + backwardBytes / rates.NvmeBytesPerSecond);
         }
         return new RunPlan
         {
@@ -373,7 +387,7 @@ public sealed record RunPlan
             ActivationByteCount = recomputed * (long)b * t * c * e + spilled * memory.LayerGraphByteCount, PoolByteCount = memory.PoolByteCount,
             WorkingByteCount = layerWork + logits + alongside + kept * keptLayer + spilling,
             KeptLayers = kept, KeptLayerByteCount = keptLayer, SpilledLayers = spilled,
-            RecomputeSeconds = recomputeFlops / rates.GemmFlopsPerSecond * (1 + NonProductShare),
+            RecomputeSeconds = recomputeSeconds,
             LoadingByteCount = loading, OpensModelLazily = lazily,
             NvmeResidentByteCount = memory.NvmeFileByteCount,
             NvmeReadBytesPerStep = traffic.ReadBytes,
@@ -383,7 +397,7 @@ public sealed record RunPlan
             TokensPerStep = tokens,
             FlopsPerStep = flops,
             Rates = rates,
-            ComputeSeconds = flops / rates.GemmFlopsPerSecond * (1 + NonProductShare),
+            ComputeSeconds = forwardCompute + backwardCompute,
             IoSeconds = (traffic.ReadBytes + traffic.WriteBytes) / rates.NvmeBytesPerSecond,
             IoCpuSeconds = (traffic.ReadBytes + traffic.WriteBytes) * rates.IoCpuSecondsPerByte,
             OptimizerSeconds = parameters / rates.AdamParamsPerSecond,
