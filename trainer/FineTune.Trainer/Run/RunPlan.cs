@@ -312,11 +312,7 @@ public sealed record RunPlan
         // one layer's recompute + backward in fp32-ish: q,k,v,o, MLP gate/up/act, their grads (~2x), attention scores
         // (B, H, T, T) twice, and the logits with their softmax gradient (B, T, V) x 3
         long layerWork = 2L * b * t * (4L * c + 3L * config.IntermediateSize) * e + 2L * b * config.HeadCount * t * t * 4;
-        // what autograd saves for a kept layer: the norms' inputs and outputs, q, k, v and their rotations, the keys and
-        // values repeated over the query heads, the attention output, the MLP's gate, up, SiLU and product (all in the
-        // compute type), and the attention probabilities (B, H, T, T) with the scores they came from
-        long kvWidth = (long)config.KvHeadCount * (c / config.HeadCount);
-        long keptLayer = MemoryPlan.GraphByteCount(config, b, t, e);
+        long keptLayer = MemoryPlan.GraphByteCount(config, b, t, e); // what autograd saves for a kept layer
         // the logits and their softmax gradient, fp32, for the whole vocabulary or one row block of a blocked head
         long logitRows = Enumerable.Range(0, memory.Layout.Stages.Count).Select(memory.Layout.Blocks).FirstOrDefault(x => x is not null)?.Max(x => x.Rows) ?? config.VocabSize;
         long logits = 3L * b * t * logitRows * 4;
