@@ -22,7 +22,7 @@ public sealed record LayerRate(double ForwardSeconds, double BackwardSeconds)
 
     /// <summary>
     /// Times a layer of <paramref name="config"/>'s shape in <paramref name="dtype"/> on the CPU for
-    /// <paramref name="batch"/> x <paramref name="sequenceLength"/> tokens: one warm-up, then the median of three of
+    /// <paramref name="batch"/> x <paramref name="sequenceLength"/> tokens: one warm-up, then the median of five of
     /// each. The one-layer model has a 256-token vocabulary (the layer's shape does not depend on it), so its memory is
     /// about one layer's weights and their gradients.
     /// </summary>
@@ -43,7 +43,7 @@ public sealed record LayerRate(double ForwardSeconds, double BackwardSeconds)
             using var generator = new Generator(2);
             Tensor x = Randn([batch, sequenceLength, config.HiddenSize], generator).To(dtype);
             Tensor grad = Randn([batch, sequenceLength, config.HiddenSize], generator).To(dtype);
-            for (int i = 0; i < 4; i++)
+            for (int i = 0; i < 6; i++)
             {
                 using var round = TensorScope.Enter();
                 long start = Stopwatch.GetTimestamp();
