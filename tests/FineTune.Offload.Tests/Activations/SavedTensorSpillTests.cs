@@ -22,8 +22,7 @@ public sealed class SavedTensorSpillTests
     [InlineData(IoEngineKind.Threads)]
     public void SpilledLayersReadZerosUntilRestoredThenEveryValue(IoEngineKind engine)
     {
-        string directory = Directory.CreateTempSubdirectory("finetune-spill-").FullName;
-        try
+        InScratch(directory =>
         {
             using var scope = TensorScope.Enter();
             var file = DeviceFile.Create(directory, "saved-tensors", 64L << 20, engine);
@@ -64,18 +63,13 @@ public sealed class SavedTensorSpillTests
                 }
             }
             Assert.False(File.Exists(path));
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        });
     }
 
     [Fact]
     public void ARestoreRightAfterTheSpillKeepsOrReadsBackTheSameValues()
     {
-        string directory = Directory.CreateTempSubdirectory("finetune-spill-").FullName;
-        try
+        InScratch(directory =>
         {
             using var scope = TensorScope.Enter();
             using var spill = new SavedTensorSpill(DeviceFile.Create(directory, "saved-tensors", 16L << 20), 1, 1L << 30);
@@ -89,18 +83,13 @@ public sealed class SavedTensorSpillTests
                 Assert.All(tensor.ToArray<float>(), v => Assert.Equal(round + 0.25f, v));
                 tensor.Dispose();
             }
-        }
-        finally
-        {
-            Directory.Delete(directory, recursive: true);
-        }
+        });
     }
 
     [Fact]
     public void WhatWouldOverrunTheFileStaysInMemoryAndAPassMustRestoreEveryLayer()
     {
-        string directory = Directory.CreateTempSubdirectory("finetune-spill-").FullName;
-        try
+        InScratch(directory =>
         {
             using var scope = TensorScope.Enter();
             long regionBytes = AlignedBuffer.RoundUpToSector(Elements * 4 * 4);
@@ -118,6 +107,15 @@ public sealed class SavedTensorSpillTests
             spill.Restore(0);
             Assert.All(first.ToArray<float>(), v => Assert.Equal(1f, v));
             spill.BeginPass();
+        });
+    }
+
+    private static void InScratch(Action<string> body)
+    {
+        string directory = Directory.CreateTempSubdirectory("finetune-spill-").FullName;
+        try
+        {
+            body(directory);
         }
         finally
         {

@@ -5,8 +5,8 @@
 // The page pool: a region's pages, once written out, are moved (mremap MREMAP_DONTUNMAP: page tables, not bytes) into
 // a pool of resident mappings instead of being freed, up to the pool's limit; a later capture allocation of the same
 // size takes a pooled mapping as it is, and a read-back first moves pooled pages under the region, so neither faults
-// in and zeroes fresh pages (on this machine that cost a third of a small layer's step). Freed regions join the pool
-// too. What the limit leaves out is freed (MADV_DONTNEED, munmap) as before.
+// in and zeroes fresh pages (without the pool the default `bench step` shape spilled at 0.76x of eager, with it at
+// 0.91x). Freed regions join the pool too. What the limit leaves out is freed (MADV_DONTNEED, munmap).
 #include <c10/core/CPUAllocator.h>
 #include <sys/mman.h>
 #include <torch/version.h>
@@ -43,6 +43,14 @@ int64_t g_pool_limit = 0;
 c10::Allocator* g_inner = nullptr;
 
 size_t mapping_length(size_t bytes) { return bytes >= kHugePage ? (bytes + kHugePage - 1) & ~(kHugePage - 1) : bytes; }
+
+// The mapping length of the live region at pointer of byte_count bytes; a bug in the caller otherwise (caller holds g_mutex).
+size_t live_length(void* pointer, int64_t byte_count, const char* what) {
+  auto it = g_live->find(pointer);
+  TORCH_CHECK(it != g_live->end() && static_cast<int64_t>(it->second.bytes) == byte_count,
+              "FineTune: ", what, " memory that is not a live captured region of that size");
+  return it->second.length;
+}
 
 // A pooled mapping of that length, or null (caller holds g_mutex).
 void* pool_take(size_t length) {
@@ -225,10 +233,7 @@ FT_EXPORT int32_t ft_capture_discard(void* pointer, int64_t byte_count) {
   bool pooled;
   {
     std::lock_guard<std::mutex> lock(g_mutex);
-    auto it = g_live->find(pointer);
-    TORCH_CHECK(it != g_live->end() && static_cast<int64_t>(it->second.bytes) == byte_count,
-                "FineTune: discard of memory that is not a live captured region of that size");
-    length = it->second.length;
+    length = live_length(pointer, byte_count, "discard of");
     pooled = pool_reserve(length);
   }
   if (pooled) {
@@ -255,10 +260,7 @@ FT_EXPORT int32_t ft_capture_supply_pages(void* pointer, int64_t byte_count, int
   size_t length;
   {
     std::lock_guard<std::mutex> lock(g_mutex);
-    auto it = g_live->find(pointer);
-    TORCH_CHECK(it != g_live->end() && static_cast<int64_t>(it->second.bytes) == byte_count,
-                "FineTune: pages supplied to memory that is not a live captured region of that size");
-    length = it->second.length;
+    length = live_length(pointer, byte_count, "pages supplied to");
     donor = pool_take(length);
   }
   if (donor == nullptr) return FT_OK;
