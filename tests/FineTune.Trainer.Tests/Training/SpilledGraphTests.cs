@@ -95,4 +95,26 @@ public sealed class SpilledGraphTests
             "offload.optimizer_states=host", "offload.activations=host"]), baselineByteCount: 0));
         Assert.Contains("offload.nvme_dir", e.Message);
     }
+
+    [Fact]
+    public void SavedTensorsThatOverrunTheSpillFileStayInMemoryAndTheStepSaysSo()
+    {
+        using var scratch = new ScratchDirectory();
+        List<Batch> batches = Batches(2, 16);
+        List<StepMetrics> Train(int kept, int spilled, long? fileBytes)
+        {
+            using LlamaModel model = Wider(DType.Float32);
+            using var engine = new TrainingEngine(model, Options(16) with
+            {
+                OptimizerTier = StateTier.Nvme, NvmeActivationLayers = -1, NvmeDirectory = scratch.Path, OverlapOptimizerWithBackward = true,
+                KeptLayers = kept, SpilledLayers = spilled, SpillFileByteCount = fileBytes,
+            });
+            return batches.Select(b => engine.Step([b])).ToList();
+        }
+        List<StepMetrics> inMemory = Train(-1, 0, null), overrun = Train(0, -1, 1L << 20); // room for a few regions only
+        Assert.Equal(inMemory.Select(m => m.Loss), overrun.Select(m => m.Loss));
+        Assert.All(overrun, m => Assert.True(m.UnspilledActivationByteCount > 0));
+        Assert.All(overrun, m => Assert.InRange(m.Traffic.ActivationWriteBytes, 1, 1L << 20));
+        Assert.All(Train(0, -1, null), m => Assert.Equal(0, m.UnspilledActivationByteCount));
+    }
 }

@@ -303,7 +303,8 @@ public sealed class MemoryPlan
     public long SpillHostByteCount => SpilledLayers == 0 ? 0 : (2 * SpillInFlightByteCount) + (Options.ActivationStagingBuffers - 1) * LayerGraphByteCount;
 
     /// <summary>Bytes of the spill file for the spilled layers' saved tensors (0 without one).</summary>
-    public long SpillFileByteCount => SpilledLayers == 0 ? 0 : AlignedBuffer.RoundUpToSector(SpilledLayers * LayerGraphByteCount * 5 / 4 + (1L << 20));
+    public long SpillFileByteCount => SpilledLayers == 0 ? 0
+        : AlignedBuffer.RoundUpToSector(Options.SpillFileByteCount ?? SpilledLayers * LayerGraphByteCount * 5 / 4 + (1L << 20));
 
     /// <summary>
     /// The bytes a decoder layer's autograd graph saves for backward, from its shapes (b x t tokens, e bytes per

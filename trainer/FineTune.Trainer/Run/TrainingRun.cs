@@ -132,6 +132,7 @@ public sealed class TrainingRun
         var batches = new Batch[recipe.Training.GradientAccumulationSteps];
         var sinceCheckpoint = Stopwatch.StartNew();
         double lastStepSeconds = 0;
+        bool spillOverrunSaid = false;
         try
         {
             while (step < setup.TotalSteps)
@@ -153,6 +154,11 @@ public sealed class TrainingRun
                 if (step % recipe.Logging.LogEverySteps == 0 || step == 1 || last)
                     logger?.Log(step, Scalars(metrics));
                 RunDivergence.Check(metrics, recipe, lastCheckpoint);
+                if (metrics.UnspilledActivationByteCount > 0 && !spillOverrunSaid)
+                {
+                    spillOverrunSaid = true;
+                    _progress.Message($"warning: step {step}: {metrics.UnspilledActivationByteCount / (double)(1L << 30):0.###} GiB of the layers' saved tensors did not fit the spill file sized from the plan's estimate and stayed in host memory; if host memory runs short, use training.recompute: always or lower batch_size or seq_len.");
+                }
                 _progress.Step(new RunProgressLine(step, setup.TotalSteps, metrics.Loss, metrics.LearningRate, metrics.TokensPerSecond,
                     (metrics.BytesRead + metrics.BytesWritten) / Math.Max(metrics.Seconds, 1e-9), ProcessMemory.ResidentByteCount(),
                     engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,

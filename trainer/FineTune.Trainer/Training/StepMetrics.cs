@@ -49,6 +49,12 @@ public sealed record StepMetrics
     /// </summary>
     public double OptimizerWaitSeconds { get; init; }
 
+    /// <summary>
+    /// Bytes of spilled layers' saved tensors that did not fit the spill file this step and stayed in host memory (the
+    /// file is sized from the plan's estimate of a layer's graph); 0 without spilled layers.
+    /// </summary>
+    public long UnspilledActivationByteCount { get; init; }
+
     public required long BytesRead { get; init; }
 
     public required long BytesWritten { get; init; }

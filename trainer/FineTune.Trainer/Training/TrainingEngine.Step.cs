@@ -21,6 +21,7 @@ public sealed partial class TrainingEngine
         long tokenCount = CheckStep(microBatches);
         long start = Stopwatch.GetTimestamp();
         Traffic before = Measure();
+        long unspilledBefore = _spill?.UnspilledByteCount ?? 0;
         double lossScale = LossScaler?.Scale ?? 1.0;
         double learningRate = NextLearningRate;
         // A scale past fp32's range makes the seeded gradient infinite, which the overflow check then skips (the
@@ -90,7 +91,10 @@ public sealed partial class TrainingEngine
         // the resident copies of NVMe weights predate the update; start reading the next step's first stage now
         _store.Invalidate();
         _store.Prefetch(0);
-        return Metrics(tokenCount, lossSum, norm, learningRate, lossScale, skipped, start, optimizerSeconds, Measure() - before);
+        return Metrics(tokenCount, lossSum, norm, learningRate, lossScale, skipped, start, optimizerSeconds, Measure() - before) with
+        {
+            UnspilledActivationByteCount = (_spill?.UnspilledByteCount ?? 0) - unspilledBefore,
+        };
     }
 
     public StepMetrics Step(Batch batch) => Step([batch]);

@@ -62,6 +62,13 @@ public sealed record TrainingOptions
     public int SpilledLayers { get; init; }
 
     /// <summary>
+    /// Bytes of the spilled layers' file for one micro-batch; null: a quarter more than the plan's estimate of their
+    /// graphs (<see cref="Planning.MemoryPlan.GraphByteCount"/>). Saved tensors that would overrun it stay in host memory
+    /// (<see cref="StepMetrics.UnspilledActivationByteCount"/>).
+    /// </summary>
+    public long? SpillFileByteCount { get; init; }
+
+    /// <summary>
     /// The caller loads the optimizer states from a checkpoint right after construction (a resume): with states on
     /// NVMe the engine does not write initial ones first.
     /// </summary>
