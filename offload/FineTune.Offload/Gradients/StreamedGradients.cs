@@ -154,40 +154,24 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
     public double SumOfSquares(int maxDegreeOfParallelism) => _norm.Sum();
 
     /// <summary>The overlapped update has consumed what it will: free the rest, but the held gradients its later pass still reads.</summary>
-    public void EndStep()
-    {
-        if (_holdFrom == long.MaxValue)
-        {
-            Clear();
-            return;
-        }
-        lock (_lock)
-        {
-            foreach (List<Piece> pieces in _pieces)
-            {
-                foreach (Piece piece in pieces.Where(p => !p.Held))
-                    piece.Gradient.Dispose();
-                pieces.RemoveAll(p => !p.Held);
-            }
-            _outstanding = 0;
-            _boundary = _layout.ElementCount;
-            Monitor.PulseAll(_lock);
-        }
-    }
+    public void EndStep() => Free(keepHeld: true);
 
     /// <summary>Frees whatever is still published (a failed step, or the end); the next step starts empty.</summary>
-    public void Clear()
+    public void Clear() => Free(keepHeld: false);
+
+    private void Free(bool keepHeld)
     {
         lock (_lock)
         {
             foreach (List<Piece> pieces in _pieces)
             {
-                foreach (Piece piece in pieces)
+                foreach (Piece piece in pieces.Where(p => !(keepHeld && p.Held)))
                     piece.Gradient.Dispose();
-                pieces.Clear();
+                pieces.RemoveAll(p => !(keepHeld && p.Held));
             }
             _outstanding = 0;
-            _held = 0;
+            if (!keepHeld)
+                _held = 0;
             _boundary = _layout.ElementCount;
             Monitor.PulseAll(_lock);
         }

@@ -21,7 +21,6 @@ public sealed partial class TrainingEngine
         long tokenCount = CheckStep(microBatches);
         long start = Stopwatch.GetTimestamp();
         Traffic before = Measure();
-        long unspilledBefore = _spill?.UnspilledByteCount ?? 0;
         double lossScale = LossScaler?.Scale ?? 1.0;
         double learningRate = NextLearningRate;
         // A scale past fp32's range makes the seeded gradient infinite, which the overflow check then skips (the
@@ -59,10 +58,7 @@ public sealed partial class TrainingEngine
         catch (Exception error)
         {
             _update.Abandon(error);
-            if (_gradients is ConsumedGradients consumed)
-                consumed.Abandon();
-            else
-                _gradients.EndStep();
+            _gradients.Abandon();
             SettleWeights(); // an overlapped update may have rewritten some weights
             throw;
         }
@@ -91,10 +87,7 @@ public sealed partial class TrainingEngine
         // the resident copies of NVMe weights predate the update; start reading the next step's first stage now
         _store.Invalidate();
         _store.Prefetch(0);
-        return Metrics(tokenCount, lossSum, norm, learningRate, lossScale, skipped, start, optimizerSeconds, Measure() - before) with
-        {
-            UnspilledActivationByteCount = (_spill?.UnspilledByteCount ?? 0) - unspilledBefore,
-        };
+        return Metrics(tokenCount, lossSum, norm, learningRate, lossScale, skipped, start, optimizerSeconds, Measure() - before);
     }
 
     public StepMetrics Step(Batch batch) => Step([batch]);
@@ -151,6 +144,7 @@ public sealed partial class TrainingEngine
             WriteWaitSeconds = writeWait,
             OptimizerSeconds = optimizerOnly,
             OptimizerWaitSeconds = step.OptimizerWaitSeconds,
+            UnspilledActivationByteCount = step.UnspilledActivationByteCount,
             BytesRead = all.BytesRead,
             BytesWritten = all.BytesWritten,
             Traffic = new NvmeTraffic(step.States.BytesRead, step.States.BytesWritten, step.Weights.BytesRead, step.Weights.BytesWritten,
@@ -162,17 +156,19 @@ public sealed partial class TrainingEngine
     }
 
     private Traffic Measure() => new(_optimizer.Counters.Snapshot(), _store.Counters.Snapshot(), (_checkpoints.Store?.Counters.Snapshot() ?? default) + (_spill?.Counters.Snapshot() ?? default),
-        (_gradients as ConsumedGradients)?.SpillTraffic ?? default, (_gradients as ConsumedGradients)?.OptimizerWaitSeconds ?? 0);
+        (_gradients as ConsumedGradients)?.SpillTraffic ?? default, (_gradients as ConsumedGradients)?.OptimizerWaitSeconds ?? 0,
+        _spill?.UnspilledByteCount ?? 0);
 
     /// <summary>
     /// The counters of the stores that move bytes, at one moment (a tied LM head's gradient spill among them), and the
-    /// time backward has spent waiting for the optimizer to consume its gradients.
+    /// time backward has spent waiting for the optimizer to consume its gradients, and the spilled layers' saved tensors
+    /// that stayed in memory because the spill file was full.
     /// </summary>
     private readonly record struct Traffic(TransferSnapshot States, TransferSnapshot Weights, TransferSnapshot Activations, TransferSnapshot Gradients,
-        double OptimizerWaitSeconds)
+        double OptimizerWaitSeconds, long UnspilledActivationByteCount)
     {
         public static Traffic operator -(Traffic after, Traffic before) =>
             new(after.States - before.States, after.Weights - before.Weights, after.Activations - before.Activations, after.Gradients - before.Gradients,
-                after.OptimizerWaitSeconds - before.OptimizerWaitSeconds);
+                after.OptimizerWaitSeconds - before.OptimizerWaitSeconds, after.UnspilledActivationByteCount - before.UnspilledActivationByteCount);
     }
 }

@@ -28,6 +28,9 @@ internal interface IGradientHarvest : IDisposable
     /// </summary>
     void StageDone(int stage, LayoutBlock? block, StageWeights? weights, bool firstMicroBatch);
 
-    /// <summary>After a step (or a failed one): nothing of it may stay.</summary>
+    /// <summary>After a step: nothing of it may stay but what an update still to run reads (held gradients).</summary>
     void EndStep();
+
+    /// <summary>After a failed step: nothing of it may stay.</summary>
+    void Abandon() => EndStep();
 }
