@@ -100,14 +100,6 @@ public static unsafe class AllocationCapture
         return (limit, pooled);
     }
 
-    /// <summary>Captured regions alive now, over all threads, and their bytes.</summary>
-    public static (long Count, long ByteCount) Live()
-    {
-        long count, bytes;
-        NativeMethods.Check(NativeMethods.ft_capture_live(&count, &bytes));
-        return (count, bytes);
-    }
-
     /// <summary>Resumes the capture it suspended on Dispose.</summary>
     public readonly struct SuspendScope(bool resume) : IDisposable
     {

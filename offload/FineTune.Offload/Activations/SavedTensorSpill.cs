@@ -66,8 +66,6 @@ public sealed class SavedTensorSpill : IDisposable
     /// <summary>"nvme (io_uring, O_DIRECT, path)".</summary>
     public string Description => _file.Description;
 
-    public string FilePath => _file.Path;
-
     /// <summary>Whether layer <paramref name="layer"/> has regions out (spilled and not restored).</summary>
     public bool Holds(int layer) => _layers[layer] is not null;
 

@@ -169,5 +169,4 @@ internal static unsafe class NativeMethods
     [DllImport(Lib)] public static extern int ft_capture_discard(IntPtr pointer, long byte_count);
     [DllImport(Lib)] public static extern int ft_capture_supply_pages(IntPtr pointer, long byte_count, int* supplied);
     [DllImport(Lib)] public static extern int ft_capture_pool_limit(long delta, long* limit, long* pooled_bytes);
-    [DllImport(Lib)] public static extern int ft_capture_live(long* count, long* byte_count);
 }

@@ -282,13 +282,3 @@ FT_EXPORT int32_t ft_capture_pool_limit(int64_t delta, int64_t* limit, int64_t* 
   *pooled_bytes = static_cast<int64_t>(g_pool_bytes);
   FT_CATCH
 }
-
-FT_EXPORT int32_t ft_capture_live(int64_t* count, int64_t* byte_count) {
-  FT_TRY
-  std::lock_guard<std::mutex> lock(g_mutex);
-  int64_t bytes = 0;
-  for (auto& entry : *g_live) bytes += static_cast<int64_t>(entry.second.bytes);
-  *count = static_cast<int64_t>(g_live->size());
-  *byte_count = bytes;
-  FT_CATCH
-}

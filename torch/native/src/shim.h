@@ -256,5 +256,3 @@ FT_EXPORT int32_t ft_capture_supply_pages(void* pointer, int64_t byte_count, int
 /* Adds delta (may be negative) to the page pool's limit in bytes (0 at start: no pool) and trims the pool to it;
  * *limit and *pooled_bytes get the limit and the pooled bytes after. */
 FT_EXPORT int32_t ft_capture_pool_limit(int64_t delta, int64_t* limit, int64_t* pooled_bytes);
-/* Regions alive now and their bytes (all threads). */
-FT_EXPORT int32_t ft_capture_live(int64_t* count, int64_t* byte_count);

@@ -123,7 +123,7 @@ internal static class PlanCommand
             Directory.CreateDirectory(nvme);
         MachineRates rates = MachineRates.Measure(dtype, (long)r.Training.BatchSize * r.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize,
             plan.Traffic.ReadBytes + plan.Traffic.WriteBytes > 0 ? r.Offload.NvmeDir : null, plan.Traffic);
-        return plan.OnCuda ? rates : rates.WithLayer(plan.Config, dtype, r.Training.BatchSize, r.Dataset.SeqLen);
+        return plan.WithLayerTimed(rates, r);
     }
 
     private static string Gib(long byteCount) => (byteCount / (double)(1L << 30)).ToString("0.###", CultureInfo.InvariantCulture);

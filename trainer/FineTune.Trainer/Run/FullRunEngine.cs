@@ -42,8 +42,8 @@ internal sealed class FullRunEngine : IRunEngine
         RunIoFloor? floor = ranks.WorldSize == 1 ? RunIoFloor.Measure(recipe.Offload.NvmeDir, plan.Traffic) : null;
         if (floor is not null)
             plan = RunPlan.Create(recipe, baselineByteCount, resuming: checkpoint is not null,
-                WithLayer(plan, MachineRates.Measure(setup.ModelDType, (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize, floor.BytesPerSecond, floor.CpuSecondsPerByte),
-                    setup.ModelDType, recipe));
+                plan.WithLayerTimed(MachineRates.Measure(setup.ModelDType, (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen, plan.Config.HiddenSize, plan.Config.IntermediateSize, floor.BytesPerSecond, floor.CpuSecondsPerByte),
+                    recipe));
         RunSpaceCheck.CheckCheckpoints(recipe, plan, store, setup.TotalSteps);
         RunSpaceCheck.Space space = RunSpaceCheck.Predict(recipe, plan, store.List().Count, setup.TotalSteps);
         RunDurationCheck.Check(recipe, plan, setup.TotalSteps);
@@ -66,10 +66,6 @@ internal sealed class FullRunEngine : IRunEngine
             throw;
         }
     }
-
-    /// <summary>On the CPU, one decoder layer timed at the model's shape before the model exists (its weights are freed before the run's own grow).</summary>
-    private static MachineRates WithLayer(RunPlan plan, MachineRates rates, FineTune.Torch.DType dtype, Recipe recipe) =>
-        plan.OnCuda ? rates : rates.WithLayer(plan.Config, dtype, recipe.Training.BatchSize, recipe.Dataset.SeqLen);
 
     public LlamaModel Model { get; }
 

@@ -131,6 +131,14 @@ public sealed record RunPlan
     public double StepSeconds => OnCuda ? Math.Max(CpuSeconds, IoSeconds)
         : Math.Max(Forward.CpuSeconds, Forward.IoSeconds) + Math.Max(Backward.CpuSeconds, Backward.IoSeconds);
 
+    /// <summary>
+    /// <paramref name="rates"/> with one decoder layer of this plan's shape timed in <paramref name="recipe"/>'s dtype for
+    /// its micro-batch (<see cref="MachineRates.WithLayer"/>), on the CPU; on CUDA the product rate stands. A run calls
+    /// it before its model exists, so the probe's weights are freed before the run's own grow.
+    /// </summary>
+    public MachineRates WithLayerTimed(MachineRates rates, Recipe recipe) =>
+        OnCuda ? rates : rates.WithLayer(Config, RunSetup.DTypeOf(recipe.Training.Precision), recipe.Training.BatchSize, recipe.Dataset.SeqLen);
+
     /// <summary>Parameters at the top whose update runs under the next forward (<see cref="TrainingOptions.UpdateUnderForwardElementCount"/>); 0: none.</summary>
     public long UnderForwardElementCount { get; init; }
 

@@ -98,14 +98,19 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
                 x = next;
             }
         }
-        // The lower checkpoints are needed last: start reading the top NVMe ones while the head computes.
-        for (int i = firstKept - 1; i >= Math.Max(0, firstKept - stagingBuffers + 1); i--)
+        // what the layers below layer `above` need in backward, stagingBuffers - 1 of them: a spilled graph's tensors or a saved input
+        void PrefetchBelow(int above)
         {
-            if (i >= firstSpilled)
-                spill!.Prefetch(i - firstSpilled);
-            else
-                checkpoints.Prefetch(i);
+            for (int j = above - 1; j >= Math.Max(0, above - stagingBuffers + 1); j--)
+            {
+                if (j >= firstSpilled)
+                    spill!.Prefetch(j - firstSpilled);
+                else
+                    checkpoints.Prefetch(j);
+            }
         }
+        // The lower checkpoints are needed last: start reading the top NVMe ones while the head computes.
+        PrefetchBelow(firstKept);
 
         Tensor normed, logits;
         using (NoGrad())
@@ -136,13 +141,7 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
             {
                 if (i >= firstSpilled && i < firstKept)
                 {
-                    for (int j = i - 1; j >= Math.Max(0, i - stagingBuffers + 1); j--)
-                    {
-                        if (j >= firstSpilled)
-                            spill!.Prefetch(j - firstSpilled);
-                        else
-                            checkpoints.Prefetch(j);
-                    }
+                    PrefetchBelow(i);
                     spill!.Restore(i - firstSpilled);
                 }
                 using StageWeights w = weights.Acquire(i + 1, -1);
@@ -150,8 +149,7 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
                 stageDone?.Invoke(i + 1, null, w);
                 continue;
             }
-            for (int ahead = 1; ahead < stagingBuffers; ahead++)
-                checkpoints.Prefetch(i - ahead);
+            PrefetchBelow(i);
             Tensor input = checkpoints.Load(i);
             grad = Backward(layers[i], i + 1, input, grad, stageDone)!;
             input.Dispose();
