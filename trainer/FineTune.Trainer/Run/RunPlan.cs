@@ -240,7 +240,7 @@ public sealed record RunPlan
         if (forced && (recipe.Offload.NvmeDir is null || plan.ParametersOnNvme || plan.OnCuda))
             throw new UserErrorException("training.recompute: spill writes each layer's saved tensors to offload.nvme_dir from CPU memory, and needs the weights there too; " +
                 $"{(recipe.Offload.NvmeDir is null ? "set offload.nvme_dir" : plan.OnCuda ? "train on the CPU" : "use offload.params: host")}, or use recompute auto or always.");
-        long smallest = (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen * config.HiddenSize * (recipe.Training.Precision == Precision.Fp32 ? 4 : 2);
+        long smallest = (long)recipe.Training.BatchSize * recipe.Dataset.SeqLen * config.HiddenSize * plan.ElementByteCount;
         bool worthTrying = recipe.Training.Recompute == RecomputeMode.Auto && plan.ActivationsOnNvme && !plan.ParametersOnNvme && !plan.OnCuda
             && recipe.Offload.NvmeDir is not null && smallest >= FineTune.Torch.AllocationCapture.MinimumByteCount;
         if (left == 0 || !(forced || worthTrying))
