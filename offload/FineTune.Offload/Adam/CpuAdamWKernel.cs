@@ -6,7 +6,8 @@ namespace FineTune.Offload.Adam;
 /// <summary>
 /// The fused CPU AdamW pass over one contiguous run of elements: per element it reads the gradient (fp32 or bf16),
 /// multiplies it by the step's unscale-and-clip factor, probes it for NaN/Inf, updates the fp32 master weight and
-/// the moments m and v in place, and writes the low-precision weight copy (fp32, bf16 or f16). Everything stays in
+/// the moments m and v in place, and writes the low-precision weight copy (fp32, bf16 or f16); with bf16 weights the
+/// new master is <see cref="MasterResidual.Representable(float)"/> (one in 2^17 moves by an ulp). Everything stays in
 /// registers; the only memory touched is the buffers that already exist.
 /// Vector512 when the hardware accelerates it, else Vector256, else scalar; every path does the same IEEE
 /// operations in the same order (FMA, sqrt and division are exactly rounded), so results do not depend on the path
@@ -25,6 +26,7 @@ internal static unsafe class CpuAdamWKernel
     {
         long i = 0;
         float probe = 0;
+        bool representable = weightType == ElementType.BFloat16; // see MasterResidual
         if (Vector512.IsHardwareAccelerated)
         {
             Vector512<float> probe512 = Vector512<float>.Zero;
@@ -32,8 +34,8 @@ internal static unsafe class CpuAdamWKernel
             {
                 LoadGradient512(gradient, gradientType, i, out Vector512<float> g0, out Vector512<float> g1);
                 probe512 += g0 * Vector512<float>.Zero + g1 * Vector512<float>.Zero;
-                Vector512<float> p0 = Update512(s, master + i, m + i, v + i, g0);
-                Vector512<float> p1 = Update512(s, master + i + 16, m + i + 16, v + i + 16, g1);
+                Vector512<float> p0 = Update512(s, master + i, m + i, v + i, g0, representable);
+                Vector512<float> p1 = Update512(s, master + i + 16, m + i + 16, v + i + 16, g1, representable);
                 StoreWeight512(weight, weightType, i, p0, p1);
             }
             probe += Vector512.Sum(probe512);
@@ -45,8 +47,8 @@ internal static unsafe class CpuAdamWKernel
             {
                 LoadGradient256(gradient, gradientType, i, out Vector256<float> g0, out Vector256<float> g1);
                 probe256 += g0 * Vector256<float>.Zero + g1 * Vector256<float>.Zero;
-                Vector256<float> p0 = Update256(s, master + i, m + i, v + i, g0);
-                Vector256<float> p1 = Update256(s, master + i + 8, m + i + 8, v + i + 8, g1);
+                Vector256<float> p0 = Update256(s, master + i, m + i, v + i, g0, representable);
+                Vector256<float> p1 = Update256(s, master + i + 8, m + i + 8, v + i + 8, g1, representable);
                 StoreWeight256(weight, weightType, i, p0, p1);
             }
             probe += Vector256.Sum(probe256);
@@ -55,7 +57,7 @@ internal static unsafe class CpuAdamWKernel
         {
             float g = gradientType == ElementType.Float32 ? ((float*)gradient)[i] : LowPrecision.FromBFloat16(((ushort*)gradient)[i]);
             probe += g * 0f;
-            float p = UpdateScalar(s, master + i, m + i, v + i, g);
+            float p = UpdateScalar(s, master + i, m + i, v + i, g, representable);
             switch (weightType)
             {
                 case ElementType.Float32: ((float*)weight)[i] = p; break;
@@ -68,7 +70,7 @@ internal static unsafe class CpuAdamWKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float UpdateScalar(in AdamWStepScalars s, float* master, float* m, float* v, float gradient)
+    private static float UpdateScalar(in AdamWStepScalars s, float* master, float* m, float* v, float gradient, bool representable)
     {
         float g = gradient * s.GradientMultiplier;
         float p = *master * s.Decay;
@@ -76,6 +78,8 @@ internal static unsafe class CpuAdamWKernel
         float vv = MathF.FusedMultiplyAdd(s.Beta2, *v, s.OneMinusBeta2 * g * g);
         float denom = MathF.Sqrt(vv) / s.BiasCorrection2Sqrt + s.Epsilon;
         p = MathF.FusedMultiplyAdd(s.NegativeStepSize, mm / denom, p);
+        if (representable)
+            p = MasterResidual.Representable(p);
         *master = p;
         *m = mm;
         *v = vv;
@@ -83,7 +87,7 @@ internal static unsafe class CpuAdamWKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Update512(in AdamWStepScalars s, float* master, float* m, float* v, Vector512<float> gradient)
+    private static Vector512<float> Update512(in AdamWStepScalars s, float* master, float* m, float* v, Vector512<float> gradient, bool representable)
     {
         Vector512<float> g = gradient * Vector512.Create(s.GradientMultiplier);
         Vector512<float> p = Vector512.Load(master) * Vector512.Create(s.Decay);
@@ -91,6 +95,8 @@ internal static unsafe class CpuAdamWKernel
         Vector512<float> vv = Vector512.FusedMultiplyAdd(Vector512.Create(s.Beta2), Vector512.Load(v), Vector512.Create(s.OneMinusBeta2) * g * g);
         Vector512<float> denom = Vector512.Sqrt(vv) / Vector512.Create(s.BiasCorrection2Sqrt) + Vector512.Create(s.Epsilon);
         p = Vector512.FusedMultiplyAdd(Vector512.Create(s.NegativeStepSize), mm / denom, p);
+        if (representable)
+            p = MasterResidual.Representable(p);
         p.Store(master);
         mm.Store(m);
         vv.Store(v);
@@ -98,7 +104,7 @@ internal static unsafe class CpuAdamWKernel
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> Update256(in AdamWStepScalars s, float* master, float* m, float* v, Vector256<float> gradient)
+    private static Vector256<float> Update256(in AdamWStepScalars s, float* master, float* m, float* v, Vector256<float> gradient, bool representable)
     {
         Vector256<float> g = gradient * Vector256.Create(s.GradientMultiplier);
         Vector256<float> p = Vector256.Load(master) * Vector256.Create(s.Decay);
@@ -106,6 +112,8 @@ internal static unsafe class CpuAdamWKernel
         Vector256<float> vv = Vector256.FusedMultiplyAdd(Vector256.Create(s.Beta2), Vector256.Load(v), Vector256.Create(s.OneMinusBeta2) * g * g);
         Vector256<float> denom = Vector256.Sqrt(vv) / Vector256.Create(s.BiasCorrection2Sqrt) + Vector256.Create(s.Epsilon);
         p = Vector256.FusedMultiplyAdd(Vector256.Create(s.NegativeStepSize), mm / denom, p);
+        if (representable)
+            p = MasterResidual.Representable(p);
         p.Store(master);
         mm.Store(m);
         vv.Store(v);

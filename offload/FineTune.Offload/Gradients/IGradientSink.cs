@@ -26,6 +26,13 @@ public interface IGradientSink : IGradientSource
     /// <summary>Hands over elements [<paramref name="offset"/>, offset + n) of <paramref name="parameter"/>'s final gradient; the sink owns the tensor from now on.</summary>
     void Publish(int parameter, long offset, Tensor gradient);
 
+    /// <summary>
+    /// As <see cref="Publish(int, long, Tensor)"/>, with the weights the gradient is of, as backward used them (a view
+    /// the caller keeps): a sink that carries weights to the update (<see cref="IGradientSource.PreviousWeights"/>)
+    /// copies them; the others ignore them.
+    /// </summary>
+    void Publish(int parameter, long offset, Tensor gradient, Tensor? weights) => Publish(parameter, offset, gradient);
+
     /// <summary>After a step's backward (or a failed step): what the step published and the update does not need is let go.</summary>
     void EndStep();
 }

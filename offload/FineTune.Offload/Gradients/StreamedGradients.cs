@@ -34,8 +34,14 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
     private long _held;
     private double _roomWaitSeconds;
 
-    public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount, long holdFrom = long.MaxValue)
+    private readonly bool _carryWeights;
+
+    /// <param name="carryWeights">Keep a copy of each published gradient's weights for the update of residual masters
+    /// (<see cref="PreviousWeights"/>), counted in the bound with the gradient; held gradients carry none (the update
+    /// after backward reads them back), so the memory of the held part does not double.</param>
+    public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount, long holdFrom = long.MaxValue, bool carryWeights = false)
     {
+        _carryWeights = carryWeights;
         _holdFrom = holdFrom;
         _layout = layout;
         _maxOutstanding = maxOutstandingByteCount;
@@ -94,7 +100,10 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
     /// (contiguous, CPU, fp32 or bf16, n elements; the source owns it from now on). Computes its norm partials first, on
     /// the calling thread. A piece must start on a 64 Ki-element chunk and end on one or at the parameter's end.
     /// </summary>
-    public void Publish(int parameter, long offset, Tensor gradient)
+    public void Publish(int parameter, long offset, Tensor gradient) => Publish(parameter, offset, gradient, null);
+
+    /// <summary>As <see cref="Publish(int, long, Tensor)"/>; with carryWeights, a copy of <paramref name="weights"/> (n elements, as backward used them) goes with the gradient.</summary>
+    public void Publish(int parameter, long offset, Tensor gradient, Tensor? weights)
     {
         _norm.Record(parameter, offset, gradient);
         ElementType type = ElementTypeExtensions.FromDType(gradient.DType);
@@ -110,15 +119,24 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
                 lastGroupEnd = Math.Max(lastGroupEnd, group.FirstElement + group.ElementCount);
             }
         bool held = lastGroupEnd > _holdFrom;
+        Tensor? carried = null;
+        if (_carryWeights && weights is not null && !held)
+        {
+            if (weights.NumElements != count)
+                throw new ArgumentException($"Parameter {parameter}'s weights have {weights.NumElements} elements for a gradient of {count}.", nameof(weights));
+            carried = weights.Clone();
+            carried = TensorScope.Current?.Detach(carried) ?? carried;
+        }
+        long bytes = count * type.ByteCount() + (carried is null ? 0 : count * carried.ElementByteCount);
         lock (_lock)
         {
             if (_pieces[parameter].Any(p => p.Offset < offset + count && offset < p.Offset + p.Count))
                 throw new InvalidOperationException($"Parameter {parameter}'s gradient [{offset}, {offset + count}) was published twice in one step.");
-            _pieces[parameter].Add(new Piece(offset, count, gradient, groups, firstGroupElement, held));
+            _pieces[parameter].Add(new Piece(offset, count, gradient, carried, bytes, groups, firstGroupElement, held));
             if (held)
-                _held += count * type.ByteCount();
+                _held += bytes;
             else
-                _outstanding += count * type.ByteCount();
+                _outstanding += bytes;
             PeakOutstandingByteCount = Math.Max(PeakOutstandingByteCount, _outstanding + _held);
         }
     }
@@ -132,6 +150,14 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
         return (piece.Gradient.DataPointer + (nint)((segment.ParameterOffset - piece.Offset) * type.ByteCount()), type);
     }
 
+    public nint PreviousWeights(SubGroup group, SubGroupSegment segment)
+    {
+        lock (_lock)
+            return Find(segment) is { Weights: Tensor weights } piece
+                ? weights.DataPointer + (nint)((segment.ParameterOffset - piece.Offset) * weights.ElementByteCount)
+                : 0;
+    }
+
     public void Release(SubGroup group)
     {
         lock (_lock)
@@ -141,10 +167,10 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
                 if (Find(segment) is not Piece piece || --piece.GroupsLeft > 0)
                     continue;
                 if (piece.Held)
-                    _held -= piece.Count * piece.Gradient.ElementByteCount;
+                    _held -= piece.ByteCount;
                 else
-                    _outstanding -= piece.Count * piece.Gradient.ElementByteCount;
-                piece.Gradient.Dispose();
+                    _outstanding -= piece.ByteCount;
+                piece.Dispose();
                 _pieces[segment.Parameter].Remove(piece);
             }
             Monitor.PulseAll(_lock);
@@ -166,7 +192,7 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
             foreach (List<Piece> pieces in _pieces)
             {
                 foreach (Piece piece in pieces.Where(p => !(keepHeld && p.Held)))
-                    piece.Gradient.Dispose();
+                    piece.Dispose();
                 pieces.RemoveAll(p => !(keepHeld && p.Held));
             }
             _outstanding = 0;
@@ -196,8 +222,20 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
         return false;
     }
 
-    private sealed class Piece(long offset, long count, Tensor gradient, int groups, long firstGroupElement, bool held)
+    private sealed class Piece(long offset, long count, Tensor gradient, Tensor? weights, long byteCount, int groups, long firstGroupElement, bool held)
     {
+        /// <summary>The weights the gradient is of, before the step (carried for residual masters), or null.</summary>
+        public Tensor? Weights { get; } = weights;
+
+        /// <summary>Bytes of the gradient and the carried weights.</summary>
+        public long ByteCount { get; } = byteCount;
+
+        public void Dispose()
+        {
+            Gradient.Dispose();
+            Weights?.Dispose();
+        }
+
         /// <summary>Some of its sub-groups are updated by the pass after backward: kept across <see cref="EndStep"/>.</summary>
         public bool Held { get; } = held;
 

@@ -16,6 +16,12 @@ public interface IGradientSource
     /// <summary>Sum of squares of every gradient element (fp64, fixed chunking: independent of thread count).</summary>
     double SumOfSquares(int maxDegreeOfParallelism);
 
+    /// <summary>
+    /// The bf16 weights of <paramref name="segment"/> before this step, if the source carries them with the gradients
+    /// (backward had them in memory); 0: the optimizer finds them itself. Read by updates of residual masters.
+    /// </summary>
+    nint PreviousWeights(SubGroup group, SubGroupSegment segment) => 0;
+
     /// <summary>The update of <paramref name="group"/> is done with its gradients (a streamed source frees them).</summary>
     void Release(SubGroup group) { }
 }

@@ -22,6 +22,12 @@ public interface IWeightWriteBack
     /// <summary>Starts writing the buffer rented for <paramref name="group"/>; returns at once with the write's task.</summary>
     Task Commit(SubGroup group);
 
+    /// <summary>
+    /// Fills the buffer rented for <paramref name="group"/> with the group's weights as they are now (before this step's
+    /// update writes them), waiting for the read: the previous weights of residual masters that no one carried.
+    /// </summary>
+    void ReadCurrent(SubGroup group) => throw new NotSupportedException($"{GetType().Name} cannot read weights back; residual masters need a write-back that can.");
+
     /// <summary>Waits until every committed write is done; rethrows the first that failed.</summary>
     void Flush();
 }

@@ -26,7 +26,7 @@ public static class OptimizerStateFile
     /// <summary>About 2 million extents of ~130 bytes each: far above a real run's (one per sub-group), below what would exhaust memory.</summary>
     private const long ManifestLimitByteCount = 256L << 20;
     private const string FormatName = "finetune-optimizer-state";
-    private const int FormatVersion = 2;
+    private const int FormatVersion = 3;
     private const int CrcChunkByteCount = 1 << 30;
 
     private const string RankFolderPrefix = "rank-";
@@ -45,7 +45,11 @@ public static class OptimizerStateFile
     }
 
     private sealed record Manifest(string Format, int Version, long Step, long SubGroupElementCount,
-        IReadOnlyList<ParameterEntry> Parameters, IReadOnlyList<ExtentEntry> Extents);
+        IReadOnlyList<ParameterEntry> Parameters, IReadOnlyList<ExtentEntry> Extents)
+    {
+        /// <summary>How each extent lays out its states (version 3; earlier versions hold whole fp32 masters).</summary>
+        public string? StateEncoding { get; init; }
+    }
 
     private static readonly JsonSerializerOptions s_json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
@@ -115,7 +119,10 @@ public static class OptimizerStateFile
             parameters.Add(new ParameterEntry(p.Name, p.ElementCount) { FirstElement = first });
             first += p.ElementCount;
         }
-        var manifest = new Manifest(FormatName, FormatVersion, optimizer.StepNumber, optimizer.SubGroupElementCount, parameters, extents);
+        var manifest = new Manifest(FormatName, FormatVersion, optimizer.StepNumber, optimizer.SubGroupElementCount, parameters, extents)
+        {
+            StateEncoding = optimizer.Options.MasterEncoding.ManifestName(),
+        };
         File.WriteAllText(Path.Combine(directory, ManifestFileName), JsonSerializer.Serialize(manifest, s_json));
         return saved;
     }
@@ -131,6 +138,7 @@ public static class OptimizerStateFile
         IReadOnlyList<string> parts = PartsOf(directory);
         var saved = new List<SavedExtent>();
         long? step = null;
+        StateEncoding? encoding = null;
         for (int part = 0; part < parts.Count; part++)
         {
             string manifestPath = Path.Combine(parts[part], ManifestFileName);
@@ -138,7 +146,11 @@ public static class OptimizerStateFile
             if (step is long earlier && earlier != manifest.Step)
                 throw new UserErrorException($"{manifestPath} is of optimizer step {manifest.Step} but {parts[0]} of step {earlier}; the ranks' parts come from different checkpoints, so the checkpoint is damaged.");
             step = manifest.Step;
-            saved.AddRange(CheckLayout(optimizer, manifest, manifestPath, whole: parts.Count == 1).Select(r => new SavedExtent(r.First, r.Count, r.Entry, part)));
+            StateEncoding partEncoding = EncodingOf(manifest, manifestPath, optimizer);
+            if (encoding is StateEncoding first && first != partEncoding)
+                throw new UserErrorException($"{manifestPath} stores its states as {partEncoding.ManifestName()} but {parts[0]} as {first.ManifestName()}; the ranks' parts come from different checkpoints, so the checkpoint is damaged.");
+            encoding = partEncoding;
+            saved.AddRange(CheckLayout(optimizer, manifest, manifestPath, whole: parts.Count == 1, partEncoding).Select(r => new SavedExtent(r.First, r.Count, r.Entry, part)));
         }
         saved.Sort((a, b) => a.First.CompareTo(b.First));
         CheckCoverage(directory, saved, optimizer.Parameters.Sum(p => p.ElementCount));
@@ -150,14 +162,19 @@ public static class OptimizerStateFile
                 string dataPath = Path.Combine(part, DataFileName);
                 files.Add((OpenShared(dataPath), dataPath));
             }
-            using var reader = new SavedExtentReader(files, saved);
+            using var reader = new SavedExtentReader(files, saved, encoding!.Value);
             long read = 0;
             optimizer.FillStates((group, states) =>
             {
                 reader.Fill(group, states);
                 read += group.StateByteCount;
                 progress?.Invoke(read);
+                // residual masters saved: the weights are the other half, which the caller loaded with the model
+                if (encoding == StateEncoding.Bf16Residual)
+                    return;
                 optimizer.WriteWeightsFromMaster(group, states);
+                SubGroupStates.Representable(optimizer.Parameters, group, states);
+                SubGroupStates.Encode(optimizer.Parameters, group, states);
             });
         }
         finally
@@ -229,7 +246,7 @@ public static class OptimizerStateFile
     /// Checks format and parameter table; returns the saved extents' element ranges, ascending: contiguous from 0 to
     /// the end when the file is the <paramref name="whole"/> state, disjoint when it is one rank's share.
     /// </summary>
-    private static IReadOnlyList<(long First, long Count, ExtentEntry Entry)> CheckLayout(PartitionedOptimizer optimizer, Manifest manifest, string manifestPath, bool whole)
+    private static IReadOnlyList<(long First, long Count, ExtentEntry Entry)> CheckLayout(PartitionedOptimizer optimizer, Manifest manifest, string manifestPath, bool whole, StateEncoding encoding)
     {
         if (manifest.Format != FormatName || manifest.Version is < 1 or > FormatVersion)
             throw new UserErrorException($"{manifestPath} has format '{manifest.Format}' version {manifest.Version}; this FineTune reads '{FormatName}' versions 1 to {FormatVersion}.");
@@ -250,7 +267,7 @@ public static class OptimizerStateFile
         {
             long first = extent.FirstElement ?? (long)extent.SubGroup * manifest.SubGroupElementCount;
             long count = extent.ElementCount ?? Math.Min(manifest.SubGroupElementCount, total - first);
-            if ((whole ? first != expected : first < expected) || count <= 0 || first + count > total || extent.ByteCount != 12 * count)
+            if ((whole ? first != expected : first < expected) || count <= 0 || first + count > total || extent.ByteCount != encoding.BytesPerElement() * count)
                 throw new UserErrorException($"{manifestPath} extent {extent.SubGroup} covers elements [{first}, {first + count}) in {extent.ByteCount} bytes where [{expected}, ...) was expected; the checkpoint is damaged.");
             ranges.Add((first, count, extent));
             expected = first + count;
@@ -258,6 +275,24 @@ public static class OptimizerStateFile
         if (whole && expected != total)
             throw new UserErrorException($"{manifestPath} lists extents for {expected} elements but the model has {total}; the checkpoint is damaged.");
         return ranges;
+    }
+
+    /// <summary>
+    /// The saved encoding. Whole fp32 masters load into either encoding (the weights are rewritten from them); residual
+    /// masters only into residual masters, since their other half is the weights the model was loaded with.
+    /// </summary>
+    private static StateEncoding EncodingOf(Manifest manifest, string manifestPath, PartitionedOptimizer optimizer)
+    {
+        StateEncoding encoding = manifest.StateEncoding switch
+        {
+            null when manifest.Version < 3 => StateEncoding.Float32Master,
+            string name when name == StateEncoding.Float32Master.ManifestName() => StateEncoding.Float32Master,
+            string name when name == StateEncoding.Bf16Residual.ManifestName() => StateEncoding.Bf16Residual,
+            _ => throw new UserErrorException($"{manifestPath} stores its states as '{manifest.StateEncoding}', which this FineTune does not know; the checkpoint is damaged or from a newer FineTune."),
+        };
+        if (encoding == StateEncoding.Bf16Residual && optimizer.Options.MasterEncoding != StateEncoding.Bf16Residual)
+            throw new UserErrorException($"{manifestPath} stores each fp32 master as its bf16 weight plus a 16-bit residual, which only a run with bf16 weights and the optimizer states on NVMe reads; resume with precision bf16 and offload.optimizer_states nvme (on one rank, updates on the CPU).");
+        return encoding;
     }
 
     /// <summary>The ranks' extents together must cover the flat space once.</summary>

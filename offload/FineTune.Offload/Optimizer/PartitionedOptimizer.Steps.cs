@@ -173,22 +173,31 @@ public sealed partial class PartitionedOptimizer
         long start = Stopwatch.GetTimestamp();
         byte* basePointer = states.Pointer;
         long n = group.ElementCount;
+        bool residual = group.Encoding == StateEncoding.Bf16Residual;
+        (long mOffset, long vOffset) = group.Encoding.MomentOffsets(n);
+        long masterOffset = group.Encoding.MasterOffset(n);
         var segments = new AdamWSegment[group.Segments.Count];
         IWeightWriteBack? writeBack = Options.WeightWriteBack;
         nint weights = writeBack?.Rent(group) ?? 0;
+        // residual masters need the weights before the step: carried with the gradients, else read back into the buffer the new ones go to
+        if (residual && writeBack is not null && group.Segments.Any(s => Gradients.PreviousWeights(group, s) == 0))
+            writeBack.ReadCurrent(group);
         for (int i = 0; i < segments.Length; i++)
         {
             SubGroupSegment s = group.Segments[i];
             HostParameter p = _parameters[s.Parameter];
             (nint gradient, ElementType gradientType) = Gradients.Gradient(group, s);
+            nint weight = writeBack is null ? p.Weight + (nint)(s.ParameterOffset * p.WeightType.ByteCount()) : weights + (nint)(s.GroupOffset * p.WeightType.ByteCount());
+            nint carried = residual && writeBack is not null ? Gradients.PreviousWeights(group, s) : 0;
             segments[i] = new AdamWSegment(
-                (nint)(basePointer + 4 * s.GroupOffset),
-                (nint)(basePointer + 4 * (n + s.GroupOffset)),
-                (nint)(basePointer + 4 * (2 * n + s.GroupOffset)),
-                gradient, gradientType,
-                writeBack is null ? p.Weight + (nint)(s.ParameterOffset * p.WeightType.ByteCount()) : weights + (nint)(s.GroupOffset * p.WeightType.ByteCount()),
-                p.WeightType,
-                s.ElementCount);
+                residual ? 0 : (nint)(basePointer + 4 * s.GroupOffset),
+                (nint)(basePointer + mOffset + 4 * s.GroupOffset),
+                (nint)(basePointer + vOffset + 4 * s.GroupOffset),
+                gradient, gradientType, weight, p.WeightType, s.ElementCount)
+            {
+                Residual = residual ? (nint)(basePointer + masterOffset + 2 * s.GroupOffset) : 0,
+                PreviousWeight = residual ? (carried != 0 ? carried : weight) : 0,
+            };
         }
         if (_deviceAdamW is not null && Options.DeviceSubGroups![group.Index])
             _deviceAdamW.Update(scalars, segments);

@@ -121,7 +121,9 @@ public sealed partial class PartitionedOptimizer : IDisposable
         long subGroupElementCount = RoundSubGroupElementCount(options.SubGroupElementCount, options.WeightWriteBack?.WeightType);
         if (options.WeightWriteBack is { } writeBack && parameters.Any(p => p.WeightType != writeBack.WeightType))
             throw new ArgumentException($"Every parameter's weights must be {writeBack.WeightType} to go through the weight write-back.", nameof(parameters));
-        IReadOnlyList<SubGroup> groups = options.Partition ?? SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroupElementCount);
+        CheckEncoding(parameters, options);
+        IReadOnlyList<SubGroup> groups = (options.Partition ?? SubGroup.Partition(parameters.Select(p => p.ElementCount).ToList(), subGroupElementCount))
+            .Select(g => g.Encoded(options.MasterEncoding)).ToList();
         if (options.Partition is not null && (groups.Any(g => g.ElementCount > subGroupElementCount)
             || (options.PartialPartition ? !IsPartOf(groups, parameters.Sum(p => p.ElementCount)) : groups.Sum(g => g.ElementCount) != parameters.Sum(p => p.ElementCount))))
             throw new ArgumentException(options.PartialPartition
@@ -155,11 +157,14 @@ public sealed partial class PartitionedOptimizer : IDisposable
                 {
                     SubGroupStates.Clear(group, lease);
                     initial(group, lease.Buffer.Address);
+                    SubGroupStates.Representable(parameters, group, lease);
+                    SubGroupStates.Encode(parameters, group, lease);
                     return; // the weights are where they came from
                 }
                 SubGroupStates.Initialize(parameters, group, lease);
                 if (built.Options.WeightWriteBack is not null)
                     built.WriteWeightsFromMaster(group, lease);
+                SubGroupStates.Encode(parameters, group, lease);
             });
             optimizer.Options.WeightWriteBack?.Flush();
             return optimizer;
@@ -206,8 +211,22 @@ public sealed partial class PartitionedOptimizer : IDisposable
         if (fullBuffers > 0)
             plan.Add(BufferKind.OptimizerStates, 12 * subGroupElementCount, fullBuffers);
         if (hasTail)
-            plan.Add(BufferKind.OptimizerTailStates, groups[^1].StateByteCount, 1);
+            plan.Add(BufferKind.OptimizerTailStates, 12 * groups[^1].ElementCount, 1); // whole fp32 masters fit whatever the encoding (a load converts in place)
         return plan;
+    }
+
+    /// <summary>Residual masters need bf16 weights, swapped states (nothing is saved in host memory), CPU updates and every sub-group.</summary>
+    private static void CheckEncoding(IReadOnlyList<HostParameter> parameters, PartitionedOptimizerOptions options)
+    {
+        if (options.MasterEncoding != StateEncoding.Bf16Residual)
+            return;
+        string? why = parameters.Any(p => p.WeightType != ElementType.BFloat16) ? "every parameter's weights must be bf16"
+            : options.Tier == StateTier.Host ? "the states must be swapped (in host memory there is no traffic to save)"
+            : options.DeviceSubGroups?.Any(d => d) == true ? "device updates keep whole fp32 masters"
+            : options.PartialPartition ? "a data-parallel rank's share keeps whole fp32 masters"
+            : null;
+        if (why is not null)
+            throw new ArgumentException($"Residual masters ({nameof(PartitionedOptimizerOptions.MasterEncoding)} {StateEncoding.Bf16Residual}): {why}.", nameof(options));
     }
 
     private static void Validate(IReadOnlyList<HostParameter> parameters, bool weightsNeeded, bool gradientsNeeded)
@@ -263,7 +282,11 @@ public sealed partial class PartitionedOptimizer : IDisposable
             visit(group, _resident[group.Index]!);
     }
 
-    /// <summary>Rewrites <paramref name="group"/>'s low-precision weights from its masters (into the write-back when there is one; the caller flushes it).</summary>
+    /// <summary>
+    /// Rewrites <paramref name="group"/>'s low-precision weights from the whole fp32 masters in <paramref name="states"/>
+    /// (into the write-back when there is one; the caller flushes it): at creation and after a load, before
+    /// <see cref="SubGroupStates.Encode"/>.
+    /// </summary>
     internal void WriteWeightsFromMaster(SubGroup group, HostLease states)
     {
         if (Options.WeightWriteBack is not { } writeBack)

@@ -89,6 +89,15 @@ public sealed record PartitionedOptimizerOptions
     /// <summary>Where the optimizer reads gradients; null: each <see cref="HostParameter.Gradient"/> buffer in place.</summary>
     public IGradientSource? Gradients { get; init; }
 
+    /// <summary>
+    /// How the states are stored: whole fp32 masters, or (bf16 weights, states swapped, CPU updates, every sub-group
+    /// held) each master as its bf16 weight plus a 16-bit residual (<see cref="Adam.MasterResidual"/>), 10 bytes per
+    /// element instead of 12 each way. The update then needs each sub-group's weights as they were before the step:
+    /// from the gradient source (<see cref="IGradientSource.PreviousWeights"/>), else read from the write-back's file,
+    /// else the parameters' own memory. The bits are the same either way.
+    /// </summary>
+    public StateEncoding MasterEncoding { get; init; } = StateEncoding.Float32Master;
+
     /// <summary>Threads of the CPU update; -1 uses every core.</summary>
     public int MaxDegreeOfParallelism { get; init; } = -1;
 }

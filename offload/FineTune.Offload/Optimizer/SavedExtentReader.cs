@@ -14,7 +14,7 @@ internal sealed record SavedExtent(long First, long Count, OptimizerStateFile.Ex
 /// of it. Extents of sub-groups the optimizer does not hold (another rank's) are skipped unread; each extent read is
 /// read once and its CRC verified. <see cref="OptimizerStateFile"/> uses it for every load.
 /// </summary>
-internal sealed unsafe class SavedExtentReader(IReadOnlyList<(FileStream Data, string Path)> files, IReadOnlyList<SavedExtent> saved) : IDisposable
+internal sealed unsafe class SavedExtentReader(IReadOnlyList<(FileStream Data, string Path)> files, IReadOnlyList<SavedExtent> saved, StateEncoding encoding) : IDisposable
 {
     private const int CrcChunkByteCount = 1 << 30;
     private int _next;          // first saved extent not yet read or skipped
@@ -29,7 +29,7 @@ internal sealed unsafe class SavedExtentReader(IReadOnlyList<(FileStream Data, s
             _next++;
         if (_next < saved.Count && saved[_next].First == group.FirstElement && saved[_next].Count == group.ElementCount)
         {
-            Read(_next, states.Pointer); // the same layout: straight into the buffer
+            Read(_next, states.Pointer); // the same layout: straight into the buffer (a buffer holds 12 bytes per element, whatever the encoding)
             _next++;
             _inScratch = -1;
             return;
@@ -42,7 +42,7 @@ internal sealed unsafe class SavedExtentReader(IReadOnlyList<(FileStream Data, s
                 LoadScratch(extent);
             SavedExtent e = saved[extent];
             long take = Math.Min(end, e.First + e.Count) - at;
-            CopyPlanes(_scratch, e.Count, at - e.First, (byte*)states.Pointer, group.ElementCount, at - group.FirstElement, take);
+            CopyPlanes(encoding, _scratch, e.Count, at - e.First, (byte*)states.Pointer, group.ElementCount, at - group.FirstElement, take);
             at += take;
         }
     }
@@ -77,11 +77,16 @@ internal sealed unsafe class SavedExtentReader(IReadOnlyList<(FileStream Data, s
         _next = Math.Max(_next, extent + 1);
     }
 
-    /// <summary>[master | m | v] piece: elements [from, from + count) of an extent of n elements into [to, ...) of one of m elements.</summary>
-    private static void CopyPlanes(byte* source, long n, long from, byte* target, long m, long to, long count)
+    /// <summary>A piece of every plane: elements [from, from + count) of an extent of n elements into [to, ...) of one of m elements.</summary>
+    private static void CopyPlanes(StateEncoding encoding, byte* source, long n, long from, byte* target, long m, long to, long count)
     {
-        for (int plane = 0; plane < 3; plane++)
-            Buffer.MemoryCopy(source + 4 * (plane * n + from), target + 4 * (plane * m + to), 4 * count, 4 * count);
+        long sourcePlane = 0, targetPlane = 0;
+        foreach (int bytes in encoding.PlaneBytes())
+        {
+            Buffer.MemoryCopy(source + sourcePlane + bytes * from, target + targetPlane + bytes * to, bytes * count, bytes * count);
+            sourcePlane += bytes * n;
+            targetPlane += bytes * m;
+        }
     }
 
     private void Read(int extent, byte* target)

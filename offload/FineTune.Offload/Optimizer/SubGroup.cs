@@ -2,7 +2,8 @@ namespace FineTune.Offload.Optimizer;
 
 /// <summary>
 /// A contiguous slice of the flattened parameters, the unit the optimizer swaps and updates. Its states are one
-/// flat buffer: (3, ElementCount) fp32 = [master | m | v], one extent in swap.
+/// flat buffer, one extent in swap, laid out by its <see cref="Encoding"/>: (3, ElementCount) fp32 = [master | m | v],
+/// or m, v and the masters' residuals over the bf16 weights.
 /// </summary>
 public sealed class SubGroup
 {
@@ -23,11 +24,16 @@ public sealed class SubGroup
 
     public IReadOnlyList<SubGroupSegment> Segments { get; }
 
-    /// <summary>Bytes of master + m + v.</summary>
-    public long StateByteCount => 3 * 4 * ElementCount;
+    public StateEncoding Encoding { get; private init; }
+
+    /// <summary>Bytes of master (or its residual) + m + v.</summary>
+    public long StateByteCount => Encoding.BytesPerElement() * ElementCount;
 
     /// <summary>The same slice of the flat space under another index (a rank's share of the layout's sub-groups, indexed 0..k-1).</summary>
-    public SubGroup Reindexed(int index) => new(index, FirstElement, ElementCount, Segments);
+    public SubGroup Reindexed(int index) => new(index, FirstElement, ElementCount, Segments) { Encoding = Encoding };
+
+    /// <summary>The same sub-group with its states laid out as <paramref name="encoding"/>.</summary>
+    public SubGroup Encoded(StateEncoding encoding) => encoding == Encoding ? this : new(Index, FirstElement, ElementCount, Segments) { Encoding = encoding };
 
     /// <summary>
     /// Splits the parameters, in order, into sub-groups of <paramref name="subGroupElementCount"/> elements (the last

@@ -1,16 +1,18 @@
 using FineTune.Offload.Adam;
+using System.Runtime.InteropServices;
 using FineTune.Offload.Memory;
 
 namespace FineTune.Offload.Optimizer;
 
 /// <summary>
-/// Element-wise moves between a sub-group's state buffer ((3, n) fp32: master, m, v) and the parameters' own
-/// memory: the initial fill, the weight rewrite after a checkpoint load, and the baseline's fp32 gradient staging.
-/// None of these runs in the steady-state step of the exact pool.
+/// Element-wise moves between a sub-group's state buffer and the parameters' own memory: the initial fill, the
+/// weight rewrite after a checkpoint load, and the baseline's fp32 gradient staging. These fill and read whole fp32
+/// masters ((3, n) fp32: master, m, v); <see cref="Encode"/> then lays the buffer out as the group's
+/// <see cref="SubGroup.Encoding"/>. None of these runs in the steady-state step of the exact pool.
 /// </summary>
 internal static class SubGroupStates
 {
-    /// <summary>Master from the initial fp32 values or the weights; m and v zero.</summary>
+    /// <summary>Master from the initial fp32 values or the weights (representable); m and v zero.</summary>
     public static unsafe void Initialize(IReadOnlyList<HostParameter> parameters, SubGroup group, HostLease states)
     {
         var master = (float*)states.Pointer;
@@ -25,6 +27,41 @@ internal static class SubGroupStates
             }
         }
         new Span<byte>(states.Pointer + 4 * n, checked((int)(8 * n))).Clear();
+        Representable(parameters, group, states);
+    }
+
+    /// <summary>The masters of bf16 weights made <see cref="MasterResidual.Representable(float)"/>, as every update leaves them (fp32 layout).</summary>
+    public static unsafe void Representable(IReadOnlyList<HostParameter> parameters, SubGroup group, HostLease states)
+    {
+        var master = (float*)states.Pointer;
+        foreach (SubGroupSegment s in group.Segments)
+            if (parameters[s.Parameter].WeightType == ElementType.BFloat16)
+                for (long i = s.GroupOffset; i < s.GroupOffset + s.ElementCount; i++)
+                    master[i] = MasterResidual.Representable(master[i]);
+    }
+
+    /// <summary>
+    /// Lays out a buffer of whole fp32 masters (representable) and m, v as <paramref name="group"/>'s encoding: for
+    /// residual masters, [m | v] moves to the front and the residuals over the masters' own bf16 rounding follow.
+    /// </summary>
+    public static unsafe void Encode(IReadOnlyList<HostParameter> parameters, SubGroup group, HostLease states)
+    {
+        if (group.Encoding == StateEncoding.Float32Master)
+            return;
+        long n = group.ElementCount;
+        var master = (float*)states.Pointer;
+        var residuals = (short*)NativeMemory.Alloc((nuint)(2 * n));
+        try
+        {
+            for (long i = 0; i < n; i++)
+                residuals[i] = MasterResidual.Residual(master[i], LowPrecision.ToBFloat16(master[i]));
+            Buffer.MemoryCopy(states.Pointer + 4 * n, states.Pointer, 8 * n, 8 * n);
+            Buffer.MemoryCopy(residuals, states.Pointer + 8 * n, 2 * n, 2 * n);
+        }
+        finally
+        {
+            NativeMemory.Free(residuals);
+        }
     }
 
     /// <summary>Zeroes master, m and v (the caller then fills the masters).</summary>

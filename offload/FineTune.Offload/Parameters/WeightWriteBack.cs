@@ -18,9 +18,12 @@ public sealed class WeightWriteBack : IWeightWriteBack, IDisposable
     private RingSlot? _rented;
     private SubGroup? _rentedGroup;
 
+    private readonly TransferCounters _counters;
+
     public WeightWriteBack(WeightFile file, HostMemoryPool pool, TransferCounters counters)
     {
         _file = file;
+        _counters = counters;
         if (pool.CountOf(BufferKind.WeightWriteBack) == 0)
             throw new ArgumentException($"The pool has no '{BufferKind.WeightWriteBack.Describe()}' buffers; plan them with {nameof(AddToPlan)}.", nameof(pool));
         _ring = new BufferRing("weight write-back", pool.RentAll(BufferKind.WeightWriteBack), counters);
@@ -61,6 +64,18 @@ public sealed class WeightWriteBack : IWeightWriteBack, IDisposable
         _rentedGroup = null;
         _ring.StartWrite(slot, group.ElementCount * _file.ElementByteCount, buffer => _file.WriteAsync(group.FirstElement, group.ElementCount, buffer));
         return slot.Pending!;
+    }
+
+    public void ReadCurrent(SubGroup group)
+    {
+        if (_rented is null || !ReferenceEquals(_rentedGroup, group))
+            throw new InvalidOperationException($"Sub-group {group.Index}'s weights were read back without being rented.");
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        long offset = _file.ReadAsync(group.FirstElement, group.ElementCount, _rented.Lease.Buffer).AsTask().GetAwaiter().GetResult();
+        if (offset != 0)
+            throw new InvalidOperationException($"Sub-group {group.Index} does not start on a page of the weight file.");
+        _counters.AddRead(_file.Window(group.FirstElement, group.ElementCount).ByteCount);
+        _counters.AddReadWaitSince(start);
     }
 
     public void Flush() => _ring.CompleteWrites();

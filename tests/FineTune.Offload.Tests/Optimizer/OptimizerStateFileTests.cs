@@ -140,6 +140,55 @@ public sealed class OptimizerStateFileTests
         Assert.Equal(straight.WeightBytes(), resumed.WeightBytes());
     }
 
+    [Theory]
+    [InlineData(StateEncoding.Float32Master, 1024)]
+    [InlineData(StateEncoding.Bf16Residual, 1024)]
+    [InlineData(StateEncoding.Bf16Residual, 3072)]
+    public void ResidualMastersResumeBitIdenticalFromEitherEncoding(StateEncoding saved, long loadedSize)
+    {
+        // Residual masters are half of each master: the other half is the weights, which a resume loads with the model.
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var straight = Bf16(1);
+        using var first = Bf16(1);
+        using var resumed = Bf16(99);
+        using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Host, swap.Path)))
+            Run(a, straight, 1, 10);
+        using (var b = PartitionedOptimizer.Create(first.Parameters, Options(StateTier.Nvme, swap.Path) with { MasterEncoding = saved }))
+        {
+            Run(b, first, 1, 5);
+            b.SaveState(checkpoint);
+            Assert.Contains($"\"state_encoding\": \"{saved.ManifestName()}\"", File.ReadAllText(Path.Combine(checkpoint, OptimizerStateFile.ManifestFileName)));
+        }
+        resumed.SetWeightBytes(first.WeightBytes());
+        using (var c = PartitionedOptimizer.Create(resumed.Parameters, Options(StateTier.Nvme, swap.Path) with
+        {
+            MasterEncoding = StateEncoding.Bf16Residual, SubGroupElementCount = loadedSize, StatesLoadedLater = true,
+        }))
+        {
+            c.LoadState(checkpoint);
+            Assert.Equal(first.WeightBytes(), resumed.WeightBytes());
+            Run(c, resumed, 6, 10);
+        }
+        Assert.Equal(straight.WeightBytes(), resumed.WeightBytes());
+    }
+
+    [Fact]
+    public void ResidualMastersAreRefusedByWholeMastersNamingWhatToChange()
+    {
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var parameters = Bf16(1);
+        using (var a = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Nvme, swap.Path) with { MasterEncoding = StateEncoding.Bf16Residual }))
+        {
+            Run(a, parameters, 1, 2);
+            a.SaveState(checkpoint);
+        }
+        using var b = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path));
+        var error = Assert.Throws<UserErrorException>(() => b.LoadState(checkpoint));
+        Assert.Contains("resume with precision bf16 and offload.optimizer_states nvme", error.Message);
+    }
+
     [Fact]
     public void AnotherModelIsRefusedNamingTheParameter()
     {

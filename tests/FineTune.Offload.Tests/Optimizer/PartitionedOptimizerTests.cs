@@ -89,6 +89,51 @@ public sealed class PartitionedOptimizerTests
     }
 
     [Fact]
+    public void ResidualMastersGiveTheBitsOfWholeMastersAndMoveTenBytesPerElementEachWay()
+    {
+        using var directory = new SwapDirectory();
+        byte[]? reference = null;
+        foreach ((StateTier tier, StateEncoding encoding) in new[] { (StateTier.Host, StateEncoding.Float32Master), (StateTier.Nvme, StateEncoding.Float32Master),
+            (StateTier.MemorySwap, StateEncoding.Bf16Residual), (StateTier.Nvme, StateEncoding.Bf16Residual) })
+        {
+            using var parameters = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+            using var optimizer = PartitionedOptimizer.Create(parameters.Parameters, Options(tier, directory.Path) with
+            {
+                AdamW = new AdamWOptions { MaxGradNorm = 5.0, WeightDecay = 0.1 },
+                MasterEncoding = encoding,
+            });
+            for (int step = 1; step <= 20; step++)
+            {
+                parameters.SetGradients(SeededGradients.ForStep(step, ElementCount));
+                optimizer.Step();
+            }
+            byte[] weights = parameters.WeightBytes();
+            if (reference is null)
+                reference = weights;
+            else
+                Assert.Equal(reference, weights);
+            if (tier != StateTier.Host)
+            {
+                long stateBytes = 2 * encoding.BytesPerElement() * 2048 + 4096; // two full extents + the 3-element tail rounded to a page
+                Assert.Equal(20 * stateBytes, optimizer.Counters.BytesRead);
+                Assert.Equal(21 * stateBytes, optimizer.Counters.BytesWritten);
+            }
+        }
+    }
+
+    [Fact]
+    public void ResidualMastersRefuseWhatCannotHoldThem()
+    {
+        using var directory = new SwapDirectory();
+        using var fp16 = new TestParameters(s_shapes, ElementType.Float16, ElementType.Float32, SeededGradients.Uniform(1, ElementCount));
+        Assert.Contains("bf16", Assert.Throws<ArgumentException>(() => PartitionedOptimizer.Create(fp16.Parameters,
+            Options(StateTier.Nvme, directory.Path) with { MasterEncoding = StateEncoding.Bf16Residual })).Message);
+        using var bf16 = new TestParameters(s_shapes, ElementType.BFloat16, ElementType.BFloat16, SeededGradients.Uniform(1, ElementCount));
+        Assert.Contains("swapped", Assert.Throws<ArgumentException>(() => PartitionedOptimizer.Create(bf16.Parameters,
+            Options(StateTier.Host) with { MasterEncoding = StateEncoding.Bf16Residual })).Message);
+    }
+
+    [Fact]
     public void NaNOrInfinityInAnyGradientSkipsTheWholeStep()
     {
         using var directory = new SwapDirectory();

@@ -57,6 +57,18 @@ internal sealed unsafe class TestParameters : IDisposable
         return bytes.ToArray();
     }
 
+    /// <summary>Overwrites the low-precision weights with <paramref name="bytes"/> (<see cref="WeightBytes"/>' layout): a model loaded from a checkpoint.</summary>
+    public void SetWeightBytes(byte[] bytes)
+    {
+        int at = 0;
+        foreach (HostParameter p in Parameters)
+        {
+            int length = (int)(p.ElementCount * p.WeightType.ByteCount());
+            bytes.AsSpan(at, length).CopyTo(new Span<byte>((void*)p.Weight, length));
+            at += length;
+        }
+    }
+
     /// <summary>The weights as floats, flat.</summary>
     public float[] Weights()
     {

@@ -47,6 +47,7 @@ public sealed class DataParallelTests(Xunit.Abstractions.ITestOutputHelper outpu
             AdamW = new() { LearningRate = 3e-3, MaxGradNorm = 0.5 },
             SubGroupElementCount = 4096, OptimizerTier = StateTier.Nvme, NvmeDirectory = nvme,
             ParameterTier = weightsOnNvme ? ParameterTier.Nvme : ParameterTier.Device,
+            ResidualMasters = false, // the ranks keep whole fp32 masters: their shares must add up to the one rank's states
         };
         LlamaModel Model() => TinyTraining.Model(bf16 ? FineTune.Torch.DType.BFloat16 : FineTune.Torch.DType.Float32);
 

@@ -77,7 +77,7 @@ internal static class PlanCommand
         yield return "where each state lives (bytes per parameter: what the tier holds):";
         yield return F($"  weights          {p.WeightByteCount / n,5:0.0} B/param {Gib(p.WeightByteCount),9} GiB  {weights}");
         yield return F($"  gradients        {gradientBytes / n,5:0.0} B/param {Gib(gradientBytes),9} GiB  {gradients}");
-        yield return F($"  optimizer states {p.OptimizerStateByteCount / n,5:0.0} B/param {Gib(p.OptimizerStateByteCount),9} GiB  {optimizer} (fp32 master, Adam m, v)");
+        yield return F($"  optimizer states {p.OptimizerStateByteCount / n,5:0.0} B/param {Gib(p.OptimizerStateByteCount),9} GiB  {optimizer} ({(p.Memory.MasterEncoding == FineTune.Offload.Optimizer.StateEncoding.Bf16Residual ? "fp32 master as the bf16 weight plus a 16-bit residual, Adam m, v" : "fp32 master, Adam m, v")})");
         yield return F($"  activations      {p.ActivationByteCount / n,5:0.0} B/param {Gib(p.ActivationByteCount),9} GiB  {activations} ({(p.SpilledLayers > 0 ? "the spilled layers' saved tensors and " : "")}one checkpoint per recomputed layer per micro-batch)");
         int layers = p.Config.LayerCount, kept = p.KeptLayers;
         string keptText = kept > 0 ? F($"the top {kept} keep their autograd graph to backward ({Gib(kept * p.KeptLayerByteCount)} GiB of host memory in the working set)")

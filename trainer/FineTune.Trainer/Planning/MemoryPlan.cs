@@ -45,9 +45,13 @@ public sealed class MemoryPlan
         SplitElement = Gradients == GradientTier.Consumed && options.UpdateUnderForwardElementCount > 0
             ? Layout.SubGroups.Select(g => g.FirstElement).Where(f => f > 0 && f >= Layout.ElementCount - options.UpdateUnderForwardElementCount).Cast<long?>().FirstOrDefault()
             : null;
+        MasterEncoding = options.ResidualMasters && options.OptimizerTier != StateTier.Host && weightType == ElementType.BFloat16 && Partition is null
+            ? StateEncoding.Bf16Residual : StateEncoding.Float32Master;
+        StateSubGroups = OwnedSubGroups.Select(g => g.Encoded(MasterEncoding)).ToList();
         Optimizer = new PartitionedOptimizerOptions
         {
             Partition = OwnedSubGroups,
+            MasterEncoding = MasterEncoding,
             PartialPartition = Partition is not null,
             AdamW = options.AdamW,
             SubGroupElementCount = Layout.SubGroupElementCount,
@@ -137,6 +141,47 @@ public sealed class MemoryPlan
     /// <summary>The sub-groups whose optimizer state this engine holds: all of them, or this rank's share.</summary>
     public IReadOnlyList<SubGroup> OwnedSubGroups => Partition?.Owned ?? Layout.SubGroups;
 
+    /// <summary>
+    /// How the optimizer stores the fp32 masters: with bf16 weights and the states swapped on one process, as the bf16
+    /// weight plus a 16-bit residual (10 bytes of states per parameter each way instead of 12; the same bits).
+    /// </summary>
+    public StateEncoding MasterEncoding { get; }
+
+    /// <summary><see cref="OwnedSubGroups"/> as the optimizer lays out their states (<see cref="MasterEncoding"/>).</summary>
+    public IReadOnlyList<SubGroup> StateSubGroups { get; }
+
+    /// <summary>
+    /// Residual masters with the weights on NVMe and the gradients consumed: each published gradient carries a copy of
+    /// the weights backward used, so the update reads no weight back (a gradient held for the pass under the next
+    /// forward carries none, and that pass reads its weights back).
+    /// </summary>
+    public bool CarriesWeights => MasterEncoding == StateEncoding.Bf16Residual && WeightsOnNvme && Gradients == GradientTier.Consumed;
+
+    /// <summary>Bytes one published piece of <paramref name="parameter"/> holds: its gradient, and the weights it carries.</summary>
+    public long PublishedByteCount(int parameter) =>
+        PublishedGradientByteCount(parameter) + (CarriesWeights ? Layout.Parameters[parameter].ElementCount * (long)WeightDType.ElementByteCount() : 0);
+
+    /// <summary>
+    /// Bytes of weights the update reads back per step (residual masters whose previous weights nobody carried): the
+    /// held sub-groups when weights are carried, every sub-group when they are not and the weights are on NVMe.
+    /// </summary>
+    public long UpdateWeightReadByteCount
+    {
+        get
+        {
+            if (MasterEncoding != StateEncoding.Bf16Residual || !WeightsOnNvme)
+                return 0;
+            long from = 0;
+            if (CarriesWeights)
+            {
+                if (HeldGradientByteCount == 0 || SplitElement is not long split)
+                    return 0;
+                from = Enumerable.Range(0, Layout.Parameters.Count).Where(p => Layout.FlatOffset(p) + Layout.Parameters[p].ElementCount > split).Min(Layout.FlatOffset);
+            }
+            return StateSubGroups.Where(g => g.FirstElement + g.ElementCount > from).Sum(g => HostAlignment.RoundUpToPage(g.ElementCount * (long)WeightDType.ElementByteCount()));
+        }
+    }
+
     /// <summary>Where gradients go: host accumulators (4 bytes a parameter in the pool), or consumed by the overlapped update.</summary>
     public GradientTier Gradients { get; }
 
@@ -157,17 +202,17 @@ public sealed class MemoryPlan
     /// Consumed gradients: the bound on gradient bytes alive at once, two stages' or two sub-groups' worth, whichever is
     /// more (a sub-group is updated once every gradient in it is final; backward waits beyond the bound), plus a weight
     /// two stages use (a tied LM head's contribution, as autograd made it) unless it waits on NVMe. Not pooled: autograd's
-    /// own tensors.
+    /// own tensors. The weights a gradient carries (<see cref="CarriesWeights"/>) count with it.
     /// </summary>
     public long ConsumedGradientBoundByteCount => Gradients is not (GradientTier.Consumed or GradientTier.Nvme) ? 0
         : 2 * Math.Max(Enumerable.Range(0, Layout.Stages.Count).Max(StagePublishedByteCount),
-              Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedGradientByteCount(p))))
+              Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedByteCount(p))))
           + (TiedBlocks is not null ? 0 : SharedParameters.Sum(p => Layout.Parameters[p].ElementCount * (long)WeightDType.ElementByteCount()));
 
     /// <summary>What one stage publishes at once: its owned gradients, or one row block of a blocked edge weight.</summary>
     private long StagePublishedByteCount(int stage) => Layout.Blocks(stage) is { } blocks
-        ? blocks.Max(b => PublishedGradientByteCount(b.Parameter) / Layout.Parameters[b.Parameter].Shape[0] * b.Rows)
-        : Layout.Stages[stage].Owned.Sum(PublishedGradientByteCount);
+        ? blocks.Max(b => PublishedByteCount(b.Parameter) / Layout.Parameters[b.Parameter].Shape[0] * b.Rows)
+        : Layout.Stages[stage].Owned.Sum(PublishedByteCount);
 
     private bool Blocked(int parameter) => Enumerable.Range(0, Layout.Stages.Count).Any(s => Layout.Blocks(s)?.Any(b => b.Parameter == parameter) == true);
 
@@ -208,7 +253,7 @@ public sealed class MemoryPlan
     public long WeightByteCount => Layout.ElementCount * Layout.WeightType.ByteCount();
 
     /// <summary>Bytes of the optimizer states this engine holds (this rank's share when data-parallel).</summary>
-    public long StateByteCount => OwnedSubGroups.Sum(g => g.StateByteCount);
+    public long StateByteCount => StateSubGroups.Sum(g => g.StateByteCount);
 
     /// <summary>Bytes of one activation checkpoint extent on NVMe (sector-rounded).</summary>
     public long ActivationExtentByteCount => Activations is null ? 0 : AlignedBuffer.RoundUpToSector(Activations.CheckpointByteCount);
@@ -216,17 +261,18 @@ public sealed class MemoryPlan
     /// <summary>Bytes the plan's files occupy in nvme_dir: weights, optimizer states and activation checkpoints, each page-rounded.</summary>
     public long NvmeFileByteCount =>
         (WeightsOnNvme ? HostAlignment.RoundUpToPage(WeightByteCount) : 0)
-        + (StatesOnNvme ? OwnedSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
+        + (StatesOnNvme ? StateSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0)
         + NvmeActivationLayers * ActivationExtentByteCount + SpillFileByteCount
         + TiedGradientFileByteCount + GradientFileByteCount;
 
     /// <summary>NVMe bytes one optimizer step moves, by kind, for <paramref name="microBatches"/> micro-batches per step.</summary>
     public NvmeTraffic TrafficPerStep(int microBatches)
     {
-        long states = StatesOnNvme ? OwnedSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0;
+        long states = StatesOnNvme ? StateSubGroups.Sum(g => HostAlignment.RoundUpToPage(g.StateByteCount)) : 0;
         long activations = ((long)NvmeActivationLayers * ActivationExtentByteCount + SpilledLayers * LayerGraphByteCount) * microBatches;
         // every stage is read for forward and again for backward in each micro-batch; each sub-group written once
-        long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) : 0;
+        // and, for residual masters, what the update reads back of the weights nobody carried to it
+        long weightReads = WeightsOnNvme ? 2L * microBatches * Layout.Ranges.Sum(r => WeightSlots.WindowByteCount(r, Layout.WeightType.ByteCount())) + UpdateWeightReadByteCount : 0;
         long weightWrites = WeightsOnNvme ? WeightByteCount : 0;
         long gradients = TiedGradientFileByteCount + GradientFileByteCount;
         return new NvmeTraffic(states, states, weightReads, weightWrites, activations, activations, gradients, gradients);

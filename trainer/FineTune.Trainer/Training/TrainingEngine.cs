@@ -78,11 +78,11 @@ public sealed partial class TrainingEngine : IDisposable
                 }
             _store.CompleteFill();
             _gradients = Plan.Gradients is GradientTier.Consumed or GradientTier.Nvme
-                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedGradientByteCount,
+                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedByteCount,
                     Plan.TiedBlocks is { } tied ? new TiedGradientSpill(tied, Plan.TiedRowElementCount, model.DType, _pool.Rent(BufferKind.TiedGradientStaging), Drive("tied gradients")) : null,
                     Plan.Gradients == GradientTier.Nvme
                         ? new SpilledGradients(Plan.Layout, Plan.GradientPieces, _pool.RentAll(BufferKind.GradientSpillStaging), _pool.RentAll(BufferKind.GradientSpillReads), Drive("gradients"))
-                        : null, holdFrom: OverlapsOptimizer && Plan.SplitElement is long hold ? hold : long.MaxValue)
+                        : null, holdFrom: OverlapsOptimizer && Plan.SplitElement is long hold ? hold : long.MaxValue, carryWeights: Plan.CarriesWeights)
                 : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
@@ -99,7 +99,7 @@ public sealed partial class TrainingEngine : IDisposable
                 // parameter offload: the masters start from the weight file, one sub-group window at a time; a rank's
                 // from the store, so creating the optimizer writes no weight (each rank starts with the same ones)
                 InitialMasters = _dataParallel is { } rank ? rank.Weights.ReadMasters : Plan.WeightsOnNvme ? _store.ReadMasters : null,
-                CreationProgress = options.SetupProgress is { } progress ? done => progress("optimizer states", done, 12 * Plan.Layout.ElementCount) : null,
+                CreationProgress = options.SetupProgress is { } progress ? done => progress("optimizer states", done, Plan.StateByteCount) : null,
                 StatesLoadedLater = options.StatesFromCheckpoint,
             }, _pool);
             _store.ReleaseScratch();

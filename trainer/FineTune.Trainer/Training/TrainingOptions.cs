@@ -31,6 +31,13 @@ public sealed record TrainingOptions
     /// <summary>Where fp32 master, m and v live.</summary>
     public StateTier OptimizerTier { get; init; } = StateTier.Host;
 
+    /// <summary>
+    /// With bf16 weights and the states swapped (one process), store each fp32 master as its bf16 weight plus a 16-bit
+    /// residual: 10 bytes of states per parameter read and written each step instead of 12, the same bits
+    /// (<see cref="FineTune.Offload.Adam.MasterResidual"/>). False keeps whole fp32 masters in the swap.
+    /// </summary>
+    public bool ResidualMasters { get; init; } = true;
+
     /// <summary>Where the low-precision weights live: resident, or on NVMe streamed layer by layer.</summary>
     public ParameterTier ParameterTier { get; init; } = ParameterTier.Device;
 

@@ -29,14 +29,15 @@ internal sealed class ConsumedGradients : IGradientHarvest
     /// <param name="spill">Where a tied LM head's blocks wait for the embedding's (NVMe); null keeps them in host memory.</param>
     /// <param name="onNvme">Where the final gradients go for an update that waits for the norm; null: the overlapped update reads them in host memory.</param>
     /// <param name="holdFrom">The flat element from which gradients are held for the update's pass under the next forward (none: long.MaxValue).</param>
+    /// <param name="carryWeights">Each published gradient takes a copy of its weights as backward used them, for the update of residual masters.</param>
     public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount, TiedGradientSpill? spill = null,
-        SpilledGradients? onNvme = null, long holdFrom = long.MaxValue)
+        SpilledGradients? onNvme = null, long holdFrom = long.MaxValue, bool carryWeights = false)
     {
         _spill = spill;
         _model = model;
         _layout = layout;
         _publishedByteCount = publishedByteCount;
-        _streamed = onNvme ?? (IGradientSink)new StreamedGradients(layout, maxOutstandingByteCount, holdFrom);
+        _streamed = onNvme ?? (IGradientSink)new StreamedGradients(layout, maxOutstandingByteCount, holdFrom, carryWeights);
         _onNvme = onNvme;
     }
 
@@ -153,11 +154,11 @@ internal sealed class ConsumedGradients : IGradientHarvest
             // a block: everything above it is final; room for it first
             _streamed.SetBoundary(range.First + range.Count);
             _streamed.WaitForRoom(final.NumElements * final.ElementByteCount);
-            _streamed.Publish(parameter, firstRow * (range.Count / shape[0]), final);
+            _streamed.Publish(parameter, firstRow * (range.Count / shape[0]), final, weight);
             _streamed.SetBoundary(range.First);
             return;
         }
-        _streamed.Publish(parameter, 0, final);
+        _streamed.Publish(parameter, 0, final, weight);
     }
 
     /// <summary>The NVMe traffic of the gradients: a tied gradient's spill and the gradients on NVMe, as they are.</summary>
