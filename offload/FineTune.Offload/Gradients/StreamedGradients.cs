@@ -36,12 +36,16 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
 
     private readonly bool _carryWeights;
 
+    private readonly bool _carryHeldWeights;
+
     /// <param name="carryWeights">Keep a copy of each published gradient's weights for the update of residual masters
-    /// (<see cref="PreviousWeights"/>), counted in the bound with the gradient; held gradients carry none (the update
-    /// after backward reads them back), so the memory of the held part does not double.</param>
-    public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount, long holdFrom = long.MaxValue, bool carryWeights = false)
+    /// (<see cref="PreviousWeights"/>), counted in the bound with the gradient.</param>
+    /// <param name="carryHeldWeights">Held gradients carry theirs too (their host memory doubles); without it the pass
+    /// after backward reads their weights back.</param>
+    public StreamedGradients(ParameterLayout layout, long maxOutstandingByteCount, long holdFrom = long.MaxValue, bool carryWeights = false, bool carryHeldWeights = false)
     {
         _carryWeights = carryWeights;
+        _carryHeldWeights = carryWeights && carryHeldWeights;
         _holdFrom = holdFrom;
         _layout = layout;
         _maxOutstanding = maxOutstandingByteCount;
@@ -120,7 +124,7 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
             }
         bool held = lastGroupEnd > _holdFrom;
         Tensor? carried = null;
-        if (_carryWeights && weights is not null && !held)
+        if (_carryWeights && weights is not null && (!held || _carryHeldWeights))
         {
             if (weights.NumElements != count)
                 throw new ArgumentException($"Parameter {parameter}'s weights have {weights.NumElements} elements for a gradient of {count}.", nameof(weights));

@@ -6,10 +6,13 @@ namespace FineTune.Offload.Optimizer;
 
 /// <summary>
 /// Saves and loads a <see cref="PartitionedOptimizer"/>'s state for checkpoints, bit-exactly and independent of the
-/// sub-group layout. optimizer-state.bin holds extents back to back, each the fp32 [master | m | v] of one
-/// contiguous range of the flat parameter space (the saving optimizer's sub-groups, 12 bytes per element);
-/// optimizer-state.json holds the format name and version, the step, the parameter table (names, element counts and
-/// first elements in the flat space) and each extent's element range, file offset, length and CRC32C.
+/// sub-group layout. optimizer-state.bin holds extents back to back, each the states of one contiguous range of the
+/// flat parameter space (the saving optimizer's sub-groups) as its <see cref="StateEncoding"/> lays them out: fp32
+/// [master | m | v], 12 bytes per element, or [m | v | residual], 10 (the masters' other half is the bf16 weights,
+/// which a checkpoint holds beside the states and a resume loads with the model);
+/// optimizer-state.json holds the format name and version, the encoding (version 3), the step, the parameter table
+/// (names, element counts and first elements in the flat space) and each extent's element range, file offset, length
+/// and CRC32C.
 /// Load checks the parameter table against the optimizer's parameters (a different model is refused, naming the
 /// parameter), then fills each of its own sub-groups from the extents that cover its range: with the same layout one
 /// whole extent per sub-group, otherwise by merging the two ascending partitions through one saved extent at a time, so
@@ -17,6 +20,8 @@ namespace FineTune.Offload.Optimizer;
 /// into rank-R/, and a load takes what it holds from all of them). Every extent is read once, whole,
 /// and its CRC32C verified; a mismatch names the extent. After a failed load the optimizer is unusable (some
 /// sub-groups may already hold the new states): build a new one. Version 1 files (sub-group-indexed extents) load too.
+/// Whole fp32 masters load into residual masters (the weights are rewritten from them, then the residuals taken);
+/// residual masters into whole ones are refused with what to change.
 /// </summary>
 public static class OptimizerStateFile
 {

@@ -86,7 +86,7 @@ internal static class PlanCommand
         string spilledText = spilled > 0 ? F($"; {spilled} keep their graph with its saved tensors on NVMe ({Gib(p.Memory.LayerGraphByteCount)} GiB each, written in forward and read back before backward: no recompute)") : "";
         yield return F($"recompute ({recipe.Training.Recompute.ToString().ToLowerInvariant()}): {layers - kept - spilled} of {layers} layers recomputed in backward from their saved inputs (+{p.RecomputeSeconds:0.###} s of compute per step); {keptText}{spilledText}");
         if (p.Memory.SplitElement is long split)
-            yield return F($"update: overlapped with backward, but the top {(p.ParameterCount - split) / n:P0} of the parameters ({p.ParameterCount - split:N0}) update under the next forward, where the drive only reads weights ({Gib(p.Memory.HeldGradientByteCount)} GiB of their gradients held in host memory until then)");
+            yield return F($"update: overlapped with backward, but the top {(p.ParameterCount - split) / n:P0} of the parameters ({p.ParameterCount - split:N0}) update under the next forward, where the drive only reads weights ({Gib(p.Memory.HeldByteCount)} GiB of their gradients{(p.Memory.CarriesHeldWeights ? " and weights" : "")} held in host memory until then{(p.Memory.UpdateWeightReadByteCount > 0 ? F($"; that pass reads their {Gib(p.Memory.UpdateWeightReadByteCount)} GiB of weights back") : "")})");
         yield return "predicted peak memory per tier:";
         if (p.OnCuda)
             yield return F($"  device             {Gib(p.WeightByteCount + p.WorkingByteCount),10} GiB  weights + one layer's working set");

@@ -157,6 +157,9 @@ public sealed class MemoryPlan
     /// </summary>
     public bool CarriesWeights => MasterEncoding == StateEncoding.Bf16Residual && WeightsOnNvme && Gradients == GradientTier.Consumed;
 
+    /// <summary>The held gradients carry their weights too (<see cref="TrainingOptions.CarryHeldWeights"/>): the pass under the next forward reads none back.</summary>
+    public bool CarriesHeldWeights => CarriesWeights && Options.CarryHeldWeights && HeldGradientByteCount > 0;
+
     /// <summary>Bytes one published piece of <paramref name="parameter"/> holds: its gradient, and the weights it carries.</summary>
     public long PublishedByteCount(int parameter) =>
         PublishedGradientByteCount(parameter) + (CarriesWeights ? Layout.Parameters[parameter].ElementCount * (long)WeightDType.ElementByteCount() : 0);
@@ -174,7 +177,7 @@ public sealed class MemoryPlan
             long from = 0;
             if (CarriesWeights)
             {
-                if (HeldGradientByteCount == 0 || SplitElement is not long split)
+                if (HeldGradientByteCount == 0 || CarriesHeldWeights || SplitElement is not long split)
                     return 0;
                 from = Enumerable.Range(0, Layout.Parameters.Count).Where(p => Layout.FlatOffset(p) + Layout.Parameters[p].ElementCount > split).Min(Layout.FlatOffset);
             }
@@ -194,6 +197,9 @@ public sealed class MemoryPlan
     /// <summary>The gradients held from backward to the pass under the next forward: every parameter reaching past <see cref="SplitElement"/>, whole.</summary>
     public long HeldGradientByteCount => SplitElement is not long split || Gradients != GradientTier.Consumed || !OverlapsBackward ? 0
         : Enumerable.Range(0, Layout.Parameters.Count).Where(p => Layout.FlatOffset(p) + Layout.Parameters[p].ElementCount > split).Sum(PublishedGradientByteCount);
+
+    /// <summary>Host bytes held from backward to the pass under the next forward: the gradients, and their weights when they carry them.</summary>
+    public long HeldByteCount => HeldGradientByteCount * (CarriesHeldWeights ? 2 : 1);
 
     /// <summary>Pool bytes of gradients (0 when consumed: no per-parameter memory).</summary>
     public long GradientPoolByteCount => Pool.ReservedByteCount(BufferKind.GradientAccumulators);

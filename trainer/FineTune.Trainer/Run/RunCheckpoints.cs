@@ -15,11 +15,13 @@ namespace FineTune.Trainer.Runs;
 /// <see cref="CheckpointWriter"/>) holds:
 ///   model/            the weights as safetensors with HF names plus config.json (<see cref="LlamaExporter"/>), so
 ///                     `finetune export` and transformers can read it directly;
-///   optimizer/        fp32 master weights, Adam m and v and the optimizer step (PartitionedOptimizer.SaveState);
+///   optimizer/        fp32 master weights (whole, or as 16-bit residuals over model/'s bf16 weights), Adam m and v
+///                     and the optimizer step (PartitionedOptimizer.SaveState);
 ///   trainer_state.json step, epoch, data position, RNG state, scheduler step, loss scale, tokens seen;
 ///   recipe.yaml       the resolved recipe; manifest.json (sizes and CRC-32C of all of the above).
-/// Restoring loads the optimizer state, which rewrites every weight from its fp32 master, so the weights after a
-/// resume are bitwise those of the run that saved it.
+/// Restoring loads the model from model/ and the optimizer state, which rewrites every weight from its fp32 master
+/// (residual masters keep model/'s weights, their other half), so the weights after a resume are bitwise those of the
+/// run that saved it.
 /// The only randomness of a run is the data order (SplitMix64 of training.seed and the epoch) and the initial weights
 /// (seeded); both are functions of the seed, so the "RNG state" saved is that seed.
 /// A LoRA run's checkpoints hold the adapter instead of the model (<see cref="LoraCheckpoints"/>).

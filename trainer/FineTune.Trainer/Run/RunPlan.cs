@@ -267,12 +267,14 @@ public sealed record RunPlan
         if (budget is long limit)
             count = Math.Min(count, Math.Max(0, limit - plan.HostPeakByteCount(baselineByteCount)) / plan.ElementByteCount);
         // the held gradients are whole parameters, so a count may hold a little more than it names: halve until it fits
+        // residual masters: the held gradients carry their weights where host_gb has room for both, else that pass reads them back
         for (; count >= plan.Memory.Layout.SubGroupElementCount; count /= 2)
-        {
-            RunPlan split = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, plan.KeptLayers, count, plan.SpilledLayers);
-            if (budget is not long cap || split.HostPeakByteCount(baselineByteCount) <= cap)
-                return split;
-        }
+            foreach (bool carry in plan.Memory.CarriesWeights ? [true, false] : new[] { false })
+            {
+                RunPlan split = Build(recipe, config, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, budget, fromFolder, rates, plan.KeptLayers, count, plan.SpilledLayers, carry);
+                if (budget is not long cap || split.HostPeakByteCount(baselineByteCount) <= cap)
+                    return split;
+            }
         return plan;
     }
 
@@ -304,14 +306,14 @@ public sealed record RunPlan
     }
 
     private static RunPlan Build(Recipe recipe, LlamaConfig config, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long? budget, bool fromFolder, MachineRates? measured,
-        int keptLayers = 0, long underForward = 0, int spilledLayers = 0)
+        int keptLayers = 0, long underForward = 0, int spilledLayers = 0, bool carryHeldWeights = false)
     {
         int e = recipe.Training.Precision == Precision.Fp32 ? 4 : 2;
         DType dtype = RunSetup.DTypeOf(recipe.Training.Precision);
         int b = recipe.Training.BatchSize, t = recipe.Dataset.SeqLen, c = config.HiddenSize, layers = config.LayerCount;
         bool cuda = recipe.Training.Device == ComputeDevice.Cuda || (recipe.Training.Device == ComputeDevice.Auto && FineTune.Torch.Cuda.IsAvailable);
         // the engine's own memory plan, from the options the run will give it (schedule length does not change memory)
-        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1, keptLayers, underForward, spilledLayers);
+        TrainingOptions options = RunSetup.TrainingOptionsFor(recipe, optimizerTier, activationsOnNvme, parametersOnNvme, totalSteps: 1, keptLayers, underForward, spilledLayers, carryHeldWeights);
         MemoryPlan memory = MemoryPlan.For(config, dtype, options);
         long parameters = memory.Layout.ElementCount;
         int accumulation = recipe.Training.GradientAccumulationSteps;
@@ -329,7 +331,7 @@ public sealed record RunPlan
         // weights for the bf16 products, the recompute), and 200 MiB the runtime grows by after the baseline was taken
         // (the dataset and tokenizer, the GC heap, thread stacks)
         long layerWeightBytes = memory.Layout.Stages.Where(st => !st.IsEdge).Select(st => st.Uses.Sum(p => memory.Layout.Parameters[p].ElementCount)).DefaultIfEmpty(0).Max() * e;
-        long alongside = 5 * layerWeightBytes / 2 + (200L << 20) + memory.ConsumedGradientBoundByteCount + memory.HeldGradientByteCount;
+        long alongside = 5 * layerWeightBytes / 2 + (200L << 20) + memory.ConsumedGradientBoundByteCount + memory.HeldByteCount;
         long tokens = (long)b * t * accumulation;
         long weights = memory.WeightByteCount;
         // With params on NVMe the model never is whole in memory: LlamaModel.Open (model.path or a resume checkpoint)

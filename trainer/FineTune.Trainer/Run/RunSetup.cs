@@ -145,16 +145,18 @@ public sealed class RunSetup
 
     /// <summary>The engine's options for this recipe and <paramref name="plan"/>'s tiers: budgets, precision, AdamW and the schedule.</summary>
     public TrainingOptions EngineOptions(RunPlan plan) =>
-        TrainingOptionsFor(Recipe, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, TotalSteps, plan.KeptLayers, plan.UnderForwardElementCount, plan.SpilledLayers);
+        TrainingOptionsFor(Recipe, plan.OptimizerTier, plan.ActivationsOnNvme, plan.ParametersOnNvme, TotalSteps, plan.KeptLayers, plan.UnderForwardElementCount, plan.SpilledLayers,
+            plan.Memory.Options.CarryHeldWeights);
 
     /// <summary>
     /// The <see cref="TrainingOptions"/> a recipe gives with the chosen tiers; the plan builds its memory plan from the
     /// same options the engine gets, so the two cannot disagree.
     /// </summary>
     public static TrainingOptions TrainingOptionsFor(Recipe r, StateTier optimizerTier, bool activationsOnNvme, bool parametersOnNvme, long totalSteps, int keptLayers = 0,
-        long underForward = 0, int spilledLayers = 0) => new()
+        long underForward = 0, int spilledLayers = 0, bool carryHeldWeights = false) => new()
     {
         KeptLayers = keptLayers,
+        CarryHeldWeights = carryHeldWeights,
         SpilledLayers = spilledLayers,
         UpdateUnderForwardElementCount = underForward,
         GradientTier = GradientTierOf(r),

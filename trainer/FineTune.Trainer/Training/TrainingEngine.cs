@@ -82,7 +82,7 @@ public sealed partial class TrainingEngine : IDisposable
                     Plan.TiedBlocks is { } tied ? new TiedGradientSpill(tied, Plan.TiedRowElementCount, model.DType, _pool.Rent(BufferKind.TiedGradientStaging), Drive("tied gradients")) : null,
                     Plan.Gradients == GradientTier.Nvme
                         ? new SpilledGradients(Plan.Layout, Plan.GradientPieces, _pool.RentAll(BufferKind.GradientSpillStaging), _pool.RentAll(BufferKind.GradientSpillReads), Drive("gradients"))
-                        : null, holdFrom: OverlapsOptimizer && Plan.SplitElement is long hold ? hold : long.MaxValue, carryWeights: Plan.CarriesWeights)
+                        : null, holdFrom: OverlapsOptimizer && Plan.SplitElement is long hold ? hold : long.MaxValue, carryWeights: Plan.CarriesWeights, carryHeldWeights: Plan.CarriesHeldWeights)
                 : new AccumulatedGradients(model, Plan.Layout, _pool);
             _checkpoints = new LayerInputCheckpoints(model.Layers.Count,
                 Plan.Activations is null ? null : new ActivationStore(_pool, Plan.Activations, Plan.NvmeActivationLayers > 0 ? Drive("activations") : null));
@@ -231,7 +231,8 @@ public sealed partial class TrainingEngine : IDisposable
     /// <summary>
     /// Loads a saved optimizer state (any sub-group layout, saved by any number of ranks) and rewrites the model's
     /// weights from its masters; <paramref name="progress"/> gets the bytes read so far. Data parallel: every rank
-    /// calls it together (the weights are gathered from the owners).
+    /// calls it together (the weights are gathered from the owners). Residual masters (<see cref="MemoryPlan.MasterEncoding"/>)
+    /// are half of each master: the engine's model must hold the weights saved with them (a checkpoint's model/).
     /// </summary>
     public void LoadOptimizerState(string directory, Action<long>? progress = null)
     {

@@ -38,6 +38,13 @@ public sealed record TrainingOptions
     /// </summary>
     public bool ResidualMasters { get; init; } = true;
 
+    /// <summary>
+    /// With residual masters, the gradients held for the update's pass under the next forward carry their weights too
+    /// (twice their host memory) instead of that pass reading the weights back (2 bytes per held parameter per step).
+    /// A run turns it on when host_gb has room for it.
+    /// </summary>
+    public bool CarryHeldWeights { get; init; }
+
     /// <summary>Where the low-precision weights live: resident, or on NVMe streamed layer by layer.</summary>
     public ParameterTier ParameterTier { get; init; } = ParameterTier.Device;
 

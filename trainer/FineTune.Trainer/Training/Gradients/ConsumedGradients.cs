@@ -30,14 +30,15 @@ internal sealed class ConsumedGradients : IGradientHarvest
     /// <param name="onNvme">Where the final gradients go for an update that waits for the norm; null: the overlapped update reads them in host memory.</param>
     /// <param name="holdFrom">The flat element from which gradients are held for the update's pass under the next forward (none: long.MaxValue).</param>
     /// <param name="carryWeights">Each published gradient takes a copy of its weights as backward used them, for the update of residual masters.</param>
+    /// <param name="carryHeldWeights">The held gradients too.</param>
     public ConsumedGradients(LlamaModel model, ParameterLayout layout, long maxOutstandingByteCount, Func<int, long> publishedByteCount, TiedGradientSpill? spill = null,
-        SpilledGradients? onNvme = null, long holdFrom = long.MaxValue, bool carryWeights = false)
+        SpilledGradients? onNvme = null, long holdFrom = long.MaxValue, bool carryWeights = false, bool carryHeldWeights = false)
     {
         _spill = spill;
         _model = model;
         _layout = layout;
         _publishedByteCount = publishedByteCount;
-        _streamed = onNvme ?? (IGradientSink)new StreamedGradients(layout, maxOutstandingByteCount, holdFrom, carryWeights);
+        _streamed = onNvme ?? (IGradientSink)new StreamedGradients(layout, maxOutstandingByteCount, holdFrom, carryWeights, carryHeldWeights);
         _onNvme = onNvme;
     }
 
