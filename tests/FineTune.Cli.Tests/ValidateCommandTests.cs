@@ -55,7 +55,7 @@ public sealed class ValidateCommandTests : IDisposable
         { "model path and config both", BaseRecipe, ["model.path={root}"], ["gives both model.path", "model.config"] },
         { "sequence longer than the model", BaseRecipe, ["dataset.seq_len=512"], ["dataset.seq_len 512", "exceeds the model's max_position_embeddings 128"] },
         { "heads do not divide width", BaseRecipe, ["model.config.hidden_size=66"], ["hidden_size 66 is not divisible by num_attention_heads 4"] },
-        { "budgets too small", BaseRecipe, ["offload.host_gb=0.001"], ["The offload budgets hold 0.001 GiB", "needs about 0.00207 GiB", "raise offload.host_gb"] },
+        { "budgets too small", BaseRecipe, ["offload.host_gb=0.001"], ["The offload budgets hold 0.001 GiB", "needs about 0.00155 GiB (12 bytes per parameter at the least", "raise offload.host_gb"] },
         { "optimizer tier too small", BaseRecipe, ["offload.host_gb=0.0015", "offload.nvme_dir={root}", "offload.optimizer_states=host"], ["offload.host_gb 0.0015 GiB cannot hold the 0.00155 GiB"] },
         { "host below staging need", BaseRecipe, ["offload.host_gb=0.0001", "offload.nvme_dir={root}"], ["offload.host_gb 0.0001", "below the 0.000143 GiB needed to stage the largest tensor"] },
         { "unwritable output dir", BaseRecipe, ["output_dir=/sys/finetune-test-output"], ["output_dir /sys/finetune-test-output", "is not writable"] },

@@ -118,6 +118,7 @@ internal static class PlanCommand
     /// <summary>This machine's rates at the plan's shape: the products at tokens x hidden x intermediate, AdamW, the drive under nvme_dir at the step's mix.</summary>
     private static MachineRates MeasureRates(Recipe r, RunPlan plan)
     {
+        FineTune.Torch.Torch.SetNumThreads(FineTune.Trainer.Runs.TrainingRun.TorchThreadCount()); // the run's threads, as the run sets them
         FineTune.Torch.DType dtype = RunSetup.DTypeOf(r.Training.Precision);
         if (r.Offload.NvmeDir is string nvme)
             Directory.CreateDirectory(nvme);

@@ -3,15 +3,16 @@ namespace FineTune.Trainer.Recipes;
 /// <summary>
 /// A rough feasibility check of the memory budgets before any planning: it refuses recipes that cannot fit by
 /// a wide margin, and leaves the precise decision to the planner. Needs:
-/// - all training state: 16 bytes per parameter (bf16 weights 2 + grads 2 + fp32 master 4 + Adam m 4 + v 4; fp32
-///   training has 4 + 4 + 4 + 4) across device + host + NVMe (reference: DESIGN.md "The problem, in numbers");
+/// - the training state a step cannot do without, across device + host + NVMe: the weights and the optimizer states
+///   (fp32 master, Adam m and v), 4 + 12 = 16 bytes per parameter in fp32, 2 + 12 = 14 in fp16, and 2 + 10 = 12 in bf16,
+///   whose masters can be stored as 16-bit residuals over the weights; the gradients are consumed as backward makes
+///   them (reference: DESIGN.md "The problem, in numbers");
 /// - optimizer states on an explicit tier: 12 bytes per parameter there;
 /// - host: room to stage the largest tensor in fp32, double-buffered (2 × 4 bytes per element).
 /// A budget left null ("auto") is unknown here, so checks that need it are skipped.
 /// </summary>
 internal static class RecipeBudgetCheck
 {
-    public const double StateBytesPerParameter = 16;
     public const double OptimizerBytesPerParameter = 12;
 
     public static void Check(Recipe recipe, RecipeValues v, ModelShape shape, double? nvmeFreeGb)
@@ -22,11 +23,12 @@ internal static class RecipeBudgetCheck
 
         double? deviceGb = recipe.Training.Device == ComputeDevice.Cpu ? 0 : o.DeviceGb;
         double? nvmeGb = o.NvmeDir is null ? 0 : o.NvmeGb ?? nvmeFreeGb * 0.9;
-        double needGb = parameters * StateBytesPerParameter / OffloadSection.BytesPerGb;
+        int stateBytes = recipe.Training.Precision switch { Precision.Fp32 => 16, Precision.Fp16 => 14, _ => 12 };
+        double needGb = parameters * stateBytes / OffloadSection.BytesPerGb;
         if (deviceGb is double d && o.HostGb is double h && nvmeGb is double n && d + h + n < needGb)
             throw new UserErrorException(
                 $"The offload budgets hold {Gb(d + h + n)} GiB (device_gb {Gb(d)} + host_gb {Gb(h)} + nvme_gb {Gb(n)}) but training {model} needs about {Gb(needGb)} GiB " +
-                $"(16 bytes per parameter for weights, gradients, fp32 master weights and two Adam moments); raise offload.{(o.NvmeDir is null ? "host_gb or set offload.nvme_dir" : "nvme_gb")}.");
+                $"({stateBytes} bytes per parameter at the least, for the weights, the fp32 master weights and two Adam moments); raise offload.{(o.NvmeDir is null ? "host_gb or set offload.nvme_dir" : "nvme_gb")}.");
 
         double optimizerGb = parameters * OptimizerBytesPerParameter / OffloadSection.BytesPerGb;
         double? tierGb = o.OptimizerStates switch

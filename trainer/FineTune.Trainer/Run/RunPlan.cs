@@ -383,7 +383,11 @@ public sealed record RunPlan
             forward = (forwardCompute + forwardBytes * rates.IoCpuSecondsPerByte + inForward * optimizer, forwardBytes / rates.NvmeBytesPerSecond);
             // split: the update's lower part starts only once backward has passed the top part (its share of backward's compute)
             double delay = inForward is > 0 and < 1 ? inForward * backwardCompute : 0;
-            backward = (backwardCompute + backwardBytes * rates.IoCpuSecondsPerByte + (1 - inForward) * optimizer, delay + backwardBytes / rates.NvmeBytesPerSecond);
+            // the bottom of the model (the embedding and the first layer) is final only when backward's compute ends: its
+            // update's I/O follows it whatever the drive did before, and the next forward needs its weights first
+            double tail = memory.OverlapsBackward ? TailElementCount(memory) / (double)parameters * updateBytes / rates.NvmeBytesPerSecond : 0;
+            double backwardCpu = backwardCompute + backwardBytes * rates.IoCpuSecondsPerByte + (1 - inForward) * optimizer;
+            backward = (backwardCpu, Math.Max(delay + backwardBytes / rates.NvmeBytesPerSecond, backwardCompute + tail));
         }
         return new RunPlan
         {
@@ -412,6 +416,13 @@ public sealed record RunPlan
             UnderForwardElementCount = underForward,
             HostBudgetByteCount = budget,
         };
+    }
+
+    /// <summary>Elements of the stages backward finishes last (the embedding's and the first decoder layer's), whose update can only follow it.</summary>
+    private static long TailElementCount(MemoryPlan memory)
+    {
+        IReadOnlyList<FineTune.Offload.Parameters.LayoutStage> stages = memory.Layout.Stages;
+        return stages.Take(Math.Min(2, stages.Count)).Sum(s => s.Owned.Sum(p => memory.Layout.Parameters[p].ElementCount));
     }
 
     internal static string Gib(long byteCount) => (byteCount / OffloadSection.BytesPerGb).ToString("0.###", System.Globalization.CultureInfo.InvariantCulture);
