@@ -127,9 +127,26 @@ public sealed record RunPlan
     /// longer of the two. Forward moves its weight reads and saved inputs; the optimizer's states move in backward when
     /// the update follows backward, and under the next forward when it waits for the global norm (clipping). On CUDA
     /// the optimizer runs on the host beside the device's compute: the longer of the CPU's and the drive's whole step.
+    /// Where the two are about equally busy neither hides the other: see <see cref="PhaseSeconds"/>.
     /// </summary>
     public double StepSeconds => OnCuda ? Math.Max(CpuSeconds, IoSeconds)
-        : Math.Max(Forward.CpuSeconds, Forward.IoSeconds) + Math.Max(Backward.CpuSeconds, Backward.IoSeconds);
+        : PhaseSeconds(Forward.CpuSeconds, Forward.IoSeconds) + PhaseSeconds(Backward.CpuSeconds, Backward.IoSeconds);
+
+    /// <summary>
+    /// Share of the smaller of a phase's CPU and drive seconds that is lost when the two are equally busy: then each
+    /// waits for the other at every layer (a weight read, a sub-group's states) instead of running ahead. Fitted on the
+    /// 2-core Xeon VM of 2026-12-02 (docs/scaling.md), where backward's CPU and drive seconds were within 5% of each other
+    /// at all four sizes and the steps took 14-27% more than the longer of the two; on the AMD VM before, where the drive
+    /// was about 1.5x the CPU, the plan was within 7% without it, and (min/max)^2 keeps it small there.
+    /// </summary>
+    public const double ContentionShare = 0.2;
+
+    /// <summary>A phase's seconds: the longer of its CPU and drive time, plus <see cref="ContentionShare"/> of the shorter, scaled by (shorter / longer)^2.</summary>
+    public static double PhaseSeconds(double cpu, double drive)
+    {
+        double longer = Math.Max(cpu, drive), shorter = Math.Min(cpu, drive);
+        return longer <= 0 ? 0 : longer + ContentionShare * shorter * (shorter / longer) * (shorter / longer);
+    }
 
     /// <summary>
     /// <paramref name="rates"/> with one decoder layer of this plan's shape timed in <paramref name="recipe"/>'s dtype for
