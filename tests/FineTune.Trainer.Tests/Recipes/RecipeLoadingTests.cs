@@ -137,16 +137,20 @@ public sealed class RecipeLoadingTests : IDisposable
     }
 
     [Fact]
-    public void BudgetCheckUsesSixteenBytesPerParameter()
+    public void BudgetCheckCountsTheWeightsAndTheOptimizerStates()
     {
-        // Tiny(): embed 300x64 + lm_head 300x64 + 2 layers x (2x64x64 + 2x64x64 + 3x64x176 + 2x64) + 64 = 139,072 parameters,
-        // so the training state is 16 x 139,072 = 2,225,152 bytes = 0.00207 GiB and the optimizer states 12 x 139,072 =
-        // 1,668,864 bytes = 0.00155 GiB; host staging of the 300x64 embedding needs 8 x 19,200 = 153,600 bytes.
-        string tooSmall = Error(() => Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.002"]));
-        Assert.Contains("hold 0.002 GiB", tooSmall);
-        Assert.Contains("needs about 0.00207 GiB", tooSmall);
+        // Tiny(): embed 300x64 + lm_head 300x64 + 2 layers x (2x64x64 + 2x64x64 + 3x64x176 + 2x64) + 64 = 139,072 parameters.
+        // bf16 (the default): weights 2 + states 10 (residual masters) = 12 x 139,072 = 1,668,864 bytes = 0.00155 GiB; fp32:
+        // 4 + 12 = 16 x 139,072 = 2,225,152 bytes = 0.00207 GiB; the optimizer states on an explicit tier 12 x 139,072 =
+        // 0.00155 GiB; host staging of the 300x64 embedding needs 8 x 19,200 = 153,600 bytes.
+        string tooSmall = Error(() => Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.0015"]));
+        Assert.Contains("hold 0.0015 GiB", tooSmall);
+        Assert.Contains("needs about 0.00155 GiB (12 bytes per parameter", tooSmall);
         Assert.Contains("139.07K-parameter", tooSmall);
-        Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.0022"]);
+        Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.0016"]);
+        string fp32 = Error(() => Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "training.precision=fp32", "offload.host_gb=0.002"]));
+        Assert.Contains("needs about 0.00207 GiB (16 bytes per parameter", fp32);
+        Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "training.precision=fp32", "offload.host_gb=0.0022"]);
         Assert.Contains("cannot hold the 0.00155 GiB of fp32 master weights",
             Error(() => Recipe.Parse(Tiny(), "t.yaml", ["training.device=cpu", "offload.host_gb=0.0015", $"offload.nvme_dir={_files.Root}", "offload.optimizer_states=host"])));
     }

@@ -63,7 +63,8 @@ public sealed class ResidualMasterTrainingTests(ITestOutputHelper output)
             Assert.Equal(residualStates, m.Traffic.StateReadBytes);
             Assert.Equal(residualStates, m.Traffic.StateWriteBytes);
         }
-        Assert.InRange(residual.Metrics.Skip(1).Sum(m => m.Traffic.StateReadBytes), (batches.Count - 2) * residualStates, (batches.Count - 1) * residualStates);
+        // 7 steps' worth give or take the pass (and its read-ahead) that straddles a step's edge; whole masters would read 8.4
+        Assert.InRange(residual.Metrics.Skip(1).Sum(m => m.Traffic.StateReadBytes), (batches.Count - 2) * residualStates, batches.Count * residualStates);
         // without a pass under the next forward (or with held gradients carrying their weights) every weight reaches the
         // update with its gradient: nothing is read back; else that pass reads back what the plan says, once a step (the
         // last step's pass ran in Settle)

@@ -22,9 +22,11 @@ public sealed record LayerRate(double ForwardSeconds, double BackwardSeconds)
 
     /// <summary>
     /// Times a layer of <paramref name="config"/>'s shape in <paramref name="dtype"/> on the CPU for
-    /// <paramref name="batch"/> x <paramref name="sequenceLength"/> tokens: one warm-up, then the median of five of
-    /// each. The one-layer model has a 256-token vocabulary (the layer's shape does not depend on it), so its memory is
-    /// about one layer's weights and their gradients.
+    /// <paramref name="batch"/> x <paramref name="sequenceLength"/> tokens: one warm-up, then the median of at least
+    /// five of each, and of as many more as fit in <see cref="SampleSeconds"/> (up to <see cref="MaxRounds"/>): a small
+    /// layer's 25 ms forward moved by 20% between five-round probes on a shared VM. The one-layer model has a 256-token
+    /// vocabulary (the layer's shape does not depend on it), so its memory is about one layer's weights and their
+    /// gradients.
     /// </summary>
     public static LayerRate Measure(LlamaConfig config, DType dtype, int batch, int sequenceLength)
     {
@@ -43,7 +45,8 @@ public sealed record LayerRate(double ForwardSeconds, double BackwardSeconds)
             using var generator = new Generator(2);
             Tensor x = Randn([batch, sequenceLength, config.HiddenSize], generator).To(dtype);
             Tensor grad = Randn([batch, sequenceLength, config.HiddenSize], generator).To(dtype);
-            for (int i = 0; i < 6; i++)
+            long sampling = Stopwatch.GetTimestamp();
+            for (int i = 0; i < 1 + MaxRounds && (i < 6 || Stopwatch.GetElapsedTime(sampling).TotalSeconds < SampleSeconds); i++)
             {
                 using var round = TensorScope.Enter();
                 long start = Stopwatch.GetTimestamp();
@@ -63,6 +66,11 @@ public sealed record LayerRate(double ForwardSeconds, double BackwardSeconds)
         ProcessMemory.ReturnFreedHeapMemory(); // the probe's weights and gradients: not part of the run's peak
         return new LayerRate(Median(forward), Median(backward));
     }
+
+    /// <summary>Seconds a probe keeps adding rounds for, warm-up included; a layer whose round takes a sixth of it or more gets five.</summary>
+    public const double SampleSeconds = 1.5;
+
+    public const int MaxRounds = 31;
 
     private static double Median(List<double> values) => values.Order().ElementAt(values.Count / 2);
 }
