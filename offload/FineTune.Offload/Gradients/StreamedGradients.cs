@@ -128,7 +128,8 @@ public sealed class StreamedGradients : IGradientSink, IDisposable
         {
             if (weights.NumElements != count)
                 throw new ArgumentException($"Parameter {parameter}'s weights have {weights.NumElements} elements for a gradient of {count}.", nameof(weights));
-            carried = weights.Clone();
+            using (Tensor dense = weights.Contiguous()) // the optimizer reads it by element offset
+                carried = dense.Clone();
             carried = TensorScope.Current?.Detach(carried) ?? carried;
         }
         long bytes = count * type.ByteCount() + (carried is null ? 0 : count * carried.ElementByteCount);

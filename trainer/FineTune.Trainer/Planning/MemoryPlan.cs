@@ -153,7 +153,7 @@ public sealed class MemoryPlan
     /// <summary>
     /// Residual masters with the weights on NVMe and the gradients consumed: each published gradient carries a copy of
     /// the weights backward used, so the update reads no weight back (a gradient held for the pass under the next
-    /// forward carries none, and that pass reads its weights back).
+    /// forward carries its weights only with <see cref="CarriesHeldWeights"/>; else that pass reads them back).
     /// </summary>
     public bool CarriesWeights => MasterEncoding == StateEncoding.Bf16Residual && WeightsOnNvme && Gradients == GradientTier.Consumed;
 
