@@ -27,7 +27,7 @@ public static class MasterResidual
     public static Vector512<float> Representable(Vector512<float> master)
     {
         Vector512<uint> bits = master.AsUInt32();
-        // (bits & 0x1FFFF) == 0x8000 is all ones there: adding it subtracts 1. NaN has an exponent of all ones and never a tie here that matters, but keep it as is.
+        // the tie mask is all ones (-1) where (bits & 0x1FFFF) == 0x8000, so adding it subtracts 1 there; NaN is left as it is
         Vector512<uint> tie = Vector512.Equals(bits & Vector512.Create(0x1FFFFu), Vector512.Create(0x8000u)) & Vector512.Equals(master, master).AsUInt32();
         return (bits + tie).AsSingle();
     }

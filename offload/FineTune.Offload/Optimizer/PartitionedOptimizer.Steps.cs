@@ -180,7 +180,8 @@ public sealed partial class PartitionedOptimizer
         IWeightWriteBack? writeBack = Options.WeightWriteBack;
         nint weights = writeBack?.Rent(group) ?? 0;
         // residual masters need the weights before the step: carried with the gradients, else read back into the buffer the new ones go to
-        if (residual && writeBack is not null && group.Segments.Any(s => Gradients.PreviousWeights(group, s) == 0))
+        nint[] carried = residual && writeBack is not null ? group.Segments.Select(s => Gradients.PreviousWeights(group, s)).ToArray() : new nint[segments.Length];
+        if (residual && writeBack is not null && carried.Contains(0))
             writeBack.ReadCurrent(group);
         for (int i = 0; i < segments.Length; i++)
         {
@@ -188,7 +189,6 @@ public sealed partial class PartitionedOptimizer
             HostParameter p = _parameters[s.Parameter];
             (nint gradient, ElementType gradientType) = Gradients.Gradient(group, s);
             nint weight = writeBack is null ? p.Weight + (nint)(s.ParameterOffset * p.WeightType.ByteCount()) : weights + (nint)(s.GroupOffset * p.WeightType.ByteCount());
-            nint carried = residual && writeBack is not null ? Gradients.PreviousWeights(group, s) : 0;
             segments[i] = new AdamWSegment(
                 residual ? 0 : (nint)(basePointer + 4 * s.GroupOffset),
                 (nint)(basePointer + mOffset + 4 * s.GroupOffset),
@@ -196,7 +196,7 @@ public sealed partial class PartitionedOptimizer
                 gradient, gradientType, weight, p.WeightType, s.ElementCount)
             {
                 Residual = residual ? (nint)(basePointer + masterOffset + 2 * s.GroupOffset) : 0,
-                PreviousWeight = residual ? (carried != 0 ? carried : weight) : 0,
+                PreviousWeight = residual ? (carried[i] != 0 ? carried[i] : weight) : 0,
             };
         }
         if (_deviceAdamW is not null && Options.DeviceSubGroups![group.Index])
