@@ -47,19 +47,22 @@ public sealed class EdgeBlockTests(Xunit.Abstractions.ITestOutputHelper output)
     {
         using var scratch = new ScratchDirectory();
         List<Batch> batches = Batches(12, 2);
-        (List<double> Losses, float[] Weights) Train(long blockElements, ParameterTier weights, GradientTier gradients, double clip = 0)
+        (List<double> Losses, float[] Weights) Train(long blockElements, ParameterTier weights, GradientTier gradients, double clip = 0, bool? defer = null)
         {
             using LlamaModel model = LlamaModel.Create(BigVocabulary(tied), 7, DType.Float32, Device.Cpu);
             using var engine = new TrainingEngine(model, Options() with
             {
                 EdgeBlockElementCount = blockElements, ParameterTier = weights, GradientTier = gradients, NvmeDirectory = scratch.Path,
                 OptimizerTier = StateTier.Nvme, SubGroupElementCount = 50_000, AdamW = new() { LearningRate = 3e-3, MaxGradNorm = clip },
+                DeferTiedHeadGradient = defer,
             });
             Assert.Equal(blockElements > 0, engine.Plan.Layout.Blocks(0) is not null);
             var metrics = Run(engine, batches).ToList();
             // consumed gradients of a tied head: its blocks wait on NVMe for the embedding's, once per step each way
-            bool spilled = tied && blockElements > 0 && gradients is GradientTier.Consumed or GradientTier.Nvme;
-            Assert.Equal(spilled, engine.Plan.TiedBlocks is not null);
+            // (64 tokens a step, more than the hidden size, so by default), or are made at the embedding's backward
+            bool consumedTied = tied && blockElements > 0 && gradients is GradientTier.Consumed or GradientTier.Nvme;
+            Assert.Equal(consumedTied && defer != true, engine.Plan.TiedBlocks is not null);
+            Assert.Equal(consumedTied && defer == true, engine.Plan.DefersTiedHeadGradient);
             if (gradients == GradientTier.Nvme) // every gradient written once a step (read back by the next step's update)
                 Assert.All(metrics, m => Assert.Equal(engine.Plan.TrafficPerStep(1).GradientWriteBytes, m.Traffic.GradientWriteBytes));
             else
@@ -79,6 +82,8 @@ public sealed class EdgeBlockTests(Xunit.Abstractions.ITestOutputHelper output)
             Train(1 << 16, ParameterTier.Nvme, GradientTier.HostAccumulators),
             Train(1 << 16, ParameterTier.Device, GradientTier.Consumed),
             Train(1 << 16, ParameterTier.Nvme, GradientTier.Consumed),
+            Train(1 << 16, ParameterTier.Device, GradientTier.Consumed, defer: true),
+            Train(1 << 16, ParameterTier.Nvme, GradientTier.Consumed, defer: true),
         })
         {
             Assert.Equal(blocked.Losses, other.Losses);
@@ -91,5 +96,43 @@ public sealed class EdgeBlockTests(Xunit.Abstractions.ITestOutputHelper output)
         var spilled = Train(1 << 16, ParameterTier.Nvme, GradientTier.Nvme, clip: 0.5);
         Assert.Equal(clipped.Losses, spilled.Losses);
         Assert.Equal(clipped.Weights, spilled.Weights);
+        var deferred = Train(1 << 16, ParameterTier.Nvme, GradientTier.Nvme, clip: 0.5, defer: true);
+        Assert.Equal(clipped.Losses, deferred.Losses);
+        Assert.Equal(clipped.Weights, deferred.Weights);
+    }
+
+    /// <summary>
+    /// bf16, the dtype the deferral is for: the tied head's share made at the embedding's backward from the kept logits'
+    /// gradient is the head backward's own bits (as accumulated, and as waiting on NVMe), and moves nothing on NVMe.
+    /// </summary>
+    [Fact]
+    public void ADeferredTiedHeadGradientIsTheHeadBackwardsOwnInBf16()
+    {
+        using var scratch = new ScratchDirectory();
+        List<Batch> batches = Batches(6, 1);
+        (List<double> Losses, float[] Weights) Train(GradientTier gradients, bool? defer)
+        {
+            using LlamaModel model = LlamaModel.Create(BigVocabulary(tied: true), 7, DType.BFloat16, Device.Cpu);
+            using var engine = new TrainingEngine(model, Options(microBatchSize: 1) with
+            {
+                EdgeBlockElementCount = 1 << 16, ParameterTier = ParameterTier.Nvme, GradientTier = gradients, NvmeDirectory = scratch.Path,
+                OptimizerTier = StateTier.Nvme, SubGroupElementCount = 50_000, AdamW = new() { LearningRate = 3e-3 }, DeferTiedHeadGradient = defer, Precision = PrecisionMode.BFloat16,
+            });
+            var metrics = Run(engine, batches).ToList();
+            if (gradients == GradientTier.Consumed)
+            {
+                Assert.Equal(defer != false, engine.Plan.DefersTiedHeadGradient); // 32 tokens a step, the hidden size: deferred by default
+                long expected = engine.Plan.DefersTiedHeadGradient ? 0 : engine.Plan.TiedGradientFileByteCount;
+                Assert.True(expected > 0 || engine.Plan.DefersTiedHeadGradient);
+                Assert.All(metrics, m => Assert.Equal((expected, expected), (m.Traffic.GradientWriteBytes, m.Traffic.GradientReadBytes)));
+            }
+            return (metrics.Select(m => m.Loss).ToList(), Weights(model));
+        }
+        var accumulated = Train(GradientTier.HostAccumulators, defer: null);
+        foreach (var other in new[] { Train(GradientTier.Consumed, defer: null), Train(GradientTier.Consumed, defer: false) })
+        {
+            Assert.Equal(accumulated.Losses, other.Losses);
+            Assert.Equal(accumulated.Weights, other.Weights);
+        }
     }
 }

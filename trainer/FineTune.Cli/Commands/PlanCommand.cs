@@ -62,7 +62,7 @@ internal static class PlanCommand
         string gradients = m.Gradients switch
         {
             FineTune.Trainer.Training.Gradients.GradientTier.Consumed =>
-                F($"consumed as backward makes them: at most {Gib(m.ConsumedGradientBoundByteCount)} GiB alive in host memory{(m.CarriesWeights ? ", with the weights each carries to the update" : "")}{(m.TiedBlocks is null ? "" : ", the tied lm_head's waiting on nvme")}"),
+                F($"consumed as backward makes them: at most {Gib(m.ConsumedGradientBoundByteCount)} GiB alive in host memory{(m.CarriesWeights ? ", with the weights each carries to the update" : "")}{(m.TiedBlocks is not null ? ", the tied lm_head's waiting on nvme" : m.DefersTiedHeadGradient ? ", the tied lm_head's made at the embedding's backward from the kept logits' gradient" : "")}"),
             FineTune.Trainer.Training.Gradients.GradientTier.Nvme =>
                 F($"nvme ({recipe.Offload.NvmeDir}): written as backward makes them, read back by the update under the next forward (it waits for the norm to clip); at most {Gib(m.ConsumedGradientBoundByteCount)} GiB in host memory"),
             _ => "host (fp32 accumulators: gradient accumulation, or clipping with the training state in host memory)",

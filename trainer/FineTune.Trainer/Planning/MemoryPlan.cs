@@ -66,9 +66,12 @@ public sealed class MemoryPlan
             GradientAccumulators.AddToPlan(pool, Layout);
         if (Activations is not null)
             ActivationStore.AddToPlan(pool, Activations);
-        TiedBlocks = Gradients is (GradientTier.Consumed or GradientTier.Nvme) && options.NvmeDirectory is not null && (options.OptimizerTier == StateTier.Nvme || Store.Tier == WeightTier.Nvme)
+        _tied = Gradients is (GradientTier.Consumed or GradientTier.Nvme)
             ? Enumerable.Range(0, Layout.Stages.Count).Select(Layout.Blocks).FirstOrDefault(b => b is { Count: > 0 } && SharedParameters.Contains(b[0].Parameter))
             : null;
+        DefersTiedHeadGradient = _tied is not null && (options.DeferTiedHeadGradient ?? (long)options.MicroBatchSize * options.SequenceLength <= config.HiddenSize);
+        TiedBlocks = _tied is not null && !DefersTiedHeadGradient && options.NvmeDirectory is not null && (options.OptimizerTier == StateTier.Nvme || Store.Tier == WeightTier.Nvme)
+            ? _tied : null;
         if (TiedBlocks is not null)
             pool.Add(BufferKind.TiedGradientStaging, TiedGradientSpill.StagingByteCount(TiedBlocks, TiedRowElementCount, weightDType), 1);
         GradientPieces = Gradients == GradientTier.Nvme ? PiecesOf(Layout, SharedParameters.ToHashSet()) : [];
@@ -119,8 +122,24 @@ public sealed class MemoryPlan
     /// </summary>
     public IReadOnlyList<LayoutBlock>? TiedBlocks { get; }
 
+    /// <summary>
+    /// Consumed gradients of a tied weight computed in row blocks (<see cref="TrainingOptions.DeferTiedHeadGradient"/>):
+    /// the LM head's share of each block's gradient is made at the embedding's backward from the logits' gradient, kept
+    /// until then, so the whole head gradient never waits anywhere (no NVMe traffic, one block alive at a time).
+    /// </summary>
+    public bool DefersTiedHeadGradient { get; }
+
+    /// <summary>The row blocks of a tied weight whose gradients are consumed; null otherwise.</summary>
+    private readonly IReadOnlyList<LayoutBlock>? _tied;
+
+    /// <summary>Host bytes the deferral keeps through backward: the logits' gradient and the head's input (tokens x (vocabulary + hidden)).</summary>
+    public long DeferredTiedHeadByteCount => !DefersTiedHeadGradient ? 0
+        : (long)Options.MicroBatchSize * Options.SequenceLength * (Config.VocabSize + Config.HiddenSize) * WeightDType.ElementByteCount();
+
     /// <summary>Elements per row of the tied weight (its hidden size).</summary>
-    public long TiedRowElementCount => TiedBlocks is null ? 0 : Layout.Parameters[TiedBlocks[0].Parameter].ElementCount / Layout.Parameters[TiedBlocks[0].Parameter].Shape[0];
+    public long TiedRowElementCount => TiedBlocks is null ? 0 : TiedRowElementCountOf(TiedBlocks[0]);
+
+    private long TiedRowElementCountOf(LayoutBlock block) => Layout.Parameters[block.Parameter].ElementCount / Layout.Parameters[block.Parameter].Shape[0];
 
     /// <summary>Bytes of the tied gradient's NVMe file (0 without one); written and read once per step.</summary>
     public long TiedGradientFileByteCount => TiedBlocks is null ? 0 : TiedGradientSpill.FileByteCount(TiedBlocks, TiedRowElementCount, WeightDType);
@@ -213,7 +232,9 @@ public sealed class MemoryPlan
     public long ConsumedGradientBoundByteCount => Gradients is not (GradientTier.Consumed or GradientTier.Nvme) ? 0
         : 2 * Math.Max(Enumerable.Range(0, Layout.Stages.Count).Max(StagePublishedByteCount),
               Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedByteCount(p))))
-          + (TiedBlocks is not null ? 0 : SharedParameters.Sum(p => Layout.Parameters[p].ElementCount * (long)WeightDType.ElementByteCount()));
+          + (TiedBlocks is not null ? 0
+              : DefersTiedHeadGradient ? DeferredTiedHeadByteCount + _tied!.Max(b => b.Rows) * TiedRowElementCountOf(_tied![0]) * WeightDType.ElementByteCount() // one block's share as made
+              : SharedParameters.Sum(p => Layout.Parameters[p].ElementCount * (long)WeightDType.ElementByteCount()));
 
     /// <summary>What one stage publishes at once: its owned gradients, or one row block of a blocked edge weight.</summary>
     private long StagePublishedByteCount(int stage) => Layout.Blocks(stage) is { } blocks

@@ -21,10 +21,12 @@ namespace FineTune.Trainer.Training;
 /// input, no recompute; the same arithmetic, so the same bits), which holds the weights they used: resident weights only.
 /// <c>spill</c>: the layers below the kept ones, as many as it has room for, keep their graph too, with its saved
 /// tensors on NVMe (<see cref="KeptGraph.ForwardSpilled"/>), read back <c>stagingBuffers - 1</c> layers ahead of
-/// backward; the layers below those recompute from their saved input.
+/// backward; the layers below those recompute from their saved input. <c>deferTiedHead</c>: a tied LM head in row
+/// blocks makes each block's weight gradient at the embedding's backward instead of its own, from the logits' gradient
+/// kept until then (<see cref="TiedHeadGradient"/>), so nothing waits for the owner but tokens x vocabulary.
 /// </summary>
 internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, LayerInputCheckpoints checkpoints, int stagingBuffers, bool embeddingBackward = true,
-    int keptLayers = 0, SavedTensorSpill? spill = null)
+    int keptLayers = 0, SavedTensorSpill? spill = null, bool deferTiedHead = false)
 {
     /// <summary>
     /// Runs the micro-batch; returns the sum of its token losses (the caller divides by the window's tokens).
@@ -131,8 +133,12 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         double lossSum = loss.Item<double>();
         logits.Dispose();
 
-        Tensor grad = headBlocks is null ? Backward(model.LmHead, head, normed, logitsGrad, stageDone)! : HeadBackward(head, headBlocks, normed, logitsGrad, stageDone);
-        normed.Dispose();
+        // a tied head's block gradients deferred to the embedding's backward keep what makes them (the logits' gradient, the head's input)
+        using TiedHeadGradient? tiedHead = deferTiedHead && headBlocks is not null && model.LmHead.IsTied && embeddingBackward && stageDone is not null
+            ? new TiedHeadGradient(normed, logitsGrad) : null;
+        Tensor grad = headBlocks is null ? Backward(model.LmHead, head, normed, logitsGrad, stageDone)! : HeadBackward(head, headBlocks, normed, logitsGrad, stageDone, weightGradient: tiedHead is null);
+        if (tiedHead is null)
+            normed.Dispose();
         grad = Backward(model.FinalNorm, norm, x, grad, stageDone)!;
         x.Dispose();
         for (int i = layers.Count - 1; i >= 0; i--)
@@ -159,12 +165,16 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
         else if (embeddingBlocks is null)
             Backward(model.Embedding, 0, ids, grad, stageDone);
         else
-            EmbeddingBackward(embeddingBlocks, ids, batch.InputIds, grad, stageDone);
+            EmbeddingBackward(embeddingBlocks, ids, batch.InputIds, grad, stageDone, tiedHead is null ? null : block => tiedHead.Report(head, block, stageDone!));
         return lossSum;
     }
 
-    /// <summary>The LM head's backward block by block, from the last: dh summed in fp32, each block's rows' gradient reported as it is done.</summary>
-    private Tensor HeadBackward(int head, IReadOnlyList<LayoutBlock> blocks, Tensor normed, Tensor logitsGrad, Action<int, LayoutBlock?, StageWeights?>? stageDone)
+    /// <summary>
+    /// The LM head's backward block by block, from the last: dh summed in fp32, each block's rows' gradient reported as it
+    /// is done — or, without <paramref name="weightGradient"/> (a deferred tied head), not made at all: the weight takes
+    /// no gradient, nothing is reported and the logits' gradient stays for <see cref="TiedHeadGradient"/>.
+    /// </summary>
+    private Tensor HeadBackward(int head, IReadOnlyList<LayoutBlock> blocks, Tensor normed, Tensor logitsGrad, Action<int, LayoutBlock?, StageWeights?>? stageDone, bool weightGradient)
     {
         using (TensorScope.Enter())
         {
@@ -172,22 +182,29 @@ internal sealed class MicroBatchPass(LlamaModel model, IWeightSource weights, La
             for (int j = blocks.Count - 1; j >= 0; j--)
             {
                 using StageWeights w = weights.AcquireBlock(head, j, -1);
+                Tensor weight = weightGradient ? w[model.LmHead.Weight] : w[model.LmHead.Weight].Detach();
                 Tensor blockGrad = logitsGrad.Narrow(2, blocks[j].FirstRow, blocks[j].Rows).Contiguous(); // (B, T, rows)
-                Tensor part = LayerRecompute.Backward(h => Linear(h, w[model.LmHead.Weight]), normed, blockGrad, inputHasGrad: true)!;
+                Tensor part = LayerRecompute.Backward(h => Linear(h, weight), normed, blockGrad, inputHasGrad: true)!;
                 dh.AddInPlace(part);
-                stageDone?.Invoke(head, blocks[j], w);
+                if (weightGradient)
+                    stageDone?.Invoke(head, blocks[j], w);
             }
-            logitsGrad.Dispose();
+            if (weightGradient)
+                logitsGrad.Dispose();
             return dh.To(normed.DType).MoveToOuterScope();
         }
     }
 
-    /// <summary>The embedding's backward block by block, from the last (its rows' gradients final in descending order).</summary>
-    private void EmbeddingBackward(IReadOnlyList<LayoutBlock> blocks, Tensor ids, long[] tokens, Tensor grad, Action<int, LayoutBlock?, StageWeights?>? stageDone)
+    /// <summary>
+    /// The embedding's backward block by block, from the last (its rows' gradients final in descending order); a deferred
+    /// tied head's share of each block is reported first (<paramref name="tiedHead"/>), as the head's backward would have.
+    /// </summary>
+    private void EmbeddingBackward(IReadOnlyList<LayoutBlock> blocks, Tensor ids, long[] tokens, Tensor grad, Action<int, LayoutBlock?, StageWeights?>? stageDone, Action<LayoutBlock>? tiedHead)
     {
         for (int j = blocks.Count - 1; j >= 0; j--)
         {
             LayoutBlock block = blocks[j];
+            tiedHead?.Invoke(block);
             if (!EdgeBlocks.Holds(block, tokens))
             {
                 stageDone?.Invoke(0, block, null); // no token in these rows: a zero gradient, nothing to read

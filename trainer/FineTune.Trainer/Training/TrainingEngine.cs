@@ -120,7 +120,7 @@ public sealed partial class TrainingEngine : IDisposable
         _weights = new StoreWeights(_store, model, _update.WaitForWeights);
         model.LendWeights(_weights);
         ProcessMemory.ReturnFreedHeapMemory(); // the model's own tensors are gone (copied into the store): give their pages back
-        _pass = new MicroBatchPass(model, _weights, _checkpoints, options.ActivationStagingBuffers, keptLayers: Plan.KeptLayers, spill: _spill);
+        _pass = new MicroBatchPass(model, _weights, _checkpoints, options.ActivationStagingBuffers, keptLayers: Plan.KeptLayers, spill: _spill, deferTiedHead: Plan.DefersTiedHeadGradient);
     }
 
     public TrainingOptions Options { get; }

@@ -107,6 +107,15 @@ public sealed record TrainingOptions
     /// </summary>
     public long EdgeBlockElementCount { get; init; } = -1;
 
+    /// <summary>
+    /// A tied LM head computed in row blocks, with consumed gradients: true computes each block's weight gradient at the
+    /// embedding's backward, from the logits' gradient kept until then (tokens x vocabulary in the weights' dtype);
+    /// false makes it at the head's backward and lets it wait for the embedding's on NVMe (the tied weight's gradient
+    /// written and read once a step). Null (default): kept when the step has no more tokens than the hidden size, so the
+    /// kept gradient is no larger than the weight's.
+    /// </summary>
+    public bool? DeferTiedHeadGradient { get; init; }
+
     /// <summary>Micro-batches per optimizer step the engine is planned for (gradient_accumulation_steps).</summary>
     public int AccumulationSteps { get; init; } = 1;
 
