@@ -1,5 +1,6 @@
 using System.Text.Json;
 using FineTune.IO;
+using FineTune.Offload.Adam;
 using FineTune.Offload.Memory;
 
 namespace FineTune.Offload.Optimizer;
@@ -176,7 +177,11 @@ public static class OptimizerStateFile
                 progress?.Invoke(read);
                 // residual masters saved: the weights are the other half, which the caller loaded with the model
                 if (encoding == StateEncoding.Bf16Residual)
+                {
+                    if (group.Encoding == StateEncoding.Float32Master)
+                        optimizer.MastersFromResiduals(group, states);
                     return;
+                }
                 optimizer.WriteWeightsFromMaster(group, states);
                 SubGroupStates.Representable(optimizer.Parameters, group, states);
                 SubGroupStates.Encode(optimizer.Parameters, group, states);
@@ -284,7 +289,8 @@ public static class OptimizerStateFile
 
     /// <summary>
     /// The saved encoding. Whole fp32 masters load into either encoding (the weights are rewritten from them); residual
-    /// masters only into residual masters, since their other half is the weights the model was loaded with.
+    /// masters into either too, completed by the bf16 weights the model was loaded with, except where those are not
+    /// the saved ones: fp16 weights (a rounding of them), or a data-parallel rank (its share only).
     /// </summary>
     private static StateEncoding EncodingOf(Manifest manifest, string manifestPath, PartitionedOptimizer optimizer)
     {
@@ -295,8 +301,9 @@ public static class OptimizerStateFile
             string name when name == StateEncoding.Bf16Residual.ManifestName() => StateEncoding.Bf16Residual,
             _ => throw new UserErrorException($"{manifestPath} stores its states as '{manifest.StateEncoding}', which this FineTune does not know; the checkpoint is damaged or from a newer FineTune."),
         };
-        if (encoding == StateEncoding.Bf16Residual && optimizer.Options.MasterEncoding != StateEncoding.Bf16Residual)
-            throw new UserErrorException($"{manifestPath} stores each fp32 master as its bf16 weight plus a 16-bit residual, which only a run with bf16 weights and the optimizer states on NVMe reads; resume with precision bf16 and offload.optimizer_states nvme (on one rank, updates on the CPU).");
+        if (encoding == StateEncoding.Bf16Residual && optimizer.Options.MasterEncoding != StateEncoding.Bf16Residual
+            && (optimizer.Options.PartialPartition || optimizer.Parameters.Any(p => p.WeightType == ElementType.Float16)))
+            throw new UserErrorException($"{manifestPath} stores each fp32 master as its bf16 weight plus a 16-bit residual, which needs the checkpoint's bf16 weights to complete it; resume with precision bf16 or fp32, on one rank.");
         return encoding;
     }
 

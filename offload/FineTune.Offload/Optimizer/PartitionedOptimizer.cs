@@ -299,6 +299,49 @@ public sealed partial class PartitionedOptimizer : IDisposable
     }
 
 
+    /// <summary>
+    /// Turns <paramref name="group"/>'s states, loaded as residual masters ([m | v | residuals]), into the whole fp32
+    /// masters this optimizer keeps, each completed by the weight it was saved beside: the group's weights as the model
+    /// now holds them (loaded from the same checkpoint), read back from the weight file when they live there. bf16 and
+    /// fp32 weights (an fp32 model loaded from bf16 weights holds them exactly); the weights are then rewritten from the
+    /// masters, as after any load (the same bf16 values; fp32 weights take the whole master).
+    /// </summary>
+    internal unsafe void MastersFromResiduals(SubGroup group, HostLease states)
+    {
+        long n = group.ElementCount;
+        var weights = (ushort*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)(2 * n));
+        try
+        {
+            if (Options.WeightWriteBack is { } writeBack)
+            {
+                var buffer = writeBack.Rent(group);
+                writeBack.ReadCurrent(group);
+                for (long i = 0; i < n; i++)
+                    weights[i] = Bf16Of(writeBack.WeightType, buffer, i);
+                SubGroupStates.Decode(group, states, weights);
+                SubGroupStates.WriteGroupWeightsFromMaster(group, states, buffer, writeBack.WeightType);
+                writeBack.Commit(group);
+                return;
+            }
+            foreach (SubGroupSegment s in group.Segments)
+                for (long i = 0; i < s.ElementCount; i++)
+                    weights[s.GroupOffset + i] = Bf16Of(_parameters[s.Parameter].WeightType, _parameters[s.Parameter].Weight, s.ParameterOffset + i);
+            SubGroupStates.Decode(group, states, weights);
+            SubGroupStates.WriteWeightsFromMaster(_parameters, group, states);
+        }
+        finally
+        {
+            System.Runtime.InteropServices.NativeMemory.Free(weights);
+        }
+    }
+
+    private static unsafe ushort Bf16Of(ElementType type, nint weights, long at) => type switch
+    {
+        ElementType.BFloat16 => ((ushort*)weights)[at],
+        ElementType.Float32 => LowPrecision.ToBFloat16(((float*)weights)[at]),
+        _ => throw new InvalidOperationException($"Residual masters are completed by bf16 weights, not {type}."),
+    };
+
     /// <summary>Zeroes every parameter's gradient memory.</summary>
     public unsafe void ZeroGrad()
     {

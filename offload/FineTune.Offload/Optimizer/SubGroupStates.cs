@@ -64,6 +64,27 @@ internal static class SubGroupStates
         }
     }
 
+    /// <summary>
+    /// The inverse of <see cref="Encode"/>, for whole masters loaded from residual ones: [m | v | residuals] back to
+    /// [master | m | v], each master rebuilt from its residual and <paramref name="weights"/>[i], the bf16 weight of
+    /// group element i that completes it (the checkpoint's, which the model was loaded with).
+    /// </summary>
+    public static unsafe void Decode(SubGroup group, HostLease states, ushort* weights)
+    {
+        long n = group.ElementCount;
+        var masters = (float*)NativeMemory.Alloc((nuint)(4 * n));
+        try
+        {
+            MasterResidual.Decode(weights, (short*)(states.Pointer + 8 * n), masters, n);
+            Buffer.MemoryCopy(states.Pointer, states.Pointer + 4 * n, 8 * n, 8 * n); // m and v move up over the residuals
+            Buffer.MemoryCopy(masters, states.Pointer, 4 * n, 4 * n);
+        }
+        finally
+        {
+            NativeMemory.Free(masters);
+        }
+    }
+
     /// <summary>Zeroes master, m and v (the caller then fills the masters).</summary>
     public static unsafe void Clear(SubGroup group, HostLease states) =>
         new Span<byte>(states.Pointer, checked((int)(12 * group.ElementCount))).Clear();

@@ -173,9 +173,42 @@ public sealed class OptimizerStateFileTests
         Assert.Equal(straight.WeightBytes(), resumed.WeightBytes());
     }
 
-    [Fact]
-    public void ResidualMastersAreRefusedByWholeMastersNamingWhatToChange()
+    [Theory]
+    [InlineData(StateTier.Host, 1024)]
+    [InlineData(StateTier.Host, 3072)]
+    [InlineData(StateTier.Nvme, 1024)]
+    public void ResidualMastersLoadIntoWholeMastersCompletedByTheWeights(StateTier loadedInto, long loadedSize)
     {
+        // A run that saved residual masters resumes with whole ones (optimizer states in host memory, say): each master
+        // is rebuilt from its residual and the weight the model was loaded with, and training goes on bit for bit.
+        using var swap = new SwapDirectory();
+        string checkpoint = Path.Combine(swap.Path, "checkpoint");
+        using var straight = Bf16(1);
+        using var first = Bf16(1);
+        using var resumed = Bf16(99);
+        using (var a = PartitionedOptimizer.Create(straight.Parameters, Options(StateTier.Host, swap.Path)))
+            Run(a, straight, 1, 10);
+        using (var b = PartitionedOptimizer.Create(first.Parameters, Options(StateTier.Nvme, swap.Path) with { MasterEncoding = StateEncoding.Bf16Residual }))
+        {
+            Run(b, first, 1, 5);
+            b.SaveState(checkpoint);
+        }
+        resumed.SetWeightBytes(first.WeightBytes());
+        using (var c = PartitionedOptimizer.Create(resumed.Parameters, Options(loadedInto, swap.Path) with { SubGroupElementCount = loadedSize }))
+        {
+            Assert.Equal(StateEncoding.Float32Master, c.Options.MasterEncoding);
+            c.LoadState(checkpoint);
+            Assert.Equal(5, c.StepNumber);
+            Assert.Equal(first.WeightBytes(), resumed.WeightBytes());
+            Run(c, resumed, 6, 10);
+        }
+        Assert.Equal(straight.WeightBytes(), resumed.WeightBytes());
+    }
+
+    [Fact]
+    public void ResidualMastersAreRefusedByFp16WeightsNamingWhatToChange()
+    {
+        // fp16 weights are a rounding of the bf16 ones the residuals complete: no master can be rebuilt from them
         using var swap = new SwapDirectory();
         string checkpoint = Path.Combine(swap.Path, "checkpoint");
         using var parameters = Bf16(1);
@@ -184,9 +217,10 @@ public sealed class OptimizerStateFileTests
             Run(a, parameters, 1, 2);
             a.SaveState(checkpoint);
         }
-        using var b = PartitionedOptimizer.Create(parameters.Parameters, Options(StateTier.Host, swap.Path));
+        using var fp16 = new TestParameters(s_shapes, ElementType.Float16, ElementType.Float32, SeededGradients.Uniform(1, ElementCount));
+        using var b = PartitionedOptimizer.Create(fp16.Parameters, Options(StateTier.Host, swap.Path));
         var error = Assert.Throws<UserErrorException>(() => b.LoadState(checkpoint));
-        Assert.Contains("resume with precision bf16 and offload.optimizer_states nvme", error.Message);
+        Assert.Contains("resume with precision bf16 or fp32, on one rank", error.Message);
     }
 
     [Fact]

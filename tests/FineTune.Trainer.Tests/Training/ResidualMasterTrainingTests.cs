@@ -71,4 +71,43 @@ public sealed class ResidualMasterTrainingTests(ITestOutputHelper output)
         Assert.Equal(splitUpdate && !carryHeld, residual.Plan.UpdateWeightReadByteCount > 0);
         Assert.Equal(batches.Count * residual.Plan.UpdateWeightReadByteCount, residual.WeightReads - whole.WeightReads);
     }
+
+    [Theory]
+    [InlineData(StateTier.Host)]
+    [InlineData(StateTier.Nvme)]
+    public void ResidualMastersResumeIntoWholeMastersWithTheSavedModelsWeights(StateTier resumedStates)
+    {
+        // saved with residual masters (bf16, states on NVMe); resumed with whole ones (states in host memory, or residual
+        // masters turned off): the model loaded from the checkpoint's weights completes each master, bit for bit
+        using var scratch = new ScratchDirectory();
+        List<Batch> batches = Batches(6, 2);
+        TrainingOptions residual = Options() with
+        {
+            Precision = PrecisionMode.BFloat16, ParameterTier = ParameterTier.Nvme, OptimizerTier = StateTier.Nvme,
+            NvmeDirectory = scratch.Path, SubGroupElementCount = 3000,
+        };
+        TrainingOptions whole = residual with { OptimizerTier = resumedStates, ResidualMasters = false };
+        List<double> straight;
+        using (LlamaModel model = Model(DType.BFloat16))
+        using (var engine = new TrainingEngine(model, residual))
+            straight = Run(engine, batches).Select(m => m.Loss).ToList();
+        string saved = Path.Combine(scratch.Path, "optimizer"), exported = Path.Combine(scratch.Path, "model");
+        Directory.CreateDirectory(saved);
+        using (LlamaModel model = Model(DType.BFloat16))
+        using (var engine = new TrainingEngine(model, residual))
+        {
+            Run(engine, batches.Take(3));
+            engine.SaveOptimizerState(saved);
+            LlamaExporter.Export(model, exported);
+        }
+        Assert.Contains($"\"{StateEncoding.Bf16Residual.ManifestName()}\"", File.ReadAllText(Path.Combine(saved, OptimizerStateFile.ManifestFileName)));
+        using (LlamaModel model = LlamaModel.Load(exported, DType.BFloat16, Device.Cpu))
+        using (var engine = new TrainingEngine(model, whole))
+        {
+            Assert.Equal(StateEncoding.Float32Master, engine.Plan.MasterEncoding);
+            engine.LoadOptimizerState(saved);
+            engine.RestoreStepCount(3);
+            Assert.Equal(straight.Skip(3), Run(engine, batches.Skip(3)).Select(m => m.Loss));
+        }
+    }
 }
