@@ -230,11 +230,19 @@ public sealed class MemoryPlan
     /// own tensors. The weights a gradient carries (<see cref="CarriesWeights"/>) count with it.
     /// </summary>
     public long ConsumedGradientBoundByteCount => Gradients is not (GradientTier.Consumed or GradientTier.Nvme) ? 0
-        : 2 * Math.Max(Enumerable.Range(0, Layout.Stages.Count).Max(StagePublishedByteCount),
-              Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedByteCount(p))))
+        : OutstandingGradientBoundByteCount
           + (TiedBlocks is not null ? 0
               : DefersTiedHeadGradient ? DeferredTiedHeadByteCount + _tied!.Max(b => b.Rows) * TiedRowElementCountOf(_tied![0]) * WeightDType.ElementByteCount() // one block's share as made
               : SharedParameters.Sum(p => Layout.Parameters[p].ElementCount * (long)WeightDType.ElementByteCount()));
+
+    /// <summary>
+    /// The part of <see cref="ConsumedGradientBoundByteCount"/> that published gradients (and the weights they carry)
+    /// may fill before backward waits for the optimizer: what the engine's <see cref="StreamedGradients"/> is held to.
+    /// A tied head's share waiting for its owner lies outside it.
+    /// </summary>
+    public long OutstandingGradientBoundByteCount => Gradients is not (GradientTier.Consumed or GradientTier.Nvme) ? 0
+        : 2 * Math.Max(Enumerable.Range(0, Layout.Stages.Count).Max(StagePublishedByteCount),
+              Layout.SubGroups.Max(g => g.Segments.Select(s => s.Parameter).Distinct().Sum(p => Blocked(p) ? 0 : PublishedByteCount(p))));
 
     /// <summary>What one stage publishes at once: its owned gradients, or one row block of a blocked edge weight.</summary>
     private long StagePublishedByteCount(int stage) => Layout.Blocks(stage) is { } blocks

@@ -78,7 +78,7 @@ public sealed partial class TrainingEngine : IDisposable
                 }
             _store.CompleteFill();
             _gradients = Plan.Gradients is GradientTier.Consumed or GradientTier.Nvme
-                ? new ConsumedGradients(model, Plan.Layout, Plan.ConsumedGradientBoundByteCount, Plan.PublishedByteCount,
+                ? new ConsumedGradients(model, Plan.Layout, Plan.OutstandingGradientBoundByteCount, Plan.PublishedByteCount,
                     Plan.TiedBlocks is { } tied ? new TiedGradientSpill(tied, Plan.TiedRowElementCount, model.DType, _pool.Rent(BufferKind.TiedGradientStaging), Drive("tied gradients")) : null,
                     Plan.Gradients == GradientTier.Nvme
                         ? new SpilledGradients(Plan.Layout, Plan.GradientPieces, _pool.RentAll(BufferKind.GradientSpillStaging), _pool.RentAll(BufferKind.GradientSpillReads), Drive("gradients"))

@@ -152,9 +152,9 @@ internal sealed class ConsumedGradients : IGradientHarvest
         }
         if (flat is { } range)
         {
-            // a block: everything above it is final; room for it first
+            // a block: everything above it is final; room for it (and the weights it may carry) first
             _streamed.SetBoundary(range.First + range.Count);
-            _streamed.WaitForRoom(final.NumElements * final.ElementByteCount);
+            _streamed.WaitForRoom(_publishedByteCount(parameter) / _layout.Parameters[parameter].Shape[0] * shape[0]);
             _streamed.Publish(parameter, firstRow * (range.Count / shape[0]), final, weight);
             _streamed.SetBoundary(range.First);
             return;
