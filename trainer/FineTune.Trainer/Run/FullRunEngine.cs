@@ -77,6 +77,9 @@ internal sealed class FullRunEngine : IRunEngine
 
     public long PredictedHostPeakByteCount => _plan.HostPeakByteCount(_baseline);
 
+    public (long Peak, long Bound)? GradientMemory => _engine.Plan.ConsumedGradientBoundByteCount > 0
+        ? (_engine.PeakConsumedGradientByteCount, _engine.Plan.ConsumedGradientBoundByteCount + _engine.Plan.HeldByteCount) : null;
+
     public RunPlan? Plan => _plan;
 
     public RunIoFloor? IoFloor { get; private init; }

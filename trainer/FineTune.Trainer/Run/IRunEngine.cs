@@ -37,6 +37,9 @@ internal interface IRunEngine : IDisposable
 
     TrainingOptions Options { get; }
 
+    /// <summary>Consumed gradients: the most bytes of them alive at once (with the weights they carry and the held ones), and the plan's bound on it; null otherwise.</summary>
+    (long Peak, long Bound)? GradientMemory => null;
+
     /// <summary>Host bytes the engine reserves by plan.</summary>
     long PlannedHostByteCount { get; }
 

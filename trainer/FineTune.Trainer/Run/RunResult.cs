@@ -34,6 +34,9 @@ public sealed record RunResult
     /// <summary>The plan's predicted host peak (<see cref="RunPlan.HostPeakByteCount"/>), to compare with the measured one.</summary>
     public required long PredictedHostPeakByteCount { get; init; }
 
+    /// <summary>Consumed gradients' peak bytes alive and the plan's bound on them (<see cref="IRunEngine.GradientMemory"/>).</summary>
+    public (long Peak, long Bound)? GradientMemory { get; init; }
+
     /// <summary>offload.host_gb in bytes; null when unlimited.</summary>
     public long? HostBudgetByteCount { get; init; }
 

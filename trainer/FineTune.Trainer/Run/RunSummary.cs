@@ -24,6 +24,8 @@ public static class RunSummary
         if (r.Compute is not null)
             lines.Add($"compute: {r.Compute}");
         lines.Add(Invariant($"peak host memory (VmHWM): {Gib(r.PeakResidentByteCount)} GiB{budget}; planned {Gib(r.PredictedHostPeakByteCount)} GiB; engine pools reserve {Mib(r.PoolReservedByteCount)} MiB"));
+        if (r.GradientMemory is var (peak, bound))
+            lines.Add(Invariant($"gradients alive at once (consumed, with the weights they carry): at most {Gib(peak)} GiB; planned bound {Gib(bound)} GiB"));
         foreach (string line in StepLines(r))
             lines.Add(line);
         if (r.RankPeakResidentByteCounts.Count > 1)

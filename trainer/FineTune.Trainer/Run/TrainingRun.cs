@@ -211,6 +211,7 @@ public sealed class TrainingRun
             HostBudgetByteCount = engine.Options.HostBudgetByteCount == long.MaxValue ? null : engine.Options.HostBudgetByteCount,
             PoolReservedByteCount = engine.PoolReservedByteCount,
             PredictedHostPeakByteCount = engine.PredictedHostPeakByteCount,
+            GradientMemory = engine.GradientMemory,
             Compute = compute,
             AccuracyBefore = accuracyBefore,
             AccuracyAfter = interrupted || !ranks.IsLeader ? null : Accuracy(model, setup),

@@ -111,7 +111,7 @@ internal sealed class ConsumedGradients : IGradientHarvest
                 {
                     if (sum.DType != DType.Float32)
                     {
-                        Tensor wide = Owned(sum.To(DType.Float32).Contiguous());
+                        Tensor wide = Float32Copy(sum);
                         sum.Dispose();
                         _pending[key] = sum = wide;
                     }
@@ -127,6 +127,12 @@ internal sealed class ConsumedGradients : IGradientHarvest
             }
             return;
         }
+        if (flat is { } above)
+        {
+            // a block: everything above it is final; room for it (and the weights it may carry) before its fp32 sum is made
+            _streamed.SetBoundary(above.First + above.Count);
+            _streamed.WaitForRoom(_publishedByteCount(parameter) / _layout.Parameters[parameter].Shape[0] * shape[0]);
+        }
         Tensor final;
         if (_spill is not null && firstRow >= 0 && _spill.Holds(firstRow))
         {
@@ -137,7 +143,7 @@ internal sealed class ConsumedGradients : IGradientHarvest
         }
         else if (_pending.Remove(key, out Tensor? pending))
         {
-            final = pending.DType == DType.Float32 ? pending : Owned(pending.To(DType.Float32).Contiguous());
+            final = pending.DType == DType.Float32 ? pending : Float32Copy(pending);
             if (!ReferenceEquals(final, pending))
                 pending.Dispose();
             if (grad is not null)
@@ -152,9 +158,6 @@ internal sealed class ConsumedGradients : IGradientHarvest
         }
         if (flat is { } range)
         {
-            // a block: everything above it is final; room for it (and the weights it may carry) first
-            _streamed.SetBoundary(range.First + range.Count);
-            _streamed.WaitForRoom(_publishedByteCount(parameter) / _layout.Parameters[parameter].Shape[0] * shape[0]);
             _streamed.Publish(parameter, firstRow * (range.Count / shape[0]), final, weight);
             _streamed.SetBoundary(range.First);
             return;
@@ -190,4 +193,14 @@ internal sealed class ConsumedGradients : IGradientHarvest
     }
 
     private static Tensor Owned(Tensor tensor) => TensorScope.Current?.Detach(tensor) ?? tensor;
+
+    /// <summary>
+    /// An fp32 copy that only its owner holds: made in a scope of its own, so no handle to it stays in the caller's
+    /// scope (the micro-batch's, which would keep every block's copy alive until backward ends).
+    /// </summary>
+    private static Tensor Float32Copy(Tensor tensor)
+    {
+        using var scope = TensorScope.Enter();
+        return scope.Detach(tensor.To(DType.Float32).Contiguous());
+    }
 }
